@@ -1,0 +1,35 @@
+//! # langfuse-otel-core
+//!
+//! The pure translation core of `langfuse-otel`: OpenTelemetry spans in, Langfuse ingestion
+//! records out, with the same results the Langfuse server derives from the same spans.
+//!
+//! No I/O, no async, no network: decoding ([`otlp`]), the span model ([`span`]), the record
+//! model ([`record`]) and the rules ([`translate`]).
+//!
+//! ```
+//! use langfuse_otel_core::{otlp, translate::translate_batch};
+//!
+//! let export = br#"{"resourceSpans":[{"scopeSpans":[{"scope":{"name":"app"},"spans":[{
+//!     "traceId":"f7a0e8d1f86e1d6a80854c2106aa25fb","spanId":"99180b94af7b795a","name":"retrieve",
+//!     "startTimeUnixNano":"1767258000000000000","endTimeUnixNano":"1767258000250000000",
+//!     "attributes":[{"key":"langfuse.observation.type","value":{"stringValue":"retriever"}}]}]}]}]}"#;
+//! let batch = otlp::decode_json(export).unwrap();
+//! let translation = translate_batch(&batch);
+//! let json = serde_json::to_value(&translation.events).unwrap();
+//! assert_eq!(json[1]["type"], "retriever-create");
+//! assert_eq!(json[1]["body"]["startTime"], "2026-01-01T09:00:00.000Z");
+//! ```
+
+#![warn(missing_docs)]
+
+pub mod keys;
+pub mod otlp;
+pub mod record;
+pub mod span;
+pub mod time;
+pub mod translate;
+pub mod value;
+
+pub use record::{IngestionBatch, IngestionEvent, ObservationType};
+pub use span::SpanBatch;
+pub use translate::{Translation, Translator, translate_batch};

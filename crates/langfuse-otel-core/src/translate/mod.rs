@@ -1,0 +1,293 @@
+//! OpenTelemetry spans → Langfuse ingestion events, following the Langfuse server's rules.
+//!
+//! Every span becomes exactly one observation event (`span-create`, `generation-create`, …);
+//! `trace-create` events are synthesized for root spans, for spans that carry trace-level
+//! attributes, and once for every trace id not seen before. The rules, stage by stage, live in
+//! the submodules:
+//!
+//! | module | what it derives |
+//! |---|---|
+//! | [`kind`] | observation type and name |
+//! | [`io`] | input and output |
+//! | [`generation`] | model, model parameters, usage, cost, completion start, prompt link |
+//! | [`level`] | level and status message |
+//! | [`metadata`] | metadata (user keys, filtered attributes, resource, scope) |
+//! | [`environment`] | environment, version, release |
+//! | [`trace`] | trace synthesis: roots, trace updates, shallow traces, user/session/tags/public |
+//! | [`seen`] | the seen-trace set a long-lived translator keeps across batches |
+//!
+//! ```
+//! use langfuse_otel_core::otlp;
+//! use langfuse_otel_core::translate::Translator;
+//!
+//! let export = r#"{"resourceSpans":[{"resource":{"attributes":[]},"scopeSpans":[{"scope":{"name":"app"},
+//!   "spans":[{"traceId":"f7a0e8d1f86e1d6a80854c2106aa25fb","spanId":"99180b94af7b795a","name":"answer",
+//!   "startTimeUnixNano":"1767258000000000000","endTimeUnixNano":"1767258000250000000",
+//!   "attributes":[{"key":"gen_ai.operation.name","value":{"stringValue":"chat"}},
+//!                 {"key":"gen_ai.request.model","value":{"stringValue":"gpt-4o"}}]}]}]}]}"#;
+//! let batch = otlp::decode_json(export.as_bytes()).unwrap();
+//! let events = Translator::new().translate(&batch).events;
+//! assert_eq!(events[0].event_type(), "trace-create");
+//! assert_eq!(events[1].event_type(), "generation-create");
+//! ```
+
+pub mod context;
+pub mod environment;
+pub mod generation;
+pub mod io;
+pub mod kind;
+pub mod level;
+pub mod metadata;
+pub mod seen;
+pub mod trace;
+
+use std::collections::HashSet;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use serde_json::Value;
+
+pub use self::context::SpanContext;
+use self::generation::GenerationFields;
+use self::metadata::SharedMetadata;
+use self::seen::SeenTraces;
+use crate::record::{EventBody, IngestionEvent, ObservationBody, ObservationType};
+use crate::span::SpanBatch;
+use crate::time::format_iso_millis;
+
+/// How the translator treats observations the Langfuse server would silently drop.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Compatibility {
+    /// Keep such observations by repairing the offending field (documented deviations from the
+    /// server, see [`generation`]). The default: nothing the user sent is lost.
+    #[default]
+    Repair,
+    /// Do exactly what the server does: report the observation as dropped.
+    Server,
+}
+
+/// Translation settings.
+#[derive(Debug, Clone)]
+pub struct TranslateOptions {
+    /// Treatment of observations the server would reject.
+    pub compatibility: Compatibility,
+    /// Clock used when a span has neither start nor end time (Unix milliseconds).
+    pub now_unix_ms: fn() -> i64,
+}
+
+impl Default for TranslateOptions {
+    fn default() -> Self {
+        TranslateOptions {
+            compatibility: Compatibility::default(),
+            now_unix_ms: system_now_unix_ms,
+        }
+    }
+}
+
+fn system_now_unix_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+}
+
+/// An observation the server's schema would reject, reported instead of sent (only in
+/// [`Compatibility::Server`] mode).
+#[derive(Debug, Clone, PartialEq)]
+pub struct DroppedObservation {
+    /// The event as derived, before validation.
+    pub event: IngestionEvent,
+    /// Why the schema rejects it.
+    pub errors: Vec<String>,
+}
+
+/// The result of translating one batch.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Translation {
+    /// The ingestion events, in span order (a span's `trace-create` before its observation).
+    pub events: Vec<IngestionEvent>,
+    /// Observations the server would drop (empty in [`Compatibility::Repair`] mode).
+    pub dropped: Vec<DroppedObservation>,
+}
+
+/// Translates span batches into ingestion events.
+///
+/// A `Translator` remembers the trace ids it has seen (like the server's 10-minute
+/// seen-trace cache, bounded in size), so a long-lived exporter or bridge emits a minimal
+/// ("shallow") `trace-create` only once per trace. Use a fresh translator, or
+/// [`translate_batch`], to evaluate a batch on its own.
+#[derive(Debug, Default)]
+pub struct Translator {
+    options: TranslateOptions,
+    seen: SeenTraces,
+}
+
+impl Translator {
+    /// A translator with default options and an empty seen-trace set.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// A translator with the given options.
+    pub fn with_options(options: TranslateOptions) -> Self {
+        Translator {
+            options,
+            seen: SeenTraces::default(),
+        }
+    }
+
+    /// Replaces the seen-trace set (for example one with another capacity or lifetime).
+    pub fn with_seen_traces(mut self, seen: SeenTraces) -> Self {
+        self.seen = seen;
+        self
+    }
+
+    /// The options in use.
+    pub fn options(&self) -> &TranslateOptions {
+        &self.options
+    }
+
+    /// Translates one batch.
+    pub fn translate(&mut self, batch: &SpanBatch<'_>) -> Translation {
+        let now = (self.options.now_unix_ms)();
+        // The server marks all trace ids of a batch as seen before converting; ids that were
+        // already present count as seen for the whole batch.
+        let mut already_seen: HashSet<&str> = HashSet::new();
+        for rs in &batch.resource_spans {
+            for ss in &rs.scope_spans {
+                for span in &ss.spans {
+                    if self.seen.check_and_insert(&span.trace_id, now) {
+                        already_seen.insert(&span.trace_id);
+                    }
+                }
+            }
+        }
+
+        let mut out = Translation {
+            events: Vec::with_capacity(batch.span_count() * 2),
+            dropped: Vec::new(),
+        };
+        let mut full_trace_ids: HashSet<&str> = HashSet::new();
+        for rs in &batch.resource_spans {
+            let resource_meta = SharedMetadata::for_resource(&rs.resource);
+            for ss in &rs.scope_spans {
+                let shared = resource_meta.with_scope(&ss.scope);
+                for span in &ss.spans {
+                    let cx = SpanContext {
+                        resource: &rs.resource,
+                        scope: &ss.scope,
+                        span,
+                    };
+                    let trace_event = trace::trace_event(&cx, &shared, &already_seen, now);
+                    if let Some(trace) = trace_event {
+                        if !trace.is_shallow {
+                            full_trace_ids.insert(&span.trace_id);
+                        }
+                        already_seen.insert(&span.trace_id);
+                        out.events.push(trace.event);
+                    }
+                    match observation_event(&cx, &shared, self.options.compatibility, now) {
+                        Ok(event) => out.events.push(event),
+                        Err(dropped) => out.dropped.push(*dropped),
+                    }
+                }
+            }
+        }
+        // The server drops minimal trace-creates for ids that got a full one in the same batch.
+        if !full_trace_ids.is_empty() {
+            out.events.retain(|e| match &e.body {
+                EventBody::TraceCreate(t) => {
+                    !(trace::is_shallow(t)
+                        && t.id
+                            .as_deref()
+                            .is_some_and(|id| full_trace_ids.contains(id)))
+                }
+                _ => true,
+            });
+        }
+        out
+    }
+}
+
+/// Translates one batch on its own (no trace id counts as seen before), with default options.
+pub fn translate_batch(batch: &SpanBatch<'_>) -> Translation {
+    Translator::new().translate(batch)
+}
+
+/// Start and end of a span in Unix ms: a missing edge takes the other one; both missing → now.
+pub(crate) fn span_times(cx: &SpanContext<'_, '_>, now: i64) -> (i64, i64) {
+    match (cx.span.start_time_unix_ms, cx.span.end_time_unix_ms) {
+        (Some(s), Some(e)) => (s, e),
+        (Some(s), None) => (s, s),
+        (None, Some(e)) => (e, e),
+        (None, None) => (now, now),
+    }
+}
+
+fn nullable<T>(value: Option<T>) -> Option<Option<T>> {
+    Some(value)
+}
+
+/// Input/output as derived by [`io`] (`None` = undefined) into the record's tri-state.
+pub(crate) fn io_field(value: Option<Value>) -> Option<Option<Value>> {
+    match value {
+        None => None,
+        Some(Value::Null) => Some(None),
+        Some(v) => Some(Some(v)),
+    }
+}
+
+fn observation_event(
+    cx: &SpanContext<'_, '_>,
+    shared: &SharedMetadata,
+    compatibility: Compatibility,
+    now: i64,
+) -> Result<IngestionEvent, Box<DroppedObservation>> {
+    let kind = kind::observation_type(cx);
+    let (start, end) = span_times(cx, now);
+    let (input, output) = io::input_output(cx, io::IoTarget::Observation);
+    let mut metadata = metadata::observation_metadata(cx, shared);
+    let mut input = io_field(input);
+    io::move_tool_definitions(&mut metadata, &mut input);
+    let (level, status_message) = level::level_and_status(cx);
+    let mut body = ObservationBody {
+        id: cx.span.span_id.to_string(),
+        trace_id: Some(Some(cx.span.trace_id.to_string())),
+        name: Some(Some(kind::observation_name(cx))),
+        start_time: Some(Some(format_iso_millis(start))),
+        end_time: (kind != ObservationType::Event).then(|| Some(format_iso_millis(end))),
+        metadata: Some(Some(metadata)),
+        input,
+        output: io_field(output),
+        level: Some(Some(level)),
+        status_message: nullable(status_message),
+        parent_observation_id: nullable(cx.span.parent_id().map(str::to_owned)),
+        version: nullable(environment::version(cx)),
+        environment: environment::environment(cx),
+        ..ObservationBody::default()
+    };
+    if kind.is_generation_like() {
+        match generation::generation_fields(cx, kind, compatibility, start) {
+            Ok(fields) => apply_generation_fields(&mut body, fields),
+            Err(rejection) => {
+                apply_generation_fields(&mut body, rejection.fields);
+                return Err(Box::new(DroppedObservation {
+                    event: IngestionEvent::new(EventBody::ObservationCreate(kind, body)),
+                    errors: rejection.errors,
+                }));
+            }
+        }
+    }
+    Ok(IngestionEvent::new(EventBody::ObservationCreate(
+        kind, body,
+    )))
+}
+
+fn apply_generation_fields(body: &mut ObservationBody, fields: GenerationFields) {
+    body.completion_start_time = Some(fields.completion_start_time);
+    body.model = fields.model.map(Some);
+    body.model_parameters = Some(Some(fields.model_parameters));
+    body.usage = Some(None);
+    body.usage_details = fields.usage_details.filter(|m| !m.is_empty()).map(Some);
+    body.cost_details = fields.cost_details.filter(|m| !m.is_empty()).map(Some);
+    body.prompt_name = Some(fields.prompt_name);
+    body.prompt_version = Some(fields.prompt_version);
+}

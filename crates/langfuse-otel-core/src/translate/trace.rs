@@ -1,0 +1,228 @@
+//! Trace synthesis (server: `processSpan`, `createTraceEvent`, `hasTraceUpdates`) and the
+//! trace-level fields user, session, tags and public.
+//!
+//! A span produces a `trace-create` when it is a root (no parent, or
+//! `langfuse.internal.as_root`), when it carries trace-level attributes (a *trace update*), or
+//! when its trace id was not seen before (a *shallow* trace `{id, timestamp, environment}`).
+
+use std::collections::HashSet;
+
+use serde_json::Value;
+
+use super::metadata::{self, SharedMetadata};
+use super::{SpanContext, environment, io, io_field, kind, span_times};
+use crate::keys;
+use crate::record::{EventBody, IngestionEvent, TraceBody};
+use crate::time::format_iso_millis;
+use crate::value::{AttrValue, json_is_meaningful};
+
+/// A synthesized `trace-create` event.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TraceEvent {
+    /// The event (envelope timestamp = span start).
+    pub event: IngestionEvent,
+    /// Whether it is a shallow trace (only id, timestamp and environment).
+    pub is_shallow: bool,
+}
+
+/// Attributes whose truthy presence makes a span update its trace.
+const TRACE_UPDATE_KEYS: [&str; 20] = [
+    keys::LANGFUSE_TRACE_NAME,
+    keys::LANGFUSE_TRACE_INPUT,
+    keys::LANGFUSE_TRACE_OUTPUT,
+    keys::LANGFUSE_TRACE_METADATA,
+    keys::USER_ID,
+    keys::SESSION_ID,
+    keys::LANGFUSE_TRACE_PUBLIC,
+    keys::LANGFUSE_TRACE_TAGS,
+    keys::LANGFUSE_USER_ID,
+    keys::LANGFUSE_SESSION_ID,
+    keys::LANGFUSE_OBSERVATION_METADATA_USER_ID,
+    keys::LANGFUSE_OBSERVATION_METADATA_SESSION_ID,
+    keys::LANGFUSE_OBSERVATION_METADATA_TAGS,
+    keys::LANGFUSE_TRACE_METADATA_SESSION_ID,
+    keys::LANGFUSE_TRACE_METADATA_USER_ID,
+    keys::LANGFUSE_TRACE_METADATA_TAGS,
+    keys::AI_TELEMETRY_METADATA_SESSION_ID,
+    keys::AI_TELEMETRY_METADATA_USER_ID,
+    keys::AI_TELEMETRY_METADATA_TAGS,
+    keys::TAG_TAGS,
+];
+
+/// Whether the span carries trace-level attributes.
+pub fn has_trace_updates(cx: &SpanContext<'_, '_>) -> bool {
+    let attrs = cx.attrs();
+    TRACE_UPDATE_KEYS.iter().any(|k| attrs.truthy(k).is_some())
+        || attrs.has_prefix(keys::LANGFUSE_TRACE_METADATA)
+}
+
+/// The `trace-create` event a span produces, if any. `seen` holds the trace ids that already
+/// got a trace (before or earlier in this batch).
+pub fn trace_event(
+    cx: &SpanContext<'_, '_>,
+    shared: &SharedMetadata,
+    seen: &HashSet<&str>,
+    now: i64,
+) -> Option<TraceEvent> {
+    let is_root = cx.is_root();
+    let updates = has_trace_updates(cx);
+    if !is_root && !updates && seen.contains(cx.span.trace_id.as_ref()) {
+        return None;
+    }
+    let (start, _) = span_times(cx, now);
+    let timestamp = format_iso_millis(start);
+    let mut body = TraceBody {
+        id: Some(cx.span.trace_id.to_string()),
+        timestamp: Some(timestamp.clone()),
+        environment: environment::environment(cx),
+        ..TraceBody::default()
+    };
+    if is_root || updates {
+        let attrs = cx.attrs();
+        if is_root {
+            let name = attrs
+                .get(keys::LANGFUSE_TRACE_NAME)
+                .map(|v| v.to_json_string().into_owned())
+                .unwrap_or_else(|| kind::observation_name(cx));
+            body.name = Some(Some(name));
+            let (input, output) = io::input_output(cx, io::IoTarget::Trace);
+            body.input = io_field(input);
+            body.output = io_field(output);
+            body.metadata = Some(Some(metadata::root_trace_metadata(cx, shared)));
+        } else {
+            body.name = attrs
+                .get(keys::LANGFUSE_TRACE_NAME)
+                .map(|v| Some(v.to_json_string().into_owned()));
+            body.input = attrs
+                .get(keys::LANGFUSE_TRACE_INPUT)
+                .map(|v| Some(v.to_json()));
+            body.output = attrs
+                .get(keys::LANGFUSE_TRACE_OUTPUT)
+                .map(|v| Some(v.to_json()));
+            body.metadata = Some(Some(metadata::trace_update_metadata(cx, shared)));
+        }
+        body.version = Some(environment::version(cx));
+        body.release = Some(environment::release(cx));
+        body.user_id = user_id(cx).map(Some);
+        body.session_id = session_id(cx).map(Some);
+        body.public = public(cx).map(Some);
+        body.tags = Some(Some(tags(cx)));
+    }
+    let is_shallow = is_shallow(&body);
+    Some(TraceEvent {
+        event: IngestionEvent {
+            id: None,
+            timestamp: Some(timestamp),
+            body: EventBody::TraceCreate(body),
+        },
+        is_shallow,
+    })
+}
+
+/// Whether a trace body is shallow: none of name, metadata, user, session, public, tags,
+/// version, release, input, output has a meaningful value.
+pub fn is_shallow(body: &TraceBody) -> bool {
+    fn set<T>(field: &Option<Option<T>>, meaningful: impl Fn(&T) -> bool) -> bool {
+        matches!(field, Some(Some(v)) if meaningful(v))
+    }
+    let non_empty = |s: &String| !s.is_empty();
+    !(set(&body.name, non_empty)
+        || set(&body.metadata, |m| !m.is_empty())
+        || set(&body.user_id, non_empty)
+        || set(&body.session_id, non_empty)
+        || set(&body.public, |_| true)
+        || set(&body.tags, |t| !t.is_empty())
+        || set(&body.version, non_empty)
+        || set(&body.release, non_empty)
+        || set(&body.input, json_is_meaningful)
+        || set(&body.output, json_is_meaningful))
+}
+
+fn first_truthy<'b, 'a>(
+    cx: &SpanContext<'b, 'a>,
+    candidates: &[&str],
+) -> Option<&'b AttrValue<'a>> {
+    candidates.iter().find_map(|k| cx.attrs().truthy(k))
+}
+
+/// User id: `langfuse.user.id`, `user.id`, then the metadata spellings of the integrations.
+pub fn user_id(cx: &SpanContext<'_, '_>) -> Option<String> {
+    first_truthy(
+        cx,
+        &[
+            keys::LANGFUSE_USER_ID,
+            keys::USER_ID,
+            keys::LANGFUSE_OBSERVATION_METADATA_USER_ID,
+            keys::LANGFUSE_TRACE_METADATA_USER_ID,
+            keys::AI_TELEMETRY_METADATA_USER_ID,
+        ],
+    )
+    .map(|v| v.to_json_string().into_owned())
+}
+
+/// Session id: `langfuse.session.id`, `session.id`, `gen_ai.conversation.id`, then the metadata
+/// spellings of the integrations.
+pub fn session_id(cx: &SpanContext<'_, '_>) -> Option<String> {
+    first_truthy(
+        cx,
+        &[
+            keys::LANGFUSE_SESSION_ID,
+            keys::SESSION_ID,
+            keys::GEN_AI_CONVERSATION_ID,
+            keys::LANGFUSE_OBSERVATION_METADATA_SESSION_ID,
+            keys::LANGFUSE_TRACE_METADATA_SESSION_ID,
+            keys::AI_TELEMETRY_METADATA_SESSION_ID,
+        ],
+    )
+    .map(|v| v.to_json_string().into_owned())
+}
+
+/// Public flag: `langfuse.trace.public` ?? `langfuse.public`; `true`/`"true"` is true, any other
+/// present value false.
+pub fn public(cx: &SpanContext<'_, '_>) -> Option<bool> {
+    cx.attr(keys::LANGFUSE_TRACE_PUBLIC)
+        .or_else(|| cx.attr(keys::LANGFUSE_PUBLIC))
+        .map(|v| matches!(v, AttrValue::Bool(true)) || v.as_str() == Some("true"))
+}
+
+/// Tags: the first truthy of the tag attributes, as a list of strings.
+pub fn tags(cx: &SpanContext<'_, '_>) -> Vec<String> {
+    let value = first_truthy(
+        cx,
+        &[
+            keys::LANGFUSE_TRACE_TAGS,
+            keys::LANGFUSE_TAGS,
+            keys::LANGFUSE_OBSERVATION_METADATA_TAGS,
+            keys::LANGFUSE_TRACE_METADATA_TAGS,
+            keys::AI_TELEMETRY_METADATA_TAGS,
+            keys::TAG_TAGS,
+        ],
+    );
+    match value {
+        None => Vec::new(),
+        Some(AttrValue::Array(items)) => items
+            .iter()
+            .map(|v| v.to_js_string().into_owned())
+            .collect(),
+        Some(AttrValue::Str(s)) => parse_tag_string(s),
+        Some(other) => vec![other.to_js_string().into_owned()],
+    }
+}
+
+fn parse_tag_string(s: &str) -> Vec<String> {
+    if s.starts_with('[') {
+        if let Ok(Value::Array(items)) = serde_json::from_str::<Value>(s) {
+            return items
+                .into_iter()
+                .map(|v| match v {
+                    Value::String(s) => s,
+                    other => crate::value::js_json_stringify(&other),
+                })
+                .collect();
+        }
+    }
+    if s.contains(',') {
+        return s.split(',').map(|t| t.trim().to_owned()).collect();
+    }
+    vec![s.to_owned()]
+}

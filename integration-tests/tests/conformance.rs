@@ -1,0 +1,157 @@
+//! The conformance corpus: for every case, the ingestion events we derive from the OTLP input
+//! must equal, event for event and field for field, what the Langfuse server derives
+//! (`fixtures/conformance/CASES.md` defines ordering and equality).
+//!
+//! Set `CONFORMANCE_FILTER=<substring>` to run only matching cases.
+
+use integration_tests::{fixture_files, read_json};
+use langfuse_otel_core::otlp;
+use langfuse_otel_core::translate::{Compatibility, TranslateOptions, Translator};
+use serde_json::Value;
+
+/// Sort key of the corpus: trace-create first, then timestamp/startTime, then id, then the
+/// compact JSON with sorted keys.
+fn sort_events(events: &mut [Value]) {
+    fn key(e: &Value) -> (u8, String, String, String) {
+        let is_trace = e["type"] == "trace-create";
+        let body = &e["body"];
+        let time = if is_trace {
+            &body["timestamp"]
+        } else {
+            &body["startTime"]
+        };
+        (
+            u8::from(!is_trace),
+            time.as_str().unwrap_or_default().to_owned(),
+            body["id"].as_str().unwrap_or_default().to_owned(),
+            sorted_json(e),
+        )
+    }
+    events.sort_by_cached_key(key);
+}
+
+fn sorted_json(v: &Value) -> String {
+    match v {
+        Value::Object(m) => {
+            let mut keys: Vec<&String> = m.keys().collect();
+            keys.sort();
+            let parts: Vec<String> = keys
+                .iter()
+                .map(|k| format!("{}:{}", Value::String((*k).clone()), sorted_json(&m[*k])))
+                .collect();
+            format!("{{{}}}", parts.join(","))
+        }
+        Value::Array(a) => format!(
+            "[{}]",
+            a.iter().map(sorted_json).collect::<Vec<_>>().join(",")
+        ),
+        other => other.to_string(),
+    }
+}
+
+/// Equality as the corpus defines it; returns the path of the first difference.
+fn diff(path: &str, got: &Value, want: &Value) -> Option<String> {
+    match (got, want) {
+        (Value::Number(a), Value::Number(b)) => {
+            (a.as_f64() != b.as_f64()).then(|| format!("{path}: got {a}, want {b}"))
+        }
+        (Value::Object(a), Value::Object(b)) => {
+            for k in b.keys() {
+                if !a.contains_key(k) {
+                    return Some(format!("{path}.{k}: missing (want {})", b[k]));
+                }
+            }
+            for k in a.keys() {
+                if !b.contains_key(k) {
+                    return Some(format!("{path}.{k}: unexpected {}", a[k]));
+                }
+            }
+            b.keys()
+                .find_map(|k| diff(&format!("{path}.{k}"), &a[k], &b[k]))
+        }
+        (Value::Array(a), Value::Array(b)) => {
+            if a.len() != b.len() {
+                return Some(format!("{path}: {} items, want {}", a.len(), b.len()));
+            }
+            a.iter()
+                .zip(b)
+                .enumerate()
+                .find_map(|(i, (x, y))| diff(&format!("{path}[{i}]"), x, y))
+        }
+        _ => (got != want).then(|| format!("{path}: got {got}, want {want}")),
+    }
+}
+
+fn translate_case(input: &Value, compatibility: Compatibility) -> (Vec<Value>, Vec<Value>) {
+    let batch = otlp::batch_from_json(input).expect("case input decodes");
+    let mut translator = Translator::with_options(TranslateOptions {
+        compatibility,
+        ..TranslateOptions::default()
+    });
+    let translation = translator.translate(&batch);
+    let events = serde_json::to_value(&translation.events).expect("events serialize");
+    let dropped = translation
+        .dropped
+        .iter()
+        .map(|d| serde_json::to_value(&d.event).expect("dropped serializes"))
+        .collect();
+    match events {
+        Value::Array(events) => (events, dropped),
+        _ => unreachable!("a Vec serializes to an array"),
+    }
+}
+
+/// Every case of the corpus, in server-parity mode: exact equality with `expected.events`, and
+/// the observations the server drops are reported as dropped (same ids).
+#[test]
+fn every_conformance_case_matches_the_langfuse_server() {
+    let filter = std::env::var("CONFORMANCE_FILTER").unwrap_or_default();
+    let mut ran = 0;
+    let mut failures = Vec::new();
+    for path in fixture_files("conformance") {
+        let name = path.file_stem().unwrap().to_string_lossy().into_owned();
+        if !name.contains(&filter) {
+            continue;
+        }
+        ran += 1;
+        let case = read_json(&path);
+        let (mut got, dropped) = translate_case(&case["input"], Compatibility::Server);
+        let mut want = case["expected"]["events"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
+        sort_events(&mut got);
+        sort_events(&mut want);
+        if let Some(d) = diff("events", &Value::Array(got.clone()), &Value::Array(want)) {
+            failures.push(format!("{name}: {d}"));
+            continue;
+        }
+        let mut dropped_ids: Vec<&str> = dropped
+            .iter()
+            .filter_map(|e| e["body"]["id"].as_str())
+            .collect();
+        let want_dropped = case["expected"]["dropped"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
+        let mut want_dropped_ids: Vec<&str> = want_dropped
+            .iter()
+            .filter_map(|e| e["body"]["id"].as_str())
+            .collect();
+        dropped_ids.sort_unstable();
+        want_dropped_ids.sort_unstable();
+        if dropped_ids != want_dropped_ids {
+            failures.push(format!(
+                "{name}: dropped {dropped_ids:?}, want {want_dropped_ids:?}"
+            ));
+        }
+    }
+    println!("conformance: {ran} cases ran, {} failed", failures.len());
+    assert!(ran > 0, "no conformance case matched the filter {filter:?}");
+    assert!(
+        failures.is_empty(),
+        "{} of {ran} cases differ:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
+}
