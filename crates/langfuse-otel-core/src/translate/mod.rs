@@ -150,16 +150,17 @@ impl Translator {
         let now = (self.options.now_unix_ms)();
         // The server marks all trace ids of a batch as seen before converting; ids that were
         // already present count as seen for the whole batch.
-        let mut already_seen: HashSet<&str> = HashSet::new();
-        for rs in &batch.resource_spans {
-            for ss in &rs.scope_spans {
-                for span in &ss.spans {
-                    if self.seen.check_and_insert(&span.trace_id, now) {
-                        already_seen.insert(&span.trace_id);
-                    }
-                }
-            }
-        }
+        let batch_trace_ids: HashSet<&str> = batch
+            .resource_spans
+            .iter()
+            .flat_map(|rs| &rs.scope_spans)
+            .flat_map(|ss| &ss.spans)
+            .map(|span| span.trace_id.as_ref())
+            .collect();
+        let mut already_seen: HashSet<&str> = batch_trace_ids
+            .into_iter()
+            .filter(|id| self.seen.check_and_insert(id, now))
+            .collect();
 
         let mut out = Translation {
             events: Vec::with_capacity(batch.span_count() * 2),
