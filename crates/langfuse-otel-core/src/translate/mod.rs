@@ -151,10 +151,14 @@ impl Translator {
         // The server marks all trace ids of a batch as seen before converting; ids that were
         // already present count as seen for the whole batch.
         let mut already_seen: HashSet<&str> = HashSet::new();
+        let mut in_batch: HashSet<&str> = HashSet::new();
         for rs in &batch.resource_spans {
             for ss in &rs.scope_spans {
                 for span in &ss.spans {
-                    if self.seen.check_and_insert(&span.trace_id, now) {
+                    // Only the first sighting in this batch may find an id seen by earlier batches.
+                    if in_batch.insert(&span.trace_id)
+                        && self.seen.check_and_insert(&span.trace_id, now)
+                    {
                         already_seen.insert(&span.trace_id);
                     }
                 }
