@@ -130,6 +130,49 @@ pub const AI_TELEMETRY_METADATA_LANGFUSE_PROMPT: &str = "ai.telemetry.metadata.l
 // Observation type inference (OpenInference, GenAI operation, Genkit, Flue, LiveKit)
 // ---------------------------------------------------------------------------------------------
 
+/// OpenInference span kind (`LLM`, `CHAIN`, …).
+pub const OPENINFERENCE_SPAN_KIND: &str = "openinference.span.kind";
+/// GenAI operation name (`chat`, `embeddings`, `invoke_agent`, …).
+pub const GEN_AI_OPERATION_NAME: &str = "gen_ai.operation.name";
+/// Genkit span subtype (`model`, `tool`, …).
+pub const GENKIT_METADATA_SUBTYPE: &str = "genkit:metadata:subtype";
+/// Genkit span name.
+pub const GENKIT_NAME: &str = "genkit:name";
+/// Vercel AI SDK operation name (may carry a function-id suffix).
+pub const OPERATION_NAME: &str = "operation.name";
+/// Vercel AI SDK operation id.
+pub const AI_OPERATION_ID: &str = "ai.operationId";
+/// Vercel AI SDK function id (name prefix).
+pub const AI_TELEMETRY_FUNCTION_ID: &str = "ai.telemetry.functionId";
+/// Vercel AI SDK tool call name.
+pub const AI_TOOL_CALL_NAME: &str = "ai.toolCall.name";
+/// Vercel AI SDK model id.
+pub const AI_MODEL_ID: &str = "ai.model.id";
+/// GenAI tool name.
+pub const GEN_AI_TOOL_NAME: &str = "gen_ai.tool.name";
+/// GenAI tool call id.
+pub const GEN_AI_TOOL_CALL_ID: &str = "gen_ai.tool.call.id";
+/// GenAI request model.
+pub const GEN_AI_REQUEST_MODEL: &str = "gen_ai.request.model";
+/// GenAI response model.
+pub const GEN_AI_RESPONSE_MODEL: &str = "gen_ai.response.model";
+/// OpenInference model name.
+pub const LLM_MODEL_NAME: &str = "llm.model_name";
+/// Plain model key (Pipecat and others).
+pub const MODEL: &str = "model";
+/// Logfire message (observation name).
+pub const LOGFIRE_MSG: &str = "logfire.msg";
+/// Flue tool name.
+pub const FLUE_TOOL_NAME: &str = "flue.tool.name";
+/// Flue tool call id.
+pub const FLUE_TOOL_CALL_ID: &str = "flue.tool.call_id";
+/// Flue task id.
+pub const FLUE_TASK_ID: &str = "flue.task.id";
+/// Flue task agent.
+pub const FLUE_TASK_AGENT: &str = "flue.task.agent";
+/// Scope name of LiveKit Agents.
+pub const SCOPE_LIVEKIT_AGENTS: &str = "livekit-agents";
+
 // ---------------------------------------------------------------------------------------------
 // Input / output conventions
 // ---------------------------------------------------------------------------------------------
