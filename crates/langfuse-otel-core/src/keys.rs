@@ -249,6 +249,27 @@ pub const IO_ATTRIBUTE_PREFIXES: &[&str] = &[
 // Model, model parameters, usage, cost, completion start, prompt
 // ---------------------------------------------------------------------------------------------
 
+/// OpenInference / Traceloop response model.
+pub const LLM_RESPONSE_MODEL: &str = "llm.response.model";
+/// OpenInference invocation parameters (JSON string, or the prefix of one key per entry).
+pub const LLM_INVOCATION_PARAMETERS: &str = "llm.invocation_parameters";
+/// Model configuration (JSON string).
+pub const MODEL_CONFIG: &str = "model_config";
+/// GenAI cost (a total).
+pub const GEN_AI_USAGE_COST: &str = "gen_ai.usage.cost";
+/// OpenInference total cost.
+pub const LLM_COST_TOTAL: &str = "llm.cost.total";
+/// Genkit span input (JSON).
+pub const GENKIT_INPUT: &str = "genkit:input";
+/// Genkit span output (JSON).
+pub const GENKIT_OUTPUT: &str = "genkit:output";
+/// Scope name of Genkit.
+pub const SCOPE_GENKIT_TRACER: &str = "genkit-tracer";
+/// Scope name of Google ADK.
+pub const SCOPE_GCP_VERTEX_AGENT: &str = "gcp.vertex.agent";
+/// Google ADK LLM response (JSON).
+pub const GCP_VERTEX_AGENT_LLM_RESPONSE: &str = "gcp.vertex.agent.llm_response";
+
 // ---------------------------------------------------------------------------------------------
 // Instrumentation scopes
 // ---------------------------------------------------------------------------------------------
