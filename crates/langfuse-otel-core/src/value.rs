@@ -139,7 +139,7 @@ impl<'a> AttrValue<'a> {
 /// integers, other finite values doubles; non-finite values (which JSON cannot carry) become
 /// `null`, as `JSON.stringify` does.
 pub fn js_number(n: f64) -> Value {
-    if n.is_finite() && n.fract() == 0.0 && n.abs() < 9.223_372_036_854_775_807e18 {
+    if n.is_finite() && n.fract() == 0.0 && n.abs() < 9.223_372_036_854_776e18 {
         Value::Number(Number::from(n as i64))
     } else {
         Number::from_f64(n).map_or(Value::Null, Value::Number)
@@ -228,7 +228,7 @@ pub fn js_number_to_string(n: f64) -> String {
             out.push_str(&digits[1..]);
         }
         out.push('e');
-        out.push(if point - 1 >= 0 { '+' } else { '-' });
+        out.push(if point > 0 { '+' } else { '-' });
         out.push_str(&(point - 1).abs().to_string());
     }
     out

@@ -51,7 +51,7 @@ pub struct GenerationFields {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Rejection {
     /// The fields as derived (invalid ones left out or as close as representable).
-    pub fields: GenerationFields,
+    pub fields: Box<GenerationFields>,
     /// The schema's error messages.
     pub errors: Vec<String>,
 }
@@ -83,7 +83,10 @@ pub fn generation_fields(
     if errors.is_empty() {
         Ok(fields)
     } else {
-        Err(Rejection { fields, errors })
+        Err(Rejection {
+            fields: Box::new(fields),
+            errors,
+        })
     }
 }
 
@@ -138,9 +141,16 @@ fn sanitize_json(map: Map<String, Value>) -> Map<String, Value> {
 fn sanitize_attr(v: &AttrValue<'_>) -> Value {
     match v {
         AttrValue::Str(s) => Value::String(s.to_string()),
-        AttrValue::Number(n) => js_number(*n),
+        AttrValue::Number(n) => big_integer(*n).unwrap_or_else(|| js_number(*n)),
         other => Value::String(other.to_json_string().into_owned()),
     }
+}
+
+/// Integral doubles in `[2^63, 2^64)` as JSON integers, as the server's JSON would read back.
+fn big_integer(n: f64) -> Option<Value> {
+    (n.fract() == 0.0 && (2f64.powi(63)..2f64.powi(64)).contains(&n))
+        // Guarded range: the cast cannot saturate.
+        .then(|| Value::Number(serde_json::Number::from(n as u64)))
 }
 
 /// A truthy attribute parsed as JSON (`None` when absent or not JSON).
@@ -436,5 +446,182 @@ fn prompt_link(
 fn errors_push(errors: &mut Vec<String>, repair: bool, message: &str) {
     if !repair {
         errors.push(message.to_owned());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::borrow::Cow;
+
+    use super::*;
+    use crate::span::{Attributes, Resource, Scope, Span};
+
+    fn fields(
+        attrs: &[(&'static str, AttrValue<'static>)],
+        compat: Compatibility,
+    ) -> Result<GenerationFields, Rejection> {
+        let span = Span {
+            attributes: Attributes::from_pairs(
+                attrs.iter().map(|(k, v)| (Cow::Borrowed(*k), v.clone())),
+            ),
+            ..Span::default()
+        };
+        let (res, scope) = (Resource::default(), Scope::default());
+        let cx = SpanContext {
+            resource: &res,
+            scope: &scope,
+            span: &span,
+        };
+        generation_fields(&cx, ObservationType::Generation, compat, 1_767_258_000_000)
+    }
+
+    fn cst(v: AttrValue<'static>, compat: Compatibility) -> Result<GenerationFields, Rejection> {
+        fields(
+            &[(keys::LANGFUSE_OBSERVATION_COMPLETION_START_TIME, v)],
+            compat,
+        )
+    }
+
+    #[test]
+    fn completion_start_time_without_zone_is_rejected_or_repaired() {
+        let v = AttrValue::str("2026-01-01T09:00:00.420");
+        assert!(cst(v.clone(), Compatibility::Server).is_err());
+        let ok = cst(v, Compatibility::Repair).expect("repaired");
+        assert_eq!(
+            ok.completion_start_time.as_deref(),
+            Some("2026-01-01T09:00:00.420Z")
+        );
+    }
+
+    #[test]
+    fn completion_start_time_with_space_is_rejected_or_repaired() {
+        let v = AttrValue::str("2026-01-01 09:00:00.420");
+        assert!(cst(v.clone(), Compatibility::Server).is_err());
+        let ok = cst(v, Compatibility::Repair).expect("repaired");
+        assert_eq!(
+            ok.completion_start_time.as_deref(),
+            Some("2026-01-01T09:00:00.420Z")
+        );
+    }
+
+    #[test]
+    fn completion_start_time_epoch_ms_is_rejected_or_repaired() {
+        let v = AttrValue::Number(1_767_258_000_420.0);
+        assert!(cst(v.clone(), Compatibility::Server).is_err());
+        let ok = cst(v, Compatibility::Repair).expect("repaired");
+        assert_eq!(
+            ok.completion_start_time.as_deref(),
+            Some("2026-01-01T09:00:00.420Z")
+        );
+    }
+
+    #[test]
+    fn completion_start_time_json_quoted_is_unquoted() {
+        let v = AttrValue::str("\"2026-01-01T09:00:00.420123Z\"");
+        let ok = cst(v, Compatibility::Server).expect("valid");
+        assert_eq!(
+            ok.completion_start_time.as_deref(),
+            Some("2026-01-01T09:00:00.420123Z")
+        );
+    }
+
+    #[test]
+    fn prompt_version_string_is_rejected_or_repaired() {
+        let attrs = [
+            (keys::LANGFUSE_OBSERVATION_PROMPT_NAME, AttrValue::str("p")),
+            (
+                keys::LANGFUSE_OBSERVATION_PROMPT_VERSION,
+                AttrValue::str("3"),
+            ),
+        ];
+        assert!(fields(&attrs, Compatibility::Server).is_err());
+        let ok = fields(&attrs, Compatibility::Repair).expect("repaired");
+        assert_eq!(
+            (ok.prompt_name.as_deref(), ok.prompt_version),
+            (Some("p"), Some(3))
+        );
+    }
+
+    #[test]
+    fn prompt_name_without_version_is_rejected_or_unlinked() {
+        let attrs = [(keys::LANGFUSE_OBSERVATION_PROMPT_NAME, AttrValue::str("p"))];
+        assert!(fields(&attrs, Compatibility::Server).is_err());
+        let ok = fields(&attrs, Compatibility::Repair).expect("repaired");
+        assert_eq!((ok.prompt_name, ok.prompt_version), (None, None));
+    }
+
+    #[test]
+    fn response_model_beats_request_model() {
+        let attrs = [
+            (keys::GEN_AI_REQUEST_MODEL, AttrValue::str("req")),
+            (keys::GEN_AI_RESPONSE_MODEL, AttrValue::str("resp")),
+        ];
+        let ok = fields(&attrs, Compatibility::Server).expect("valid");
+        assert_eq!(ok.model.as_deref(), Some("resp"));
+    }
+
+    #[test]
+    fn model_parameters_are_sanitized() {
+        let attrs = [(
+            keys::LANGFUSE_OBSERVATION_MODEL_PARAMETERS,
+            AttrValue::str(r#"{"t":0.1,"stop":["END"],"lp":false}"#),
+        )];
+        let ok = fields(&attrs, Compatibility::Server).expect("valid");
+        assert_eq!(
+            Value::Object(ok.model_parameters),
+            serde_json::json!({"t":0.1,"stop":"[\"END\"]","lp":"false"})
+        );
+    }
+
+    #[test]
+    fn usage_aliases_and_cache_subtraction() {
+        let attrs = [
+            ("gen_ai.usage.prompt_tokens", AttrValue::Number(100.0)),
+            ("gen_ai.usage.input_tokens", AttrValue::Number(70.0)),
+            (
+                "gen_ai.usage.cache_read_input_tokens",
+                AttrValue::Number(20.0),
+            ),
+            ("gen_ai.usage.output_tokens", AttrValue::str("15")),
+        ];
+        let ok = fields(&attrs, Compatibility::Server).expect("valid");
+        assert_eq!(
+            ok.usage_details.map(Value::Object),
+            Some(serde_json::json!({"input":80,"output":15,"input_cached_tokens":20}))
+        );
+    }
+
+    #[test]
+    fn usage_openai_chat_shape_is_normalized() {
+        let map = serde_json::json!({"prompt_tokens":10,"completion_tokens":5,"total_tokens":15,
+            "prompt_tokens_details":{"cached_tokens":4}});
+        let Value::Object(map) = map else { return };
+        assert_eq!(
+            normalize_usage(&map).map(Value::Object),
+            Some(serde_json::json!({"input":6,"output":5,"total":15,"input_cached_tokens":4}))
+        );
+    }
+
+    #[test]
+    fn usage_raw_map_keeps_non_negative_integers() {
+        let map = serde_json::json!({"a":1,"b":"7","c":1.5,"d":-3});
+        let Value::Object(map) = map else { return };
+        assert_eq!(
+            normalize_usage(&map).map(Value::Object),
+            Some(serde_json::json!({"a":1,"b":7}))
+        );
+    }
+
+    #[test]
+    fn cost_keeps_non_negative_numbers() {
+        let attrs = [(
+            keys::LANGFUSE_OBSERVATION_COST_DETAILS,
+            AttrValue::str(r#"{"input":0.5,"neg":-1,"cur":"USD"}"#),
+        )];
+        let ok = fields(&attrs, Compatibility::Server).expect("valid");
+        assert_eq!(
+            ok.cost_details.map(Value::Object),
+            Some(serde_json::json!({"input":0.5}))
+        );
     }
 }
