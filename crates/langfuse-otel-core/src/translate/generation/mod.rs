@@ -146,11 +146,13 @@ fn sanitize_attr(v: &AttrValue<'_>) -> Value {
     }
 }
 
-/// Integral doubles in `[2^63, 2^64)` as JSON integers, as the server's JSON would read back.
+/// Integral doubles in `[2^63, 2^64)` as the JSON integer the server's text reads back as.
 fn big_integer(n: f64) -> Option<Value> {
     (n.fract() == 0.0 && (2f64.powi(63)..2f64.powi(64)).contains(&n))
-        // Guarded range: the cast cannot saturate.
-        .then(|| Value::Number(serde_json::Number::from(n as u64)))
+        // JavaScript prints the shortest digits (…776000); reading those back gives this u64.
+        .then(|| crate::value::js_number_to_string(n).parse::<u64>().ok())
+        .flatten()
+        .map(|u| Value::Number(serde_json::Number::from(u)))
 }
 
 /// A truthy attribute parsed as JSON (`None` when absent or not JSON).
