@@ -130,6 +130,49 @@ pub const AI_TELEMETRY_METADATA_LANGFUSE_PROMPT: &str = "ai.telemetry.metadata.l
 // Observation type inference (OpenInference, GenAI operation, Genkit, Flue, LiveKit)
 // ---------------------------------------------------------------------------------------------
 
+/// OpenInference span kind (`LLM`, `CHAIN`, …).
+pub const OPENINFERENCE_SPAN_KIND: &str = "openinference.span.kind";
+/// GenAI operation name (`chat`, `embeddings`, `invoke_agent`, …).
+pub const GEN_AI_OPERATION_NAME: &str = "gen_ai.operation.name";
+/// Genkit span subtype (`model`, `tool`, …).
+pub const GENKIT_METADATA_SUBTYPE: &str = "genkit:metadata:subtype";
+/// Genkit span name.
+pub const GENKIT_NAME: &str = "genkit:name";
+/// Vercel AI SDK operation name (may carry a function-id suffix).
+pub const OPERATION_NAME: &str = "operation.name";
+/// Vercel AI SDK operation id.
+pub const AI_OPERATION_ID: &str = "ai.operationId";
+/// Vercel AI SDK function id (name prefix).
+pub const AI_TELEMETRY_FUNCTION_ID: &str = "ai.telemetry.functionId";
+/// Vercel AI SDK tool call name.
+pub const AI_TOOL_CALL_NAME: &str = "ai.toolCall.name";
+/// Vercel AI SDK model id.
+pub const AI_MODEL_ID: &str = "ai.model.id";
+/// GenAI tool name.
+pub const GEN_AI_TOOL_NAME: &str = "gen_ai.tool.name";
+/// GenAI tool call id.
+pub const GEN_AI_TOOL_CALL_ID: &str = "gen_ai.tool.call.id";
+/// GenAI request model.
+pub const GEN_AI_REQUEST_MODEL: &str = "gen_ai.request.model";
+/// GenAI response model.
+pub const GEN_AI_RESPONSE_MODEL: &str = "gen_ai.response.model";
+/// OpenInference model name.
+pub const LLM_MODEL_NAME: &str = "llm.model_name";
+/// Plain model key (Pipecat and others).
+pub const MODEL: &str = "model";
+/// Logfire message (observation name).
+pub const LOGFIRE_MSG: &str = "logfire.msg";
+/// Flue tool name.
+pub const FLUE_TOOL_NAME: &str = "flue.tool.name";
+/// Flue tool call id.
+pub const FLUE_TOOL_CALL_ID: &str = "flue.tool.call_id";
+/// Flue task id.
+pub const FLUE_TASK_ID: &str = "flue.task.id";
+/// Flue task agent.
+pub const FLUE_TASK_AGENT: &str = "flue.task.agent";
+/// Scope name of LiveKit Agents.
+pub const SCOPE_LIVEKIT_AGENTS: &str = "livekit-agents";
+
 // ---------------------------------------------------------------------------------------------
 // Input / output conventions
 // ---------------------------------------------------------------------------------------------
@@ -205,6 +248,27 @@ pub const IO_ATTRIBUTE_PREFIXES: &[&str] = &[
 // ---------------------------------------------------------------------------------------------
 // Model, model parameters, usage, cost, completion start, prompt
 // ---------------------------------------------------------------------------------------------
+
+/// OpenInference / Traceloop response model.
+pub const LLM_RESPONSE_MODEL: &str = "llm.response.model";
+/// OpenInference invocation parameters (JSON string, or the prefix of one key per entry).
+pub const LLM_INVOCATION_PARAMETERS: &str = "llm.invocation_parameters";
+/// Model configuration (JSON string).
+pub const MODEL_CONFIG: &str = "model_config";
+/// GenAI cost (a total).
+pub const GEN_AI_USAGE_COST: &str = "gen_ai.usage.cost";
+/// OpenInference total cost.
+pub const LLM_COST_TOTAL: &str = "llm.cost.total";
+/// Genkit span input (JSON).
+pub const GENKIT_INPUT: &str = "genkit:input";
+/// Genkit span output (JSON).
+pub const GENKIT_OUTPUT: &str = "genkit:output";
+/// Scope name of Genkit.
+pub const SCOPE_GENKIT_TRACER: &str = "genkit-tracer";
+/// Scope name of Google ADK.
+pub const SCOPE_GCP_VERTEX_AGENT: &str = "gcp.vertex.agent";
+/// Google ADK LLM response (JSON).
+pub const GCP_VERTEX_AGENT_LLM_RESPONSE: &str = "gcp.vertex.agent.llm_response";
 
 // ---------------------------------------------------------------------------------------------
 // Instrumentation scopes

@@ -269,7 +269,7 @@ fn observation_event(
         match generation::generation_fields(cx, kind, compatibility, start) {
             Ok(fields) => apply_generation_fields(&mut body, fields),
             Err(rejection) => {
-                apply_generation_fields(&mut body, rejection.fields);
+                apply_generation_fields(&mut body, *rejection.fields);
                 return Err(Box::new(DroppedObservation {
                     event: IngestionEvent::new(EventBody::ObservationCreate(kind, body)),
                     errors: rejection.errors,

@@ -1,0 +1,629 @@
+//! Generation fields: model, model parameters, usage, cost, completion start time and prompt
+//! link (server: `extractModelName`, `extractModelParameters`, `extractUsageDetails`,
+//! `extractCostDetails`, `extractCompletionStartTime`, prompt linking, and the ingestion schema's
+//! validation of these fields).
+//!
+//! # Repairs ([`Compatibility::Repair`], the default)
+//!
+//! The server silently drops an observation whose generation fields fail its schema. In repair
+//! mode we keep the observation and fix the field instead:
+//!
+//! | case | server | we |
+//! |---|---|---|
+//! | completion start without zone (`2026-01-01T09:00:00.420`) | drops the observation | reads it as UTC, appends `Z` |
+//! | completion start with a space (`2026-01-01 09:00:00.420`) | drops the observation | replaces the space with `T`, appends `Z` |
+//! | completion start as epoch-ms number | drops the observation | formats it as ISO-8601 UTC |
+//! | prompt version as numeric string (`"3"`) | drops the observation | uses the integer |
+//! | prompt name without a valid version (or version without name) | drops the observation | drops the prompt link, keeps the observation |
+
+mod usage;
+
+use serde_json::{Map, Value};
+
+use super::{Compatibility, SpanContext};
+use crate::keys;
+use crate::record::ObservationType;
+use crate::time::{format_iso_millis, parse_date_lenient, parse_iso_with_offset};
+use crate::value::{AttrValue, js_number, json_parse};
+
+pub use self::usage::normalize_usage;
+
+/// The generation fields of a generation-like observation, validated.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct GenerationFields {
+    /// Model name.
+    pub model: Option<String>,
+    /// Model parameters (sanitized: strings and numbers).
+    pub model_parameters: Map<String, Value>,
+    /// Usage details (normalized); `None` or empty → omitted.
+    pub usage_details: Option<Map<String, Value>>,
+    /// Cost details (normalized); `None` or empty → omitted.
+    pub cost_details: Option<Map<String, Value>>,
+    /// Completion start time as an ISO-8601 string with offset.
+    pub completion_start_time: Option<String>,
+    /// Prompt name.
+    pub prompt_name: Option<String>,
+    /// Prompt version.
+    pub prompt_version: Option<i64>,
+}
+
+/// Why the server's schema would reject the generation fields, with the fields as derived.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Rejection {
+    /// The fields as derived (invalid ones left out or as close as representable).
+    pub fields: Box<GenerationFields>,
+    /// The schema's error messages.
+    pub errors: Vec<String>,
+}
+
+/// Derives and validates the generation fields of a span of a generation-like type.
+pub fn generation_fields(
+    cx: &SpanContext<'_, '_>,
+    kind: ObservationType,
+    compatibility: Compatibility,
+    start_unix_ms: i64,
+) -> Result<GenerationFields, Rejection> {
+    let repair = compatibility == Compatibility::Repair;
+    let mut errors = Vec::new();
+    let completion_start_time = completion_start_time(cx, start_unix_ms, repair, &mut errors);
+    let (prompt_name, prompt_version) = if kind == ObservationType::Generation {
+        prompt_link(cx, repair, &mut errors)
+    } else {
+        (None, None)
+    };
+    let fields = GenerationFields {
+        model: model(cx),
+        model_parameters: model_parameters(cx),
+        usage_details: usage::usage_details(cx),
+        cost_details: usage::cost_details(cx),
+        completion_start_time,
+        prompt_name,
+        prompt_version,
+    };
+    if errors.is_empty() {
+        Ok(fields)
+    } else {
+        Err(Rejection {
+            fields: Box::new(fields),
+            errors,
+        })
+    }
+}
+
+fn is_agent_operation(cx: &SpanContext<'_, '_>) -> bool {
+    matches!(
+        cx.attrs().get_str(keys::GEN_AI_OPERATION_NAME),
+        Some("invoke_agent" | "agent_step")
+    )
+}
+
+/// Model keys in precedence order: response model beats request model.
+const MODEL_KEYS: [&str; 7] = [
+    keys::LANGFUSE_OBSERVATION_MODEL_NAME,
+    keys::GEN_AI_RESPONSE_MODEL,
+    keys::AI_MODEL_ID,
+    keys::GEN_AI_REQUEST_MODEL,
+    keys::LLM_RESPONSE_MODEL,
+    keys::LLM_MODEL_NAME,
+    keys::MODEL,
+];
+
+/// The model name: first truthy model key, then Genkit's model span name.
+pub fn model(cx: &SpanContext<'_, '_>) -> Option<String> {
+    if is_agent_operation(cx) {
+        return None;
+    }
+    let attrs = cx.attrs();
+    MODEL_KEYS
+        .iter()
+        .find_map(|k| attrs.truthy(k))
+        .or_else(|| {
+            (attrs.get_str(keys::GENKIT_METADATA_SUBTYPE) == Some("model"))
+                .then(|| attrs.truthy(keys::GENKIT_NAME))
+                .flatten()
+        })
+        .map(|v| v.to_json_string().into_owned())
+}
+
+/// Strings and numbers kept; everything else JSON-stringified.
+fn sanitize_json(map: Map<String, Value>) -> Map<String, Value> {
+    map.into_iter()
+        .map(|(k, v)| match v {
+            Value::String(_) | Value::Number(_) => (k, v),
+            other => {
+                let s = crate::value::js_json_stringify(&other);
+                (k, Value::String(s))
+            }
+        })
+        .collect()
+}
+
+fn sanitize_attr(v: &AttrValue<'_>) -> Value {
+    match v {
+        AttrValue::Str(s) => Value::String(s.to_string()),
+        AttrValue::Number(n) => big_integer(*n).unwrap_or_else(|| js_number(*n)),
+        other => Value::String(other.to_json_string().into_owned()),
+    }
+}
+
+/// Integral doubles in `[2^63, 2^64)` as the JSON integer the server's text reads back as.
+fn big_integer(n: f64) -> Option<Value> {
+    (n.fract() == 0.0 && (2f64.powi(63)..2f64.powi(64)).contains(&n))
+        // JavaScript prints the shortest digits (…776000); reading those back gives this u64.
+        .then(|| crate::value::js_number_to_string(n).parse::<u64>().ok())
+        .flatten()
+        .map(|u| Value::Number(serde_json::Number::from(u)))
+}
+
+/// A truthy attribute parsed as JSON (`None` when absent or not JSON).
+fn json_attr(cx: &SpanContext<'_, '_>, key: &str) -> Option<Value> {
+    let v = cx.attrs().truthy(key)?;
+    json_parse(&v.to_js_string())
+}
+
+fn json_object(v: Option<Value>) -> Option<Map<String, Value>> {
+    match v? {
+        Value::Object(m) => Some(m),
+        _ => None,
+    }
+}
+
+/// `String(v)` of an attribute, or `null` when absent.
+fn ai_param(cx: &SpanContext<'_, '_>, keys_in_order: &[&str]) -> Value {
+    keys_in_order
+        .iter()
+        .find_map(|k| cx.attr(k))
+        .map_or(Value::Null, |v| {
+            Value::String(v.to_js_string().into_owned())
+        })
+}
+
+/// Model parameters, sanitized.
+pub fn model_parameters(cx: &SpanContext<'_, '_>) -> Map<String, Value> {
+    let explicit = json_attr(cx, keys::LANGFUSE_OBSERVATION_MODEL_PARAMETERS);
+    let scope = cx.scope_name();
+    if scope == keys::SCOPE_VERCEL_AI {
+        let provider = json_attr(cx, "ai.response.providerMetadata");
+        let tier = provider
+            .as_ref()
+            .and_then(|p| p.get("openai"))
+            .and_then(|o| o.get("serviceTier"))
+            .filter(|v| !v.is_null())
+            .map(|v| match v {
+                Value::String(s) => Value::String(s.clone()),
+                other => Value::String(crate::value::js_json_stringify(other)),
+            });
+        let mut m = Map::new();
+        m.insert("maxSteps".into(), ai_param(cx, &["ai.settings.maxSteps"]));
+        m.insert("toolChoice".into(), ai_param(cx, &["ai.prompt.toolChoice"]));
+        m.insert(
+            "maxTokens".into(),
+            ai_param(cx, &["gen_ai.request.max_tokens"]),
+        );
+        m.insert(
+            "finishReason".into(),
+            ai_param(
+                cx,
+                &["gen_ai.response.finish_reasons", "gen_ai.finishReason"],
+            ),
+        );
+        m.insert(
+            "system".into(),
+            ai_param(cx, &["gen_ai.system", "ai.model.provider"]),
+        );
+        m.insert(
+            "maxRetries".into(),
+            ai_param(cx, &["ai.settings.maxRetries"]),
+        );
+        m.insert("mode".into(), ai_param(cx, &["ai.settings.mode"]));
+        m.insert(
+            "temperature".into(),
+            ai_param(cx, &["gen_ai.request.temperature"]),
+        );
+        m.insert(
+            "service_tier".into(),
+            tier.unwrap_or_else(|| ai_param(cx, &["gen_ai.request.service_tier"])),
+        );
+        if let Some(explicit) = json_object(explicit) {
+            m.extend(sanitize_json(explicit));
+        }
+        return m;
+    }
+    if let Some(explicit) = json_object(explicit) {
+        return sanitize_json(explicit);
+    }
+    if scope == keys::SCOPE_GENKIT_TRACER {
+        let config = json_attr(cx, keys::GENKIT_INPUT)
+            .and_then(|i| i.get("config").cloned())
+            .or_else(|| {
+                json_attr(cx, keys::GENKIT_OUTPUT)
+                    .and_then(|o| o.get("request").and_then(|r| r.get("config")).cloned())
+            });
+        if let Some(config) = json_object(config) {
+            return sanitize_json(config);
+        }
+    }
+    for key in [keys::LLM_INVOCATION_PARAMETERS, keys::MODEL_CONFIG] {
+        if let Some(m) = json_object(json_attr(cx, key)) {
+            return sanitize_json(m);
+        }
+    }
+    let mut m = Map::new();
+    for prefix in ["gen_ai.request.", "llm.invocation_parameters."] {
+        for (k, v) in cx.attrs().with_prefix(prefix) {
+            let name = &k[prefix.len()..];
+            if name != "model" {
+                m.insert(name.to_owned(), sanitize_attr(v));
+            }
+        }
+    }
+    m
+}
+
+/// Whether the schema accepts the text as an ISO-8601 date-time with offset.
+fn is_schema_datetime(text: &str) -> bool {
+    text.as_bytes().get(10) == Some(&b'T')
+        && !text.ends_with('z')
+        && parse_iso_with_offset(text).is_some()
+}
+
+/// The completion start time candidate before schema validation.
+enum StartCandidate {
+    Text(String),
+    EpochMs(f64),
+}
+
+fn completion_start_time(
+    cx: &SpanContext<'_, '_>,
+    start_unix_ms: i64,
+    repair: bool,
+    errors: &mut Vec<String>,
+) -> Option<String> {
+    let attrs = cx.attrs();
+    let candidate = match attrs.get(keys::LANGFUSE_OBSERVATION_COMPLETION_START_TIME) {
+        Some(AttrValue::Str(s)) if parse_date_lenient(s).is_some() => {
+            Some(StartCandidate::Text(s.to_string()))
+        }
+        Some(AttrValue::Str(s)) => match json_parse(s) {
+            Some(Value::String(inner)) if parse_date_lenient(&inner).is_some() => {
+                Some(StartCandidate::Text(inner))
+            }
+            _ => None,
+        },
+        Some(AttrValue::Number(n)) if n.is_finite() && n.abs() <= 8.64e15 => {
+            Some(StartCandidate::EpochMs(*n))
+        }
+        _ => None,
+    };
+    let text = match candidate {
+        Some(StartCandidate::Text(t)) => t,
+        Some(StartCandidate::EpochMs(ms)) => {
+            if repair {
+                // Guarded above: |ms| ≤ 8.64e15 fits i64.
+                return Some(format_iso_millis(ms.trunc() as i64));
+            }
+            errors.push(
+                "body.completionStartTime: Invalid input: expected string, received number".into(),
+            );
+            return None;
+        }
+        None => return ms_to_first_chunk(cx, start_unix_ms),
+    };
+    if is_schema_datetime(&text) {
+        return Some(text);
+    }
+    if !repair {
+        errors.push("body.completionStartTime: Invalid ISO datetime".into());
+        return Some(text);
+    }
+    Some(repair_datetime(&text))
+}
+
+/// A date-time without a zone (or with a space separator) as UTC ISO-8601 with `Z`.
+fn repair_datetime(text: &str) -> String {
+    let b = text.as_bytes();
+    let local_form = b.len() > 10 && matches!(b[10], b' ' | b't' | b'T');
+    if local_form && parse_iso_with_offset(text).is_none() {
+        let mut out = String::with_capacity(text.len() + 1);
+        out.push_str(&text[..10]);
+        out.push('T');
+        out.push_str(&text[11..]);
+        out.push('Z');
+        if is_schema_datetime(&out) {
+            return out;
+        }
+    }
+    parse_date_lenient(text).map_or_else(|| text.to_owned(), format_iso_millis)
+}
+
+fn ms_to_first_chunk(cx: &SpanContext<'_, '_>, start_unix_ms: i64) -> Option<String> {
+    let attrs = cx.attrs();
+    let v = attrs
+        .get("ai.response.msToFirstChunk")
+        .or_else(|| attrs.get("ai.stream.msToFirstChunk"))?;
+    if !v.is_truthy() {
+        return None;
+    }
+    let ms = v.to_js_number()?.ceil();
+    let at = start_unix_ms as f64 + ms;
+    // new Date(x).toISOString() throws outside the Date range; the server then yields null.
+    (at.is_finite() && at.abs() <= 8.64e15).then(|| format_iso_millis(at as i64))
+}
+
+/// The prompt link (generations only), validated like the schema: an integer version, and name
+/// and version both set or both unset.
+fn prompt_link(
+    cx: &SpanContext<'_, '_>,
+    repair: bool,
+    errors: &mut Vec<String>,
+) -> (Option<String>, Option<i64>) {
+    let attrs = cx.attrs();
+    let ai_prompt = || {
+        attrs
+            .truthy(keys::AI_TELEMETRY_METADATA_LANGFUSE_PROMPT)
+            .and_then(|v| json_parse(&v.to_js_string()))
+            .filter(Value::is_object)
+    };
+    let name_value = attrs
+        .get(keys::LANGFUSE_OBSERVATION_PROMPT_NAME)
+        .or_else(|| attrs.get(keys::LANGFUSE_PROMPT_NAME))
+        .map(|v| v.to_json())
+        .or_else(|| ai_prompt().and_then(|p| p.get("name").cloned()))
+        .filter(|v| !v.is_null());
+    let version_value = attrs
+        .get(keys::LANGFUSE_OBSERVATION_PROMPT_VERSION)
+        .or_else(|| attrs.get(keys::LANGFUSE_PROMPT_VERSION))
+        .map(|v| v.to_json())
+        .or_else(|| ai_prompt().and_then(|p| p.get("version").cloned()))
+        .filter(|v| !v.is_null());
+
+    let mut invalid = false;
+    let name = match name_value {
+        None => None,
+        Some(Value::String(s)) => Some(s),
+        Some(other) => {
+            invalid = true;
+            errors_push(
+                errors,
+                repair,
+                "body.promptName: Invalid input: expected string",
+            );
+            repair.then(|| crate::value::js_json_stringify(&other))
+        }
+    };
+    let version = match version_value {
+        None => None,
+        Some(Value::Number(n)) => match n.as_i64() {
+            Some(i) => Some(i),
+            None => {
+                invalid = true;
+                errors_push(
+                    errors,
+                    repair,
+                    "body.promptVersion: Invalid input: expected int, received number",
+                );
+                None
+            }
+        },
+        Some(Value::String(s)) => {
+            errors_push(
+                errors,
+                repair,
+                "body.promptVersion: Invalid input: expected number, received string",
+            );
+            invalid = !repair;
+            let parsed = s.trim().parse::<i64>().ok();
+            if parsed.is_none() {
+                invalid = true;
+            }
+            parsed.filter(|_| repair)
+        }
+        Some(_) => {
+            invalid = true;
+            errors_push(
+                errors,
+                repair,
+                "body.promptVersion: Invalid input: expected number",
+            );
+            None
+        }
+    };
+    let _ = invalid;
+    match (name, version) {
+        (Some(n), Some(v)) => (Some(n), Some(v)),
+        (None, None) => (None, None),
+        (n, v) => {
+            if repair {
+                (None, None)
+            } else {
+                if errors.is_empty() {
+                    errors.push("body: Invalid input".into());
+                }
+                (n, v)
+            }
+        }
+    }
+}
+
+fn errors_push(errors: &mut Vec<String>, repair: bool, message: &str) {
+    if !repair {
+        errors.push(message.to_owned());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::borrow::Cow;
+
+    use super::*;
+    use crate::span::{Attributes, Resource, Scope, Span};
+
+    fn fields(
+        attrs: &[(&'static str, AttrValue<'static>)],
+        compat: Compatibility,
+    ) -> Result<GenerationFields, Rejection> {
+        let span = Span {
+            attributes: Attributes::from_pairs(
+                attrs.iter().map(|(k, v)| (Cow::Borrowed(*k), v.clone())),
+            ),
+            ..Span::default()
+        };
+        let (res, scope) = (Resource::default(), Scope::default());
+        let cx = SpanContext {
+            resource: &res,
+            scope: &scope,
+            span: &span,
+        };
+        generation_fields(&cx, ObservationType::Generation, compat, 1_767_258_000_000)
+    }
+
+    fn cst(v: AttrValue<'static>, compat: Compatibility) -> Result<GenerationFields, Rejection> {
+        fields(
+            &[(keys::LANGFUSE_OBSERVATION_COMPLETION_START_TIME, v)],
+            compat,
+        )
+    }
+
+    #[test]
+    fn completion_start_time_without_zone_is_rejected_or_repaired() {
+        let v = AttrValue::str("2026-01-01T09:00:00.420");
+        assert!(cst(v.clone(), Compatibility::Server).is_err());
+        let ok = cst(v, Compatibility::Repair).expect("repaired");
+        assert_eq!(
+            ok.completion_start_time.as_deref(),
+            Some("2026-01-01T09:00:00.420Z")
+        );
+    }
+
+    #[test]
+    fn completion_start_time_with_space_is_rejected_or_repaired() {
+        let v = AttrValue::str("2026-01-01 09:00:00.420");
+        assert!(cst(v.clone(), Compatibility::Server).is_err());
+        let ok = cst(v, Compatibility::Repair).expect("repaired");
+        assert_eq!(
+            ok.completion_start_time.as_deref(),
+            Some("2026-01-01T09:00:00.420Z")
+        );
+    }
+
+    #[test]
+    fn completion_start_time_epoch_ms_is_rejected_or_repaired() {
+        let v = AttrValue::Number(1_767_258_000_420.0);
+        assert!(cst(v.clone(), Compatibility::Server).is_err());
+        let ok = cst(v, Compatibility::Repair).expect("repaired");
+        assert_eq!(
+            ok.completion_start_time.as_deref(),
+            Some("2026-01-01T09:00:00.420Z")
+        );
+    }
+
+    #[test]
+    fn completion_start_time_json_quoted_is_unquoted() {
+        let v = AttrValue::str("\"2026-01-01T09:00:00.420123Z\"");
+        let ok = cst(v, Compatibility::Server).expect("valid");
+        assert_eq!(
+            ok.completion_start_time.as_deref(),
+            Some("2026-01-01T09:00:00.420123Z")
+        );
+    }
+
+    #[test]
+    fn prompt_version_string_is_rejected_or_repaired() {
+        let attrs = [
+            (keys::LANGFUSE_OBSERVATION_PROMPT_NAME, AttrValue::str("p")),
+            (
+                keys::LANGFUSE_OBSERVATION_PROMPT_VERSION,
+                AttrValue::str("3"),
+            ),
+        ];
+        assert!(fields(&attrs, Compatibility::Server).is_err());
+        let ok = fields(&attrs, Compatibility::Repair).expect("repaired");
+        assert_eq!(
+            (ok.prompt_name.as_deref(), ok.prompt_version),
+            (Some("p"), Some(3))
+        );
+    }
+
+    #[test]
+    fn prompt_name_without_version_is_rejected_or_unlinked() {
+        let attrs = [(keys::LANGFUSE_OBSERVATION_PROMPT_NAME, AttrValue::str("p"))];
+        assert!(fields(&attrs, Compatibility::Server).is_err());
+        let ok = fields(&attrs, Compatibility::Repair).expect("repaired");
+        assert_eq!((ok.prompt_name, ok.prompt_version), (None, None));
+    }
+
+    #[test]
+    fn response_model_beats_request_model() {
+        let attrs = [
+            (keys::GEN_AI_REQUEST_MODEL, AttrValue::str("req")),
+            (keys::GEN_AI_RESPONSE_MODEL, AttrValue::str("resp")),
+        ];
+        let ok = fields(&attrs, Compatibility::Server).expect("valid");
+        assert_eq!(ok.model.as_deref(), Some("resp"));
+    }
+
+    #[test]
+    fn model_parameters_are_sanitized() {
+        let attrs = [(
+            keys::LANGFUSE_OBSERVATION_MODEL_PARAMETERS,
+            AttrValue::str(r#"{"t":0.1,"stop":["END"],"lp":false}"#),
+        )];
+        let ok = fields(&attrs, Compatibility::Server).expect("valid");
+        assert_eq!(
+            Value::Object(ok.model_parameters),
+            serde_json::json!({"t":0.1,"stop":"[\"END\"]","lp":"false"})
+        );
+    }
+
+    #[test]
+    fn usage_aliases_and_cache_subtraction() {
+        let attrs = [
+            ("gen_ai.usage.prompt_tokens", AttrValue::Number(100.0)),
+            ("gen_ai.usage.input_tokens", AttrValue::Number(70.0)),
+            (
+                "gen_ai.usage.cache_read_input_tokens",
+                AttrValue::Number(20.0),
+            ),
+            ("gen_ai.usage.output_tokens", AttrValue::str("15")),
+        ];
+        let ok = fields(&attrs, Compatibility::Server).expect("valid");
+        assert_eq!(
+            ok.usage_details.map(Value::Object),
+            Some(serde_json::json!({"input":80,"output":15,"input_cached_tokens":20}))
+        );
+    }
+
+    #[test]
+    fn usage_openai_chat_shape_is_normalized() {
+        let map = serde_json::json!({"prompt_tokens":10,"completion_tokens":5,"total_tokens":15,
+            "prompt_tokens_details":{"cached_tokens":4}});
+        let Value::Object(map) = map else { return };
+        assert_eq!(
+            normalize_usage(&map).map(Value::Object),
+            Some(serde_json::json!({"input":6,"output":5,"total":15,"input_cached_tokens":4}))
+        );
+    }
+
+    #[test]
+    fn usage_raw_map_keeps_non_negative_integers() {
+        let map = serde_json::json!({"a":1,"b":"7","c":1.5,"d":-3});
+        let Value::Object(map) = map else { return };
+        assert_eq!(
+            normalize_usage(&map).map(Value::Object),
+            Some(serde_json::json!({"a":1,"b":7}))
+        );
+    }
+
+    #[test]
+    fn cost_keeps_non_negative_numbers() {
+        let attrs = [(
+            keys::LANGFUSE_OBSERVATION_COST_DETAILS,
+            AttrValue::str(r#"{"input":0.5,"neg":-1,"cur":"USD"}"#),
+        )];
+        let ok = fields(&attrs, Compatibility::Server).expect("valid");
+        assert_eq!(
+            ok.cost_details.map(Value::Object),
+            Some(serde_json::json!({"input":0.5}))
+        );
+    }
+}
