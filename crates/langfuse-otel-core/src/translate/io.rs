@@ -93,7 +93,11 @@ fn chain(
     if let Some(found) = vertex_stage(attrs) {
         return found;
     }
-    if let Some(found) = pair(attrs, keys::LOGFIRE_PROMPT, keys::LOGFIRE_ALL_MESSAGES_EVENTS) {
+    if let Some(found) = pair(
+        attrs,
+        keys::LOGFIRE_PROMPT,
+        keys::LOGFIRE_ALL_MESSAGES_EVENTS,
+    ) {
         return found;
     }
     if let Some(found) = livekit_stage(attrs) {
@@ -150,7 +154,10 @@ fn langfuse_stage(attrs: &Attributes<'_>, target: IoTarget) -> Option<(Side, Sid
         IoTarget::Observation => attrs.get(observation_key),
     };
     let i = pick(keys::LANGFUSE_TRACE_INPUT, keys::LANGFUSE_OBSERVATION_INPUT);
-    let o = pick(keys::LANGFUSE_TRACE_OUTPUT, keys::LANGFUSE_OBSERVATION_OUTPUT);
+    let o = pick(
+        keys::LANGFUSE_TRACE_OUTPUT,
+        keys::LANGFUSE_OBSERVATION_OUTPUT,
+    );
     (i.is_some() || o.is_some()).then(|| (json(i), json(o)))
 }
 
@@ -182,7 +189,11 @@ fn genkit_stage(attrs: &Attributes<'_>) -> (Side, Side) {
 fn vercel_stage(attrs: &Attributes<'_>) -> (Side, Side) {
     let mut input = json(first_present(
         attrs,
-        &[keys::AI_PROMPT_MESSAGES, keys::AI_PROMPT, keys::AI_TOOL_CALL_ARGS],
+        &[
+            keys::AI_PROMPT_MESSAGES,
+            keys::AI_PROMPT,
+            keys::AI_TOOL_CALL_ARGS,
+        ],
     ));
     let text = attrs.get(keys::AI_RESPONSE_TEXT);
     let tool_calls = attrs.get(keys::AI_RESPONSE_TOOL_CALLS);
@@ -289,7 +300,9 @@ fn events_stages(events: &[SpanEvent<'_>], scope: &str) -> Option<(Side, Side)> 
     }
 
     let prompt = events.iter().find(|e| e.name == "gen_ai.content.prompt");
-    let completion = events.iter().find(|e| e.name == "gen_ai.content.completion");
+    let completion = events
+        .iter()
+        .find(|e| e.name == "gen_ai.content.completion");
     if prompt.is_none() && completion.is_none() {
         return None;
     }
@@ -344,7 +357,8 @@ fn logfire_events_stage(attrs: &Attributes<'_>) -> Option<(Side, Side)> {
         AttrValue::Array(items) => items.iter().map(AttrValue::to_json).collect(),
         _ => return None,
     };
-    let is_choice = |e: &Value| e.get("event.name").and_then(Value::as_str) == Some("gen_ai.choice");
+    let is_choice =
+        |e: &Value| e.get("event.name").and_then(Value::as_str) == Some("gen_ai.choice");
     let choice = items.iter().find(|e| is_choice(e)).cloned();
     let inputs: Vec<Value> = items.into_iter().filter(|e| !is_choice(e)).collect();
     if choice.is_none() && inputs.is_empty() {
@@ -428,4 +442,389 @@ fn instruction_text(instructions: &AttrValue<'_>) -> Value {
         }
     }
     Value::String(text)
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+    use crate::span::{Resource, Scope, Span};
+
+    fn s(v: &'static str) -> AttrValue<'static> {
+        AttrValue::str(v)
+    }
+
+    fn span(
+        attrs: Vec<(&'static str, AttrValue<'static>)>,
+        events: Vec<SpanEvent<'static>>,
+    ) -> Span<'static> {
+        Span {
+            attributes: Attributes::from_pairs(
+                attrs.into_iter().map(|(k, v)| (Cow::Borrowed(k), v)),
+            ),
+            events,
+            ..Span::default()
+        }
+    }
+
+    fn event(
+        name: &'static str,
+        attrs: Vec<(&'static str, AttrValue<'static>)>,
+    ) -> SpanEvent<'static> {
+        SpanEvent {
+            name: Cow::Borrowed(name),
+            time_unix_ms: None,
+            attributes: attrs
+                .into_iter()
+                .map(|(k, v)| (Cow::Borrowed(k), v))
+                .collect(),
+        }
+    }
+
+    fn run_in(scope: &'static str, span: &Span<'static>, target: IoTarget) -> (Side, Side) {
+        let resource = Resource::default();
+        let scope = Scope {
+            name: Cow::Borrowed(scope),
+            ..Scope::default()
+        };
+        let cx = SpanContext {
+            resource: &resource,
+            scope: &scope,
+            span,
+        };
+        input_output(&cx, target)
+    }
+
+    fn run(attrs: Vec<(&'static str, AttrValue<'static>)>) -> (Side, Side) {
+        run_in("app", &span(attrs, vec![]), IoTarget::Observation)
+    }
+
+    #[test]
+    fn first_stage_with_a_value_supplies_both_sides() {
+        let got = run(vec![
+            ("input.value", s("in")),
+            ("gen_ai.output.messages", s("[]")),
+        ]);
+        assert_eq!(got, (Some(json!("in")), None));
+    }
+
+    #[test]
+    fn nothing_found_is_null_on_both_sides() {
+        assert_eq!(
+            run(vec![("x", s("y"))]),
+            (Some(Value::Null), Some(Value::Null))
+        );
+    }
+
+    #[test]
+    fn langfuse_attributes_yield_even_when_empty() {
+        let got = run(vec![
+            ("langfuse.observation.input", s("")),
+            ("input.value", s("other")),
+        ]);
+        assert_eq!(got, (Some(json!("")), None));
+    }
+
+    #[test]
+    fn trace_target_prefers_truthy_trace_attributes() {
+        let sp = span(
+            vec![
+                ("langfuse.trace.input", s("")),
+                ("langfuse.trace.output", s("t-out")),
+                ("langfuse.observation.input", s("o-in")),
+                ("langfuse.observation.output", s("o-out")),
+            ],
+            vec![],
+        );
+        assert_eq!(
+            run_in("app", &sp, IoTarget::Trace),
+            (Some(json!("o-in")), Some(json!("t-out")))
+        );
+        assert_eq!(
+            run_in("app", &sp, IoTarget::Observation),
+            (Some(json!("o-in")), Some(json!("o-out")))
+        );
+    }
+
+    #[test]
+    fn genkit_scope_parses_messages_and_message() {
+        let sp = span(
+            vec![
+                (
+                    "genkit:input",
+                    s(r#"{"messages":[{"role":"user"}],"config":{}}"#),
+                ),
+                ("genkit:output", s(r#"{"message":{"role":"model"}}"#)),
+            ],
+            vec![],
+        );
+        assert_eq!(
+            run_in("genkit-tracer", &sp, IoTarget::Observation),
+            (
+                Some(json!([{"role": "user"}])),
+                Some(json!({"role": "model"}))
+            )
+        );
+        let empty = span(vec![], vec![]);
+        assert_eq!(
+            run_in("genkit-tracer", &empty, IoTarget::Observation),
+            (Some(Value::Null), Some(Value::Null))
+        );
+    }
+
+    #[test]
+    fn vercel_scope_combines_text_and_tool_calls() {
+        let sp = span(
+            vec![
+                ("ai.prompt", s("p")),
+                ("ai.response.text", s("t")),
+                ("ai.response.toolCalls", s("[]")),
+            ],
+            vec![],
+        );
+        assert_eq!(
+            run_in("ai", &sp, IoTarget::Observation),
+            (
+                Some(json!("p")),
+                Some(json!(
+                    r#"{"role":"assistant","content":"t","tool_calls":"[]"}"#
+                ))
+            )
+        );
+    }
+
+    #[test]
+    fn vercel_scope_fills_missing_sides_from_gen_ai_messages() {
+        let sp = span(
+            vec![("ai.prompt", s("p")), ("gen_ai.output.messages", s("o"))],
+            vec![],
+        );
+        assert_eq!(
+            run_in("ai", &sp, IoTarget::Observation),
+            (Some(json!("p")), Some(json!("o")))
+        );
+    }
+
+    #[test]
+    fn vercel_keys_outside_the_ai_scope_are_ignored() {
+        assert_eq!(
+            run(vec![("ai.prompt", s("p"))]),
+            (Some(Value::Null), Some(Value::Null))
+        );
+    }
+
+    #[test]
+    fn flue_scope_parses_json_text() {
+        let sp = span(
+            vec![
+                ("flue.tool.arguments", s(r#"{"a":1}"#)),
+                ("flue.tool.result", s("plain")),
+            ],
+            vec![],
+        );
+        assert_eq!(
+            run_in("@flue/opentelemetry", &sp, IoTarget::Observation),
+            (Some(json!({"a": 1})), Some(json!("plain")))
+        );
+    }
+
+    #[test]
+    fn inference_details_event_uses_gen_ai_messages() {
+        let sp = span(
+            vec![],
+            vec![event(
+                "gen_ai.client.inference.operation.details",
+                vec![
+                    ("gen_ai.system_instructions", s("Be nice.")),
+                    (
+                        "gen_ai.input.messages",
+                        s(r#"[{"role":"user","content":"hi"}]"#),
+                    ),
+                    ("gen_ai.output.messages", s("[]")),
+                ],
+            )],
+        );
+        assert_eq!(
+            run_in("app", &sp, IoTarget::Observation),
+            (
+                Some(json!(
+                    r#"[{"role":"system","content":"Be nice."},{"role":"user","content":"hi"}]"#
+                )),
+                Some(json!("[]"))
+            )
+        );
+    }
+
+    #[test]
+    fn message_events_become_role_messages_and_choices() {
+        let sp = span(
+            vec![("gen_ai.input.messages", s("ignored"))],
+            vec![
+                event("gen_ai.user.message", vec![("content", s("hi"))]),
+                event("gen_ai.choice", vec![("index", AttrValue::Number(0.0))]),
+                event("gen_ai.choice", vec![("index", AttrValue::Number(1.0))]),
+            ],
+        );
+        assert_eq!(
+            run_in("app", &sp, IoTarget::Observation),
+            (
+                Some(json!([{"role": "user", "content": "hi"}])),
+                Some(json!([{"index": 0}, {"index": 1}]))
+            )
+        );
+    }
+
+    #[test]
+    fn legacy_content_events_rerun_the_chain_or_keep_raw_attributes() {
+        let sp = span(
+            vec![],
+            vec![
+                event(
+                    "gen_ai.content.prompt",
+                    vec![("gen_ai.prompt", s("user: hi"))],
+                ),
+                event("gen_ai.content.completion", vec![("other", s("x"))]),
+            ],
+        );
+        assert_eq!(
+            run_in("app", &sp, IoTarget::Observation),
+            (Some(json!("user: hi")), Some(json!({"other": "x"})))
+        );
+        let only_prompt = span(
+            vec![],
+            vec![event(
+                "gen_ai.content.prompt",
+                vec![("gen_ai.prompt", s("p"))],
+            )],
+        );
+        assert_eq!(
+            run_in("app", &only_prompt, IoTarget::Observation),
+            (Some(json!("p")), Some(json!({})))
+        );
+    }
+
+    #[test]
+    fn vertex_empty_request_defers_to_tool_attributes() {
+        let got = run(vec![
+            ("gcp.vertex.agent.llm_request", s("{}")),
+            ("gcp.vertex.agent.llm_response", s("{}")),
+            ("gcp.vertex.agent.tool_call_args", s("args")),
+        ]);
+        assert_eq!(got, (Some(json!("args")), None));
+    }
+
+    #[test]
+    fn livekit_input_uses_first_present_and_output_first_truthy() {
+        let got = run(vec![
+            ("lk.user_transcript", s("said")),
+            ("lk.function_tool.output", s("")),
+            ("lk.response.text", s("reply")),
+        ]);
+        assert_eq!(got, (Some(json!("said")), Some(json!("reply"))));
+    }
+
+    #[test]
+    fn logfire_events_split_choice_from_inputs() {
+        let got = run(vec![(
+            "events",
+            s(
+                r#"[{"event.name":"gen_ai.user.message","content":"hi"},{"event.name":"gen_ai.choice","index":0}]"#,
+            ),
+        )]);
+        assert_eq!(
+            got,
+            (
+                Some(json!([{"event.name": "gen_ai.user.message", "content": "hi"}])),
+                Some(json!({"event.name": "gen_ai.choice", "index": 0}))
+            )
+        );
+    }
+
+    #[test]
+    fn plain_pairs_follow_their_precedence() {
+        let got = run(vec![
+            ("traceloop.entity.input", s("tl")),
+            ("mlflow.spanOutputs", s("ml")),
+            ("input.value", s("oi")),
+        ]);
+        assert_eq!(got, (None, Some(json!("ml"))));
+        assert_eq!(
+            run(vec![("input", s("i")), ("tool_arguments", s("t"))]),
+            (Some(json!("i")), None)
+        );
+    }
+
+    #[test]
+    fn pydantic_ai_scope_prepends_system_instructions() {
+        let sp = span(
+            vec![
+                (
+                    "pydantic_ai.all_messages",
+                    s(r#"[{"role":"user","parts":[]}]"#),
+                ),
+                (
+                    "gen_ai.system_instructions",
+                    s(r#"[{"type":"text","content":"A"},{"type":"text","content":"B"}]"#),
+                ),
+                ("final_result", s("done")),
+            ],
+            vec![],
+        );
+        assert_eq!(
+            run_in("pydantic-ai", &sp, IoTarget::Observation),
+            (
+                Some(json!(
+                    r#"[{"role":"system","content":"A\nB"},{"role":"user","parts":[]}]"#
+                )),
+                Some(json!("done"))
+            )
+        );
+    }
+
+    #[test]
+    fn indexed_prompt_keys_are_rebuilt() {
+        let got = run(vec![
+            ("gen_ai.prompt.0.content", s("q")),
+            ("gen_ai.completion.content", s("a")),
+        ]);
+        assert_eq!(
+            got,
+            (
+                Some(json!([{"content": "q"}])),
+                Some(json!({"content": "a"}))
+            )
+        );
+    }
+
+    #[test]
+    fn indexed_openinference_messages_are_rebuilt() {
+        let got = run(vec![("llm.output_messages.0.message.content", s("a"))]);
+        assert_eq!(
+            got,
+            (
+                Some(json!({})),
+                Some(json!([{"message": {"content": "a"}}]))
+            )
+        );
+    }
+
+    #[test]
+    fn system_instructions_skipped_when_a_system_message_exists() {
+        let msgs = r#"[{"role": "system", "content": "x"}]"#;
+        let got = run(vec![
+            ("gen_ai.system_instructions", s("y")),
+            ("gen_ai.input.messages", s(msgs)),
+        ]);
+        assert_eq!(got, (Some(json!(msgs)), None));
+    }
+
+    #[test]
+    fn gen_ai_tool_call_attributes_are_the_last_resort() {
+        let got = run(vec![
+            ("gen_ai.tool.call.arguments", s("{}")),
+            ("gen_ai.tool.call.result", s("r")),
+        ]);
+        assert_eq!(got, (Some(json!("{}")), Some(json!("r"))));
+    }
 }

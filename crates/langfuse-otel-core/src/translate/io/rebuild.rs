@@ -212,7 +212,10 @@ mod tests {
 
     #[test]
     fn non_numeric_segments_become_objects() {
-        let a = attrs(&[("gen_ai.completion.content", "x"), ("gen_ai.completion.role", "a")]);
+        let a = attrs(&[
+            ("gen_ai.completion.content", "x"),
+            ("gen_ai.completion.role", "a"),
+        ]);
         assert_eq!(
             rebuild(&a, "gen_ai.completion"),
             json!({"content": "x", "role": "a"})
@@ -232,8 +235,14 @@ mod tests {
 
     #[test]
     fn array_slots_are_capped() {
-        let a = attrs(&[("gen_ai.prompt.99999999.content", "x"), ("gen_ai.prompt.1.content", "y")]);
-        assert_eq!(rebuild(&a, "gen_ai.prompt"), json!([null, {"content": "y"}]));
+        let a = attrs(&[
+            ("gen_ai.prompt.99999999.content", "x"),
+            ("gen_ai.prompt.1.content", "y"),
+        ]);
+        assert_eq!(
+            rebuild(&a, "gen_ai.prompt"),
+            json!([null, {"content": "y"}])
+        );
     }
 
     #[test]

@@ -103,7 +103,9 @@ fn dedupe(tools: Vec<Value>) -> Vec<Value> {
 
 /// `llm.tools.<n>.tool.json_schema` → n.
 fn indexed_tool_key(key: &str) -> Option<u64> {
-    let n = key.strip_prefix("llm.tools.")?.strip_suffix(".tool.json_schema")?;
+    let n = key
+        .strip_prefix("llm.tools.")?
+        .strip_suffix(".tool.json_schema")?;
     if n.is_empty() || !n.bytes().all(|b| b.is_ascii_digit()) {
         return None;
     }
@@ -265,7 +267,9 @@ mod tests {
         move_tool_definitions(&mut md, &mut input);
         assert_eq!(
             input,
-            Some(Some(json!({"messages": [{"role": "user"}], "tools": [{"type": "function", "name": "f"}]})))
+            Some(Some(
+                json!({"messages": [{"role": "user"}], "tools": [{"type": "function", "name": "f"}]})
+            ))
         );
         assert_eq!(md.attributes, json!({"other": "x"}).as_object().cloned());
     }
@@ -284,7 +288,10 @@ mod tests {
         let mut md = metadata_with(json!({"llm.tools.0.tool.json_schema": "{\"name\":\"f\"}"}));
         let mut input = Some(Some(json!("hello")));
         move_tool_definitions(&mut md, &mut input);
-        assert_eq!(input, Some(Some(json!({"prompt": "hello", "tools": [{"name": "f"}]}))));
+        assert_eq!(
+            input,
+            Some(Some(json!({"prompt": "hello", "tools": [{"name": "f"}]})))
+        );
     }
 
     #[test]
@@ -293,17 +300,24 @@ mod tests {
         let mut input = Some(None);
         move_tool_definitions(&mut md, &mut input);
         assert_eq!(input, Some(None));
-        assert!(md.attributes.is_some_and(|a| a.contains_key("gen_ai.tool.definitions")));
+        assert!(
+            md.attributes
+                .is_some_and(|a| a.contains_key("gen_ai.tool.definitions"))
+        );
     }
 
     #[test]
     fn tool_definitions_dedupe_by_name_into_existing_tools() {
-        let mut md = metadata_with(json!({"gen_ai.tool.definitions": "[{\"name\":\"f\"},{\"name\":\"g\"}]"}));
+        let mut md = metadata_with(
+            json!({"gen_ai.tool.definitions": "[{\"name\":\"f\"},{\"name\":\"g\"}]"}),
+        );
         let mut input = Some(Some(json!({"tools": [{"name": "f", "v": 1}]})));
         move_tool_definitions(&mut md, &mut input);
         assert_eq!(
             input,
-            Some(Some(json!({"tools": [{"name": "f", "v": 1}, {"name": "g"}]})))
+            Some(Some(
+                json!({"tools": [{"name": "f", "v": 1}, {"name": "g"}]})
+            ))
         );
     }
 }
