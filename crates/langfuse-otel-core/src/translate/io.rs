@@ -172,10 +172,9 @@ fn genkit_stage(attrs: &Attributes<'_>) -> (Side, Side) {
             other => other.to_json(),
         };
         match parsed {
-            Value::Object(mut obj) => match obj.shift_remove(member) {
-                Some(inner) if !inner.is_null() => inner,
-                _ => Value::Object(obj),
-            },
+            Value::Object(mut obj) if obj.get(member).is_some_and(|m| !m.is_null()) => {
+                obj.shift_remove(member).unwrap_or(Value::Null)
+            }
             other => other,
         }
     };

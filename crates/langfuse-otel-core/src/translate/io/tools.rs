@@ -112,54 +112,64 @@ fn indexed_tool_key(key: &str) -> Option<u64> {
     Some(n.parse::<u64>().unwrap_or(u64::MAX))
 }
 
-/// Tools found in the metadata, and the cleaned `tools` key and attributes to apply when they
-/// are moved.
+/// Tools found in the metadata, and the edits that remove them (applied only when the input
+/// takes the tools).
+#[derive(Default)]
 struct Collected {
     tools: Vec<Value>,
     drop_user_tools: bool,
-    attributes: Option<Option<Map<String, Value>>>,
+    /// Attribute keys to remove.
+    remove: Vec<String>,
+    /// New `model_request_parameters` value (its other members), if it is rewritten.
+    model_request_parameters: Option<Value>,
+}
+
+/// Whether an attribute key may hold tool definitions (cheap pre-check for the hot path).
+fn is_tool_attribute(key: &str) -> bool {
+    key == AI_PROMPT_TOOLS
+        || key == GEN_AI_TOOL_DEFINITIONS
+        || key == MODEL_REQUEST_PARAMETERS
+        || indexed_tool_key(key).is_some()
 }
 
 fn collect(metadata: &Metadata) -> Collected {
-    let mut tools = Vec::new();
-    let mut drop_user_tools = false;
+    let mut out = Collected::default();
     if let Some(found) = parse_tool_array(metadata.user.get("tools"), true, false)
         && !found.is_empty()
     {
-        tools.extend(found);
-        drop_user_tools = true;
+        out.tools.extend(found);
+        out.drop_user_tools = true;
     }
     let Some(attrs) = &metadata.attributes else {
-        return Collected {
-            tools: dedupe(tools),
-            drop_user_tools,
-            attributes: None,
-        };
+        out.tools = dedupe(out.tools);
+        return out;
     };
-    let mut cleaned = attrs.clone();
+    if !attrs.keys().any(|k| is_tool_attribute(k)) {
+        out.tools = dedupe(out.tools);
+        return out;
+    }
     for (key, allow_provider) in [(AI_PROMPT_TOOLS, true), (GEN_AI_TOOL_DEFINITIONS, false)] {
         if let Some(found) = parse_tool_array(attrs.get(key), true, allow_provider) {
-            tools.extend(found);
-            cleaned.shift_remove(key);
+            out.tools.extend(found);
+            out.remove.push(key.to_owned());
         }
     }
     if let Some(original) = attrs.get(MODEL_REQUEST_PARAMETERS)
         && let Value::Object(mut params) = parse_if_string(original)
     {
         if let Some(found) = parse_tool_array(params.get(FUNCTION_TOOLS), true, false) {
-            tools.extend(found);
+            out.tools.extend(found);
             params.shift_remove(FUNCTION_TOOLS);
         }
         if params.is_empty() {
-            cleaned.shift_remove(MODEL_REQUEST_PARAMETERS);
+            out.remove.push(MODEL_REQUEST_PARAMETERS.to_owned());
         } else {
             let params = Value::Object(params);
-            let value = if original.is_string() {
+            out.model_request_parameters = Some(if original.is_string() {
                 Value::String(js_json_stringify(&params))
             } else {
                 params
-            };
-            cleaned.insert(MODEL_REQUEST_PARAMETERS.to_owned(), value);
+            });
         }
     }
     let mut indexed: Vec<(u64, &String)> = attrs
@@ -170,15 +180,12 @@ fn collect(metadata: &Metadata) -> Collected {
     for (_, key) in indexed {
         let parsed = parse_if_string(&attrs[key.as_str()]);
         if is_tool_entry_like(&parsed, false) {
-            tools.push(parsed);
-            cleaned.shift_remove(key.as_str());
+            out.tools.push(parsed);
+            out.remove.push(key.clone());
         }
     }
-    Collected {
-        tools: dedupe(tools),
-        drop_user_tools,
-        attributes: Some((!cleaned.is_empty()).then_some(cleaned)),
-    }
+    out.tools = dedupe(out.tools);
+    out
 }
 
 /// The input with `tools` merged in, or `None` when the input's shape does not take them.
@@ -239,8 +246,16 @@ pub(super) fn move_tool_definitions(metadata: &mut Metadata, input: &mut Option<
     if collected.drop_user_tools {
         metadata.user.shift_remove("tools");
     }
-    if let Some(attributes) = collected.attributes {
-        metadata.attributes = attributes;
+    if let Some(attrs) = &mut metadata.attributes {
+        if let Some(params) = collected.model_request_parameters {
+            attrs.insert(MODEL_REQUEST_PARAMETERS.to_owned(), params);
+        }
+        for key in &collected.remove {
+            attrs.shift_remove(key.as_str());
+        }
+        if attrs.is_empty() {
+            metadata.attributes = None;
+        }
     }
 }
 
