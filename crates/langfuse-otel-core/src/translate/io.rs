@@ -226,11 +226,14 @@ fn vercel_stage(attrs: &Attributes<'_>) -> (Side, Side) {
     (input, output)
 }
 
-/// Stage 4: Flue; JSON text is parsed.
+/// Stage 4: Flue; JSON text of an object or array is parsed, other text kept.
 fn flue_stage(attrs: &Attributes<'_>) -> Option<(Side, Side)> {
     let parse = |v: Option<&AttrValue<'_>>| -> Side {
         v.map(|v| match v {
-            AttrValue::Str(s) => json_parse(s).unwrap_or_else(|| v.to_json()),
+            AttrValue::Str(s) => match json_parse(s) {
+                Some(parsed @ (Value::Object(_) | Value::Array(_))) => parsed,
+                _ => v.to_json(),
+            },
             other => other.to_json(),
         })
     };
@@ -625,6 +628,11 @@ mod tests {
         assert_eq!(
             run_in("@flue/opentelemetry", &sp, IoTarget::Observation),
             (Some(json!({"a": 1})), Some(json!("plain")))
+        );
+        let number_text = span(vec![("flue.task.prompt", s("42"))], vec![]);
+        assert_eq!(
+            run_in("@flue/opentelemetry", &number_text, IoTarget::Observation),
+            (Some(json!("42")), None)
         );
     }
 
