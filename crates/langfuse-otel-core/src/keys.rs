@@ -177,6 +177,110 @@ pub const SCOPE_LIVEKIT_AGENTS: &str = "livekit-agents";
 // Input / output conventions
 // ---------------------------------------------------------------------------------------------
 
+/// Genkit input (JSON text).
+pub const GENKIT_INPUT: &str = "genkit:input";
+/// Genkit output (JSON text).
+pub const GENKIT_OUTPUT: &str = "genkit:output";
+/// Vercel AI SDK prompt messages.
+pub const AI_PROMPT_MESSAGES: &str = "ai.prompt.messages";
+/// Vercel AI SDK prompt.
+pub const AI_PROMPT: &str = "ai.prompt";
+/// Vercel AI SDK tool call arguments.
+pub const AI_TOOL_CALL_ARGS: &str = "ai.toolCall.args";
+/// Vercel AI SDK tool call result.
+pub const AI_TOOL_CALL_RESULT: &str = "ai.toolCall.result";
+/// Vercel AI SDK response text.
+pub const AI_RESPONSE_TEXT: &str = "ai.response.text";
+/// Vercel AI SDK response object.
+pub const AI_RESPONSE_OBJECT: &str = "ai.response.object";
+/// Vercel AI SDK response tool calls.
+pub const AI_RESPONSE_TOOL_CALLS: &str = "ai.response.toolCalls";
+/// Vercel AI SDK (< 4) result text.
+pub const AI_RESULT_TEXT: &str = "ai.result.text";
+/// Vercel AI SDK (< 4) result object.
+pub const AI_RESULT_OBJECT: &str = "ai.result.object";
+/// Vercel AI SDK (< 4) result tool calls.
+pub const AI_RESULT_TOOL_CALLS: &str = "ai.result.toolCalls";
+/// Flue input keys, in precedence order.
+pub const FLUE_INPUT_KEYS: &[&str] = &[
+    "flue.turn.input",
+    "flue.tool.arguments",
+    "flue.task.prompt",
+    "flue.workflow.payload",
+];
+/// Flue output keys, in precedence order.
+pub const FLUE_OUTPUT_KEYS: &[&str] = &[
+    "flue.turn.output",
+    "flue.tool.result",
+    "flue.task.result",
+    "flue.operation.result",
+    "flue.workflow.result",
+];
+/// Span event carrying GenAI input/output messages (semconv >= 1.37).
+pub const EVENT_GEN_AI_INFERENCE_DETAILS: &str = "gen_ai.client.inference.operation.details";
+/// Google ADK LLM request.
+pub const VERTEX_LLM_REQUEST: &str = "gcp.vertex.agent.llm_request";
+/// Google ADK LLM response.
+pub const VERTEX_LLM_RESPONSE: &str = "gcp.vertex.agent.llm_response";
+/// Google ADK tool call arguments.
+pub const VERTEX_TOOL_CALL_ARGS: &str = "gcp.vertex.agent.tool_call_args";
+/// Google ADK tool response.
+pub const VERTEX_TOOL_RESPONSE: &str = "gcp.vertex.agent.tool_response";
+/// Logfire prompt.
+pub const LOGFIRE_PROMPT: &str = "prompt";
+/// Logfire message events (output).
+pub const LOGFIRE_ALL_MESSAGES_EVENTS: &str = "all_messages_events";
+/// Logfire GenAI events array.
+pub const LOGFIRE_EVENTS: &str = "events";
+/// LiveKit input keys, in precedence order.
+pub const LIVEKIT_INPUT_KEYS: &[&str] = &["lk.input_text", "lk.user_transcript", "lk.chat_ctx"];
+/// LiveKit function tool output.
+pub const LIVEKIT_FUNCTION_TOOL_OUTPUT: &str = "lk.function_tool.output";
+/// LiveKit response text.
+pub const LIVEKIT_RESPONSE_TEXT: &str = "lk.response.text";
+/// MLflow span inputs.
+pub const MLFLOW_SPAN_INPUTS: &str = "mlflow.spanInputs";
+/// MLflow span outputs.
+pub const MLFLOW_SPAN_OUTPUTS: &str = "mlflow.spanOutputs";
+/// Traceloop entity input.
+pub const TRACELOOP_ENTITY_INPUT: &str = "traceloop.entity.input";
+/// Traceloop entity output.
+pub const TRACELOOP_ENTITY_OUTPUT: &str = "traceloop.entity.output";
+/// OpenInference / smolagents input.
+pub const INPUT_VALUE: &str = "input.value";
+/// OpenInference / smolagents output.
+pub const OUTPUT_VALUE: &str = "output.value";
+/// Pydantic / Pipecat input.
+pub const INPUT: &str = "input";
+/// Pydantic / Pipecat output.
+pub const OUTPUT: &str = "output";
+/// Pydantic AI messages of an agent run.
+pub const PYDANTIC_AI_ALL_MESSAGES: &str = "pydantic_ai.all_messages";
+/// Pydantic AI final result.
+pub const FINAL_RESULT: &str = "final_result";
+/// Pydantic AI tool arguments.
+pub const TOOL_ARGUMENTS: &str = "tool_arguments";
+/// Pydantic AI tool response.
+pub const TOOL_RESPONSE: &str = "tool_response";
+/// Traceloop prompt: bare value or prefix of indexed keys.
+pub const GEN_AI_PROMPT: &str = "gen_ai.prompt";
+/// Traceloop completion: bare value or prefix of indexed keys.
+pub const GEN_AI_COMPLETION: &str = "gen_ai.completion";
+/// OpenInference indexed input messages prefix.
+pub const LLM_INPUT_MESSAGES: &str = "llm.input_messages";
+/// OpenInference indexed output messages prefix.
+pub const LLM_OUTPUT_MESSAGES: &str = "llm.output_messages";
+/// GenAI semconv input messages.
+pub const GEN_AI_INPUT_MESSAGES: &str = "gen_ai.input.messages";
+/// GenAI semconv output messages.
+pub const GEN_AI_OUTPUT_MESSAGES: &str = "gen_ai.output.messages";
+/// GenAI semconv system instructions.
+pub const GEN_AI_SYSTEM_INSTRUCTIONS: &str = "gen_ai.system_instructions";
+/// GenAI semconv tool call arguments.
+pub const GEN_AI_TOOL_CALL_ARGUMENTS: &str = "gen_ai.tool.call.arguments";
+/// GenAI semconv tool call result.
+pub const GEN_AI_TOOL_CALL_RESULT: &str = "gen_ai.tool.call.result";
+
 /// Attribute keys holding input or output; left out of `metadata.attributes`.
 pub const IO_ATTRIBUTE_KEYS: &[&str] = &[
     LANGFUSE_TRACE_INPUT,
