@@ -4,6 +4,8 @@
 //!
 //! Set `CONFORMANCE_FILTER=<substring>` to run only matching cases.
 
+use std::io::Write;
+
 use integration_tests::{fixture_files, read_json};
 use langfuse_otel_core::otlp;
 use langfuse_otel_core::translate::{Compatibility, TranslateOptions, Translator};
@@ -146,7 +148,12 @@ fn every_conformance_case_matches_the_langfuse_server() {
             ));
         }
     }
-    println!("conformance: {ran} cases ran, {} failed", failures.len());
+    // Written to the real stdout (not the captured test output) so every run shows the count.
+    let _ = writeln!(
+        std::io::stdout(),
+        "conformance: {ran} cases ran, {} failed",
+        failures.len()
+    );
     assert!(ran > 0, "no conformance case matched the filter {filter:?}");
     assert!(
         failures.is_empty(),

@@ -94,65 +94,98 @@ fn workload() -> (Vec<SpanData>, Resource) {
         .build();
     let mut spans = Vec::new();
     for t in 0..TRACES {
-        spans.push(span(t, 0, "support-request", &sdk, vec![
-            KeyValue::new("langfuse.observation.type", "span"),
-            KeyValue::new("langfuse.internal.is_app_root", true),
-            KeyValue::new("langfuse.trace.name", "support-request"),
-            KeyValue::new("user.id", "user-4711"),
-            KeyValue::new("session.id", "session-2026-11-22"),
-            KeyValue::new(
-                "langfuse.trace.tags",
-                opentelemetry::Value::Array(vec!["support", "rag"].into()),
-            ),
-            KeyValue::new("langfuse.observation.input", "How do I reset my password?"),
-            KeyValue::new("langfuse.observation.output", ANSWER),
-            KeyValue::new("langfuse.environment", "production"),
-        ]));
-        spans.push(span(t, 1, "vector-search", &sdk, vec![
-            KeyValue::new("langfuse.observation.type", "retriever"),
-            KeyValue::new("langfuse.observation.input", r#"{"query": "reset password", "top_k": 2}"#),
-            KeyValue::new("langfuse.observation.output", DOCS),
-            KeyValue::new("langfuse.observation.metadata.index", "\"kb-v3\""),
-            KeyValue::new("langfuse.environment", "production"),
-        ]));
-        spans.push(span(t, 2, "answer", &sdk, vec![
-            KeyValue::new("langfuse.observation.type", "generation"),
-            KeyValue::new("langfuse.observation.input", MESSAGES),
-            KeyValue::new("langfuse.observation.output", ANSWER),
-            KeyValue::new("langfuse.observation.model.name", "gpt-4o-mini"),
-            KeyValue::new(
-                "langfuse.observation.model.parameters",
-                r#"{"temperature": 0.2, "max_tokens": 512}"#,
-            ),
-            KeyValue::new(
-                "langfuse.observation.usage_details",
-                r#"{"input": 412, "output": 96, "input_cached_tokens": 128}"#,
-            ),
-            KeyValue::new(
-                "langfuse.observation.completion_start_time",
-                "\"2026-01-01T09:00:00.420000Z\"",
-            ),
-            KeyValue::new("langfuse.environment", "production"),
-        ]));
-        spans.push(span(t, 3, "chat gpt-4o-mini", &genai, vec![
-            KeyValue::new("gen_ai.operation.name", "chat"),
-            KeyValue::new("gen_ai.system", "openai"),
-            KeyValue::new("gen_ai.request.model", "gpt-4o-mini"),
-            KeyValue::new("gen_ai.response.model", "gpt-4o-mini-2024-07-18"),
-            KeyValue::new("gen_ai.request.temperature", 0.2),
-            KeyValue::new("gen_ai.request.max_tokens", 512_i64),
-            KeyValue::new("gen_ai.usage.input_tokens", 412_i64),
-            KeyValue::new("gen_ai.usage.output_tokens", 96_i64),
-            KeyValue::new("gen_ai.input.messages", MESSAGES),
-            KeyValue::new("gen_ai.output.messages", ANSWER),
-            KeyValue::new("server.address", "api.openai.com"),
-        ]));
-        spans.push(span(t, 4, "lookup-order", &sdk, vec![
-            KeyValue::new("langfuse.observation.type", "tool"),
-            KeyValue::new("langfuse.observation.input", r#"{"order_id": "A-1042"}"#),
-            KeyValue::new("langfuse.observation.output", r#"{"status": "shipped"}"#),
-            KeyValue::new("langfuse.environment", "production"),
-        ]));
+        spans.push(span(
+            t,
+            0,
+            "support-request",
+            &sdk,
+            vec![
+                KeyValue::new("langfuse.observation.type", "span"),
+                KeyValue::new("langfuse.internal.is_app_root", true),
+                KeyValue::new("langfuse.trace.name", "support-request"),
+                KeyValue::new("user.id", "user-4711"),
+                KeyValue::new("session.id", "session-2026-11-22"),
+                KeyValue::new(
+                    "langfuse.trace.tags",
+                    opentelemetry::Value::Array(vec!["support", "rag"].into()),
+                ),
+                KeyValue::new("langfuse.observation.input", "How do I reset my password?"),
+                KeyValue::new("langfuse.observation.output", ANSWER),
+                KeyValue::new("langfuse.environment", "production"),
+            ],
+        ));
+        spans.push(span(
+            t,
+            1,
+            "vector-search",
+            &sdk,
+            vec![
+                KeyValue::new("langfuse.observation.type", "retriever"),
+                KeyValue::new(
+                    "langfuse.observation.input",
+                    r#"{"query": "reset password", "top_k": 2}"#,
+                ),
+                KeyValue::new("langfuse.observation.output", DOCS),
+                KeyValue::new("langfuse.observation.metadata.index", "\"kb-v3\""),
+                KeyValue::new("langfuse.environment", "production"),
+            ],
+        ));
+        spans.push(span(
+            t,
+            2,
+            "answer",
+            &sdk,
+            vec![
+                KeyValue::new("langfuse.observation.type", "generation"),
+                KeyValue::new("langfuse.observation.input", MESSAGES),
+                KeyValue::new("langfuse.observation.output", ANSWER),
+                KeyValue::new("langfuse.observation.model.name", "gpt-4o-mini"),
+                KeyValue::new(
+                    "langfuse.observation.model.parameters",
+                    r#"{"temperature": 0.2, "max_tokens": 512}"#,
+                ),
+                KeyValue::new(
+                    "langfuse.observation.usage_details",
+                    r#"{"input": 412, "output": 96, "input_cached_tokens": 128}"#,
+                ),
+                KeyValue::new(
+                    "langfuse.observation.completion_start_time",
+                    "\"2026-01-01T09:00:00.420000Z\"",
+                ),
+                KeyValue::new("langfuse.environment", "production"),
+            ],
+        ));
+        spans.push(span(
+            t,
+            3,
+            "chat gpt-4o-mini",
+            &genai,
+            vec![
+                KeyValue::new("gen_ai.operation.name", "chat"),
+                KeyValue::new("gen_ai.system", "openai"),
+                KeyValue::new("gen_ai.request.model", "gpt-4o-mini"),
+                KeyValue::new("gen_ai.response.model", "gpt-4o-mini-2024-07-18"),
+                KeyValue::new("gen_ai.request.temperature", 0.2),
+                KeyValue::new("gen_ai.request.max_tokens", 512_i64),
+                KeyValue::new("gen_ai.usage.input_tokens", 412_i64),
+                KeyValue::new("gen_ai.usage.output_tokens", 96_i64),
+                KeyValue::new("gen_ai.input.messages", MESSAGES),
+                KeyValue::new("gen_ai.output.messages", ANSWER),
+                KeyValue::new("server.address", "api.openai.com"),
+            ],
+        ));
+        spans.push(span(
+            t,
+            4,
+            "lookup-order",
+            &sdk,
+            vec![
+                KeyValue::new("langfuse.observation.type", "tool"),
+                KeyValue::new("langfuse.observation.input", r#"{"order_id": "A-1042"}"#),
+                KeyValue::new("langfuse.observation.output", r#"{"status": "shipped"}"#),
+                KeyValue::new("langfuse.environment", "production"),
+            ],
+        ));
     }
     (spans, resource)
 }

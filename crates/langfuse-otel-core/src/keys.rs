@@ -363,10 +363,6 @@ pub const MODEL_CONFIG: &str = "model_config";
 pub const GEN_AI_USAGE_COST: &str = "gen_ai.usage.cost";
 /// OpenInference total cost.
 pub const LLM_COST_TOTAL: &str = "llm.cost.total";
-/// Genkit span input (JSON).
-pub const GENKIT_INPUT: &str = "genkit:input";
-/// Genkit span output (JSON).
-pub const GENKIT_OUTPUT: &str = "genkit:output";
 /// Scope name of Genkit.
 pub const SCOPE_GENKIT_TRACER: &str = "genkit-tracer";
 /// Scope name of Google ADK.

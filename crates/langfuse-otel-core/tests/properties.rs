@@ -179,10 +179,7 @@ fn span() -> impl Strategy<Value = Span<'static>> {
         prop::option::of(0i64..4_000_000_000_000),
         (0i64..4, prop::option::of(text())),
         attributes(12),
-        prop::collection::vec(
-            (prop::sample::select(EVENT_NAMES), pairs(4)),
-            0..3,
-        ),
+        prop::collection::vec((prop::sample::select(EVENT_NAMES), pairs(4)), 0..3),
         text(),
     )
         .prop_map(
@@ -229,9 +226,8 @@ fn batch() -> impl Strategy<Value = SpanBatch<'static>> {
             scope_spans,
         },
     );
-    prop::collection::vec(resource_spans, 0..3).prop_map(|resource_spans| SpanBatch {
-        resource_spans,
-    })
+    prop::collection::vec(resource_spans, 0..3)
+        .prop_map(|resource_spans| SpanBatch { resource_spans })
 }
 
 fn translator(compatibility: Compatibility) -> Translator {
