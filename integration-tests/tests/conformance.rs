@@ -162,3 +162,58 @@ fn every_conformance_case_matches_the_langfuse_server() {
         failures.join("\n")
     );
 }
+
+/// In the default repair mode the only difference from the server is that observations the
+/// server drops are kept: removing them gives exactly the server's events, and each of them is
+/// present with the id the server dropped.
+#[test]
+fn repair_mode_only_keeps_what_the_server_drops() {
+    let mut repaired = 0;
+    for path in fixture_files("conformance") {
+        let name = path.file_stem().unwrap().to_string_lossy().into_owned();
+        let case = read_json(&path);
+        let (got, dropped) = translate_case(&case["input"], Compatibility::Repair);
+        assert!(
+            dropped.is_empty(),
+            "{name}: repair mode dropped {dropped:?}"
+        );
+        let want_dropped = case["expected"]["dropped"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
+        let dropped_ids: Vec<&str> = want_dropped
+            .iter()
+            .filter_map(|e| e["body"]["id"].as_str())
+            .collect();
+        let (mut kept, mut rest): (Vec<Value>, Vec<Value>) = got.into_iter().partition(|e| {
+            e["type"] != "trace-create"
+                && e["body"]["id"]
+                    .as_str()
+                    .is_some_and(|id| dropped_ids.contains(&id))
+        });
+        let mut kept_ids: Vec<&str> = kept
+            .iter()
+            .filter_map(|e| e["body"]["id"].as_str())
+            .collect();
+        let mut want_ids = dropped_ids.clone();
+        kept_ids.sort_unstable();
+        want_ids.sort_unstable();
+        assert_eq!(kept_ids, want_ids, "{name}: repaired observations");
+        repaired += kept.len();
+        let mut want = case["expected"]["events"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
+        sort_events(&mut rest);
+        sort_events(&mut want);
+        if let Some(d) = diff("events", &Value::Array(rest), &Value::Array(want)) {
+            panic!("{name}: {d}");
+        }
+        sort_events(&mut kept);
+    }
+    let _ = writeln!(
+        std::io::stdout(),
+        "repair mode: {repaired} observations kept that the server drops"
+    );
+    assert!(repaired > 0);
+}
