@@ -1,5 +1,7 @@
 //! Shared helpers for the integration tests: fixture paths and loading.
 
+pub mod captures;
+
 use std::path::{Path, PathBuf};
 
 /// The `fixtures/` folder of this crate.

@@ -1,0 +1,275 @@
+//! The `langfuse-bridge translate` command, run as a process on every conformance input and
+//! every captured SDK trace request (plain and gzip-compressed), and on bad input.
+//!
+//! The binary is built on first use with the cargo running the tests (same target directory
+//! and profile); set `LANGFUSE_BRIDGE_BIN` to test a prebuilt binary instead.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::OnceLock;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use flate2::Compression;
+use flate2::write::GzEncoder;
+use integration_tests::captures::{json_span_count, trace_requests};
+use integration_tests::{fixture_files, read_json};
+use serde_json::Value;
+
+/// The `langfuse-bridge` binary, built if needed.
+fn bridge() -> &'static Path {
+    static BIN: OnceLock<PathBuf> = OnceLock::new();
+    BIN.get_or_init(|| {
+        if let Some(bin) = std::env::var_os("LANGFUSE_BRIDGE_BIN") {
+            return PathBuf::from(bin);
+        }
+        // This test runs from <target>/<profile-dir>/deps/.
+        let exe = std::env::current_exe().expect("test executable path");
+        let profile_dir = exe
+            .parent()
+            .and_then(Path::parent)
+            .expect("test executable in <target>/<profile>/deps");
+        let target_dir = profile_dir.parent().expect("target directory");
+        let profile = match profile_dir.file_name().and_then(|n| n.to_str()) {
+            Some("debug") | None => "dev".to_owned(),
+            Some(other) => other.to_owned(),
+        };
+        let status = Command::new(env!("CARGO"))
+            .args(["build", "--quiet", "-p", "langfuse-bridge", "--bin"])
+            .arg("langfuse-bridge")
+            .arg("--profile")
+            .arg(&profile)
+            .arg("--target-dir")
+            .arg(target_dir)
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .status()
+            .expect("running cargo build");
+        assert!(status.success(), "building langfuse-bridge failed");
+        profile_dir.join(format!("langfuse-bridge{}", std::env::consts::EXE_SUFFIX))
+    })
+}
+
+/// A file in the temp directory, removed on drop.
+struct TempFile(PathBuf);
+
+impl TempFile {
+    fn new(name: &str, contents: &[u8]) -> Self {
+        static COUNTER: AtomicUsize = AtomicUsize::new(0);
+        let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+        let path = std::env::temp_dir().join(format!(
+            "langfuse-bridge-test-{}-{n}-{name}",
+            std::process::id()
+        ));
+        std::fs::write(&path, contents).expect("writing temp file");
+        TempFile(path)
+    }
+}
+
+impl Drop for TempFile {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
+
+fn gzip(bytes: &[u8]) -> Vec<u8> {
+    let mut enc = GzEncoder::new(Vec::new(), Compression::default());
+    enc.write_all(bytes).expect("gzip");
+    enc.finish().expect("gzip")
+}
+
+fn translate_file(path: &Path, extra: &[&str]) -> Output {
+    Command::new(bridge())
+        .arg("translate")
+        .arg(path)
+        .args(extra)
+        .output()
+        .expect("running langfuse-bridge")
+}
+
+fn translate_stdin(input: &[u8]) -> Output {
+    let mut child = Command::new(bridge())
+        .args(["translate", "-"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("running langfuse-bridge");
+    // The process may exit before reading everything (bad input): ignore write errors.
+    let _ = child.stdin.take().expect("stdin").write_all(input);
+    child
+        .wait_with_output()
+        .expect("waiting for langfuse-bridge")
+}
+
+/// Checks a successful run: exit 0, `{"batch":[...]}` with one observation event per span.
+fn check_success(what: &str, out: &Output, spans: usize) -> Result<(), String> {
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    if out.status.code() != Some(0) {
+        return Err(format!("{what}: exit {:?}: {stderr}", out.status.code()));
+    }
+    let json: Value = serde_json::from_slice(&out.stdout)
+        .map_err(|e| format!("{what}: output is not JSON: {e}"))?;
+    let Some(obj) = json.as_object().filter(|o| o.len() == 1) else {
+        return Err(format!("{what}: output is not {{\"batch\":[...]}}"));
+    };
+    let Some(Value::Array(events)) = obj.get("batch") else {
+        return Err(format!("{what}: output has no batch array"));
+    };
+    let observations = events
+        .iter()
+        .filter(|e| e["type"].as_str().is_some_and(|t| t != "trace-create"))
+        .count();
+    if observations != spans {
+        return Err(format!(
+            "{what}: {observations} observation events for {spans} spans"
+        ));
+    }
+    Ok(())
+}
+
+/// Checks a failed run: exit 2, exactly one stderr line starting `error:`, nothing on stdout.
+fn check_failure(what: &str, out: &Output) {
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{what}: stderr {stderr}");
+    assert!(out.stdout.is_empty(), "{what}: unexpected stdout");
+    let lines: Vec<&str> = stderr.lines().collect();
+    assert_eq!(lines.len(), 1, "{what}: stderr {stderr:?}");
+    assert!(lines[0].starts_with("error: "), "{what}: stderr {stderr:?}");
+}
+
+#[test]
+fn every_conformance_input_translates() {
+    let mut failures = Vec::new();
+    let mut ran = 0;
+    for path in fixture_files("conformance") {
+        let case = read_json(&path);
+        let name = path.file_stem().unwrap().to_string_lossy().into_owned();
+        let input = serde_json::to_vec(&case["input"]).unwrap();
+        let spans = json_span_count(&case["input"]);
+        let file = TempFile::new(&format!("{name}.json"), &input);
+        if let Err(e) = check_success(&name, &translate_file(&file.0, &[]), spans) {
+            failures.push(e);
+        }
+        ran += 1;
+    }
+    assert!(ran > 50, "only {ran} conformance cases found");
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+#[test]
+fn every_captured_trace_request_translates_plain_and_gzipped() {
+    let mut failures = Vec::new();
+    let mut ran = 0;
+    for sdk in ["python-sdk", "js-sdk"] {
+        for req in trace_requests(sdk) {
+            let what = format!("{sdk}/{}#{}", req.scenario, req.index);
+            let spans = req.span_count();
+            assert!(spans > 0, "{what}: no spans in the capture");
+            let plain = TempFile::new("body", &req.raw);
+            let gz = TempFile::new("body.gz", &gzip(&req.raw));
+            for (variant, out) in [
+                ("plain", translate_file(&plain.0, &[])),
+                ("gzip", translate_file(&gz.0, &["--pretty"])),
+                ("stdin", translate_stdin(&gzip(&req.raw))),
+            ] {
+                if let Err(e) = check_success(&format!("{what} ({variant})"), &out, spans) {
+                    failures.push(e);
+                }
+            }
+            ran += 1;
+        }
+    }
+    assert!(ran >= 14, "only {ran} trace requests found");
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+#[test]
+fn pretty_and_compact_outputs_agree() {
+    let req = &trace_requests("python-sdk")[0];
+    let file = TempFile::new("body", &req.raw);
+    let compact = translate_file(&file.0, &[]);
+    let pretty = translate_file(&file.0, &["--pretty"]);
+    let strip = |out: &Output| -> Value {
+        let mut v: Value = serde_json::from_slice(&out.stdout).unwrap();
+        for e in v["batch"].as_array_mut().unwrap() {
+            let e = e.as_object_mut().unwrap();
+            e.remove("id");
+            if e["type"] != "trace-create" {
+                e.remove("timestamp");
+            }
+        }
+        v
+    };
+    assert_eq!(strip(&compact), strip(&pretty));
+    assert!(String::from_utf8_lossy(&pretty.stdout).contains("\n  \"batch\": ["));
+}
+
+#[test]
+fn bad_inputs_fail_with_one_error_line() {
+    let export = serde_json::to_vec(
+        &read_json(
+            &fixture_files("conformance")
+                .into_iter()
+                .find(|p| p.ends_with("root-single-span.json"))
+                .expect("root-single-span case"),
+        )["input"],
+    )
+    .unwrap();
+    let mut truncated_gzip = gzip(&export);
+    truncated_gzip.truncate(truncated_gzip.len() / 2);
+    let cases: Vec<(&str, Vec<u8>)> = vec![
+        ("garbage bytes", b"\xff\x00\x13garbage\x99\x98".to_vec()),
+        ("truncated gzip", truncated_gzip),
+        ("gzip magic only", vec![0x1f, 0x8b]),
+        ("invalid JSON", b"{\"resourceSpans\": [".to_vec()),
+        ("JSON array", b"[1,2,3]".to_vec()),
+        ("JSON, not an export", b"{\"resourceSpans\": 42}".to_vec()),
+        (
+            "span without id",
+            br#"{"resourceSpans":[{"scopeSpans":[{"spans":[{"traceId":"ab","name":"x"}]}]}]}"#
+                .to_vec(),
+        ),
+        ("truncated protobuf", b"\x0a\xc3\x1b\x0a".to_vec()),
+    ];
+    for (what, input) in &cases {
+        let file = TempFile::new("bad", input);
+        check_failure(what, &translate_file(&file.0, &[]));
+        check_failure(&format!("{what} (stdin)"), &translate_stdin(input));
+    }
+
+    let missing = std::env::temp_dir().join("langfuse-bridge-test-does-not-exist.json");
+    check_failure("missing file", &translate_file(&missing, &[]));
+    check_failure(
+        "directory",
+        &translate_file(Path::new(env!("CARGO_MANIFEST_DIR")), &[]),
+    );
+}
+
+#[test]
+fn bad_arguments_fail_with_one_error_line() {
+    for args in [
+        &["--bogus"][..],
+        &["frobnicate"],
+        &[],
+        &["translate", "--bogus"],
+        &["translate", "a.json", "b.json"],
+    ] {
+        let out = Command::new(bridge()).args(args).output().unwrap();
+        check_failure(&format!("{args:?}"), &out);
+    }
+}
+
+#[test]
+fn help_and_version() {
+    for flag in ["--help", "-h"] {
+        let out = Command::new(bridge()).arg(flag).output().unwrap();
+        assert_eq!(out.status.code(), Some(0));
+        assert!(String::from_utf8_lossy(&out.stdout).contains("langfuse-bridge translate"));
+    }
+    let out = Command::new(bridge()).arg("--version").output().unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        format!("langfuse-bridge {}", env!("CARGO_PKG_VERSION"))
+    );
+}
