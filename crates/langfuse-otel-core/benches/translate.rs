@@ -107,7 +107,10 @@ fn workload() -> (Vec<SpanData>, Resource) {
                 KeyValue::new("session.id", "session-2026-11-22"),
                 KeyValue::new(
                     "langfuse.trace.tags",
-                    opentelemetry::Value::Array(vec!["support", "rag"].into()),
+                    opentelemetry::Value::Array(opentelemetry::Array::String(vec![
+                        "support".into(),
+                        "rag".into(),
+                    ])),
                 ),
                 KeyValue::new("langfuse.observation.input", "How do I reset my password?"),
                 KeyValue::new("langfuse.observation.output", ANSWER),
