@@ -14,9 +14,30 @@ use crate::value::AttrValue;
 ///
 /// Entries are kept sorted by key, so exact look-ups are a binary search and prefix scans
 /// (`gen_ai.usage.*`) a contiguous range.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct Attributes<'a> {
     entries: Vec<(Cow<'a, str>, AttrValue<'a>)>,
+    /// Presence filter over the keys (see [`key_slot`]): most look-ups are for absent keys,
+    /// and the filter answers those without a string comparison.
+    filter: [u64; 4],
+}
+
+impl PartialEq for Attributes<'_> {
+    fn eq(&self, other: &Self) -> bool {
+        self.entries == other.entries
+    }
+}
+
+/// The filter bit of a key: mixes its length with its last and middle bytes, which tell apart
+/// keys that share a long prefix (`langfuse.observation.*`, `gen_ai.usage.*`).
+#[inline]
+pub(crate) fn key_slot(key: &str) -> usize {
+    let b = key.as_bytes();
+    let (last, mid) = match b.len() {
+        0 => (0, 0),
+        n => (b[n - 1] as usize, b[n / 2] as usize),
+    };
+    (b.len().wrapping_mul(31) ^ last.wrapping_mul(7) ^ mid.wrapping_mul(131)) & 255
 }
 
 impl<'a> Attributes<'a> {
@@ -24,6 +45,7 @@ impl<'a> Attributes<'a> {
     pub const fn new() -> Self {
         Attributes {
             entries: Vec::new(),
+            filter: [0; 4],
         }
     }
 
@@ -44,12 +66,21 @@ impl<'a> Attributes<'a> {
             }
             entries = deduped;
         }
-        Attributes { entries }
+        let mut filter = [0u64; 4];
+        for (key, _) in &entries {
+            let slot = key_slot(key);
+            filter[slot / 64] |= 1 << (slot % 64);
+        }
+        Attributes { entries, filter }
     }
 
     /// The value of `key`, if present.
     #[inline]
     pub fn get(&self, key: &str) -> Option<&AttrValue<'a>> {
+        let slot = key_slot(key);
+        if self.filter[slot / 64] & (1 << (slot % 64)) == 0 {
+            return None;
+        }
         self.entries
             .binary_search_by(|(k, _)| k.as_ref().cmp(key))
             .ok()

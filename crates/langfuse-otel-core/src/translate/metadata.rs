@@ -8,14 +8,14 @@
 //!   text; omitted for spans of the Langfuse SDKs (scope `langfuse-sdk…`).
 //! * `resourceAttributes` and `scope` describe where the span came from.
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use serde_json::{Map, Value};
 
 use super::SpanContext;
 use crate::keys;
 use crate::record::Metadata;
-use crate::span::{Attributes, Resource, Scope};
+use crate::span::{Attributes, Resource, Scope, key_slot};
 use crate::value::AttrValue;
 
 /// Which record the user metadata keys are read for.
@@ -67,10 +67,33 @@ pub fn user_metadata(attrs: &Attributes<'_>, domain: MetadataDomain) -> Map<Stri
 
 /// Whether a span attribute is an input/output key and so left out of `metadata.attributes`.
 pub fn is_io_attribute(key: &str) -> bool {
-    keys::IO_ATTRIBUTE_KEYS.contains(&key)
+    let index = io_key_index();
+    let slot = key_slot(key);
+    (index.filter[slot / 64] & (1 << (slot % 64)) != 0
+        && index.sorted.binary_search(&key).is_ok())
         || keys::IO_ATTRIBUTE_PREFIXES
             .iter()
             .any(|p| key.starts_with(p))
+}
+
+/// The input/output keys, sorted, with a presence filter: checked for every span attribute.
+struct IoKeyIndex {
+    sorted: Vec<&'static str>,
+    filter: [u64; 4],
+}
+
+fn io_key_index() -> &'static IoKeyIndex {
+    static INDEX: OnceLock<IoKeyIndex> = OnceLock::new();
+    INDEX.get_or_init(|| {
+        let mut sorted = keys::IO_ATTRIBUTE_KEYS.to_vec();
+        sorted.sort_unstable();
+        let mut filter = [0u64; 4];
+        for key in &sorted {
+            let slot = key_slot(key);
+            filter[slot / 64] |= 1 << (slot % 64);
+        }
+        IoKeyIndex { sorted, filter }
+    })
 }
 
 /// `metadata.attributes` of a span: every attribute but input/output keys, values as text.
