@@ -20,6 +20,21 @@
 //! assert_eq!(json[1]["body"]["startTime"], "2026-01-01T09:00:00.000Z");
 //! ```
 
+//! ## Deviations from the server
+//!
+//! The translator reproduces the server exactly ([`translate::Compatibility::Server`], which the
+//! conformance suite runs in), except where the server *silently drops* data. By default
+//! ([`translate::Compatibility::Repair`]) it keeps such observations and repairs the offending
+//! field; each repair is tested:
+//!
+//! | input (conformance case) | server | default mode |
+//! |---|---|---|
+//! | `completion_start_time` without zone or with a space, or as epoch-ms (`completion-start-time-rejected-forms`) | drops the observation | repairs the time (UTC assumed) |
+//! | prompt version as numeric string; prompt name without version (`prompt-link-invalid-forms`) | drops the observation | integer version; unlinked prompt |
+//! | non-string `langfuse.version` (no case; named in the corpus README) | drops the observation | version rendered as text |
+//!
+//! See [`translate::generation`] for the details.
+
 #![warn(missing_docs)]
 
 pub mod keys;

@@ -9,14 +9,43 @@ pub fn format_iso_millis(unix_ms: i64) -> String {
     let (h, rem) = (ms_of_day / 3_600_000, ms_of_day % 3_600_000);
     let (min, rem) = (rem / 60_000, rem % 60_000);
     let (s, ms) = (rem / 1000, rem % 1000);
-    let year = if (0..=9999).contains(&y) {
-        format!("{y:04}")
-    } else if y < 0 {
-        format!("-{:06}", -y)
+    let mut out = String::with_capacity(27);
+    if (0..=9999).contains(&y) {
+        push_digits(&mut out, y, 4);
     } else {
-        format!("+{y:06}")
-    };
-    format!("{year}-{m:02}-{d:02}T{h:02}:{min:02}:{s:02}.{ms:03}Z")
+        out.push(if y < 0 { '-' } else { '+' });
+        push_digits(&mut out, y.abs(), 6);
+    }
+    for (sep, value, width) in [
+        ('-', m, 2),
+        ('-', d, 2),
+        ('T', h, 2),
+        (':', min, 2),
+        (':', s, 2),
+        ('.', ms, 3),
+    ] {
+        out.push(sep);
+        push_digits(&mut out, value, width);
+    }
+    out.push('Z');
+    out
+}
+
+/// Appends `value` (non-negative) zero-padded to `width` digits; on the span hot path, so no
+/// formatting machinery.
+fn push_digits(out: &mut String, value: i64, width: u32) {
+    let mut div = 10i64.pow(width - 1);
+    let mut v = value;
+    if v >= div * 10 {
+        // Wider than `width`: print every digit.
+        out.push_str(&v.to_string());
+        return;
+    }
+    while div > 0 {
+        out.push(char::from(b'0' + (v / div) as u8));
+        v %= div;
+        div /= 10;
+    }
 }
 
 /// The largest absolute time value a JavaScript `Date` accepts (±100,000,000 days).

@@ -177,7 +177,8 @@ impl Translator {
                         scope: &ss.scope,
                         span,
                     };
-                    let trace_event = trace::trace_event(&cx, &shared, &already_seen, now);
+                    let facts = SpanFacts::derive(&cx, now);
+                    let trace_event = trace::trace_event(&cx, &shared, &facts, &already_seen);
                     if let Some(trace) = trace_event {
                         if !trace.is_shallow {
                             full_trace_ids.insert(&span.trace_id);
@@ -185,7 +186,7 @@ impl Translator {
                         already_seen.insert(&span.trace_id);
                         out.events.push(trace.event);
                     }
-                    match observation_event(&cx, &shared, self.options.compatibility, now) {
+                    match observation_event(&cx, &shared, facts, self.options.compatibility) {
                         Ok(event) => out.events.push(event),
                         Err(dropped) => out.dropped.push(*dropped),
                     }
@@ -211,6 +212,35 @@ impl Translator {
 /// Translates one batch on its own (no trace id counts as seen before), with default options.
 pub fn translate_batch(batch: &SpanBatch<'_>) -> Translation {
     Translator::new().translate(batch)
+}
+
+/// Values derived once per span and shared by its observation and trace events.
+#[derive(Debug, Clone)]
+pub struct SpanFacts {
+    /// Observation name.
+    pub name: String,
+    /// Normalized environment.
+    pub environment: String,
+    /// Version (trace and observation).
+    pub version: Option<String>,
+    /// Start time, Unix ms.
+    pub start_ms: i64,
+    /// End time, Unix ms.
+    pub end_ms: i64,
+}
+
+impl SpanFacts {
+    /// Derives the facts of a span (`now` fills in missing times).
+    pub fn derive(cx: &SpanContext<'_, '_>, now: i64) -> Self {
+        let (start_ms, end_ms) = span_times(cx, now);
+        SpanFacts {
+            name: kind::observation_name(cx),
+            environment: environment::environment(cx),
+            version: environment::version(cx),
+            start_ms,
+            end_ms,
+        }
+    }
 }
 
 /// Start and end of a span in Unix ms: a missing edge takes the other one; both missing → now.
@@ -239,11 +269,11 @@ pub(crate) fn io_field(value: Option<Value>) -> Option<Option<Value>> {
 fn observation_event(
     cx: &SpanContext<'_, '_>,
     shared: &SharedMetadata,
+    facts: SpanFacts,
     compatibility: Compatibility,
-    now: i64,
 ) -> Result<IngestionEvent, Box<DroppedObservation>> {
     let kind = kind::observation_type(cx);
-    let (start, end) = span_times(cx, now);
+    let (start, end) = (facts.start_ms, facts.end_ms);
     let (input, output) = io::input_output(cx, io::IoTarget::Observation);
     let mut metadata = metadata::observation_metadata(cx, shared);
     let mut input = io_field(input);
@@ -252,7 +282,7 @@ fn observation_event(
     let mut body = ObservationBody {
         id: cx.span.span_id.to_string(),
         trace_id: Some(Some(cx.span.trace_id.to_string())),
-        name: Some(Some(kind::observation_name(cx))),
+        name: Some(Some(facts.name)),
         start_time: Some(Some(format_iso_millis(start))),
         end_time: (kind != ObservationType::Event).then(|| Some(format_iso_millis(end))),
         metadata: Some(Some(metadata)),
@@ -261,10 +291,21 @@ fn observation_event(
         level: Some(Some(level)),
         status_message: nullable(status_message),
         parent_observation_id: nullable(cx.span.parent_id().map(str::to_owned)),
-        version: nullable(environment::version(cx)),
-        environment: environment::environment(cx),
+        version: nullable(facts.version),
+        environment: facts.environment,
         ..ObservationBody::default()
     };
+    // The server's schema wants a string version; `SpanFacts` renders other values as text.
+    if compatibility == Compatibility::Server
+        && cx
+            .attr(crate::keys::LANGFUSE_VERSION)
+            .is_some_and(|v| v.as_str().is_none())
+    {
+        return Err(Box::new(DroppedObservation {
+            event: IngestionEvent::new(EventBody::ObservationCreate(kind, body)),
+            errors: vec!["body.version: Invalid input: expected string".to_owned()],
+        }));
+    }
     if kind.is_generation_like() {
         match generation::generation_fields(cx, kind, compatibility, start) {
             Ok(fields) => apply_generation_fields(&mut body, fields),
@@ -291,4 +332,94 @@ fn apply_generation_fields(body: &mut ObservationBody, fields: GenerationFields)
     body.cost_details = fields.cost_details.filter(|m| !m.is_empty()).map(Some);
     body.prompt_name = Some(fields.prompt_name);
     body.prompt_version = Some(fields.prompt_version);
+}
+
+#[cfg(test)]
+mod tests {
+    use std::borrow::Cow;
+
+    use super::*;
+    use crate::span::{Attributes, ResourceSpans, ScopeSpans, Span};
+    use crate::value::AttrValue;
+
+    fn batch_with_version(version: AttrValue<'static>) -> SpanBatch<'static> {
+        SpanBatch {
+            resource_spans: vec![ResourceSpans {
+                scope_spans: vec![ScopeSpans {
+                    spans: vec![Span {
+                        trace_id: Cow::Borrowed("4bf92f3577b34da6a3ce929d0e0e4736"),
+                        span_id: Cow::Borrowed("00f067aa0ba902b7"),
+                        name: Cow::Borrowed("step"),
+                        start_time_unix_ms: Some(1_767_258_000_000),
+                        attributes: Attributes::from_pairs([(
+                            Cow::Borrowed(crate::keys::LANGFUSE_VERSION),
+                            version,
+                        )]),
+                        ..Span::default()
+                    }],
+                    ..ScopeSpans::default()
+                }],
+                ..ResourceSpans::default()
+            }],
+        }
+    }
+
+    fn translate_in(mode: Compatibility, batch: &SpanBatch<'_>) -> Translation {
+        Translator::with_options(TranslateOptions {
+            compatibility: mode,
+            ..TranslateOptions::default()
+        })
+        .translate(batch)
+    }
+
+    #[test]
+    fn server_mode_drops_an_observation_with_a_non_string_version() {
+        let out = translate_in(
+            Compatibility::Server,
+            &batch_with_version(AttrValue::Number(3.0)),
+        );
+        assert_eq!(out.dropped.len(), 1);
+        assert!(out.events.iter().all(|e| e.body.observation().is_none()));
+    }
+
+    #[test]
+    fn repair_mode_keeps_a_non_string_version_as_text() {
+        let out = translate_in(
+            Compatibility::Repair,
+            &batch_with_version(AttrValue::Number(3.0)),
+        );
+        let obs = out
+            .events
+            .iter()
+            .find_map(|e| e.body.observation())
+            .unwrap();
+        assert_eq!(obs.version, Some(Some("3".to_owned())));
+        assert!(out.dropped.is_empty());
+    }
+
+    #[test]
+    fn a_string_version_is_kept_in_both_modes() {
+        for mode in [Compatibility::Server, Compatibility::Repair] {
+            let out = translate_in(mode, &batch_with_version(AttrValue::str("v9")));
+            let obs = out
+                .events
+                .iter()
+                .find_map(|e| e.body.observation())
+                .unwrap();
+            assert_eq!(obs.version, Some(Some("v9".to_owned())));
+        }
+    }
+
+    #[test]
+    fn a_long_lived_translator_emits_a_shallow_trace_once_per_trace() {
+        let mut batch = batch_with_version(AttrValue::str("v1"));
+        batch.resource_spans[0].scope_spans[0].spans[0].parent_span_id =
+            Some(Cow::Borrowed("1111111111111111"));
+        let mut translator = Translator::new();
+        let first = translator.translate(&batch);
+        let second = translator.translate(&batch);
+        let traces = |t: &Translation| t.events.iter().filter(|e| e.body.trace().is_some()).count();
+        assert_eq!(traces(&first), 1);
+        assert_eq!(traces(&second), 0);
+    }
 }

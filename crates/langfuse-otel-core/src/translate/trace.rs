@@ -10,7 +10,7 @@ use std::collections::HashSet;
 use serde_json::Value;
 
 use super::metadata::{self, SharedMetadata};
-use super::{SpanContext, environment, io, io_field, kind, span_times};
+use super::{SpanContext, SpanFacts, environment, io, io_field};
 use crate::keys;
 use crate::record::{EventBody, IngestionEvent, TraceBody};
 use crate::time::format_iso_millis;
@@ -61,20 +61,19 @@ pub fn has_trace_updates(cx: &SpanContext<'_, '_>) -> bool {
 pub fn trace_event(
     cx: &SpanContext<'_, '_>,
     shared: &SharedMetadata,
+    facts: &SpanFacts,
     seen: &HashSet<&str>,
-    now: i64,
 ) -> Option<TraceEvent> {
     let is_root = cx.is_root();
     let updates = has_trace_updates(cx);
     if !is_root && !updates && seen.contains(cx.span.trace_id.as_ref()) {
         return None;
     }
-    let (start, _) = span_times(cx, now);
-    let timestamp = format_iso_millis(start);
+    let timestamp = format_iso_millis(facts.start_ms);
     let mut body = TraceBody {
         id: Some(cx.span.trace_id.to_string()),
         timestamp: Some(timestamp.clone()),
-        environment: environment::environment(cx),
+        environment: facts.environment.clone(),
         ..TraceBody::default()
     };
     if is_root || updates {
@@ -83,7 +82,7 @@ pub fn trace_event(
             let name = attrs
                 .get(keys::LANGFUSE_TRACE_NAME)
                 .map(|v| v.to_json_string().into_owned())
-                .unwrap_or_else(|| kind::observation_name(cx));
+                .unwrap_or_else(|| facts.name.clone());
             body.name = Some(Some(name));
             let (input, output) = io::input_output(cx, io::IoTarget::Trace);
             body.input = io_field(input);
@@ -101,7 +100,7 @@ pub fn trace_event(
                 .map(|v| Some(v.to_json()));
             body.metadata = Some(Some(metadata::trace_update_metadata(cx, shared)));
         }
-        body.version = Some(environment::version(cx));
+        body.version = Some(facts.version.clone());
         body.release = Some(environment::release(cx));
         body.user_id = user_id(cx).map(Some);
         body.session_id = session_id(cx).map(Some);

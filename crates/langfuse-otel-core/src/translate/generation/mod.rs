@@ -8,13 +8,13 @@
 //! The server silently drops an observation whose generation fields fail its schema. In repair
 //! mode we keep the observation and fix the field instead:
 //!
-//! | case | server | we |
+//! | input (conformance case) | server | we |
 //! |---|---|---|
-//! | completion start without zone (`2026-01-01T09:00:00.420`) | drops the observation | reads it as UTC, appends `Z` |
-//! | completion start with a space (`2026-01-01 09:00:00.420`) | drops the observation | replaces the space with `T`, appends `Z` |
-//! | completion start as epoch-ms number | drops the observation | formats it as ISO-8601 UTC |
-//! | prompt version as numeric string (`"3"`) | drops the observation | uses the integer |
-//! | prompt name without a valid version (or version without name) | drops the observation | drops the prompt link, keeps the observation |
+//! | completion start without zone, `2026-01-01T09:00:00.420` (`completion-start-time-rejected-forms`, span `naive`) | drops the observation | reads it as UTC, appends `Z` |
+//! | completion start with a space, `2026-01-01 09:00:00.420` (same case, span `space`) | drops the observation | replaces the space with `T`, appends `Z` |
+//! | completion start as an epoch-ms number (same case, span `epoch-ms`) | drops the observation | formats it as ISO-8601 UTC |
+//! | prompt version as a numeric string `"3"` (`prompt-link-invalid-forms`, span `answer-string-version`) | drops the observation | uses the integer |
+//! | prompt name without a version (same case, span `answer-no-version`) | drops the observation | drops the prompt link, keeps the observation |
 
 mod usage;
 
