@@ -235,6 +235,33 @@ fn bench(c: &mut Criterion) {
         })
     });
     group.finish();
+
+    // Where the time goes: the two halves of the native path on their own.
+    let mut parts = c.benchmark_group("native_path_parts");
+    parts.throughput(Throughput::Elements(TRACES * SPANS_PER_TRACE));
+    parts.bench_function("translate_only", |b| {
+        b.iter(|| {
+            let batch = batch_from_span_data(black_box(&spans), &resource);
+            black_box(translate_batch(&batch).events.len())
+        })
+    });
+    let events = translate_batch(&batch_from_span_data(&spans, &resource)).events;
+    let json_len = serde_json::to_vec(&events).map_or(0, |v| v.len());
+    parts.bench_function("json_encode_only", |b| {
+        let mut buf = Vec::with_capacity(json_len);
+        b.iter(|| {
+            buf.clear();
+            serde_json::to_writer(&mut buf, black_box(&events)).expect("in-memory write");
+            black_box(buf.len())
+        })
+    });
+    parts.finish();
+    println!(
+        "output sizes for {} spans: OTLP protobuf {} bytes, ingestion JSON {} bytes",
+        TRACES * SPANS_PER_TRACE,
+        request.encoded_len(),
+        json_len
+    );
 }
 
 criterion_group!(benches, bench);

@@ -30,6 +30,7 @@ use std::sync::Arc;
 use serde::de::{self, Deserializer};
 use serde::ser::{SerializeMap, Serializer};
 use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 
 /// The ten observation types Langfuse knows.
@@ -199,10 +200,49 @@ pub struct Metadata {
     pub user: Map<String, Value>,
     /// Span attributes other than input/output keys, values rendered as strings.
     pub attributes: Option<Map<String, Value>>,
-    /// The resource's attributes.
-    pub resource_attributes: Option<Arc<Map<String, Value>>>,
+    /// The resource's attributes (a JSON object).
+    pub resource_attributes: Option<SharedJson>,
     /// The instrumentation scope: `{name, version?, attributes}`.
-    pub scope: Option<Arc<Value>>,
+    pub scope: Option<SharedJson>,
+}
+
+/// A JSON value shared by many records (the resource and scope of an export), serialized once
+/// and written verbatim into every record that carries it.
+#[derive(Debug, Clone)]
+pub struct SharedJson {
+    value: Arc<Value>,
+    raw: Option<Arc<RawValue>>,
+}
+
+impl SharedJson {
+    /// Wraps a value, rendering its JSON text once.
+    pub fn new(value: Value) -> Self {
+        let raw = serde_json::value::to_raw_value(&value).ok().map(Arc::from);
+        SharedJson {
+            value: Arc::new(value),
+            raw,
+        }
+    }
+
+    /// The value.
+    pub fn value(&self) -> &Value {
+        &self.value
+    }
+}
+
+impl PartialEq for SharedJson {
+    fn eq(&self, other: &Self) -> bool {
+        self.value == other.value
+    }
+}
+
+impl Serialize for SharedJson {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        match &self.raw {
+            Some(raw) => raw.serialize(serializer),
+            None => self.value.serialize(serializer),
+        }
+    }
 }
 
 const ATTRIBUTES: &str = "attributes";
@@ -239,10 +279,10 @@ impl Metadata {
             map.insert(ATTRIBUTES.into(), Value::Object(a.clone()));
         }
         if let Some(r) = &self.resource_attributes {
-            map.insert(RESOURCE_ATTRIBUTES.into(), Value::Object((**r).clone()));
+            map.insert(RESOURCE_ATTRIBUTES.into(), r.value().clone());
         }
         if let Some(s) = &self.scope {
-            map.insert(SCOPE.into(), (**s).clone());
+            map.insert(SCOPE.into(), s.value().clone());
         }
         Value::Object(map)
     }
@@ -257,8 +297,9 @@ impl Metadata {
             _ => None,
         };
         let attributes = take_obj(&mut map, ATTRIBUTES);
-        let resource_attributes = take_obj(&mut map, RESOURCE_ATTRIBUTES).map(Arc::new);
-        let scope = map.shift_remove(SCOPE).map(Arc::new);
+        let resource_attributes =
+            take_obj(&mut map, RESOURCE_ATTRIBUTES).map(|o| SharedJson::new(Value::Object(o)));
+        let scope = map.shift_remove(SCOPE).map(SharedJson::new);
         Metadata {
             user: map,
             attributes,
@@ -280,10 +321,10 @@ impl Serialize for Metadata {
             map.serialize_entry(ATTRIBUTES, a)?;
         }
         if let Some(r) = &self.resource_attributes {
-            map.serialize_entry(RESOURCE_ATTRIBUTES, &**r)?;
+            map.serialize_entry(RESOURCE_ATTRIBUTES, r)?;
         }
         if let Some(s) = &self.scope {
-            map.serialize_entry(SCOPE, &**s)?;
+            map.serialize_entry(SCOPE, s)?;
         }
         map.end()
     }

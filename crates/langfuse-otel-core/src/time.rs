@@ -6,46 +6,40 @@ pub fn format_iso_millis(unix_ms: i64) -> String {
     let days = unix_ms.div_euclid(86_400_000);
     let ms_of_day = unix_ms.rem_euclid(86_400_000);
     let (y, m, d) = civil_from_days(days);
+    if !(0..=9999).contains(&y) {
+        return format_expanded_year(y, m, d, ms_of_day);
+    }
     let (h, rem) = (ms_of_day / 3_600_000, ms_of_day % 3_600_000);
     let (min, rem) = (rem / 60_000, rem % 60_000);
     let (s, ms) = (rem / 1000, rem % 1000);
-    let mut out = String::with_capacity(27);
-    if (0..=9999).contains(&y) {
-        push_digits(&mut out, y, 4);
-    } else {
-        out.push(if y < 0 { '-' } else { '+' });
-        push_digits(&mut out, y.abs(), 6);
-    }
-    for (sep, value, width) in [
-        ('-', m, 2),
-        ('-', d, 2),
-        ('T', h, 2),
-        (':', min, 2),
-        (':', s, 2),
-        ('.', ms, 3),
-    ] {
-        out.push(sep);
-        push_digits(&mut out, value, width);
-    }
-    out.push('Z');
-    out
+    // On the span hot path: fill a fixed buffer instead of going through `format!`.
+    let mut buf = *b"0000-00-00T00:00:00.000Z";
+    let mut put = |at: usize, value: i64, width: usize| {
+        let mut v = value;
+        for i in (at..at + width).rev() {
+            buf[i] = b'0' + (v % 10) as u8;
+            v /= 10;
+        }
+    };
+    put(0, y, 4);
+    put(5, m, 2);
+    put(8, d, 2);
+    put(11, h, 2);
+    put(14, min, 2);
+    put(17, s, 2);
+    put(20, ms, 3);
+    buf.iter().map(|&b| char::from(b)).collect()
 }
 
-/// Appends `value` (non-negative) zero-padded to `width` digits; on the span hot path, so no
-/// formatting machinery.
-fn push_digits(out: &mut String, value: i64, width: u32) {
-    let mut div = 10i64.pow(width - 1);
-    let mut v = value;
-    if v >= div * 10 {
-        // Wider than `width`: print every digit.
-        out.push_str(&v.to_string());
-        return;
-    }
-    while div > 0 {
-        out.push(char::from(b'0' + (v / div) as u8));
-        v %= div;
-        div /= 10;
-    }
+fn format_expanded_year(y: i64, m: i64, d: i64, ms_of_day: i64) -> String {
+    let (h, rem) = (ms_of_day / 3_600_000, ms_of_day % 3_600_000);
+    let (min, rem) = (rem / 60_000, rem % 60_000);
+    let (s, ms) = (rem / 1000, rem % 1000);
+    let sign = if y < 0 { '-' } else { '+' };
+    format!(
+        "{sign}{:06}-{m:02}-{d:02}T{h:02}:{min:02}:{s:02}.{ms:03}Z",
+        y.abs()
+    )
 }
 
 /// The largest absolute time value a JavaScript `Date` accepts (±100,000,000 days).

@@ -199,6 +199,10 @@ pub fn js_number_to_string(n: f64) -> String {
     if n == 0.0 {
         return "0".into();
     }
+    // Integers below 2^53 print as themselves: the common case (token counts, ids).
+    if n.fract() == 0.0 && n.abs() < 9_007_199_254_740_992.0 {
+        return (n as i64).to_string();
+    }
     // Shortest round-trip digits, as "d.ddde±x".
     let sci = format!("{:e}", n.abs());
     let (mantissa, exp) = sci.split_once('e').unwrap_or((&sci, "0"));

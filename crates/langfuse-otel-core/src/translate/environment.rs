@@ -41,6 +41,16 @@ fn non_empty_str<'v>(value: Option<&'v AttrValue<'_>>) -> Option<&'v str> {
 /// assert_eq!(normalize_environment("my env"), "default");
 /// ```
 pub fn normalize_environment(raw: &str) -> String {
+    // Fast path: already a valid, normalized name (the usual `production`, `staging`).
+    if !raw.is_empty()
+        && raw.len() <= MAX_ENVIRONMENT_LEN
+        && !raw.starts_with("langfuse")
+        && raw
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_')
+    {
+        return raw.to_owned();
+    }
     let lower = raw.to_lowercase();
     let mut rest = lower.as_str();
     while let Some(stripped) = rest.strip_prefix("langfuse") {

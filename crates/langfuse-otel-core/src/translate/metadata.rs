@@ -8,13 +8,13 @@
 //!   text; omitted for spans of the Langfuse SDKs (scope `langfuse-sdk…`).
 //! * `resourceAttributes` and `scope` describe where the span came from.
 
-use std::sync::{Arc, OnceLock};
+use std::sync::OnceLock;
 
 use serde_json::{Map, Value};
 
 use super::SpanContext;
 use crate::keys;
-use crate::record::Metadata;
+use crate::record::{Metadata, SharedJson};
 use crate::span::{Attributes, Resource, Scope, key_slot};
 use crate::value::AttrValue;
 
@@ -110,9 +110,9 @@ pub struct SharedMetadata {
     /// User metadata keys carried by the resource.
     pub resource_user: Map<String, Value>,
     /// The resource's attributes as JSON.
-    pub resource_attributes: Arc<Map<String, Value>>,
+    pub resource_attributes: SharedJson,
     /// The scope as JSON (`{name, version?, attributes}`).
-    pub scope: Arc<Value>,
+    pub scope: SharedJson,
     /// Whether the scope is a Langfuse SDK's (no `attributes` then).
     pub is_langfuse_sdk_scope: bool,
 }
@@ -122,8 +122,10 @@ impl SharedMetadata {
     pub fn for_resource(resource: &Resource<'_>) -> Self {
         SharedMetadata {
             resource_user: user_metadata(&resource.attributes, MetadataDomain::Trace),
-            resource_attributes: Arc::new(attributes_to_json(&resource.attributes)),
-            scope: Arc::new(Value::Null),
+            resource_attributes: SharedJson::new(Value::Object(attributes_to_json(
+                &resource.attributes,
+            ))),
+            scope: SharedJson::new(Value::Null),
             is_langfuse_sdk_scope: false,
         }
     }
@@ -141,8 +143,8 @@ impl SharedMetadata {
         );
         SharedMetadata {
             resource_user: self.resource_user.clone(),
-            resource_attributes: Arc::clone(&self.resource_attributes),
-            scope: Arc::new(Value::Object(obj)),
+            resource_attributes: self.resource_attributes.clone(),
+            scope: SharedJson::new(Value::Object(obj)),
             is_langfuse_sdk_scope: scope.name.starts_with(keys::SCOPE_LANGFUSE_SDK),
         }
     }
@@ -172,8 +174,8 @@ fn assemble(
         user,
         attributes: (with_attributes && !shared.is_langfuse_sdk_scope)
             .then(|| filtered_attributes(cx.attrs())),
-        resource_attributes: Some(Arc::clone(&shared.resource_attributes)),
-        scope: Some(Arc::clone(&shared.scope)),
+        resource_attributes: Some(shared.resource_attributes.clone()),
+        scope: Some(shared.scope.clone()),
     }
 }
 

@@ -51,7 +51,7 @@ use self::generation::GenerationFields;
 use self::metadata::SharedMetadata;
 use self::seen::SeenTraces;
 use crate::record::{EventBody, IngestionEvent, ObservationBody, ObservationType};
-use crate::span::SpanBatch;
+use crate::span::{Scope, SpanBatch};
 use crate::time::format_iso_millis;
 
 /// How the translator treats observations the Langfuse server would silently drop.
@@ -169,8 +169,17 @@ impl Translator {
         let mut full_trace_ids: HashSet<&str> = HashSet::new();
         for rs in &batch.resource_spans {
             let resource_meta = SharedMetadata::for_resource(&rs.resource);
+            // Exporters interleave scopes (SDK span, library span, SDK span): build each once.
+            let mut scope_cache: Vec<(&Scope<'_>, SharedMetadata)> = Vec::new();
             for ss in &rs.scope_spans {
-                let shared = resource_meta.with_scope(&ss.scope);
+                let shared = match scope_cache.iter().find(|(scope, _)| **scope == ss.scope) {
+                    Some((_, shared)) => shared.clone(),
+                    None => {
+                        let shared = resource_meta.with_scope(&ss.scope);
+                        scope_cache.push((&ss.scope, shared.clone()));
+                        shared
+                    }
+                };
                 for span in &ss.spans {
                     let cx = SpanContext {
                         resource: &rs.resource,
