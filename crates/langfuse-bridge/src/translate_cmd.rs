@@ -19,7 +19,8 @@ pub fn run(args: &TranslateArgs) -> Result<(), CliError> {
         batch: translation.events,
     };
     let mut text = if args.pretty {
-        serde_json::to_string_pretty(&output)
+        // Through a `Value` so the shared resource/scope fragments are pretty-printed too.
+        serde_json::to_value(&output).and_then(|v| serde_json::to_string_pretty(&v))
     } else {
         serde_json::to_string(&output)
     }
