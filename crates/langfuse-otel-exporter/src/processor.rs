@@ -5,7 +5,7 @@
 //! in milliseconds, so a burst loses most spans (91–94 % of a 100,000-span burst measured here).
 //! This queue defaults to 1,048,576 spans and 256 MiB (estimated in-memory size), enough for
 //! that burst without loss, and still bounded for an outage. When it is full, the span is
-//! dropped, counted exactly in [`Stats`](crate::stats::Stats) (`queue_dropped_spans`), and one
+//! dropped, counted exactly in [`Stats`] (`queue_dropped_spans`), and one
 //! warning is printed.
 //!
 //! The export runs on one dedicated thread; `force_flush` and `shutdown` wait for it with a
