@@ -9,12 +9,11 @@ use langfuse_otel_exporter::{Diagnostics, LangfuseExporter, RetryPolicy};
 use opentelemetry_sdk::trace::SpanExporter;
 use serde_json::{Value, json};
 
+/// Which events fail, by event and request index: `Some((status, message))`.
+type FailRule = dyn Fn(&Value, usize) -> Option<(u16, &'static str)>;
+
 /// A 207 answer: events for which `fail(event, request index)` gives a status fail with it.
-fn answer_207(
-    r: &Request,
-    i: usize,
-    fail: &dyn Fn(&Value, usize) -> Option<(u16, &'static str)>,
-) -> Action {
+fn answer_207(r: &Request, i: usize, fail: &FailRule) -> Action {
     let mut successes = Vec::new();
     let mut errors = Vec::new();
     for ev in r.ingestion_events() {
@@ -62,10 +61,7 @@ fn name(ev: &Value) -> &str {
 }
 
 /// Observation names acknowledged (listed as success in a 207).
-fn accepted_names(
-    rx: &Receiver,
-    fail: &dyn Fn(&Value, usize) -> Option<(u16, &'static str)>,
-) -> Vec<String> {
+fn accepted_names(rx: &Receiver, fail: &FailRule) -> Vec<String> {
     let mut names: Vec<String> = rx
         .requests()
         .iter()
