@@ -9,7 +9,6 @@ use std::time::{Duration, Instant};
 
 use base64::Engine;
 use opentelemetry::Context;
-use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use opentelemetry_proto::transform::common::tonic::ResourceAttributesWithSchema;
 use opentelemetry_sdk::Resource;
 use opentelemetry_sdk::error::{OTelSdkError, OTelSdkResult};
@@ -25,6 +24,15 @@ use crate::ingestion::IngestionTransport;
 use crate::offline::FileSink;
 use crate::otlp;
 use crate::stats::Stats;
+use crate::wire::{self, EncodedResource};
+
+/// Reused encoding buffers.
+#[derive(Debug, Default)]
+struct Buffers {
+    raw: Vec<u8>,
+    scratch: Vec<u8>,
+    body: Vec<u8>,
+}
 
 /// The SDK name sent in `x-langfuse-sdk-name`.
 pub const SDK_NAME: &str = "rust";
@@ -118,6 +126,8 @@ pub struct LangfuseExporter {
     transport: Transport,
     resource: Resource,
     resource_attrs: ResourceAttributesWithSchema,
+    encoded_resource: EncodedResource,
+    buffers: Mutex<Buffers>,
     filter: ExportFilter,
     timeout: Duration,
     stats: Stats,
@@ -184,10 +194,7 @@ impl LangfuseExporter {
                 sender,
                 protocol,
                 compression,
-            } => {
-                let req = otlp::request(spans, &self.resource_attrs);
-                self.send_otlp(sender, *protocol, *compression, req, deadline)
-            }
+            } => self.send_otlp(sender, *protocol, *compression, &spans, deadline),
             Transport::Ingestion(t) => t.export(
                 &spans,
                 &self.resource,
@@ -203,16 +210,60 @@ impl LangfuseExporter {
         result
     }
 
+    /// The request body for `spans` and its `Content-Encoding`, built in reused buffers.
+    fn encode_otlp(
+        &self,
+        spans: &[SpanData],
+        protocol: OtlpProtocol,
+        compression: Compression,
+    ) -> Result<(Vec<u8>, Option<&'static str>), String> {
+        let mut bufs = self.buffers.lock().unwrap_or_else(|p| p.into_inner());
+        let bufs = &mut *bufs;
+        match protocol {
+            OtlpProtocol::HttpProtobuf => {
+                wire::encode_request(
+                    spans,
+                    &self.encoded_resource,
+                    &mut bufs.raw,
+                    &mut bufs.scratch,
+                );
+            }
+            OtlpProtocol::HttpJson => {
+                let req = otlp::request(spans.to_vec(), &self.resource_attrs);
+                bufs.raw = serde_json::to_vec(&req).map_err(|e| e.to_string())?;
+            }
+        }
+        match compression {
+            Compression::None => Ok((std::mem::take(&mut bufs.raw), None)),
+            Compression::Gzip(level) => {
+                let mut body = std::mem::take(&mut bufs.body);
+                body.clear();
+                let body = otlp::gzip_into(&bufs.raw, level, body).map_err(|e| e.to_string())?;
+                Ok((body, Some("gzip")))
+            }
+        }
+    }
+
+    /// Returns a body buffer for reuse.
+    fn recycle(&self, body: Vec<u8>, compressed: bool) {
+        let mut bufs = self.buffers.lock().unwrap_or_else(|p| p.into_inner());
+        if compressed {
+            bufs.body = body;
+        } else {
+            bufs.raw = body;
+        }
+    }
+
     fn send_otlp(
         &self,
         sender: &HttpSender,
         protocol: OtlpProtocol,
         compression: Compression,
-        req: ExportTraceServiceRequest,
+        spans: &[SpanData],
         deadline: Instant,
     ) -> OTelSdkResult {
-        let n = otlp::span_count(&req) as u64;
-        let (body, encoding) = match otlp::encode(&req, protocol, compression) {
+        let n = spans.len() as u64;
+        let (body, encoding) = match self.encode_otlp(spans, protocol, compression) {
             Ok(b) => b,
             Err(e) => {
                 self.stats.add_dropped(n);
@@ -221,30 +272,28 @@ impl LangfuseExporter {
                 )));
             }
         };
-        match sender.post(&body, encoding, deadline, &self.stats) {
+        let outcome = sender.post(&body, encoding, deadline, &self.stats);
+        self.recycle(body, encoding.is_some());
+        match outcome {
             Outcome::Delivered { .. } => {
                 self.stats.add_exported(n);
                 self.stats.add_requests(1);
                 Ok(())
             }
+            Outcome::TooLarge if spans.len() >= 2 => {
+                let (a, b) = spans.split_at(spans.len() / 2);
+                let ra = self.send_otlp(sender, protocol, compression, a, deadline);
+                let rb = self.send_otlp(sender, protocol, compression, b, deadline);
+                ra.and(rb)
+            }
             Outcome::TooLarge => {
-                drop(body);
-                match otlp::split(req) {
-                    Some((a, b)) => {
-                        let ra = self.send_otlp(sender, protocol, compression, a, deadline);
-                        let rb = self.send_otlp(sender, protocol, compression, b, deadline);
-                        ra.and(rb)
-                    }
-                    None => {
-                        self.stats.add_dropped(n);
-                        let msg = format!(
-                            "{} answered 413 for a single span; the span is dropped",
-                            sender.url()
-                        );
-                        self.diagnostics.once("otlp-413-single", &msg);
-                        Err(OTelSdkError::InternalFailure(msg))
-                    }
-                }
+                self.stats.add_dropped(n);
+                let msg = format!(
+                    "{} answered 413 for a single span; the span is dropped",
+                    sender.url()
+                );
+                self.diagnostics.once("otlp-413-single", &msg);
+                Err(OTelSdkError::InternalFailure(msg))
             }
             Outcome::Rejected { status, message } => {
                 self.stats.add_dropped(n);
@@ -301,6 +350,7 @@ impl SpanExporter for LangfuseExporter {
     fn set_resource(&mut self, resource: &Resource) {
         self.resource = resource.clone();
         self.resource_attrs = ResourceAttributesWithSchema::from(resource);
+        self.encoded_resource = EncodedResource::new(&self.resource_attrs);
     }
 }
 
@@ -555,9 +605,12 @@ impl LangfuseExporterBuilder {
             DestinationConfig::File { path } => Transport::File(FileSink::open(path)?),
         };
         let resource = Resource::builder_empty().build();
+        let resource_attrs = ResourceAttributesWithSchema::from(&resource);
         Ok(LangfuseExporter {
             transport,
-            resource_attrs: ResourceAttributesWithSchema::from(&resource),
+            encoded_resource: EncodedResource::new(&resource_attrs),
+            buffers: Mutex::default(),
+            resource_attrs,
             resource,
             filter: self.filter.unwrap_or_default(),
             timeout,

@@ -47,6 +47,7 @@ pub mod offline;
 mod otlp;
 pub mod processor;
 pub mod stats;
+mod wire;
 
 pub use config::{Compression, ConfigError, OtlpProtocol};
 pub use exporter::{Diagnostics, LangfuseExporter, LangfuseExporterBuilder, SDK_NAME, SDK_VERSION};

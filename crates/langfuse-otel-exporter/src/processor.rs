@@ -263,16 +263,15 @@ fn run_worker<E: SpanExporter>(shared: &Shared, exporter: &Mutex<E>) {
         next_scheduled = Instant::now() + settings.schedule_delay;
         if !batch.is_empty() {
             let exporter = exporter.lock().unwrap_or_else(|p| p.into_inner());
-            let mut batch = batch;
-            while !batch.is_empty() {
-                let rest = if batch.len() > settings.max_export_batch {
-                    batch.split_off(settings.max_export_batch)
-                } else {
-                    Vec::new()
-                };
+            // Each span is moved once (splitting off the rest would copy it per chunk).
+            let mut spans = batch.into_iter();
+            loop {
+                let chunk: Vec<SpanData> = spans.by_ref().take(settings.max_export_batch).collect();
+                if chunk.is_empty() {
+                    break;
+                }
                 // Errors are counted by the exporter (ours) and reported through diagnostics.
-                let _ = futures_executor::block_on(exporter.export(batch));
-                batch = rest;
+                let _ = futures_executor::block_on(exporter.export(chunk));
             }
             if shutting_down {
                 let _ = exporter.force_flush();
