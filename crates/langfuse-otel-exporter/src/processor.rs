@@ -56,9 +56,13 @@ pub fn estimated_size(span: &SpanData) -> usize {
     std::mem::size_of::<SpanData>() + span.name.len() + attrs + events + span.links.len() * 128
 }
 
+/// Spans in chunks of at most one export batch: no chunk is ever reallocated, so a large
+/// queue costs no copying, and the worker exports chunks as they are.
 #[derive(Debug, Default)]
 struct Queue {
-    spans: Vec<SpanData>,
+    full: Vec<Vec<SpanData>>,
+    current: Vec<SpanData>,
+    len: usize,
     bytes: usize,
     /// Flush requests issued / completed (generation counters).
     flush_requested: u64,
@@ -237,8 +241,8 @@ fn run_worker<E: SpanExporter>(shared: &Shared, exporter: &Mutex<E>) {
                 let flush = q.flush_requested > q.flush_done;
                 if q.shutdown
                     || flush
-                    || q.spans.len() >= settings.max_export_batch
-                    || (Instant::now() >= next_scheduled && !q.spans.is_empty())
+                    || !q.full.is_empty()
+                    || (Instant::now() >= next_scheduled && q.len > 0)
                 {
                     break;
                 }
@@ -253,23 +257,22 @@ fn run_worker<E: SpanExporter>(shared: &Shared, exporter: &Mutex<E>) {
                     .wait_timeout(q, wait)
                     .map(|(g, _)| g)
                     .unwrap_or_else(|p| p.into_inner().0);
-                if Instant::now() >= next_scheduled && q.spans.is_empty() {
+                if Instant::now() >= next_scheduled && q.len == 0 {
                     next_scheduled = Instant::now() + settings.schedule_delay;
                 }
             }
             q.bytes = 0;
-            (std::mem::take(&mut q.spans), q.flush_requested, q.shutdown)
+            q.len = 0;
+            let mut chunks = std::mem::take(&mut q.full);
+            if !q.current.is_empty() {
+                chunks.push(std::mem::take(&mut q.current));
+            }
+            (chunks, q.flush_requested, q.shutdown)
         };
         next_scheduled = Instant::now() + settings.schedule_delay;
         if !batch.is_empty() {
             let exporter = exporter.lock().unwrap_or_else(|p| p.into_inner());
-            // Each span is moved once (splitting off the rest would copy it per chunk).
-            let mut spans = batch.into_iter();
-            loop {
-                let chunk: Vec<SpanData> = spans.by_ref().take(settings.max_export_batch).collect();
-                if chunk.is_empty() {
-                    break;
-                }
+            for chunk in batch {
                 // Errors are counted by the exporter (ours) and reported through diagnostics.
                 let _ = futures_executor::block_on(exporter.export(chunk));
             }
@@ -279,10 +282,10 @@ fn run_worker<E: SpanExporter>(shared: &Shared, exporter: &Mutex<E>) {
             drop(exporter);
         }
         let mut q = shared.lock();
-        if flush_gen > q.flush_done && q.spans.is_empty() {
+        if flush_gen > q.flush_done && q.len == 0 {
             q.flush_done = flush_gen;
         }
-        if shutting_down && q.spans.is_empty() {
+        if shutting_down && q.len == 0 {
             q.worker_done = true;
             q.flush_done = q.flush_requested;
             shared.done.notify_all();
@@ -307,7 +310,7 @@ impl<E: SpanExporter + 'static> SpanProcessor for BatchProcessor<E> {
             self.shared.stats.add_queue_dropped(1);
             return;
         }
-        if q.spans.len() >= settings.max_queue_spans || q.bytes + size > settings.max_queue_bytes {
+        if q.len >= settings.max_queue_spans || q.bytes + size > settings.max_queue_bytes {
             drop(q);
             self.shared.stats.add_queue_dropped(1);
             if !self.shared.warned_full.swap(true, Ordering::Relaxed) {
@@ -323,9 +326,17 @@ impl<E: SpanExporter + 'static> SpanProcessor for BatchProcessor<E> {
             return;
         }
         q.bytes += size;
-        q.spans.push(span);
+        if q.current.capacity() == 0 {
+            q.current = Vec::with_capacity(settings.max_export_batch.min(4096));
+        }
+        q.current.push(span);
+        q.len += 1;
         // Wake the worker once per full batch only (a notify costs a syscall).
-        let wake = q.spans.len() == settings.max_export_batch;
+        let wake = q.current.len() >= settings.max_export_batch;
+        if wake {
+            let chunk = std::mem::take(&mut q.current);
+            q.full.push(chunk);
+        }
         drop(q);
         if wake {
             self.shared.work.notify_one();
@@ -368,8 +379,10 @@ impl<E: SpanExporter + 'static> SpanProcessor for BatchProcessor<E> {
         } else {
             // No worker ever ran: whatever is queued is lost, and counted.
             let mut q = self.shared.lock();
-            let n = q.spans.len() as u64;
-            q.spans.clear();
+            let n = q.len as u64;
+            q.full.clear();
+            q.current.clear();
+            q.len = 0;
             self.shared.stats.add_queue_dropped(n);
         }
         let remaining = deadline.saturating_duration_since(Instant::now());
