@@ -75,7 +75,9 @@ pub enum ConfigError {
     #[error("LANGFUSE_PUBLIC_KEY and LANGFUSE_SECRET_KEY must be set together")]
     PartialKeys,
     /// A protocol that is not compiled in (gRPC) or unknown.
-    #[error("unsupported OTLP protocol {0:?} (supported: http/protobuf, http/json)")]
+    #[error(
+        "unsupported OTLP protocol {0:?} (supported: http/protobuf, http/json, and grpc with the `grpc` feature)"
+    )]
     UnsupportedProtocol(String),
     /// The offline file cannot be opened.
     #[error("cannot open offline file {path}: {reason}")]
@@ -180,6 +182,9 @@ pub enum OtlpProtocol {
     HttpProtobuf,
     /// OTLP/JSON, `application/json` (`http/json`).
     HttpJson,
+    /// OTLP/gRPC (`grpc`); needs the `grpc` cargo feature. Collectors only (Langfuse does not
+    /// accept gRPC).
+    Grpc,
 }
 
 impl OtlpProtocol {
@@ -188,6 +193,7 @@ impl OtlpProtocol {
         match value.to_ascii_lowercase().as_str() {
             "http/protobuf" => Ok(OtlpProtocol::HttpProtobuf),
             "http/json" => Ok(OtlpProtocol::HttpJson),
+            "grpc" if cfg!(feature = "grpc") => Ok(OtlpProtocol::Grpc),
             other => Err(ConfigError::UnsupportedProtocol(other.to_string())),
         }
     }
@@ -333,11 +339,9 @@ pub fn resolve_destination(env: &Env) -> Result<DestinationConfig, ConfigError> 
             secret_key,
         });
     }
-    let endpoint = env.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT").or_else(|| {
-        env.get("OTEL_EXPORTER_OTLP_ENDPOINT")
-            .map(|base| format!("{}/v1/traces", base.trim_end_matches('/')))
-    });
-    if let Some(endpoint) = endpoint {
+    let configured = env.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT").is_some()
+        || env.get("OTEL_EXPORTER_OTLP_ENDPOINT").is_some();
+    if configured {
         let protocol = env
             .get_signal(
                 "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL",
@@ -345,6 +349,19 @@ pub fn resolve_destination(env: &Env) -> Result<DestinationConfig, ConfigError> 
             )
             .map(|p| OtlpProtocol::parse(&p))
             .transpose()?
+            .unwrap_or_default();
+        // gRPC endpoints carry no path; HTTP base URLs get the traces path.
+        let endpoint = env
+            .get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")
+            .or_else(|| {
+                env.get("OTEL_EXPORTER_OTLP_ENDPOINT").map(|base| {
+                    if protocol == OtlpProtocol::Grpc {
+                        base
+                    } else {
+                        format!("{}/v1/traces", base.trim_end_matches('/'))
+                    }
+                })
+            })
             .unwrap_or_default();
         let headers = env
             .get_signal(
@@ -505,6 +522,7 @@ mod tests {
         assert_eq!(headers[1].1.expose(), "x y");
     }
 
+    #[cfg(not(feature = "grpc"))]
     #[test]
     fn grpc_without_the_feature_is_reported() {
         let env = Env::from_pairs([

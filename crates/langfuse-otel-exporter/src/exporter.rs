@@ -92,6 +92,8 @@ enum Transport {
         protocol: OtlpProtocol,
         compression: Compression,
     },
+    #[cfg(feature = "grpc")]
+    Grpc(crate::grpc::GrpcSender),
     Ingestion(IngestionTransport),
     File(FileSink),
 }
@@ -161,6 +163,8 @@ impl LangfuseExporter {
     pub fn destination(&self) -> String {
         match &self.transport {
             Transport::Otlp { sender, .. } => format!("OTLP {}", sender.url()),
+            #[cfg(feature = "grpc")]
+            Transport::Grpc(sender) => format!("OTLP/gRPC {}", sender.url()),
             Transport::Ingestion(t) => format!("Langfuse ingestion {}", t.url()),
             Transport::File(f) => format!("file {}", f.path().display()),
         }
@@ -195,6 +199,13 @@ impl LangfuseExporter {
                 protocol,
                 compression,
             } => self.send_otlp(sender, *protocol, *compression, &spans, deadline),
+            #[cfg(feature = "grpc")]
+            Transport::Grpc(sender) => {
+                let n = spans.len() as u64;
+                let req = otlp::request(spans, &self.resource_attrs);
+                let outcome = sender.send(&req, deadline, &self.stats);
+                self.settle(sender.url(), n, outcome)
+            }
             Transport::Ingestion(t) => t.export(
                 &spans,
                 &self.resource,
@@ -232,6 +243,7 @@ impl LangfuseExporter {
                 let req = otlp::request(spans.to_vec(), &self.resource_attrs);
                 bufs.raw = serde_json::to_vec(&req).map_err(|e| e.to_string())?;
             }
+            OtlpProtocol::Grpc => return Err("gRPC is not an HTTP encoding".into()),
         }
         match compression {
             Compression::None => Ok((std::mem::take(&mut bufs.raw), None)),
@@ -275,35 +287,36 @@ impl LangfuseExporter {
         let outcome = sender.post(&body, encoding, deadline, &self.stats);
         self.recycle(body, encoding.is_some());
         match outcome {
-            Outcome::Delivered { .. } => {
-                self.stats.add_exported(n);
-                self.stats.add_requests(1);
-                Ok(())
-            }
             Outcome::TooLarge if spans.len() >= 2 => {
                 let (a, b) = spans.split_at(spans.len() / 2);
                 let ra = self.send_otlp(sender, protocol, compression, a, deadline);
                 let rb = self.send_otlp(sender, protocol, compression, b, deadline);
                 ra.and(rb)
             }
+            other => self.settle(sender.url(), n, other),
+        }
+    }
+
+    /// Counts and reports the final outcome of sending `n` spans to `url`.
+    fn settle(&self, url: &str, n: u64, outcome: Outcome) -> OTelSdkResult {
+        match outcome {
+            Outcome::Delivered { .. } => {
+                self.stats.add_exported(n);
+                self.stats.add_requests(1);
+                Ok(())
+            }
             Outcome::TooLarge => {
                 self.stats.add_dropped(n);
-                let msg = format!(
-                    "{} answered 413 for a single span; the span is dropped",
-                    sender.url()
-                );
+                let msg = format!("{url} answered 413 for a single span; the span is dropped");
                 self.diagnostics.once("otlp-413-single", &msg);
                 Err(OTelSdkError::InternalFailure(msg))
             }
             Outcome::Rejected { status, message } => {
                 self.stats.add_dropped(n);
                 let msg = if status == 0 {
-                    format!("export to {} failed: {message}", sender.url())
+                    format!("export to {url} failed: {message}")
                 } else {
-                    format!(
-                        "{} rejected an export with HTTP {status}: {message}",
-                        sender.url()
-                    )
+                    format!("{url} rejected an export with HTTP {status}: {message}")
                 };
                 self.diagnostics
                     .once(&format!("otlp-rejected-{status}"), &msg);
@@ -311,7 +324,7 @@ impl LangfuseExporter {
             }
             Outcome::GaveUp { reason, timed_out } => {
                 self.stats.add_dropped(n);
-                let msg = format!("export to {} gave up: {reason}", sender.url());
+                let msg = format!("export to {url} gave up: {reason}");
                 self.diagnostics.once("otlp-gave-up", &msg);
                 if timed_out {
                     Err(OTelSdkError::Timeout(self.timeout))
@@ -586,6 +599,14 @@ impl LangfuseExporterBuilder {
             }
             DestinationConfig::Otlp {
                 endpoint,
+                protocol: OtlpProtocol::Grpc,
+                mut headers,
+            } => {
+                headers.extend(self.headers);
+                grpc_transport(endpoint, headers, compression, retry, self.attempt_timeout)?
+            }
+            DestinationConfig::Otlp {
+                endpoint,
                 protocol,
                 mut headers,
             } => {
@@ -619,6 +640,39 @@ impl LangfuseExporterBuilder {
             shut_down: AtomicBool::new(false),
         })
     }
+}
+
+#[cfg(feature = "grpc")]
+fn grpc_transport(
+    endpoint: String,
+    headers: Vec<(String, Secret)>,
+    compression: Compression,
+    retry: RetryPolicy,
+    attempt_timeout: Option<Duration>,
+) -> Result<Transport, ConfigError> {
+    crate::grpc::GrpcSender::new(
+        endpoint,
+        headers,
+        compression != Compression::None,
+        retry,
+        attempt_timeout,
+    )
+    .map(Transport::Grpc)
+    .map_err(|reason| ConfigError::Invalid {
+        name: "OTEL_EXPORTER_OTLP_ENDPOINT",
+        reason,
+    })
+}
+
+#[cfg(not(feature = "grpc"))]
+fn grpc_transport(
+    _endpoint: String,
+    _headers: Vec<(String, Secret)>,
+    _compression: Compression,
+    _retry: RetryPolicy,
+    _attempt_timeout: Option<Duration>,
+) -> Result<Transport, ConfigError> {
+    Err(ConfigError::UnsupportedProtocol("grpc".into()))
 }
 
 /// Basic auth and the `x-langfuse-*` headers.

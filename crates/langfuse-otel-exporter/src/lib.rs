@@ -41,6 +41,8 @@
 pub mod config;
 mod exporter;
 pub mod filter;
+#[cfg(feature = "grpc")]
+mod grpc;
 pub mod http;
 mod ingestion;
 pub mod offline;

@@ -32,5 +32,6 @@ pub(crate) fn content_type(protocol: OtlpProtocol) -> &'static str {
     match protocol {
         OtlpProtocol::HttpProtobuf => "application/x-protobuf",
         OtlpProtocol::HttpJson => "application/json",
+        OtlpProtocol::Grpc => "application/grpc",
     }
 }

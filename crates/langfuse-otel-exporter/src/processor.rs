@@ -282,10 +282,12 @@ fn run_worker<E: SpanExporter>(shared: &Shared, exporter: &Mutex<E>) {
             drop(exporter);
         }
         let mut q = shared.lock();
-        if flush_gen > q.flush_done && q.len == 0 {
+        // Everything queued before the flush request was taken with `flush_gen` under the
+        // same lock, so the request is complete even if new spans arrived meanwhile.
+        if flush_gen > q.flush_done {
             q.flush_done = flush_gen;
         }
-        if shutting_down && q.len == 0 {
+        if shutting_down {
             q.worker_done = true;
             q.flush_done = q.flush_requested;
             shared.done.notify_all();
