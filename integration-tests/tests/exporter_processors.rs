@@ -99,6 +99,49 @@ fn under_the_sdk_batch_span_processor_everything_is_delivered() {
 }
 
 #[test]
+fn under_the_sdk_async_runtime_batch_processor_everything_is_delivered() {
+    use opentelemetry_sdk::trace::span_processor_with_async_runtime::BatchSpanProcessor as AsyncBsp;
+    let rx = Receiver::start(|_, i| {
+        if i == 0 {
+            Action::status(503)
+        } else {
+            Action::ok()
+        }
+    });
+    let e = exporter(&rx);
+    let stats = e.stats();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let ids = rt.block_on(async move {
+        let p = AsyncBsp::builder(e, opentelemetry_sdk::runtime::Tokio)
+            .with_batch_config(
+                BatchConfigBuilder::default()
+                    .with_max_queue_size(10_000)
+                    .with_scheduled_delay(Duration::from_millis(50))
+                    .build(),
+            )
+            .build();
+        let provider = SdkTracerProvider::builder().with_span_processor(p).build();
+        let ids = make_traces(&provider, 40);
+        // The SDK documents shutdown as blocking: run it off the async workers.
+        tokio::task::spawn_blocking(move || provider.shutdown())
+            .await
+            .unwrap()
+            .unwrap();
+        ids
+    });
+    assert_eq!(rx.delivered_span_ids(), ids);
+    let s = stats.snapshot();
+    assert_eq!(
+        (s.exported_spans, s.dropped_spans, s.retried_requests),
+        (120, 0, 1)
+    );
+}
+
+#[test]
 fn under_the_simple_span_processor_everything_is_delivered() {
     let rx = Receiver::start(|_, _| Action::ok());
     let e = exporter(&rx);
