@@ -212,9 +212,23 @@ impl Drop for Receiver {
 }
 
 /// A free port that nothing listens on (bound, then released).
+///
+/// It is taken below Linux's ephemeral range (32768–60999), so neither port-0 listeners nor
+/// client connections of parallel tests can grab it before the test binds it again.
 pub fn unused_port() -> u16 {
-    let l = TcpListener::bind("127.0.0.1:0").expect("bind");
-    l.local_addr().expect("addr").port()
+    static NEXT: AtomicUsize = AtomicUsize::new(0);
+    let seed = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.subsec_nanos() as usize)
+        ^ (std::process::id() as usize).wrapping_mul(7919);
+    for _ in 0..1000 {
+        let n = NEXT.fetch_add(1, Ordering::Relaxed);
+        let port = 20_000 + (seed.wrapping_add(n.wrapping_mul(104_729)) % 12_000) as u16;
+        if TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
+    panic!("no free port below the ephemeral range");
 }
 
 fn serve(

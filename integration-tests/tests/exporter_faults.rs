@@ -198,7 +198,19 @@ fn retry_after_beyond_the_timeout_gives_up_at_once_with_a_timeout_error() {
 #[test]
 fn connection_refused_then_the_server_comes_up() {
     let port = unused_port();
-    let e = langfuse(&format!("http://127.0.0.1:{port}"), Duration::from_secs(4));
+    // Enough attempts that only the 4 s timeout bounds the wait, however slow the start.
+    let e = LangfuseExporter::builder()
+        .without_env()
+        .langfuse("pk", "sk")
+        .base_url(format!("http://127.0.0.1:{port}"))
+        .timeout(Duration::from_secs(4))
+        .retry(RetryPolicy {
+            max_attempts: 100,
+            ..fast_retry()
+        })
+        .diagnostics(messages().0)
+        .build()
+        .unwrap();
     let starter = std::thread::spawn(move || {
         std::thread::sleep(Duration::from_millis(300));
         Receiver::start_on(port, |_, _| Action::ok())
@@ -382,4 +394,39 @@ fn the_default_filter_keeps_only_llm_spans() {
         ]
     );
     assert_eq!(e.stats().snapshot().filtered_spans, 1);
+}
+
+#[test]
+fn a_custom_filter_replaces_the_default_one() {
+    let rx = Receiver::start(|_, _| Action::ok());
+    let e = LangfuseExporter::builder()
+        .without_env()
+        .langfuse("pk", "sk")
+        .base_url(rx.base_url())
+        .filter_fn(|s| s.name.ends_with('1') || s.name.ends_with('2'))
+        .build()
+        .unwrap();
+    export(&e, spans(0..4)).unwrap();
+    assert_eq!(rx.delivered_span_ids(), span_ids(1..3));
+    assert_eq!(e.stats().snapshot().filtered_spans, 2);
+}
+
+#[test]
+fn a_panicking_filter_drops_the_span_instead_of_the_exporter() {
+    let rx = Receiver::start(|_, _| Action::ok());
+    let e = LangfuseExporter::builder()
+        .without_env()
+        .langfuse("pk", "sk")
+        .base_url(rx.base_url())
+        .filter_fn(|s| {
+            if s.name == "span-0" {
+                panic!("user bug")
+            } else {
+                true
+            }
+        })
+        .build()
+        .unwrap();
+    export(&e, spans(0..3)).unwrap();
+    assert_eq!(rx.delivered_span_ids(), span_ids(1..3));
 }

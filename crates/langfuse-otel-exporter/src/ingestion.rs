@@ -140,10 +140,19 @@ impl IngestionTransport {
             match self.sender.post(body.as_bytes(), None, deadline, stats) {
                 Outcome::Delivered { status, body } => {
                     stats.add_requests(1);
-                    let resp: IngestionResponse = if status == 207 || !body.is_empty() {
-                        serde_json::from_slice(&body).unwrap_or_default()
-                    } else {
-                        IngestionResponse::default()
+                    let resp: IngestionResponse = match serde_json::from_slice(&body) {
+                        Ok(r) => r,
+                        Err(_) => {
+                            if status == 207 {
+                                // Per-event results unknown: counted as accepted, said once.
+                                diag.once(
+                                    "ingestion-unreadable-207",
+                                    "an ingestion 207 answer had an unreadable body; its events \
+                                     are counted as accepted",
+                                );
+                            }
+                            IngestionResponse::default()
+                        }
                     };
                     let (retry, failed) = self.settle(pending, &resp, stats, diag);
                     all_ok &= failed == 0;
