@@ -169,7 +169,15 @@ fn main() {
     let discarded = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
     let (provider, stats): (Option<SdkTracerProvider>, Option<Stats>) = match mode.as_str() {
         "export" => {
-            let exporter = match LangfuseExporter::builder().build() {
+            // PEER_BENCH_GZIP_LEVEL (0-9) compares compression levels; default: the crate's (1).
+            let mut builder = LangfuseExporter::builder();
+            if let Some(level) = std::env::var("PEER_BENCH_GZIP_LEVEL")
+                .ok()
+                .and_then(|v| v.parse::<u32>().ok())
+            {
+                builder = builder.compression(langfuse_otel_exporter::Compression::Gzip(level));
+            }
+            let exporter = match builder.build() {
                 Ok(e) => e,
                 Err(e) => {
                     eprintln!("peer_bench: {e}");

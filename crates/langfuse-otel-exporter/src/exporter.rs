@@ -73,10 +73,12 @@ impl Diagnostics {
     /// Reports `message` the first time `key` is seen (repeats of a failure are counted in
     /// [`Stats`], not logged again).
     pub(crate) fn once(&self, key: &str, message: &str) {
+        // Bounded: past MAX_DISTINCT kinds, new kinds are counted in Stats only.
+        const MAX_DISTINCT: usize = 256;
         let first = self
             .seen
             .lock()
-            .map(|mut s| s.insert(key.to_string()))
+            .map(|mut s| s.len() < MAX_DISTINCT && s.insert(key.to_string()))
             .unwrap_or(true);
         if first {
             (self.sink)(message);
