@@ -179,17 +179,14 @@ impl LangfuseExporter {
 
     fn export_now(&self, batch: Vec<SpanData>) -> OTelSdkResult {
         if self.shut_down.load(Ordering::Acquire) {
+            self.stats.add_dropped(batch.len() as u64);
             return Err(OTelSdkError::AlreadyShutdown);
         }
         let total = batch.len();
-        let spans: Vec<SpanData> = if matches!(self.filter, ExportFilter::All) {
-            batch
-        } else {
-            batch
-                .into_iter()
-                .filter(|s| self.filter.accepts(s))
-                .collect()
-        };
+        let mut spans = batch;
+        if !matches!(self.filter, ExportFilter::All) {
+            spans.retain(|s| self.filter.accepts(s));
+        }
         self.stats.add_filtered((total - spans.len()) as u64);
         if spans.is_empty() {
             return Ok(());
@@ -717,6 +714,37 @@ mod tests {
             e.destination(),
             "OTLP http://127.0.0.1:9/api/public/otel/v1/traces"
         );
+    }
+
+    #[test]
+    fn spans_exported_after_shutdown_are_counted_as_dropped() {
+        let path = std::env::temp_dir().join(format!("lf-shut-{}.jsonl", std::process::id()));
+        let e = LangfuseExporter::builder()
+            .without_env()
+            .file(&path)
+            .filter(ExportFilter::All)
+            .build()
+            .unwrap();
+        e.shutdown().unwrap();
+        let span = opentelemetry_sdk::trace::SpanData {
+            span_context: opentelemetry::trace::SpanContext::empty_context(),
+            parent_span_id: opentelemetry::trace::SpanId::INVALID,
+            parent_span_is_remote: false,
+            span_kind: opentelemetry::trace::SpanKind::Internal,
+            name: "x".into(),
+            start_time: std::time::SystemTime::UNIX_EPOCH,
+            end_time: std::time::SystemTime::UNIX_EPOCH,
+            attributes: vec![],
+            dropped_attributes_count: 0,
+            events: Default::default(),
+            links: Default::default(),
+            status: opentelemetry::trace::Status::Unset,
+            instrumentation_scope: Default::default(),
+        };
+        let r = futures_executor::block_on(e.export(vec![span]));
+        assert!(matches!(r, Err(OTelSdkError::AlreadyShutdown)));
+        assert_eq!(e.stats().snapshot().dropped_spans, 1);
+        std::fs::remove_file(path).ok();
     }
 
     #[test]
