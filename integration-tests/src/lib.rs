@@ -1,6 +1,8 @@
 //! Shared helpers for the integration tests: fixture paths and loading.
 
 pub mod captures;
+pub mod receiver;
+pub mod spans;
 
 use std::path::{Path, PathBuf};
 

@@ -1,0 +1,60 @@
+//! # langfuse-otel-exporter
+//!
+//! An `opentelemetry_sdk` span exporter for Langfuse and any OTLP collector, a batching
+//! processor that never loses spans silently, and an offline default that needs no account.
+//!
+//! | destination | chosen when | what is sent |
+//! |---|---|---|
+//! | Langfuse OTLP | keys given (builder or `LANGFUSE_PUBLIC_KEY`/`SECRET_KEY`) | OTLP protobuf + gzip to `{base}/api/public/otel/v1/traces`, Basic auth, `x-langfuse-*` headers |
+//! | Langfuse native ingestion | keys and [`LangfuseExporterBuilder::ingestion`] | translated events to `{base}/api/public/ingestion` |
+//! | any OTLP collector | an endpoint (builder or `OTEL_EXPORTER_OTLP_[TRACES_]ENDPOINT`) | OTLP/HTTP protobuf or JSON, spans as they are |
+//! | offline file | nothing configured | ingestion events as JSON lines (`langfuse-traces.jsonl`); [`offline::render_trace_file`] prints the trees |
+//!
+//! `export()` never needs an async runtime: it works under [`BatchProcessor`] (recommended:
+//! a byte-bounded queue sized for bursts, exact drop counts), and equally under the SDK's
+//! `BatchSpanProcessor` and `SimpleSpanProcessor`.
+//!
+//! ```
+//! use langfuse_otel_exporter::{LangfuseExporter, offline};
+//! use opentelemetry::trace::{Tracer, TracerProvider};
+//!
+//! let path = std::env::temp_dir().join(format!("lf-lib-doc-{}.jsonl", std::process::id()));
+//! # std::fs::remove_file(&path).ok();
+//! let exporter = LangfuseExporter::builder().without_env().file(&path).build().unwrap();
+//! let stats = exporter.stats();
+//! let provider = opentelemetry_sdk::trace::SdkTracerProvider::builder()
+//!     .with_span_processor(exporter.into_batch_processor())
+//!     .build();
+//! let tracer = provider.tracer("langfuse-sdk");
+//! tracer.in_span("pipeline", |_| tracer.in_span("retrieve", |_| {}));
+//! provider.shutdown().unwrap();
+//!
+//! assert_eq!(stats.snapshot().exported_spans, 2);
+//! let tree = offline::render_trace_file(&path).unwrap();
+//! assert!(tree.contains("└─ pipeline [span]"));
+//! assert!(tree.contains("   └─ retrieve [span]"));
+//! # std::fs::remove_file(path).ok();
+//! ```
+
+#![warn(missing_docs)]
+
+pub mod config;
+mod exporter;
+pub mod filter;
+#[cfg(feature = "grpc")]
+mod grpc;
+pub mod http;
+mod ingestion;
+pub mod offline;
+mod otlp;
+pub mod processor;
+pub mod stats;
+mod wire;
+
+pub use config::{Compression, ConfigError, OtlpProtocol};
+pub use exporter::{Diagnostics, LangfuseExporter, LangfuseExporterBuilder, SDK_NAME, SDK_VERSION};
+pub use filter::ExportFilter;
+pub use http::RetryPolicy;
+pub use ingestion::MAX_BATCH_BYTES as MAX_INGESTION_BATCH_BYTES;
+pub use processor::{BatchProcessor, BatchProcessorBuilder};
+pub use stats::{Stats, StatsSnapshot};

@@ -1,0 +1,153 @@
+//! OTLP/gRPC against a real tonic collector on 127.0.0.1 (feature `grpc`).
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use integration_tests::receiver::unused_port;
+use integration_tests::spans::{span_ids, spans};
+use langfuse_otel_exporter::{Diagnostics, LangfuseExporter, OtlpProtocol, RetryPolicy};
+use opentelemetry_proto::tonic::collector::trace::v1::trace_service_server::{
+    TraceService, TraceServiceServer,
+};
+use opentelemetry_proto::tonic::collector::trace::v1::{
+    ExportTraceServiceRequest, ExportTraceServiceResponse,
+};
+use opentelemetry_sdk::trace::SpanExporter;
+use tonic::codec::CompressionEncoding;
+
+#[derive(Default)]
+struct Collector {
+    calls: AtomicUsize,
+    fail_first: usize,
+    span_ids: Arc<Mutex<Vec<String>>>,
+    api_keys: Arc<Mutex<Vec<String>>>,
+}
+
+#[tonic::async_trait]
+impl TraceService for Collector {
+    async fn export(
+        &self,
+        request: tonic::Request<ExportTraceServiceRequest>,
+    ) -> Result<tonic::Response<ExportTraceServiceResponse>, tonic::Status> {
+        if self.calls.fetch_add(1, Ordering::SeqCst) < self.fail_first {
+            return Err(tonic::Status::unavailable("warming up"));
+        }
+        if let Some(k) = request
+            .metadata()
+            .get("x-api-key")
+            .and_then(|v| v.to_str().ok())
+        {
+            self.api_keys.lock().unwrap().push(k.to_string());
+        }
+        let ids = request
+            .into_inner()
+            .resource_spans
+            .iter()
+            .flat_map(|rs| &rs.scope_spans)
+            .flat_map(|ss| &ss.spans)
+            .map(|s| {
+                s.span_id
+                    .iter()
+                    .map(|b| format!("{b:02x}"))
+                    .collect::<String>()
+            })
+            .collect::<Vec<_>>();
+        self.span_ids.lock().unwrap().extend(ids);
+        Ok(tonic::Response::new(ExportTraceServiceResponse::default()))
+    }
+}
+
+struct Running {
+    _runtime: tokio::runtime::Runtime,
+    port: u16,
+    span_ids: Arc<Mutex<Vec<String>>>,
+    api_keys: Arc<Mutex<Vec<String>>>,
+}
+
+impl Running {
+    fn delivered(&self) -> Vec<String> {
+        let mut v = self.span_ids.lock().unwrap().clone();
+        v.sort();
+        v.dedup();
+        v
+    }
+}
+
+fn start_collector(fail_first: usize) -> Running {
+    let collector = Collector {
+        fail_first,
+        ..Collector::default()
+    };
+    let span_ids = collector.span_ids.clone();
+    let api_keys = collector.api_keys.clone();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    let port = unused_port();
+    let addr = format!("127.0.0.1:{port}").parse().unwrap();
+    runtime.spawn(
+        tonic::transport::Server::builder()
+            .add_service(
+                TraceServiceServer::new(collector).accept_compressed(CompressionEncoding::Gzip),
+            )
+            .serve(addr),
+    );
+    Running {
+        _runtime: runtime,
+        port,
+        span_ids,
+        api_keys,
+    }
+}
+
+fn grpc_exporter(port: u16, timeout: Duration) -> LangfuseExporter {
+    LangfuseExporter::builder()
+        .without_env()
+        .otlp_endpoint(format!("http://127.0.0.1:{port}"))
+        .protocol(OtlpProtocol::Grpc)
+        .header("x-api-key", "secret-k")
+        .timeout(timeout)
+        .retry(RetryPolicy {
+            initial_backoff: Duration::from_millis(30),
+            ..RetryPolicy::default()
+        })
+        .diagnostics(Diagnostics::new(|_| {}))
+        .build()
+        .unwrap()
+}
+
+#[test]
+fn a_grpc_collector_receives_every_span_and_the_headers() {
+    let c = start_collector(0);
+    let e = grpc_exporter(c.port, Duration::from_secs(5));
+    futures_executor::block_on(e.export(spans(0..6))).unwrap();
+    futures_executor::block_on(e.export(spans(6..9))).unwrap();
+    assert_eq!(c.delivered(), span_ids(0..9));
+    assert_eq!(
+        c.api_keys.lock().unwrap().as_slice(),
+        ["secret-k", "secret-k"]
+    );
+    assert_eq!(e.stats().snapshot().exported_spans, 9);
+    assert!(!format!("{e:?}").contains("secret-k"));
+}
+
+#[test]
+fn grpc_unavailable_then_recovery_delivers_everything() {
+    let c = start_collector(2);
+    let e = grpc_exporter(c.port, Duration::from_secs(5));
+    futures_executor::block_on(e.export(spans(0..5))).unwrap();
+    assert_eq!(c.delivered(), span_ids(0..5));
+    let s = e.stats().snapshot();
+    assert!(s.retried_requests >= 2, "{s:?}");
+    assert_eq!(s.dropped_spans, 0);
+}
+
+#[test]
+fn an_unreachable_grpc_collector_drops_exactly_the_batch() {
+    let e = grpc_exporter(unused_port(), Duration::from_millis(500));
+    assert!(futures_executor::block_on(e.export(spans(0..7))).is_err());
+    assert_eq!(e.stats().snapshot().dropped_spans, 7);
+}
