@@ -69,8 +69,7 @@ pub fn user_metadata(attrs: &Attributes<'_>, domain: MetadataDomain) -> Map<Stri
 pub fn is_io_attribute(key: &str) -> bool {
     let index = io_key_index();
     let slot = key_slot(key);
-    (index.filter[slot / 64] & (1 << (slot % 64)) != 0
-        && index.sorted.binary_search(&key).is_ok())
+    (index.filter[slot / 64] & (1 << (slot % 64)) != 0 && index.sorted.binary_search(&key).is_ok())
         || keys::IO_ATTRIBUTE_PREFIXES
             .iter()
             .any(|p| key.starts_with(p))

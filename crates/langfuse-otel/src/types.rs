@@ -1,0 +1,424 @@
+//! Value types of the instrumentation API: observation types, levels, updates, prompts and
+//! trace contexts.
+
+use std::time::SystemTime;
+
+use serde::Serialize;
+use serde_json::Value;
+
+/// The kind of an observation, written as `langfuse.observation.type`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum ObservationType {
+    /// A generic unit of work (the default).
+    #[default]
+    Span,
+    /// An LLM call: model, parameters, usage, cost, prompt.
+    Generation,
+    /// A point in time without duration.
+    Event,
+    /// An agent run.
+    Agent,
+    /// A tool call.
+    Tool,
+    /// A chain of steps.
+    Chain,
+    /// A retrieval step (vector search, …).
+    Retriever,
+    /// An evaluation step.
+    Evaluator,
+    /// An embedding call (generation-like: model, usage, cost).
+    Embedding,
+    /// A guardrail check.
+    Guardrail,
+}
+
+impl ObservationType {
+    /// Every observation type.
+    pub const ALL: [ObservationType; 10] = [
+        Self::Span,
+        Self::Generation,
+        Self::Event,
+        Self::Agent,
+        Self::Tool,
+        Self::Chain,
+        Self::Retriever,
+        Self::Evaluator,
+        Self::Embedding,
+        Self::Guardrail,
+    ];
+
+    /// The wire value (`"span"`, `"generation"`, …).
+    ///
+    /// ```
+    /// assert_eq!(langfuse_otel::ObservationType::Retriever.as_str(), "retriever");
+    /// ```
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Span => "span",
+            Self::Generation => "generation",
+            Self::Event => "event",
+            Self::Agent => "agent",
+            Self::Tool => "tool",
+            Self::Chain => "chain",
+            Self::Retriever => "retriever",
+            Self::Evaluator => "evaluator",
+            Self::Embedding => "embedding",
+            Self::Guardrail => "guardrail",
+        }
+    }
+
+    /// Whether the type carries generation fields (model, usage, cost, prompt): `generation`
+    /// and `embedding`, as in the Python SDK.
+    pub fn is_generation_like(self) -> bool {
+        matches!(self, Self::Generation | Self::Embedding)
+    }
+}
+
+/// Severity of an observation, written as `langfuse.observation.level`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Level {
+    /// Verbose detail.
+    Debug,
+    /// The normal level.
+    Default,
+    /// Something to look at.
+    Warning,
+    /// A failure; also sets the OpenTelemetry span status to ERROR.
+    Error,
+}
+
+impl Level {
+    /// The wire value (`"DEBUG"`, `"DEFAULT"`, `"WARNING"`, `"ERROR"`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Debug => "DEBUG",
+            Self::Default => "DEFAULT",
+            Self::Warning => "WARNING",
+            Self::Error => "ERROR",
+        }
+    }
+}
+
+/// A prompt a generation was produced from (`langfuse.observation.prompt.*`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PromptRef {
+    /// Prompt name.
+    pub name: String,
+    /// Prompt version (sent as an integer attribute).
+    pub version: i64,
+    /// A fallback prompt is never linked (as in the Python SDK).
+    pub is_fallback: bool,
+}
+
+impl PromptRef {
+    /// A prompt reference by name and version.
+    ///
+    /// ```
+    /// let p = langfuse_otel::PromptRef::new("qa-prompt", 3);
+    /// assert_eq!((p.name.as_str(), p.version), ("qa-prompt", 3));
+    /// ```
+    pub fn new(name: impl Into<String>, version: i64) -> Self {
+        Self {
+            name: name.into(),
+            version,
+            is_fallback: false,
+        }
+    }
+}
+
+/// Attaches a new observation to an existing trace (and optionally a parent span) instead of the
+/// current context, like the Python SDK's `trace_context`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TraceContext {
+    /// 32 lowercase hex characters.
+    pub trace_id: String,
+    /// 16 lowercase hex characters; `None` makes the observation a root of that trace.
+    pub parent_span_id: Option<String>,
+}
+
+/// Converts any `Serialize` into a JSON value without ever failing: a value that cannot be
+/// serialized becomes the Python SDK's `"<not serializable object of type: T>"` text.
+pub(crate) fn to_json_value<T: Serialize + ?Sized>(value: &T) -> Value {
+    serde_json::to_value(value).unwrap_or_else(|_| {
+        Value::String(format!(
+            "<not serializable object of type: {}>",
+            std::any::type_name::<T>()
+        ))
+    })
+}
+
+/// The fields of an observation: used when starting one and for later updates. Only the fields
+/// that are set are written; generation fields are written only on generation-like
+/// observations (`generation`, `embedding`), as in the Python SDK.
+///
+/// ```
+/// use langfuse_otel::{Level, ObservationUpdate};
+/// let update = ObservationUpdate::new()
+///     .output(serde_json::json!({"answer": 42}))
+///     .metadata(serde_json::json!({"source": "cache"}))
+///     .level(Level::Warning)
+///     .status_message("slow");
+/// assert!(update.is_set());
+/// ```
+#[derive(Debug, Clone, Default)]
+pub struct ObservationUpdate {
+    pub(crate) name: Option<String>,
+    pub(crate) input: Option<Value>,
+    pub(crate) output: Option<Value>,
+    pub(crate) metadata: Option<Value>,
+    pub(crate) version: Option<String>,
+    pub(crate) level: Option<Level>,
+    pub(crate) status_message: Option<String>,
+    pub(crate) model: Option<String>,
+    pub(crate) model_parameters: Option<Value>,
+    pub(crate) usage_details: Option<Value>,
+    pub(crate) cost_details: Option<Value>,
+    pub(crate) completion_start_time: Option<SystemTime>,
+    pub(crate) prompt: Option<PromptRef>,
+}
+
+impl ObservationUpdate {
+    /// An empty update.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Whether any field is set.
+    pub fn is_set(&self) -> bool {
+        self.name.is_some()
+            || self.input.is_some()
+            || self.output.is_some()
+            || self.metadata.is_some()
+            || self.version.is_some()
+            || self.level.is_some()
+            || self.status_message.is_some()
+            || self.model.is_some()
+            || self.model_parameters.is_some()
+            || self.usage_details.is_some()
+            || self.cost_details.is_some()
+            || self.completion_start_time.is_some()
+            || self.prompt.is_some()
+    }
+
+    /// Renames the observation (the OpenTelemetry span name).
+    pub fn name(mut self, name: impl Into<String>) -> Self {
+        self.name = Some(name.into());
+        self
+    }
+
+    /// Input: a string is sent as is, anything else as JSON. `null` is not written.
+    pub fn input<T: Serialize + ?Sized>(mut self, input: &T) -> Self {
+        self.input = Some(to_json_value(input)).filter(|v| !v.is_null());
+        self
+    }
+
+    /// Output: a string is sent as is, anything else as JSON. `null` is not written.
+    pub fn output<T: Serialize + ?Sized>(mut self, output: &T) -> Self {
+        self.output = Some(to_json_value(output)).filter(|v| !v.is_null());
+        self
+    }
+
+    /// Metadata: an object is flattened one level (`langfuse.observation.metadata.<key>`, each
+    /// value JSON-encoded, `null` values skipped); anything else is one JSON attribute.
+    pub fn metadata<T: Serialize + ?Sized>(mut self, metadata: &T) -> Self {
+        self.metadata = Some(to_json_value(metadata)).filter(|v| !v.is_null());
+        self
+    }
+
+    /// Version of the code or app that produced the observation (`langfuse.version`).
+    pub fn version(mut self, version: impl Into<String>) -> Self {
+        self.version = Some(version.into());
+        self
+    }
+
+    /// Level; [`Level::Error`] also sets the span status to ERROR with the status message.
+    pub fn level(mut self, level: Level) -> Self {
+        self.level = Some(level);
+        self
+    }
+
+    /// Status message (free text, typically an error description).
+    pub fn status_message(mut self, message: impl Into<String>) -> Self {
+        self.status_message = Some(message.into());
+        self
+    }
+
+    /// Model name (generation-like observations only).
+    pub fn model(mut self, model: impl Into<String>) -> Self {
+        self.model = Some(model.into());
+        self
+    }
+
+    /// Model parameters, e.g. `{"temperature": 0.2}` (generation-like only).
+    pub fn model_parameters<T: Serialize + ?Sized>(mut self, parameters: &T) -> Self {
+        self.model_parameters = Some(to_json_value(parameters)).filter(|v| !v.is_null());
+        self
+    }
+
+    /// Usage details, e.g. `{"input": 120, "output": 40, "total": 160, "input_cache_read": 80}`
+    /// (generation-like only).
+    pub fn usage_details<T: Serialize + ?Sized>(mut self, usage: &T) -> Self {
+        self.usage_details = Some(to_json_value(usage)).filter(|v| !v.is_null());
+        self
+    }
+
+    /// Cost details in USD, e.g. `{"input": 0.0012, "total": 0.0021}` (generation-like only).
+    pub fn cost_details<T: Serialize + ?Sized>(mut self, cost: &T) -> Self {
+        self.cost_details = Some(to_json_value(cost)).filter(|v| !v.is_null());
+        self
+    }
+
+    /// When the first token arrived (generation-like only).
+    pub fn completion_start_time(mut self, time: SystemTime) -> Self {
+        self.completion_start_time = Some(time);
+        self
+    }
+
+    /// The prompt the generation used (generation-like only; fallback prompts are skipped).
+    pub fn prompt(mut self, prompt: PromptRef) -> Self {
+        self.prompt = Some(prompt);
+        self
+    }
+}
+
+/// How to start an observation: name, type, initial fields, explicit trace context.
+///
+/// A `&str` or `String` converts into a `span` with that name.
+///
+/// ```
+/// use langfuse_otel::{ObservationOptions, ObservationType};
+/// let opts = ObservationOptions::new("generate-answer", ObservationType::Generation)
+///     .model("gpt-4o-mini")
+///     .input("How do I reset my password?");
+/// assert_eq!(opts.as_type(), ObservationType::Generation);
+/// let span: ObservationOptions = "rag-pipeline".into();
+/// assert_eq!(span.as_type(), ObservationType::Span);
+/// ```
+#[derive(Debug, Clone)]
+pub struct ObservationOptions {
+    pub(crate) name: String,
+    pub(crate) as_type: ObservationType,
+    pub(crate) fields: ObservationUpdate,
+    pub(crate) trace_context: Option<TraceContext>,
+    pub(crate) start_time: Option<SystemTime>,
+}
+
+impl ObservationOptions {
+    /// An observation of the given type.
+    pub fn new(name: impl Into<String>, as_type: ObservationType) -> Self {
+        Self {
+            name: name.into(),
+            as_type,
+            fields: ObservationUpdate::default(),
+            trace_context: None,
+            start_time: None,
+        }
+    }
+
+    /// The observation type.
+    pub fn as_type(&self) -> ObservationType {
+        self.as_type
+    }
+
+    /// Replaces all initial fields.
+    pub fn fields(mut self, fields: ObservationUpdate) -> Self {
+        self.fields = fields;
+        self
+    }
+
+    /// Attaches to an existing trace (see [`TraceContext`]).
+    pub fn trace_context(mut self, trace_context: TraceContext) -> Self {
+        self.trace_context = Some(trace_context);
+        self
+    }
+
+    /// Explicit start time (default: now).
+    pub fn start_time(mut self, time: SystemTime) -> Self {
+        self.start_time = Some(time);
+        self
+    }
+
+    /// Initial input (see [`ObservationUpdate::input`]).
+    pub fn input<T: Serialize + ?Sized>(mut self, input: &T) -> Self {
+        self.fields = self.fields.input(input);
+        self
+    }
+
+    /// Initial output (see [`ObservationUpdate::output`]).
+    pub fn output<T: Serialize + ?Sized>(mut self, output: &T) -> Self {
+        self.fields = self.fields.output(output);
+        self
+    }
+
+    /// Initial metadata (see [`ObservationUpdate::metadata`]).
+    pub fn metadata<T: Serialize + ?Sized>(mut self, metadata: &T) -> Self {
+        self.fields = self.fields.metadata(metadata);
+        self
+    }
+
+    /// Version (see [`ObservationUpdate::version`]).
+    pub fn version(mut self, version: impl Into<String>) -> Self {
+        self.fields = self.fields.version(version);
+        self
+    }
+
+    /// Level (see [`ObservationUpdate::level`]).
+    pub fn level(mut self, level: Level) -> Self {
+        self.fields = self.fields.level(level);
+        self
+    }
+
+    /// Status message (see [`ObservationUpdate::status_message`]).
+    pub fn status_message(mut self, message: impl Into<String>) -> Self {
+        self.fields = self.fields.status_message(message);
+        self
+    }
+
+    /// Model name (see [`ObservationUpdate::model`]).
+    pub fn model(mut self, model: impl Into<String>) -> Self {
+        self.fields = self.fields.model(model);
+        self
+    }
+
+    /// Model parameters (see [`ObservationUpdate::model_parameters`]).
+    pub fn model_parameters<T: Serialize + ?Sized>(mut self, parameters: &T) -> Self {
+        self.fields = self.fields.model_parameters(parameters);
+        self
+    }
+
+    /// Usage details (see [`ObservationUpdate::usage_details`]).
+    pub fn usage_details<T: Serialize + ?Sized>(mut self, usage: &T) -> Self {
+        self.fields = self.fields.usage_details(usage);
+        self
+    }
+
+    /// Cost details (see [`ObservationUpdate::cost_details`]).
+    pub fn cost_details<T: Serialize + ?Sized>(mut self, cost: &T) -> Self {
+        self.fields = self.fields.cost_details(cost);
+        self
+    }
+
+    /// Completion start time (see [`ObservationUpdate::completion_start_time`]).
+    pub fn completion_start_time(mut self, time: SystemTime) -> Self {
+        self.fields = self.fields.completion_start_time(time);
+        self
+    }
+
+    /// Prompt link (see [`ObservationUpdate::prompt`]).
+    pub fn prompt(mut self, prompt: PromptRef) -> Self {
+        self.fields = self.fields.prompt(prompt);
+        self
+    }
+}
+
+impl From<&str> for ObservationOptions {
+    fn from(name: &str) -> Self {
+        Self::new(name, ObservationType::Span)
+    }
+}
+
+impl From<String> for ObservationOptions {
+    fn from(name: String) -> Self {
+        Self::new(name, ObservationType::Span)
+    }
+}
