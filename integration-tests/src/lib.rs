@@ -1,6 +1,7 @@
 //! Shared helpers for the integration tests: fixture paths and loading.
 
 pub mod captures;
+pub mod receiver;
 
 use std::path::{Path, PathBuf};
 

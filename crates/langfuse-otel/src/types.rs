@@ -154,8 +154,8 @@ pub(crate) fn to_json_value<T: Serialize + ?Sized>(value: &T) -> Value {
 /// ```
 /// use langfuse_otel::{Level, ObservationUpdate};
 /// let update = ObservationUpdate::new()
-///     .output(serde_json::json!({"answer": 42}))
-///     .metadata(serde_json::json!({"source": "cache"}))
+///     .output(&serde_json::json!({"answer": 42}))
+///     .metadata(&serde_json::json!({"source": "cache"}))
 ///     .level(Level::Warning)
 ///     .status_message("slow");
 /// assert!(update.is_set());
