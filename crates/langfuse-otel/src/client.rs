@@ -23,7 +23,9 @@ use sha2::{Digest, Sha256};
 
 use crate::config::{Config, LangfuseBuilder, MaskFn};
 use crate::observation::{Observation, update_attributes};
-use crate::processor::{AppRootClaim, LangfuseSpanProcessor, SCOPE_NAME, SdkSpanStart};
+use crate::processor::{
+    AppRootClaim, LangfuseSpanProcessor, SCOPE_NAME, SdkSpanStart, with_sdk_start,
+};
 use crate::scores::{Score, ScoreQueue};
 use crate::transport::{self, SDK_VERSION};
 use crate::types::{ObservationOptions, ObservationType, ObservationUpdate, TraceContext};
@@ -286,7 +288,8 @@ impl Langfuse {
         if opts.trace_context.is_some() {
             attrs.push(KeyValue::new(keys::LANGFUSE_INTERNAL_AS_ROOT, true));
         }
-        let (fields, status) = update_attributes(&opts.fields, as_type, self.mask());
+        let explicit_prompt = opts.fields.prompt.is_some() && as_type.is_generation_like();
+        let (fields, status) = update_attributes(opts.fields, as_type, self.mask());
         attrs.extend(fields);
         let mut builder = self
             .inner
@@ -297,15 +300,20 @@ impl Langfuse {
         if let Some(t) = opts.start_time {
             builder = builder.with_start_time(t);
         }
-        let marker = SdkSpanStart {
-            explicit_prompt: opts.fields.prompt.is_some() && as_type.is_generation_like(),
-        };
-        let span = self
-            .inner
-            .tracer
-            .build_with_context(builder, &parent.with_value(marker));
+        let marker = SdkSpanStart { explicit_prompt };
+        let tracer = &self.inner.tracer;
+        let span = with_sdk_start(marker, || tracer.build_with_context(builder, &parent));
         let trace_id = opentelemetry::trace::Span::span_context(&span).trace_id();
-        let cx = parent.with_value(AppRootClaim(trace_id)).with_span(span);
+        // Spans of this trace below an SDK observation are never application roots. The claim
+        // is inherited, so only the first observation of a trace in a context pays for it.
+        let claimed = parent
+            .get::<AppRootClaim>()
+            .is_some_and(|c| c.0 == trace_id);
+        let cx = if claimed {
+            parent.with_span(span)
+        } else {
+            parent.with_value(AppRootClaim(trace_id)).with_span(span)
+        };
         if let Some(status) = status {
             cx.span().set_status(status);
         }

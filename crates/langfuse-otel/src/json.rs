@@ -10,8 +10,10 @@
 //! become strings like the Python serializer does.
 
 use std::fmt::Write as _;
+use std::io;
 
 use serde_json::Value;
+use serde_json::ser::{CompactFormatter, Formatter};
 
 /// Which of the Python SDK's two `json.dumps` configurations to reproduce.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -34,86 +36,132 @@ const MAX_SAFE_INTEGER: u64 = (1 << 53) - 1;
 /// assert_eq!(to_python_json(&v, JsonStyle::Compact), r#"{"input":10,"cost":1e-05,"name":"é"}"#);
 /// ```
 pub fn to_python_json(value: &Value, style: JsonStyle) -> String {
-    let mut out = String::new();
-    write_value(&mut out, value, style);
-    out
+    serialize_python(value, style).unwrap_or_default()
 }
 
-fn write_value(out: &mut String, value: &Value, style: JsonStyle) {
-    let (item_sep, key_sep) = match style {
-        JsonStyle::Python => (", ", ": "),
-        JsonStyle::Compact => (",", ":"),
-    };
-    match value {
-        Value::Null => out.push_str("null"),
-        Value::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
-        Value::Number(n) => {
-            if let Some(u) = n.as_u64() {
-                if u > MAX_SAFE_INTEGER {
-                    write_string(out, &u.to_string(), style);
-                } else {
-                    let _ = write!(out, "{u}");
-                }
-            } else if let Some(i) = n.as_i64() {
-                if i.unsigned_abs() > MAX_SAFE_INTEGER {
-                    write_string(out, &i.to_string(), style);
-                } else {
-                    let _ = write!(out, "{i}");
-                }
-            } else if let Some(f) = n.as_f64() {
-                out.push_str(&python_float_repr(f));
-            }
-        }
-        Value::String(s) => write_string(out, s, style),
-        Value::Array(items) => {
-            out.push('[');
-            for (i, item) in items.iter().enumerate() {
-                if i > 0 {
-                    out.push_str(item_sep);
-                }
-                write_value(out, item, style);
-            }
-            out.push(']');
-        }
-        Value::Object(map) => {
-            out.push('{');
-            for (i, (k, v)) in map.iter().enumerate() {
-                if i > 0 {
-                    out.push_str(item_sep);
-                }
-                write_string(out, k, style);
-                out.push_str(key_sep);
-                write_value(out, v, style);
-            }
-            out.push('}');
-        }
+/// Serializes any `Serialize` straight to Python-style JSON text (no intermediate
+/// [`Value`]). Non-finite floats become `null`.
+///
+/// ```
+/// use langfuse_otel::json::{serialize_python, JsonStyle};
+/// #[derive(serde::Serialize)]
+/// struct Usage { input: u32, output: u32 }
+/// assert_eq!(serialize_python(&Usage { input: 10, output: 5 }, JsonStyle::Python).unwrap(), r#"{"input": 10, "output": 5}"#);
+/// ```
+pub fn serialize_python<T: serde::Serialize + ?Sized>(
+    value: &T,
+    style: JsonStyle,
+) -> Result<String, serde_json::Error> {
+    let mut out = Vec::with_capacity(256);
+    let mut ser = serde_json::Serializer::with_formatter(&mut out, PythonFormatter(style));
+    value.serialize(&mut ser)?;
+    // The formatter only writes UTF-8 (fragments of `str`s and ASCII).
+    Ok(String::from_utf8(out).unwrap_or_default())
+}
+
+/// A `serde_json` formatter reproducing Python's `json.dumps` output.
+struct PythonFormatter(JsonStyle);
+
+impl PythonFormatter {
+    /// Integers outside ±(2^53−1) are written as JSON strings, like the Python serializer.
+    fn write_unsafe_int<W: io::Write + ?Sized>(
+        writer: &mut W,
+        text: impl std::fmt::Display,
+    ) -> io::Result<()> {
+        write!(writer, "\"{text}\"")
     }
 }
 
-fn write_string(out: &mut String, s: &str, style: JsonStyle) {
-    out.push('"');
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            '\u{08}' => out.push_str("\\b"),
-            '\u{0c}' => out.push_str("\\f"),
-            c if (c as u32) < 0x20 => {
-                let _ = write!(out, "\\u{:04x}", c as u32);
-            }
-            c if style == JsonStyle::Python && (c as u32) > 0x7e => {
+impl Formatter for PythonFormatter {
+    fn write_i64<W: io::Write + ?Sized>(&mut self, w: &mut W, v: i64) -> io::Result<()> {
+        if v.unsigned_abs() > MAX_SAFE_INTEGER {
+            Self::write_unsafe_int(w, v)
+        } else {
+            CompactFormatter.write_i64(w, v)
+        }
+    }
+    fn write_u64<W: io::Write + ?Sized>(&mut self, w: &mut W, v: u64) -> io::Result<()> {
+        if v > MAX_SAFE_INTEGER {
+            Self::write_unsafe_int(w, v)
+        } else {
+            CompactFormatter.write_u64(w, v)
+        }
+    }
+    fn write_i128<W: io::Write + ?Sized>(&mut self, w: &mut W, v: i128) -> io::Result<()> {
+        if v.unsigned_abs() > u128::from(MAX_SAFE_INTEGER) {
+            Self::write_unsafe_int(w, v)
+        } else {
+            CompactFormatter.write_i128(w, v)
+        }
+    }
+    fn write_u128<W: io::Write + ?Sized>(&mut self, w: &mut W, v: u128) -> io::Result<()> {
+        if v > u128::from(MAX_SAFE_INTEGER) {
+            Self::write_unsafe_int(w, v)
+        } else {
+            CompactFormatter.write_u128(w, v)
+        }
+    }
+    fn write_f32<W: io::Write + ?Sized>(&mut self, w: &mut W, v: f32) -> io::Result<()> {
+        self.write_f64(w, f64::from(v))
+    }
+    fn write_f64<W: io::Write + ?Sized>(&mut self, w: &mut W, v: f64) -> io::Result<()> {
+        // Fast paths: Rust's `Display` is the shortest round-trip text in fixed notation, which
+        // is Python's `repr` for magnitudes in [1e-4, 1e16).
+        let abs = v.abs();
+        if v.is_finite() && (1e-4..1e16).contains(&abs) {
+            // `ryu` (serde_json's float writer) also uses fixed notation in this range.
+            CompactFormatter.write_f64(w, v)
+        } else {
+            w.write_all(python_float_repr(v).as_bytes())
+        }
+    }
+    fn write_string_fragment<W: io::Write + ?Sized>(
+        &mut self,
+        w: &mut W,
+        fragment: &str,
+    ) -> io::Result<()> {
+        if self.0 == JsonStyle::Compact
+            || (fragment.is_ascii() && !fragment.as_bytes().contains(&0x7f))
+        {
+            return w.write_all(fragment.as_bytes());
+        }
+        let mut buf = String::with_capacity(fragment.len() + 16);
+        for c in fragment.chars() {
+            if (c as u32) > 0x7e {
                 let mut units = [0u16; 2];
                 for unit in c.encode_utf16(&mut units) {
-                    let _ = write!(out, "\\u{:04x}", unit);
+                    let _ = write!(buf, "\\u{:04x}", unit);
                 }
+            } else {
+                buf.push(c);
             }
-            c => out.push(c),
+        }
+        w.write_all(buf.as_bytes())
+    }
+    fn begin_array_value<W: io::Write + ?Sized>(
+        &mut self,
+        w: &mut W,
+        first: bool,
+    ) -> io::Result<()> {
+        match (first, self.0) {
+            (true, _) => Ok(()),
+            (false, JsonStyle::Python) => w.write_all(b", "),
+            (false, JsonStyle::Compact) => w.write_all(b","),
         }
     }
-    out.push('"');
+    fn begin_object_key<W: io::Write + ?Sized>(
+        &mut self,
+        w: &mut W,
+        first: bool,
+    ) -> io::Result<()> {
+        self.begin_array_value(w, first)
+    }
+    fn begin_object_value<W: io::Write + ?Sized>(&mut self, w: &mut W) -> io::Result<()> {
+        match self.0 {
+            JsonStyle::Python => w.write_all(b": "),
+            JsonStyle::Compact => w.write_all(b":"),
+        }
+    }
 }
 
 /// Python's `repr(float)`: shortest round-trip digits, fixed notation for decimal exponents in
@@ -184,6 +232,18 @@ mod tests {
             (100.0, "100.0"),
         ] {
             assert_eq!(python_float_repr(f), want, "{f}");
+        }
+    }
+
+    #[test]
+    fn serializer_floats_match_python_repr_across_magnitudes() {
+        let mut x = 1.234_567_890_123e-9_f64;
+        while x < 1e20 {
+            for v in [x, -x, x.round(), 1.0 / x] {
+                let got = serialize_python(&v, JsonStyle::Python).unwrap();
+                assert_eq!(got, python_float_repr(v), "{v:e}");
+            }
+            x *= 3.7;
         }
     }
 

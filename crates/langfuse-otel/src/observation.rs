@@ -11,7 +11,7 @@ use crate::Langfuse;
 use crate::config::{MASK_FALLBACK, MaskFn};
 use crate::json::{JsonStyle, to_python_json};
 use crate::scores::Score;
-use crate::types::{Level, ObservationOptions, ObservationType, ObservationUpdate};
+use crate::types::{Encoded, Level, ObservationOptions, ObservationType, ObservationUpdate};
 
 /// A started observation. Cloning gives another handle on the same span.
 ///
@@ -65,7 +65,7 @@ impl Observation {
         if let Some(name) = &update.name {
             span.update_name(name.clone());
         }
-        let (attrs, status) = update_attributes(&update, self.as_type, self.client.mask());
+        let (attrs, status) = update_attributes(update, self.as_type, self.client.mask());
         span.set_attributes(attrs);
         if let Some(status) = status {
             span.set_status(status);
@@ -175,21 +175,24 @@ fn masked(value: &serde_json::Value, mask: Option<&MaskFn>) -> serde_json::Value
     }
 }
 
-/// Input/output encoding: a string as is, anything else as Python-style JSON.
-fn io_text(value: &serde_json::Value) -> String {
-    match value {
-        serde_json::Value::String(s) => s.clone(),
-        other => to_python_json(other, JsonStyle::Python),
+/// Input/output text, masked when a mask is configured.
+fn io_text(value: Encoded, mask: Option<&MaskFn>) -> String {
+    match mask {
+        None => value.text,
+        Some(_) => match masked(&value.to_value(), mask) {
+            serde_json::Value::String(s) => s,
+            other => to_python_json(&other, JsonStyle::Python),
+        },
     }
 }
 
 /// The attributes an update writes, and the span status it implies (level ERROR).
 pub(crate) fn update_attributes(
-    u: &ObservationUpdate,
+    u: ObservationUpdate,
     as_type: ObservationType,
     mask: Option<&MaskFn>,
 ) -> (Vec<KeyValue>, Option<Status>) {
-    let mut out = Vec::new();
+    let mut out = Vec::with_capacity(8);
     if let Some(level) = u.level {
         out.push(KeyValue::new(
             keys::LANGFUSE_OBSERVATION_LEVEL,
@@ -202,19 +205,19 @@ pub(crate) fn update_attributes(
             m.clone(),
         ));
     }
-    if let Some(v) = &u.version {
-        out.push(KeyValue::new(keys::LANGFUSE_VERSION, v.clone()));
+    if let Some(v) = u.version {
+        out.push(KeyValue::new(keys::LANGFUSE_VERSION, v));
     }
-    if let Some(v) = &u.input {
+    if let Some(v) = u.input {
         out.push(KeyValue::new(
             keys::LANGFUSE_OBSERVATION_INPUT,
-            io_text(&masked(v, mask)),
+            io_text(v, mask),
         ));
     }
-    if let Some(v) = &u.output {
+    if let Some(v) = u.output {
         out.push(KeyValue::new(
             keys::LANGFUSE_OBSERVATION_OUTPUT,
-            io_text(&masked(v, mask)),
+            io_text(v, mask),
         ));
     }
     if let Some(md) = &u.metadata {
@@ -251,24 +254,24 @@ pub(crate) fn update_attributes(
                 m.clone(),
             ));
         }
-        let json = |k: &'static str, v: &Option<serde_json::Value>, out: &mut Vec<KeyValue>| {
+        let json = |k: &'static str, v: Option<Encoded>, out: &mut Vec<KeyValue>| {
             if let Some(v) = v {
-                out.push(KeyValue::new(k, io_text(v)));
+                out.push(KeyValue::new(k, v.text));
             }
         };
         json(
             keys::LANGFUSE_OBSERVATION_MODEL_PARAMETERS,
-            &u.model_parameters,
+            u.model_parameters,
             &mut out,
         );
         json(
             keys::LANGFUSE_OBSERVATION_USAGE_DETAILS,
-            &u.usage_details,
+            u.usage_details,
             &mut out,
         );
         json(
             keys::LANGFUSE_OBSERVATION_COST_DETAILS,
-            &u.cost_details,
+            u.cost_details,
             &mut out,
         );
         if let Some(t) = u.completion_start_time {

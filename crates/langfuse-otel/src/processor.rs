@@ -2,8 +2,10 @@
 //! the application root, keeps attribute keys unique, filters what is exported, and hands the
 //! rest to the export pipeline.
 
+use std::cell::Cell;
 use std::collections::HashSet;
 use std::fmt;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -61,12 +63,34 @@ const KNOWN_LLM_SCOPES: &[&str] = &[
 /// A user-supplied export filter.
 pub type ShouldExportSpan = Arc<dyn Fn(&SpanData) -> bool + Send + Sync>;
 
-/// Marks a span started by this SDK (set in the context handed to the tracer), so `on_start`
-/// knows it is exported without inspecting its scope.
+/// Marks a span started by this SDK, so `on_start` knows it is exported without inspecting
+/// its scope. Set in a thread-local around the tracer call: `on_start` runs synchronously on
+/// the starting thread, and a thread-local costs no context allocation.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct SdkSpanStart {
     /// The span links its own prompt: a propagated prompt must not override it.
     pub(crate) explicit_prompt: bool,
+}
+
+thread_local! {
+    static SDK_START: Cell<Option<SdkSpanStart>> = const { Cell::new(None) };
+}
+
+/// Runs `start` (which starts exactly one span) with the SDK marker set.
+pub(crate) fn with_sdk_start<R>(marker: SdkSpanStart, start: impl FnOnce() -> R) -> R {
+    struct Reset;
+    impl Drop for Reset {
+        fn drop(&mut self) {
+            SDK_START.set(None);
+        }
+    }
+    SDK_START.set(Some(marker));
+    let _reset = Reset;
+    start()
+}
+
+fn sdk_start() -> Option<SdkSpanStart> {
+    SDK_START.get()
 }
 
 /// Set by the SDK's closures in their children's context: spans of this trace below it are not
@@ -119,6 +143,7 @@ pub struct LangfuseSpanProcessor {
     public_key: Option<String>,
     should_export: Option<ShouldExportSpan>,
     exported_open: Mutex<HashSet<u64>>,
+    open_count: AtomicUsize,
 }
 
 impl fmt::Debug for LangfuseSpanProcessor {
@@ -148,6 +173,7 @@ impl LangfuseSpanProcessor {
             public_key,
             should_export: None,
             exported_open: Mutex::new(HashSet::new()),
+            open_count: AtomicUsize::new(0),
         }
     }
 
@@ -159,13 +185,12 @@ impl LangfuseSpanProcessor {
 
     fn should_export(&self, span: &SpanData) -> bool {
         if span.instrumentation_scope.name() == SCOPE_NAME {
-            let scope_key = span
-                .instrumentation_scope
-                .attributes()
-                .find(|kv| kv.key.as_str() == "public_key")
-                .map(|kv| kv.value.as_str().into_owned());
-            if let (Some(ours), Some(theirs)) = (&self.public_key, scope_key) {
-                if *ours != theirs {
+            if let Some(ours) = &self.public_key {
+                let other_project = span.instrumentation_scope.attributes().any(|kv| {
+                    kv.key.as_str() == "public_key"
+                        && matches!(&kv.value, opentelemetry::Value::String(theirs) if theirs.as_str() != ours)
+                });
+                if other_project {
                     return false;
                 }
             }
@@ -177,8 +202,17 @@ impl LangfuseSpanProcessor {
         }
     }
 
-    fn expected_at_start(&self, span: &Span, cx: &Context) -> bool {
-        if cx.get::<SdkSpanStart>().is_some() {
+    fn is_open(&self, id: opentelemetry::trace::SpanId) -> bool {
+        self.open_count.load(Ordering::Relaxed) > 0
+            && self
+                .exported_open
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .contains(&span_key(id))
+    }
+
+    fn expected_at_start(&self, span: &Span, sdk: Option<SdkSpanStart>) -> bool {
+        if sdk.is_some() {
             return true;
         }
         span.exported_data()
@@ -196,8 +230,9 @@ impl SpanProcessor for LangfuseSpanProcessor {
         if !baggage.is_empty() {
             span.set_attributes(baggage);
         }
+        let sdk = sdk_start();
         if let Some(p) = cx.get::<Propagated>() {
-            let explicit_prompt = cx.get::<SdkSpanStart>().is_some_and(|m| m.explicit_prompt);
+            let explicit_prompt = sdk.is_some_and(|m| m.explicit_prompt);
             for kv in p.key_values.iter() {
                 let prompt_key = kv.key.as_str() == keys::LANGFUSE_OBSERVATION_PROMPT_NAME
                     || kv.key.as_str() == keys::LANGFUSE_OBSERVATION_PROMPT_VERSION;
@@ -207,17 +242,22 @@ impl SpanProcessor for LangfuseSpanProcessor {
             }
         }
 
-        if self.expected_at_start(span, cx) {
-            let sc = span.span_context().clone();
+        // App root: the first exported span of a local subtree. Below an SDK observation the
+        // context carries a claim for the trace, so nothing else needs checking; otherwise an
+        // exported parent must still be open in this process.
+        let trace_id = span.span_context().trace_id();
+        let claimed = cx.get::<AppRootClaim>().is_some_and(|c| c.0 == trace_id);
+        if !claimed && self.expected_at_start(span, sdk) {
             let parent = cx.span().span_context().clone();
-            let mut open = self.exported_open.lock().unwrap_or_else(|e| e.into_inner());
-            let parent_exported = parent.is_valid() && open.contains(&span_key(parent.span_id()));
-            open.insert(span_key(sc.span_id()));
-            drop(open);
-            let claimed = cx
-                .get::<AppRootClaim>()
-                .is_some_and(|c| c.0 == sc.trace_id());
-            if !parent_exported && !claimed {
+            let parent_exported = parent.is_valid() && self.is_open(parent.span_id());
+            if sdk.is_none() {
+                // Foreign spans have no claim for their children: remember them while open.
+                let mut open = self.exported_open.lock().unwrap_or_else(|e| e.into_inner());
+                if open.insert(span_key(span.span_context().span_id())) {
+                    self.open_count.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+            if !parent_exported {
                 span.set_attribute(KeyValue::new(keys::LANGFUSE_INTERNAL_IS_APP_ROOT, true));
             }
         }
@@ -225,10 +265,12 @@ impl SpanProcessor for LangfuseSpanProcessor {
     }
 
     fn on_end(&self, mut span: SpanData) {
-        self.exported_open
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .remove(&span_key(span.span_context.span_id()));
+        if self.open_count.load(Ordering::Relaxed) > 0 {
+            let mut open = self.exported_open.lock().unwrap_or_else(|e| e.into_inner());
+            if open.remove(&span_key(span.span_context.span_id())) {
+                self.open_count.fetch_sub(1, Ordering::Relaxed);
+            }
+        }
         if !self.should_export(&span) {
             return;
         }

@@ -6,6 +6,8 @@ use std::time::SystemTime;
 use serde::Serialize;
 use serde_json::Value;
 
+use crate::json::{JsonStyle, serialize_python};
+
 /// The kind of an observation, written as `langfuse.observation.type`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 pub enum ObservationType {
@@ -139,12 +141,59 @@ pub struct TraceContext {
 /// Converts any `Serialize` into a JSON value without ever failing: a value that cannot be
 /// serialized becomes the Python SDK's `"<not serializable object of type: T>"` text.
 pub(crate) fn to_json_value<T: Serialize + ?Sized>(value: &T) -> Value {
-    serde_json::to_value(value).unwrap_or_else(|_| {
-        Value::String(format!(
-            "<not serializable object of type: {}>",
-            std::any::type_name::<T>()
-        ))
-    })
+    serde_json::to_value(value).unwrap_or_else(|_| Value::String(not_serializable::<T>()))
+}
+
+fn not_serializable<T: ?Sized>() -> String {
+    format!(
+        "<not serializable object of type: {}>",
+        std::any::type_name::<T>()
+    )
+}
+
+/// A value already encoded for the wire: a string as is, anything else as Python-style JSON.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Encoded {
+    /// The attribute text.
+    pub(crate) text: String,
+    /// The value was a string (sent raw).
+    pub(crate) is_string: bool,
+}
+
+impl Encoded {
+    /// Encodes `value`; `None` for `null` (not written, like Python's `None`).
+    pub(crate) fn new<T: Serialize + ?Sized>(value: &T) -> Option<Encoded> {
+        match serialize_python(value, JsonStyle::Python) {
+            Ok(text) if text == "null" => None,
+            Ok(text) if text.starts_with('"') => match serde_json::from_str::<String>(&text) {
+                Ok(raw) => Some(Encoded {
+                    text: raw,
+                    is_string: true,
+                }),
+                Err(_) => Some(Encoded {
+                    text,
+                    is_string: false,
+                }),
+            },
+            Ok(text) => Some(Encoded {
+                text,
+                is_string: false,
+            }),
+            Err(_) => Some(Encoded {
+                text: not_serializable::<T>(),
+                is_string: true,
+            }),
+        }
+    }
+
+    /// The JSON value (for the mask function).
+    pub(crate) fn to_value(&self) -> Value {
+        if self.is_string {
+            Value::String(self.text.clone())
+        } else {
+            serde_json::from_str(&self.text).unwrap_or_else(|_| Value::String(self.text.clone()))
+        }
+    }
 }
 
 /// The fields of an observation: used when starting one and for later updates. Only the fields
@@ -163,16 +212,16 @@ pub(crate) fn to_json_value<T: Serialize + ?Sized>(value: &T) -> Value {
 #[derive(Debug, Clone, Default)]
 pub struct ObservationUpdate {
     pub(crate) name: Option<String>,
-    pub(crate) input: Option<Value>,
-    pub(crate) output: Option<Value>,
+    pub(crate) input: Option<Encoded>,
+    pub(crate) output: Option<Encoded>,
     pub(crate) metadata: Option<Value>,
     pub(crate) version: Option<String>,
     pub(crate) level: Option<Level>,
     pub(crate) status_message: Option<String>,
     pub(crate) model: Option<String>,
-    pub(crate) model_parameters: Option<Value>,
-    pub(crate) usage_details: Option<Value>,
-    pub(crate) cost_details: Option<Value>,
+    pub(crate) model_parameters: Option<Encoded>,
+    pub(crate) usage_details: Option<Encoded>,
+    pub(crate) cost_details: Option<Encoded>,
     pub(crate) completion_start_time: Option<SystemTime>,
     pub(crate) prompt: Option<PromptRef>,
 }
@@ -208,13 +257,13 @@ impl ObservationUpdate {
 
     /// Input: a string is sent as is, anything else as JSON. `null` is not written.
     pub fn input<T: Serialize + ?Sized>(mut self, input: &T) -> Self {
-        self.input = Some(to_json_value(input)).filter(|v| !v.is_null());
+        self.input = Encoded::new(input);
         self
     }
 
     /// Output: a string is sent as is, anything else as JSON. `null` is not written.
     pub fn output<T: Serialize + ?Sized>(mut self, output: &T) -> Self {
-        self.output = Some(to_json_value(output)).filter(|v| !v.is_null());
+        self.output = Encoded::new(output);
         self
     }
 
@@ -251,20 +300,20 @@ impl ObservationUpdate {
 
     /// Model parameters, e.g. `{"temperature": 0.2}` (generation-like only).
     pub fn model_parameters<T: Serialize + ?Sized>(mut self, parameters: &T) -> Self {
-        self.model_parameters = Some(to_json_value(parameters)).filter(|v| !v.is_null());
+        self.model_parameters = Encoded::new(parameters);
         self
     }
 
     /// Usage details, e.g. `{"input": 120, "output": 40, "total": 160, "input_cache_read": 80}`
     /// (generation-like only).
     pub fn usage_details<T: Serialize + ?Sized>(mut self, usage: &T) -> Self {
-        self.usage_details = Some(to_json_value(usage)).filter(|v| !v.is_null());
+        self.usage_details = Encoded::new(usage);
         self
     }
 
     /// Cost details in USD, e.g. `{"input": 0.0012, "total": 0.0021}` (generation-like only).
     pub fn cost_details<T: Serialize + ?Sized>(mut self, cost: &T) -> Self {
-        self.cost_details = Some(to_json_value(cost)).filter(|v| !v.is_null());
+        self.cost_details = Encoded::new(cost);
         self
     }
 
