@@ -4,7 +4,7 @@ use std::fmt;
 use std::future::Future;
 use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
 use std::pin::Pin;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock, RwLock};
 use std::task::{Context as TaskContext, Poll};
 use std::time::{Duration, SystemTime};
 
@@ -196,7 +196,32 @@ impl LangfuseBuilder {
     }
 }
 
+static GLOBAL: RwLock<Option<Langfuse>> = RwLock::new(None);
+static DISABLED: OnceLock<Langfuse> = OnceLock::new();
+
 impl Langfuse {
+    /// Makes this client the process-wide one, used by `#[observe]` (like the Python SDK's
+    /// `get_client()` singleton).
+    ///
+    /// ```
+    /// let langfuse = langfuse_otel::Langfuse::disabled();
+    /// langfuse.set_global();
+    /// assert!(!langfuse_otel::Langfuse::global().is_enabled());
+    /// ```
+    pub fn set_global(&self) {
+        *GLOBAL.write().unwrap_or_else(|e| e.into_inner()) = Some(self.clone());
+    }
+
+    /// The process-wide client set with [`set_global`](Self::set_global), or a disabled
+    /// client when none was set.
+    pub fn global() -> Langfuse {
+        GLOBAL
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+            .unwrap_or_else(|| DISABLED.get_or_init(Langfuse::disabled).clone())
+    }
+
     /// A builder with defaults (no environment variables read).
     pub fn builder() -> LangfuseBuilder {
         LangfuseBuilder::new()

@@ -45,6 +45,43 @@ mod time;
 mod transport;
 mod types;
 
+#[doc(hidden)]
+#[path = "private.rs"]
+pub mod __private;
+
+/// Traces a function or method as an observation of the global client
+/// ([`Langfuse::set_global`]); sync and async, free functions and methods.
+///
+/// Options: `name = ".."` (default: the function name), `as_type = "generation"` (any type but
+/// `event`; default `span`), `capture_input = false`, `capture_output = false`, `skip(arg, ..)`.
+/// Input = the arguments by parameter name as a JSON object (`self` left out; values that are
+/// not `Serialize` become a placeholder text). Output = the return value; for a `Result`, the
+/// `Ok` value, while an `Err` marks the observation ERROR with the error's `Display` as status
+/// message and is returned unchanged. Capture also follows
+/// `LANGFUSE_OBSERVE_DECORATOR_IO_CAPTURE_ENABLED`.
+///
+/// ```
+/// use langfuse_otel::observe;
+///
+/// #[observe(name = "embed", as_type = "embedding", skip(api_key))]
+/// async fn embed(text: &str, api_key: &str) -> Result<Vec<f32>, std::io::Error> {
+///     let _ = api_key;
+///     Ok(vec![0.1; text.len()])
+/// }
+///
+/// #[observe]
+/// fn rerank(ids: Vec<u32>) -> Vec<u32> {
+///     ids.into_iter().rev().collect()
+/// }
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
+/// assert_eq!(embed("hi", "secret").await.unwrap().len(), 2);
+/// assert_eq!(rerank(vec![1, 2]), vec![2, 1]);
+/// # }
+/// ```
+pub use langfuse_otel_macros::observe;
+
 pub use client::Langfuse;
 pub use config::{DEFAULT_BASE_URL, LangfuseBuilder, MASK_FALLBACK, MaskFn};
 pub use context::{in_current_context, with_current_context};
