@@ -112,3 +112,45 @@ async fn tracing_spans_nest_under_observations_and_get_propagated_attributes() {
         Some("true")
     );
 }
+
+#[tokio::test(flavor = "current_thread")]
+async fn app_root_is_the_first_exported_span_of_the_local_subtree() {
+    let exporter = InMemorySpanExporter::default();
+    let provider = SdkTracerProvider::builder()
+        .with_span_processor(LangfuseSpanProcessor::new(
+            SimpleSpanProcessor::new(exporter.clone()),
+            None,
+        ))
+        .build();
+    let langfuse = Langfuse::with_provider(provider.clone(), None);
+    let subscriber = tracing_subscriber::registry()
+        .with(tracing_opentelemetry::layer().with_tracer(provider.tracer("web-framework")));
+    let _default = tracing::subscriber::set_default(subscriber);
+
+    // An exported foreign parent (gen_ai.* field): it is the app root, the observation is not.
+    let llm = tracing::info_span!("llm-request", gen_ai.operation.name = "chat");
+    langfuse
+        .start_active_observation("inside-llm-span", |_o| async {})
+        .instrument(llm)
+        .await;
+    // A foreign parent that is not exported (no gen_ai.*): the observation is the app root.
+    let http = tracing::info_span!("http-request");
+    langfuse
+        .start_active_observation("inside-http-span", |_o| async {})
+        .instrument(http)
+        .await;
+    provider.force_flush().expect("flush");
+
+    let spans = exporter.get_finished_spans().expect("spans");
+    let root_flag = |name: &str| {
+        let s = spans
+            .iter()
+            .find(|s| s.name == name)
+            .unwrap_or_else(|| panic!("{name}"));
+        str_attr(s, "langfuse.internal.is_app_root")
+    };
+    assert_eq!(root_flag("llm-request").as_deref(), Some("true"));
+    assert_eq!(root_flag("inside-llm-span"), None);
+    assert_eq!(root_flag("inside-http-span").as_deref(), Some("true"));
+    assert!(spans.iter().all(|s| s.name != "http-request"));
+}
