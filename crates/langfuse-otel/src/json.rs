@@ -120,9 +120,7 @@ impl Formatter for PythonFormatter {
         w: &mut W,
         fragment: &str,
     ) -> io::Result<()> {
-        if self.0 == JsonStyle::Compact
-            || (fragment.is_ascii() && !fragment.as_bytes().contains(&0x7f))
-        {
+        if self.0 == JsonStyle::Compact || fragment.bytes().all(|b| b < 0x7f) {
             return w.write_all(fragment.as_bytes());
         }
         let mut buf = String::with_capacity(fragment.len() + 16);
