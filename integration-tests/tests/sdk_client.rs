@@ -167,3 +167,20 @@ fn trace_context_public_flag_and_scores_on_explicit_ids() {
 fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
+
+#[tokio::test]
+async fn a_client_built_used_and_dropped_inside_an_async_runtime_does_not_panic() {
+    let receiver = Receiver::start();
+    let langfuse = builder(&receiver).build();
+    assert!(langfuse.is_enabled());
+    langfuse
+        .start_active_observation("in-async", |o| async move {
+            o.score_trace(Score::numeric("s", 1.0))
+        })
+        .await;
+    langfuse.flush().expect("flush");
+    drop(langfuse);
+    let reqs = receiver.requests();
+    assert_eq!(spans(&reqs).len(), 1);
+    assert_eq!(scores(&reqs).len(), 1);
+}

@@ -142,14 +142,14 @@ impl LangfuseBuilder {
         let config = match self.resolve() {
             Ok(c) => c,
             Err(why) => {
-                tracing::warn!(target: "langfuse", "{why}");
+                warn_visible(&why);
                 return Langfuse::disabled();
             }
         };
         match self.build_enabled(config) {
             Ok(l) => l,
             Err(e) => {
-                tracing::warn!(target: "langfuse", "Langfuse client disabled: {e}");
+                warn_visible(&format!("Langfuse client disabled: {e}"));
                 Langfuse::disabled()
             }
         }
@@ -590,6 +590,16 @@ impl Langfuse {
 /// assume a generation-like type so that generation fields are written when given.
 fn current_type(_cx: &Context) -> ObservationType {
     ObservationType::Generation
+}
+
+/// A warning the user must see: through `tracing` when a subscriber is installed, otherwise
+/// on standard error (like the Python SDK's logger, which prints warnings by default).
+fn warn_visible(message: &str) {
+    if tracing::dispatcher::has_been_set() {
+        tracing::warn!(target: "langfuse", "{message}");
+    } else {
+        eprintln!("langfuse: warning: {message}");
+    }
 }
 
 fn remote_parent(tc: &TraceContext) -> Option<SpanContext> {

@@ -62,13 +62,22 @@ pub(crate) fn headers(config: &Config) -> HashMap<String, String> {
 }
 
 /// A blocking HTTP client (rustls with the `ring` provider; no OpenSSL). Used only on
-/// background threads, never on the caller's thread.
+/// background threads, never on the caller's thread. It is built on a short-lived thread of
+/// its own: `reqwest`'s blocking client refuses to be built inside an async runtime, and the
+/// client is often created in `#[tokio::main]`.
 pub(crate) fn http_client(timeout: Duration) -> Result<reqwest::blocking::Client, Error> {
     // Only installs when the process has no default provider yet.
     let _ = rustls::crypto::ring::default_provider().install_default();
-    reqwest::blocking::Client::builder()
-        .timeout(timeout)
-        .build()
+    std::thread::Builder::new()
+        .name("langfuse-http-init".into())
+        .spawn(move || {
+            reqwest::blocking::Client::builder()
+                .timeout(timeout)
+                .build()
+        })
+        .map_err(|e| Error::Transport(e.to_string()))?
+        .join()
+        .map_err(|_| Error::Transport("building the HTTP client panicked".into()))?
         .map_err(|e| Error::Transport(e.to_string()))
 }
 
