@@ -167,7 +167,7 @@ async fn decorator(langfuse: &Langfuse) {
                 langfuse,
                 obs("embed", ObservationType::Embedding).input(&call(json!([QUESTION]), json!({}))),
                 || async {
-                    langfuse.update_current_observation(
+                    langfuse.update_current_generation(
                         ObservationUpdate::new()
                             .model("text-embedding-3-small")
                             .usage_details(&json!({"input": 8})),
@@ -194,7 +194,7 @@ async fn decorator(langfuse: &Langfuse) {
                 obs("generate-answer", ObservationType::Generation)
                     .input(&call(json!([QUESTION, ranked]), json!({}))),
                 || async {
-                    langfuse.update_current_observation(
+                    langfuse.update_current_generation(
                         ObservationUpdate::new()
                             .model("gpt-4o-mini")
                             .model_parameters(&json!({"temperature": 0.2, "max_tokens": 256}))

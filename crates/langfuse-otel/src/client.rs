@@ -448,17 +448,39 @@ impl Langfuse {
         run_active_sync(obs, body, error_of::<T, E>)
     }
 
-    /// Updates the current observation (no-op with no current span).
-    pub fn update_current_observation(&self, update: ObservationUpdate) {
+    /// Updates the current observation's span fields (input, output, metadata, level, status
+    /// message, version); generation fields are ignored. No-op without a current span. Like
+    /// the Python SDK's `update_current_span`.
+    pub fn update_current_span(&self, update: ObservationUpdate) {
+        self.update_current(update, ObservationType::Span);
+    }
+
+    /// Updates the current observation including generation fields (model, parameters, usage,
+    /// cost, completion start time, prompt). No-op without a current span. Like the Python
+    /// SDK's `update_current_generation`.
+    ///
+    /// ```
+    /// use langfuse_otel::{Langfuse, ObservationUpdate};
+    /// let langfuse = Langfuse::disabled();
+    /// langfuse.start_active_observation_sync("call-llm", |_| {
+    ///     langfuse.update_current_generation(ObservationUpdate::new().model("gpt-4o-mini"));
+    /// });
+    /// ```
+    pub fn update_current_generation(&self, update: ObservationUpdate) {
+        self.update_current(update, ObservationType::Generation);
+    }
+
+    fn update_current(&self, update: ObservationUpdate, as_type: ObservationType) {
         let cx = Context::current();
         if cx.has_active_span() {
-            let as_type = current_type(&cx);
             Observation {
                 client: self.clone(),
                 cx,
                 as_type,
             }
             .update(update);
+        } else {
+            tracing::warn!(target: "langfuse", "no current observation: update ignored");
         }
     }
 
@@ -586,11 +608,6 @@ impl Langfuse {
     }
 }
 
-/// The type of the current span is not readable from a span; updates through the client
-/// assume a generation-like type so that generation fields are written when given.
-fn current_type(_cx: &Context) -> ObservationType {
-    ObservationType::Generation
-}
 
 /// A warning the user must see: through `tracing` when a subscriber is installed, otherwise
 /// on standard error (like the Python SDK's logger, which prints warnings by default).
