@@ -184,3 +184,46 @@ async fn a_client_built_used_and_dropped_inside_an_async_runtime_does_not_panic(
     assert_eq!(spans(&reqs).len(), 1);
     assert_eq!(scores(&reqs).len(), 1);
 }
+
+#[test]
+fn scores_can_go_through_the_ingestion_endpoint_as_score_create_events() {
+    let receiver = Receiver::start();
+    let langfuse = builder(&receiver)
+        .score_transport(langfuse_otel::ScoreTransport::Ingestion)
+        .flush_at(1000)
+        .flush_interval(std::time::Duration::from_secs(60))
+        .build();
+    for i in 0..150 {
+        langfuse.create_score(
+            Score::numeric("n", f64::from(i)).trace_id("0123456789abcdef0123456789abcdef"),
+        );
+    }
+    langfuse.shutdown().expect("shutdown");
+    let reqs: Vec<Request> = receiver
+        .requests()
+        .into_iter()
+        .filter(|r| r.path == langfuse_otel::INGESTION_PATH)
+        .collect();
+    assert_eq!(reqs.len(), 2, "at most 100 events per request");
+    let events: Vec<Value> = reqs
+        .iter()
+        .flat_map(|r| {
+            serde_json::from_slice::<Value>(&r.body).expect("JSON")["batch"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default()
+        })
+        .collect();
+    assert_eq!(events.len(), 150);
+    assert!(
+        events
+            .iter()
+            .all(|e| e["type"] == "score-create"
+                && e["id"].as_str().is_some_and(|id| id.len() == 36))
+    );
+    assert_eq!(events[149]["body"]["value"], json!(149.0));
+    assert_eq!(
+        events[0]["body"]["traceId"],
+        json!("0123456789abcdef0123456789abcdef")
+    );
+}

@@ -608,7 +608,6 @@ impl Langfuse {
     }
 }
 
-
 /// A warning the user must see: through `tracing` when a subscriber is installed, otherwise
 /// on standard error (like the Python SDK's logger, which prints warnings by default).
 fn warn_visible(message: &str) {

@@ -9,6 +9,7 @@ use opentelemetry_sdk::trace::SdkTracerProvider;
 use serde_json::Value;
 
 use crate::processor::ShouldExportSpan;
+use crate::scores::ScoreTransport;
 
 /// Default base URL (Langfuse Cloud EU), as in the Python SDK.
 pub const DEFAULT_BASE_URL: &str = "https://cloud.langfuse.com";
@@ -35,6 +36,7 @@ pub(crate) struct Config {
     pub(crate) io_capture_enabled: bool,
     pub(crate) mask: Option<MaskFn>,
     pub(crate) additional_headers: Vec<(String, String)>,
+    pub(crate) score_transport: ScoreTransport,
 }
 
 /// Builds a [`Langfuse`](crate::Langfuse) client. Start from [`LangfuseBuilder::from_env`] to
@@ -83,6 +85,7 @@ pub struct LangfuseBuilder {
     pub(crate) should_export: Option<ShouldExportSpan>,
     pub(crate) additional_headers: Vec<(String, String)>,
     pub(crate) tracer_provider: Option<SdkTracerProvider>,
+    pub(crate) score_transport: ScoreTransport,
 }
 
 impl fmt::Debug for LangfuseBuilder {
@@ -138,6 +141,7 @@ impl LangfuseBuilder {
             should_export: None,
             additional_headers: Vec::new(),
             tracer_provider: None,
+            score_transport: ScoreTransport::Scores,
         }
     }
 
@@ -285,6 +289,12 @@ impl LangfuseBuilder {
         self
     }
 
+    /// Where scores are sent (default: `POST /api/public/scores`, like the Python SDK).
+    pub fn score_transport(mut self, transport: ScoreTransport) -> Self {
+        self.score_transport = transport;
+        self
+    }
+
     /// The base URL in effect.
     pub fn get_base_url(&self) -> &str {
         self.base_url.as_deref().unwrap_or(DEFAULT_BASE_URL)
@@ -323,6 +333,7 @@ impl LangfuseBuilder {
             io_capture_enabled: self.io_capture_enabled,
             mask: self.mask.clone(),
             additional_headers: self.additional_headers.clone(),
+            score_transport: self.score_transport,
         })
     }
 }

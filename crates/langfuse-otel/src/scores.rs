@@ -335,30 +335,78 @@ fn run(rx: Receiver<Msg>, config: Config, client: reqwest::blocking::Client) {
     }
 }
 
+/// How scores reach Langfuse.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ScoreTransport {
+    /// `POST /api/public/scores` with a JSON array of scores (the Python SDK 5; the default).
+    #[default]
+    Scores,
+    /// `POST /api/public/ingestion` with `score-create` events, at most 100 per request (the
+    /// JS SDK 5).
+    Ingestion,
+}
+
+/// A random UUID v4 (ingestion event ids).
+fn uuid_v4() -> String {
+    use opentelemetry_sdk::trace::{IdGenerator, RandomIdGenerator};
+    let mut b = RandomIdGenerator::default().new_trace_id().to_bytes();
+    b[6] = (b[6] & 0x0f) | 0x40;
+    b[8] = (b[8] & 0x3f) | 0x80;
+    let h: String = b.iter().map(|x| format!("{x:02x}")).collect();
+    format!(
+        "{}-{}-{}-{}-{}",
+        &h[..8],
+        &h[8..12],
+        &h[12..16],
+        &h[16..20],
+        &h[20..]
+    )
+}
+
 /// Posts `pending` in bodies of at most 1 MB; a single oversized score is dropped.
 fn send(client: &reqwest::blocking::Client, config: &Config, pending: &mut Vec<Value>) {
+    let (path, open, close, max_items): (&str, &[u8], &[u8], usize) = match config.score_transport {
+        ScoreTransport::Scores => (transport::SCORES_PATH, b"[", b"]", usize::MAX),
+        ScoreTransport::Ingestion => (transport::INGESTION_PATH, b"{\"batch\":[", b"]}", 100),
+    };
     let mut batch: Vec<u8> = Vec::new();
     let mut count = 0usize;
     let flush = |batch: &mut Vec<u8>, count: &mut usize| {
         if *count == 0 {
             return;
         }
-        batch.push(b']');
-        if let Err(e) = transport::post_scores(client, config, std::mem::take(batch)) {
+        batch.extend_from_slice(close);
+        if let Err(e) = transport::post_json(client, config, path, std::mem::take(batch)) {
             tracing::warn!(target: "langfuse", "dropping {count} scores: {e}");
         }
         *count = 0;
     };
     for score in pending.drain(..) {
-        let bytes = serde_json::to_vec(&score).unwrap_or_default();
-        if bytes.len() + 2 > MAX_BATCH_BYTES {
+        let item = match config.score_transport {
+            ScoreTransport::Scores => score,
+            ScoreTransport::Ingestion => serde_json::json!({
+                "id": uuid_v4(),
+                "type": "score-create",
+                "timestamp": crate::time::iso_micros(std::time::SystemTime::now()),
+                "body": score,
+            }),
+        };
+        let bytes = serde_json::to_vec(&item).unwrap_or_default();
+        let overhead = open.len() + close.len();
+        if bytes.len() + overhead > MAX_BATCH_BYTES {
             tracing::warn!(target: "langfuse", "dropping a score larger than {MAX_BATCH_BYTES} bytes");
             continue;
         }
-        if count > 0 && batch.len() + bytes.len() + 2 > MAX_BATCH_BYTES {
+        if count > 0
+            && (batch.len() + bytes.len() + overhead > MAX_BATCH_BYTES || count >= max_items)
+        {
             flush(&mut batch, &mut count);
         }
-        batch.push(if count == 0 { b'[' } else { b',' });
+        if count == 0 {
+            batch.extend_from_slice(open);
+        } else {
+            batch.push(b',');
+        }
         batch.extend_from_slice(&bytes);
         count += 1;
     }
@@ -369,6 +417,14 @@ fn send(client: &reqwest::blocking::Client, config: &Config, pending: &mut Vec<V
 mod tests {
     use super::*;
     use std::time::{Duration, UNIX_EPOCH};
+
+    #[test]
+    fn uuids_are_version_4() {
+        let u = uuid_v4();
+        assert_eq!(u.len(), 36);
+        assert_eq!(&u[14..15], "4");
+        assert!(matches!(&u[19..20], "8" | "9" | "a" | "b"));
+    }
 
     #[test]
     fn json_matches_the_python_shape() {

@@ -101,14 +101,18 @@ pub(crate) fn span_exporter(
         .map_err(|e| Error::Transport(e.to_string()))
 }
 
-/// Posts one JSON array of scores; retries transport errors, 429 and 5xx up to 3 attempts.
+/// Path of the Langfuse ingestion endpoint (`score-create` events, the JS SDK's score transport).
+pub const INGESTION_PATH: &str = "/api/public/ingestion";
+
+/// Posts one JSON body to `path`; retries transport errors, 429 and 5xx up to 3 attempts.
 /// A 207 (partial success) is not retried, like the Python SDK.
-pub(crate) fn post_scores(
+pub(crate) fn post_json(
     client: &reqwest::blocking::Client,
     config: &Config,
+    path: &str,
     body: Vec<u8>,
 ) -> Result<(), Error> {
-    let url = format!("{}{SCORES_PATH}", config.base_url.trim_end_matches('/'));
+    let url = format!("{}{path}", config.base_url.trim_end_matches('/'));
     let mut last = String::new();
     for attempt in 0..3u32 {
         if attempt > 0 {
