@@ -91,7 +91,10 @@ impl fmt::Debug for Langfuse {
 fn scope(public_key: Option<&str>) -> InstrumentationScope {
     let mut b = InstrumentationScope::builder(SCOPE_NAME).with_version(SDK_VERSION);
     if let Some(pk) = public_key {
-        b = b.with_attributes([KeyValue::new("public_key", pk.to_owned())]);
+        b = b.with_attributes([KeyValue::new(
+            keys::SCOPE_ATTRIBUTE_PUBLIC_KEY,
+            pk.to_owned(),
+        )]);
     }
     b.build()
 }

@@ -81,10 +81,10 @@ impl Observation {
             return;
         }
         span.add_event(
-            "exception",
+            keys::EXCEPTION_EVENT,
             vec![
-                KeyValue::new("exception.type", type_name.to_owned()),
-                KeyValue::new("exception.message", message.to_owned()),
+                KeyValue::new(keys::EXCEPTION_TYPE, type_name.to_owned()),
+                KeyValue::new(keys::EXCEPTION_MESSAGE, message.to_owned()),
             ],
         );
         span.set_attributes([

@@ -19,7 +19,7 @@ use opentelemetry_sdk::trace::{Span, SpanData, SpanProcessor};
 use crate::propagation::{Propagated, baggage_key_values};
 
 /// Instrumentation scope name of the SDK's spans (the same as the official SDKs).
-pub const SCOPE_NAME: &str = "langfuse-sdk";
+pub const SCOPE_NAME: &str = keys::SCOPE_LANGFUSE_SDK;
 
 /// Scope-name prefixes of LLM instrumentations exported by default (the Python SDK's list).
 const KNOWN_LLM_SCOPES: &[&str] = &[
@@ -187,7 +187,7 @@ impl LangfuseSpanProcessor {
         if span.instrumentation_scope.name() == SCOPE_NAME {
             if let Some(ours) = &self.public_key {
                 let other_project = span.instrumentation_scope.attributes().any(|kv| {
-                    kv.key.as_str() == "public_key"
+                    kv.key.as_str() == keys::SCOPE_ATTRIBUTE_PUBLIC_KEY
                         && matches!(&kv.value, opentelemetry::Value::String(theirs) if theirs.as_str() != ours)
                 });
                 if other_project {
