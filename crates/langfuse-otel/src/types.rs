@@ -165,6 +165,15 @@ impl Encoded {
     pub(crate) fn new<T: Serialize + ?Sized>(value: &T) -> Option<Encoded> {
         match serialize_python(value, JsonStyle::Python) {
             Ok(text) if text == "null" => None,
+            // A plain string without escapes: strip the quotes, no decoding needed.
+            Ok(mut text) if text.starts_with('"') && !text.contains('\\') && text.len() >= 2 => {
+                text.pop();
+                text.remove(0);
+                Some(Encoded {
+                    text,
+                    is_string: true,
+                })
+            }
             Ok(text) if text.starts_with('"') => match serde_json::from_str::<String>(&text) {
                 Ok(raw) => Some(Encoded {
                     text: raw,
@@ -469,5 +478,34 @@ impl From<&str> for ObservationOptions {
 impl From<String> for ObservationOptions {
     fn from(name: String) -> Self {
         Self::new(name, ObservationType::Span)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn strings_are_sent_raw_and_other_values_as_python_json() {
+        let e = |v: &dyn erased::Ser| v.enc();
+        assert_eq!(e(&"plain"), Some(("plain".to_owned(), true)));
+        assert_eq!(e(&"é \"q\" \\ x"), Some(("é \"q\" \\ x".to_owned(), true)));
+        assert_eq!(e(&""), Some((String::new(), true)));
+        assert_eq!(
+            e(&serde_json::json!({"a": [1, 2.5]})),
+            Some((r#"{"a": [1, 2.5]}"#.to_owned(), false))
+        );
+        assert_eq!(e(&Option::<u8>::None), None, "null is not written");
+    }
+
+    mod erased {
+        pub trait Ser {
+            fn enc(&self) -> Option<(String, bool)>;
+        }
+        impl<T: serde::Serialize> Ser for T {
+            fn enc(&self) -> Option<(String, bool)> {
+                super::Encoded::new(self).map(|e| (e.text, e.is_string))
+            }
+        }
     }
 }
