@@ -59,6 +59,24 @@ pub fn serialize_python<T: serde::Serialize + ?Sized>(
     Ok(String::from_utf8(out).unwrap_or_default())
 }
 
+/// Whether any byte is `>= 0x7f` (DEL or non-ASCII), eight bytes at a time.
+fn has_byte_at_least_7f(bytes: &[u8]) -> bool {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    let mut chunks = bytes.chunks_exact(8);
+    for chunk in &mut chunks {
+        let mut word = [0u8; 8];
+        word.copy_from_slice(chunk);
+        let x = u64::from_le_bytes(word);
+        // A byte b >= 0x80 has its high bit set; b == 0x7f gets it from +1. A carry out of a
+        // byte only comes from 0xff, which is already detected.
+        if (x | x.wrapping_add(ONES)) & HIGH != 0 {
+            return true;
+        }
+    }
+    chunks.remainder().iter().any(|&b| b >= 0x7f)
+}
+
 /// A `serde_json` formatter reproducing Python's `json.dumps` output.
 struct PythonFormatter(JsonStyle);
 
@@ -120,7 +138,7 @@ impl Formatter for PythonFormatter {
         w: &mut W,
         fragment: &str,
     ) -> io::Result<()> {
-        if self.0 == JsonStyle::Compact || fragment.bytes().all(|b| b < 0x7f) {
+        if self.0 == JsonStyle::Compact || !has_byte_at_least_7f(fragment.as_bytes()) {
             return w.write_all(fragment.as_bytes());
         }
         let mut buf = String::with_capacity(fragment.len() + 16);
@@ -242,6 +260,25 @@ mod tests {
                 assert_eq!(got, python_float_repr(v), "{v:e}");
             }
             x *= 3.7;
+        }
+    }
+
+    #[test]
+    fn the_word_scan_finds_del_and_non_ascii_anywhere() {
+        for len in 0..20 {
+            let base = vec![b'a'; len];
+            assert!(!has_byte_at_least_7f(&base));
+            for i in 0..len {
+                for b in [0x7e_u8, 0x7f, 0x80, 0xc3, 0xff] {
+                    let mut v = base.clone();
+                    v[i] = b;
+                    assert_eq!(
+                        has_byte_at_least_7f(&v),
+                        b >= 0x7f,
+                        "len {len} at {i} byte {b:#x}"
+                    );
+                }
+            }
         }
     }
 

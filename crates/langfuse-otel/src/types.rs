@@ -237,11 +237,13 @@ pub struct ObservationUpdate {
 
 impl ObservationUpdate {
     /// An empty update.
+    #[inline]
     pub fn new() -> Self {
         Self::default()
     }
 
     /// Whether any field is set.
+    #[inline]
     pub fn is_set(&self) -> bool {
         self.name.is_some()
             || self.input.is_some()
@@ -259,18 +261,21 @@ impl ObservationUpdate {
     }
 
     /// Renames the observation (the OpenTelemetry span name).
+    #[inline]
     pub fn name(mut self, name: impl Into<String>) -> Self {
         self.name = Some(name.into());
         self
     }
 
     /// Input: a string is sent as is, anything else as JSON. `null` is not written.
+    #[inline]
     pub fn input<T: Serialize + ?Sized>(mut self, input: &T) -> Self {
         self.input = Encoded::new(input);
         self
     }
 
     /// Output: a string is sent as is, anything else as JSON. `null` is not written.
+    #[inline]
     pub fn output<T: Serialize + ?Sized>(mut self, output: &T) -> Self {
         self.output = Encoded::new(output);
         self
@@ -278,36 +283,42 @@ impl ObservationUpdate {
 
     /// Metadata: an object is flattened one level (`langfuse.observation.metadata.<key>`, each
     /// value JSON-encoded, `null` values skipped); anything else is one JSON attribute.
+    #[inline]
     pub fn metadata<T: Serialize + ?Sized>(mut self, metadata: &T) -> Self {
         self.metadata = Some(to_json_value(metadata)).filter(|v| !v.is_null());
         self
     }
 
     /// Version of the code or app that produced the observation (`langfuse.version`).
+    #[inline]
     pub fn version(mut self, version: impl Into<String>) -> Self {
         self.version = Some(version.into());
         self
     }
 
     /// Level; [`Level::Error`] also sets the span status to ERROR with the status message.
+    #[inline]
     pub fn level(mut self, level: Level) -> Self {
         self.level = Some(level);
         self
     }
 
     /// Status message (free text, typically an error description).
+    #[inline]
     pub fn status_message(mut self, message: impl Into<String>) -> Self {
         self.status_message = Some(message.into());
         self
     }
 
     /// Model name (generation-like observations only).
+    #[inline]
     pub fn model(mut self, model: impl Into<String>) -> Self {
         self.model = Some(model.into());
         self
     }
 
     /// Model parameters, e.g. `{"temperature": 0.2}` (generation-like only).
+    #[inline]
     pub fn model_parameters<T: Serialize + ?Sized>(mut self, parameters: &T) -> Self {
         self.model_parameters = Encoded::new(parameters);
         self
@@ -315,24 +326,28 @@ impl ObservationUpdate {
 
     /// Usage details, e.g. `{"input": 120, "output": 40, "total": 160, "input_cache_read": 80}`
     /// (generation-like only).
+    #[inline]
     pub fn usage_details<T: Serialize + ?Sized>(mut self, usage: &T) -> Self {
         self.usage_details = Encoded::new(usage);
         self
     }
 
     /// Cost details in USD, e.g. `{"input": 0.0012, "total": 0.0021}` (generation-like only).
+    #[inline]
     pub fn cost_details<T: Serialize + ?Sized>(mut self, cost: &T) -> Self {
         self.cost_details = Encoded::new(cost);
         self
     }
 
     /// When the first token arrived (generation-like only).
+    #[inline]
     pub fn completion_start_time(mut self, time: SystemTime) -> Self {
         self.completion_start_time = Some(time);
         self
     }
 
     /// The prompt the generation used (generation-like only; fallback prompts are skipped).
+    #[inline]
     pub fn prompt(mut self, prompt: PromptRef) -> Self {
         self.prompt = Some(prompt);
         self
@@ -363,6 +378,7 @@ pub struct ObservationOptions {
 
 impl ObservationOptions {
     /// An observation of the given type.
+    #[inline]
     pub fn new(name: impl Into<String>, as_type: ObservationType) -> Self {
         Self {
             name: name.into(),
@@ -374,95 +390,111 @@ impl ObservationOptions {
     }
 
     /// The observation type.
+    #[inline]
     pub fn as_type(&self) -> ObservationType {
         self.as_type
     }
 
     /// Replaces all initial fields.
+    #[inline]
     pub fn fields(mut self, fields: ObservationUpdate) -> Self {
         self.fields = fields;
         self
     }
 
     /// Attaches to an existing trace (see [`TraceContext`]).
+    #[inline]
     pub fn trace_context(mut self, trace_context: TraceContext) -> Self {
         self.trace_context = Some(trace_context);
         self
     }
 
     /// Explicit start time (default: now).
+    #[inline]
     pub fn start_time(mut self, time: SystemTime) -> Self {
         self.start_time = Some(time);
         self
     }
 
     /// Initial input (see [`ObservationUpdate::input`]).
+    #[inline]
     pub fn input<T: Serialize + ?Sized>(mut self, input: &T) -> Self {
         self.fields = self.fields.input(input);
         self
     }
 
     /// Initial output (see [`ObservationUpdate::output`]).
+    #[inline]
     pub fn output<T: Serialize + ?Sized>(mut self, output: &T) -> Self {
         self.fields = self.fields.output(output);
         self
     }
 
     /// Initial metadata (see [`ObservationUpdate::metadata`]).
+    #[inline]
     pub fn metadata<T: Serialize + ?Sized>(mut self, metadata: &T) -> Self {
         self.fields = self.fields.metadata(metadata);
         self
     }
 
     /// Version (see [`ObservationUpdate::version`]).
+    #[inline]
     pub fn version(mut self, version: impl Into<String>) -> Self {
         self.fields = self.fields.version(version);
         self
     }
 
     /// Level (see [`ObservationUpdate::level`]).
+    #[inline]
     pub fn level(mut self, level: Level) -> Self {
         self.fields = self.fields.level(level);
         self
     }
 
     /// Status message (see [`ObservationUpdate::status_message`]).
+    #[inline]
     pub fn status_message(mut self, message: impl Into<String>) -> Self {
         self.fields = self.fields.status_message(message);
         self
     }
 
     /// Model name (see [`ObservationUpdate::model`]).
+    #[inline]
     pub fn model(mut self, model: impl Into<String>) -> Self {
         self.fields = self.fields.model(model);
         self
     }
 
     /// Model parameters (see [`ObservationUpdate::model_parameters`]).
+    #[inline]
     pub fn model_parameters<T: Serialize + ?Sized>(mut self, parameters: &T) -> Self {
         self.fields = self.fields.model_parameters(parameters);
         self
     }
 
     /// Usage details (see [`ObservationUpdate::usage_details`]).
+    #[inline]
     pub fn usage_details<T: Serialize + ?Sized>(mut self, usage: &T) -> Self {
         self.fields = self.fields.usage_details(usage);
         self
     }
 
     /// Cost details (see [`ObservationUpdate::cost_details`]).
+    #[inline]
     pub fn cost_details<T: Serialize + ?Sized>(mut self, cost: &T) -> Self {
         self.fields = self.fields.cost_details(cost);
         self
     }
 
     /// Completion start time (see [`ObservationUpdate::completion_start_time`]).
+    #[inline]
     pub fn completion_start_time(mut self, time: SystemTime) -> Self {
         self.fields = self.fields.completion_start_time(time);
         self
     }
 
     /// Prompt link (see [`ObservationUpdate::prompt`]).
+    #[inline]
     pub fn prompt(mut self, prompt: PromptRef) -> Self {
         self.fields = self.fields.prompt(prompt);
         self
