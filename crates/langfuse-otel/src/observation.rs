@@ -247,6 +247,19 @@ pub(crate) fn update_attributes(
             )),
         }
     }
+    let has_generation_fields = u.model.is_some()
+        || u.model_parameters.is_some()
+        || u.usage_details.is_some()
+        || u.cost_details.is_some()
+        || u.completion_start_time.is_some()
+        || u.prompt.is_some();
+    if has_generation_fields && !as_type.is_generation_like() {
+        tracing::warn!(
+            target: "langfuse",
+            "generation fields on a {} observation are ignored (use `generation` or `embedding`)",
+            as_type.as_str()
+        );
+    }
     if as_type.is_generation_like() {
         if let Some(m) = &u.model {
             out.push(KeyValue::new(
