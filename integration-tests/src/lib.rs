@@ -1,5 +1,6 @@
 //! Shared helpers for the integration tests: fixture paths and loading.
 
+pub mod capture_receiver;
 pub mod captures;
 pub mod receiver;
 pub mod spans;

@@ -376,3 +376,16 @@ pub const GCP_VERTEX_AGENT_LLM_RESPONSE: &str = "gcp.vertex.agent.llm_response";
 
 /// Scope name of the official Langfuse SDKs (and ours).
 pub const SCOPE_LANGFUSE_SDK: &str = "langfuse-sdk";
+/// Scope attribute of the SDK's spans: the Langfuse public key they were recorded for.
+pub const SCOPE_ATTRIBUTE_PUBLIC_KEY: &str = "public_key";
+
+// ---------------------------------------------------------------------------------------------
+// OpenTelemetry exception events (written by the SDK when an observation fails)
+// ---------------------------------------------------------------------------------------------
+
+/// Name of the exception event.
+pub const EXCEPTION_EVENT: &str = "exception";
+/// Exception type (e.g. `ValueError`).
+pub const EXCEPTION_TYPE: &str = "exception.type";
+/// Exception message.
+pub const EXCEPTION_MESSAGE: &str = "exception.message";

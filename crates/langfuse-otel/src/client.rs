@@ -1,0 +1,737 @@
+//! [`Langfuse`]: the client. Starts observations, sends scores, flushes.
+
+use std::fmt;
+use std::future::Future;
+use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
+use std::pin::Pin;
+use std::sync::{Arc, OnceLock, RwLock};
+use std::task::{Context as TaskContext, Poll};
+use std::time::{Duration, SystemTime};
+
+use langfuse_otel_core::keys;
+use opentelemetry::trace::{
+    FutureExt as _, SpanContext, SpanId, SpanKind, TraceContextExt, TraceFlags, TraceId,
+    TraceState, Tracer as _, TracerProvider as _,
+};
+use opentelemetry::{Context, InstrumentationScope, KeyValue};
+use opentelemetry_sdk::Resource;
+use opentelemetry_sdk::trace::{
+    BatchConfigBuilder, BatchSpanProcessor, IdGenerator, RandomIdGenerator, Sampler,
+    SamplingDecision, SdkTracer, SdkTracerProvider, ShouldSample,
+};
+use sha2::{Digest, Sha256};
+
+use crate::config::{Config, LangfuseBuilder, MaskFn};
+use crate::observation::{Observation, update_attributes};
+use crate::processor::{
+    AppRootClaim, LangfuseSpanProcessor, SCOPE_NAME, SdkSpanStart, with_sdk_start,
+};
+use crate::scores::{Score, ScoreQueue};
+use crate::transport::{self, SDK_VERSION};
+use crate::types::{ObservationOptions, ObservationType, ObservationUpdate, TraceContext};
+use crate::{Error, Result};
+
+/// The Langfuse client: cheap to clone, safe to share across threads and tasks.
+///
+/// ```
+/// use langfuse_otel::{Langfuse, ObservationOptions, ObservationType};
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
+/// let langfuse = Langfuse::builder().build(); // no keys: disabled, never panics
+/// let answer = langfuse
+///     .start_active_observation("rag-pipeline", |root| async move {
+///         let vector = root
+///             .start_active_observation(
+///                 ObservationOptions::new("embed", ObservationType::Embedding).input("question"),
+///                 |_emb| async { vec![0.1, 0.2] },
+///             )
+///             .await;
+///         vector.len()
+///     })
+///     .await;
+/// assert_eq!(answer, 2);
+/// langfuse.flush().ok();
+/// # }
+/// ```
+#[derive(Clone)]
+pub struct Langfuse {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    tracer: SdkTracer,
+    provider: SdkTracerProvider,
+    owns_provider: bool,
+    enabled: bool,
+    config: Option<Config>,
+    sampler: Option<Sampler>,
+    scores: Option<ScoreQueue>,
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        if self.owns_provider && self.enabled {
+            let _ = self.provider.shutdown();
+        }
+    }
+}
+
+impl fmt::Debug for Langfuse {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Langfuse")
+            .field("enabled", &self.inner.enabled)
+            .field(
+                "base_url",
+                &self.inner.config.as_ref().map(|c| c.base_url.as_str()),
+            )
+            .finish_non_exhaustive()
+    }
+}
+
+fn scope(public_key: Option<&str>) -> InstrumentationScope {
+    let mut b = InstrumentationScope::builder(SCOPE_NAME).with_version(SDK_VERSION);
+    if let Some(pk) = public_key {
+        b = b.with_attributes([KeyValue::new(
+            keys::SCOPE_ATTRIBUTE_PUBLIC_KEY,
+            pk.to_owned(),
+        )]);
+    }
+    b.build()
+}
+
+impl LangfuseBuilder {
+    /// A [`LangfuseSpanProcessor`] sending to this Langfuse project through a batch processor:
+    /// add it to your own `SdkTracerProvider`, then pass that provider to
+    /// [`tracer_provider`](Self::tracer_provider).
+    ///
+    /// ```
+    /// use langfuse_otel::Langfuse;
+    /// use opentelemetry_sdk::trace::SdkTracerProvider;
+    /// let builder = Langfuse::builder().public_key("pk").secret_key("sk").base_url("http://127.0.0.1:9");
+    /// let provider = SdkTracerProvider::builder()
+    ///     .with_span_processor(builder.span_processor().unwrap())
+    ///     .build();
+    /// let langfuse = builder.tracer_provider(provider.clone()).build();
+    /// # langfuse.shutdown().ok(); provider.shutdown().ok();
+    /// ```
+    pub fn span_processor(&self) -> Result<LangfuseSpanProcessor> {
+        let config = self.resolve().map_err(Error::Config)?;
+        let client = transport::http_client(config.timeout)?;
+        let exporter = transport::span_exporter(&config, client)?;
+        let mut batch = BatchConfigBuilder::default();
+        if let Some(n) = config.flush_at {
+            batch = batch.with_max_export_batch_size(n);
+        }
+        if let Some(d) = config.flush_interval {
+            batch = batch.with_scheduled_delay(d);
+        }
+        let bsp = BatchSpanProcessor::builder(exporter)
+            .with_batch_config(batch.build())
+            .build();
+        let mut p = LangfuseSpanProcessor::new(bsp, Some(config.public_key.clone()));
+        if let Some(f) = &self.should_export {
+            p = p.with_should_export_span(f.clone());
+        }
+        Ok(p)
+    }
+
+    /// Builds the client. Never fails: without keys, with tracing disabled, or when the HTTP
+    /// client cannot be created, the client is disabled (one warning) and every call is a
+    /// cheap no-op that still runs your closures.
+    pub fn build(self) -> Langfuse {
+        if !self.tracing_enabled {
+            return Langfuse::disabled();
+        }
+        let config = match self.resolve() {
+            Ok(c) => c,
+            Err(why) => {
+                warn_visible(&why);
+                return Langfuse::disabled();
+            }
+        };
+        match self.build_enabled(config) {
+            Ok(l) => l,
+            Err(e) => {
+                warn_visible(&format!("Langfuse client disabled: {e}"));
+                Langfuse::disabled()
+            }
+        }
+    }
+
+    fn build_enabled(self, config: Config) -> Result<Langfuse> {
+        let sampler =
+            (config.sample_rate < 1.0).then(|| Sampler::TraceIdRatioBased(config.sample_rate));
+        let (provider, owns) = match self.tracer_provider.clone() {
+            Some(p) => (p, false),
+            None => {
+                let mut resource = Resource::builder();
+                if let Some(env) = &config.environment {
+                    resource = resource
+                        .with_attribute(KeyValue::new(keys::LANGFUSE_ENVIRONMENT, env.clone()));
+                }
+                if let Some(rel) = &config.release {
+                    resource =
+                        resource.with_attribute(KeyValue::new(keys::LANGFUSE_RELEASE, rel.clone()));
+                }
+                let mut b = SdkTracerProvider::builder()
+                    .with_resource(resource.build())
+                    .with_span_processor(self.span_processor()?);
+                if let Some(s) = &sampler {
+                    b = b.with_sampler(s.clone());
+                }
+                (b.build(), true)
+            }
+        };
+        let tracer = provider.tracer_with_scope(scope(Some(&config.public_key)));
+        let scores = ScoreQueue::start(config.clone(), transport::http_client(config.timeout)?)
+            .map_err(|e| Error::Transport(e.to_string()))?;
+        Ok(Langfuse {
+            inner: Arc::new(Inner {
+                tracer,
+                provider,
+                owns_provider: owns,
+                enabled: true,
+                config: Some(config),
+                sampler,
+                scores: Some(scores),
+            }),
+        })
+    }
+}
+
+static GLOBAL: RwLock<Option<Langfuse>> = RwLock::new(None);
+static DISABLED: OnceLock<Langfuse> = OnceLock::new();
+
+impl Langfuse {
+    /// Makes this client the process-wide one, used by `#[observe]` (like the Python SDK's
+    /// `get_client()` singleton).
+    ///
+    /// ```
+    /// let langfuse = langfuse_otel::Langfuse::disabled();
+    /// langfuse.set_global();
+    /// assert!(!langfuse_otel::Langfuse::global().is_enabled());
+    /// ```
+    pub fn set_global(&self) {
+        *GLOBAL.write().unwrap_or_else(|e| e.into_inner()) = Some(self.clone());
+    }
+
+    /// The process-wide client set with [`set_global`](Self::set_global), or a disabled
+    /// client when none was set.
+    pub fn global() -> Langfuse {
+        GLOBAL
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+            .unwrap_or_else(|| DISABLED.get_or_init(Langfuse::disabled).clone())
+    }
+
+    /// A builder with defaults (no environment variables read).
+    pub fn builder() -> LangfuseBuilder {
+        LangfuseBuilder::new()
+    }
+
+    /// A client configured from the `LANGFUSE_*` environment variables.
+    pub fn from_env() -> Langfuse {
+        LangfuseBuilder::from_env().build()
+    }
+
+    /// A disabled client: closures run, nothing is recorded or sent.
+    pub fn disabled() -> Langfuse {
+        let provider = SdkTracerProvider::builder()
+            .with_sampler(Sampler::AlwaysOff)
+            .build();
+        let tracer = provider.tracer_with_scope(scope(None));
+        Langfuse {
+            inner: Arc::new(Inner {
+                tracer,
+                provider,
+                owns_provider: true,
+                enabled: false,
+                config: None,
+                sampler: None,
+                scores: None,
+            }),
+        }
+    }
+
+    /// A client recording into `provider` without any network transport of its own (for tests
+    /// and for pipelines that export elsewhere). Scores are discarded.
+    pub fn with_provider(provider: SdkTracerProvider, public_key: Option<&str>) -> Langfuse {
+        let tracer = provider.tracer_with_scope(scope(public_key));
+        Langfuse {
+            inner: Arc::new(Inner {
+                tracer,
+                provider,
+                owns_provider: false,
+                enabled: true,
+                config: None,
+                sampler: None,
+                scores: None,
+            }),
+        }
+    }
+
+    /// Whether the client records and sends.
+    pub fn is_enabled(&self) -> bool {
+        self.inner.enabled
+    }
+
+    pub(crate) fn mask(&self) -> Option<&MaskFn> {
+        self.inner.config.as_ref().and_then(|c| c.mask.as_ref())
+    }
+
+    /// Whether `#[observe]` captures input/output by default.
+    pub fn io_capture_enabled(&self) -> bool {
+        self.inner
+            .config
+            .as_ref()
+            .is_none_or(|c| c.io_capture_enabled)
+    }
+
+    /// Starts a span for `opts` under `parent` (or its explicit trace context).
+    pub(crate) fn start_in(&self, opts: ObservationOptions, parent: &Context) -> Observation {
+        let as_type = opts.as_type;
+        let parent = match &opts.trace_context {
+            Some(tc) => match remote_parent(tc) {
+                Some(sc) => parent.with_remote_span_context(sc),
+                None => {
+                    tracing::warn!(target: "langfuse", "invalid trace_context {tc:?}: ignored");
+                    parent.clone()
+                }
+            },
+            None => parent.clone(),
+        };
+        let mut attrs = vec![KeyValue::new(
+            keys::LANGFUSE_OBSERVATION_TYPE,
+            as_type.as_str(),
+        )];
+        if let Some(c) = &self.inner.config {
+            if let Some(env) = &c.environment {
+                attrs.push(KeyValue::new(keys::LANGFUSE_ENVIRONMENT, env.clone()));
+            }
+            if let Some(rel) = &c.release {
+                attrs.push(KeyValue::new(keys::LANGFUSE_RELEASE, rel.clone()));
+            }
+        }
+        if opts.trace_context.is_some() {
+            attrs.push(KeyValue::new(keys::LANGFUSE_INTERNAL_AS_ROOT, true));
+        }
+        let explicit_prompt = opts.fields.prompt.is_some() && as_type.is_generation_like();
+        let (fields, status) = update_attributes(opts.fields, as_type, self.mask());
+        attrs.extend(fields);
+        let mut builder = self
+            .inner
+            .tracer
+            .span_builder(opts.name)
+            .with_kind(SpanKind::Internal)
+            .with_attributes(attrs);
+        if let Some(t) = opts.start_time {
+            builder = builder.with_start_time(t);
+        }
+        let marker = SdkSpanStart { explicit_prompt };
+        let tracer = &self.inner.tracer;
+        let span = with_sdk_start(marker, || tracer.build_with_context(builder, &parent));
+        let trace_id = opentelemetry::trace::Span::span_context(&span).trace_id();
+        // Spans of this trace below an SDK observation are never application roots. The claim
+        // is inherited, so only the first observation of a trace in a context pays for it.
+        let claimed = parent
+            .get::<AppRootClaim>()
+            .is_some_and(|c| c.0 == trace_id);
+        let cx = if claimed {
+            parent.with_span(span)
+        } else {
+            parent.with_value(AppRootClaim(trace_id)).with_span(span)
+        };
+        if let Some(status) = status {
+            cx.span().set_status(status);
+        }
+        Observation {
+            client: self.clone(),
+            cx,
+            as_type,
+        }
+    }
+
+    pub(crate) fn event_in(&self, opts: ObservationOptions, parent: &Context) -> Observation {
+        let now = opts.start_time.unwrap_or_else(SystemTime::now);
+        let opts = ObservationOptions {
+            as_type: ObservationType::Event,
+            ..opts
+        }
+        .start_time(now);
+        let obs = self.start_in(opts, parent);
+        obs.end_at(now);
+        obs
+    }
+
+    /// Starts an observation under the current context. It is not made current: call
+    /// [`Observation::end`], and create children with [`Observation::start_observation`].
+    pub fn start_observation(&self, options: impl Into<ObservationOptions>) -> Observation {
+        self.start_in(options.into(), &Context::current())
+    }
+
+    /// Records a zero-duration event under the current context.
+    pub fn create_event(&self, options: impl Into<ObservationOptions>) -> Observation {
+        self.event_in(options.into(), &Context::current())
+    }
+
+    /// Runs `body` inside a new observation that is current for everything `body` starts,
+    /// across `.await` points, then ends it and returns `body`'s value. A panic marks the
+    /// observation ERROR and resumes. For `Result`s use
+    /// [`try_start_active_observation`](Self::try_start_active_observation).
+    pub async fn start_active_observation<O, F, Fut, T>(&self, options: O, body: F) -> T
+    where
+        O: Into<ObservationOptions>,
+        F: FnOnce(Observation) -> Fut,
+        Fut: Future<Output = T>,
+    {
+        let obs = self.start_in(options.into(), &Context::current());
+        run_active(obs, body, |_: &T| None).await
+    }
+
+    /// Like [`start_active_observation`](Self::start_active_observation) for a body returning
+    /// `Result`: an `Err` marks the observation ERROR (level, status message = the error's
+    /// `Display`, OTel status, `exception` event) and is returned unchanged.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let langfuse = langfuse_otel::Langfuse::disabled();
+    /// let r: Result<u32, String> = langfuse
+    ///     .try_start_active_observation("step", |_obs| async { Err("boom".to_owned()) })
+    ///     .await;
+    /// assert_eq!(r, Err("boom".to_owned()));
+    /// # }
+    /// ```
+    pub async fn try_start_active_observation<O, F, Fut, T, E>(
+        &self,
+        options: O,
+        body: F,
+    ) -> std::result::Result<T, E>
+    where
+        O: Into<ObservationOptions>,
+        F: FnOnce(Observation) -> Fut,
+        Fut: Future<Output = std::result::Result<T, E>>,
+        E: fmt::Display,
+    {
+        let obs = self.start_in(options.into(), &Context::current());
+        run_active(obs, body, error_of::<T, E>).await
+    }
+
+    /// Synchronous form of [`start_active_observation`](Self::start_active_observation).
+    ///
+    /// ```
+    /// let langfuse = langfuse_otel::Langfuse::disabled();
+    /// let n = langfuse.start_active_observation_sync("sync-step", |_obs| 1 + 1);
+    /// assert_eq!(n, 2);
+    /// ```
+    pub fn start_active_observation_sync<O, T>(
+        &self,
+        options: O,
+        body: impl FnOnce(Observation) -> T,
+    ) -> T
+    where
+        O: Into<ObservationOptions>,
+    {
+        let obs = self.start_in(options.into(), &Context::current());
+        run_active_sync(obs, body, |_: &T| None)
+    }
+
+    /// Synchronous form of [`try_start_active_observation`](Self::try_start_active_observation).
+    pub fn try_start_active_observation_sync<O, T, E>(
+        &self,
+        options: O,
+        body: impl FnOnce(Observation) -> std::result::Result<T, E>,
+    ) -> std::result::Result<T, E>
+    where
+        O: Into<ObservationOptions>,
+        E: fmt::Display,
+    {
+        let obs = self.start_in(options.into(), &Context::current());
+        run_active_sync(obs, body, error_of::<T, E>)
+    }
+
+    /// Updates the current observation's span fields (input, output, metadata, level, status
+    /// message, version); generation fields are ignored. No-op without a current span. Like
+    /// the Python SDK's `update_current_span`.
+    pub fn update_current_span(&self, update: ObservationUpdate) {
+        self.update_current(update, ObservationType::Span);
+    }
+
+    /// Updates the current observation including generation fields (model, parameters, usage,
+    /// cost, completion start time, prompt). No-op without a current span. Like the Python
+    /// SDK's `update_current_generation`.
+    ///
+    /// ```
+    /// use langfuse_otel::{Langfuse, ObservationUpdate};
+    /// let langfuse = Langfuse::disabled();
+    /// langfuse.start_active_observation_sync("call-llm", |_| {
+    ///     langfuse.update_current_generation(ObservationUpdate::new().model("gpt-4o-mini"));
+    /// });
+    /// ```
+    pub fn update_current_generation(&self, update: ObservationUpdate) {
+        self.update_current(update, ObservationType::Generation);
+    }
+
+    fn update_current(&self, update: ObservationUpdate, as_type: ObservationType) {
+        let cx = Context::current();
+        if cx.has_active_span() {
+            Observation {
+                client: self.clone(),
+                cx,
+                as_type,
+            }
+            .update(update);
+        } else {
+            tracing::warn!(target: "langfuse", "no current observation: update ignored");
+        }
+    }
+
+    /// Marks the current trace public.
+    pub fn set_current_trace_as_public(&self) {
+        Context::current()
+            .span()
+            .set_attribute(KeyValue::new(keys::LANGFUSE_TRACE_PUBLIC, true));
+    }
+
+    /// Queues a score (sent in the background). Scores of sampled-out traces are dropped.
+    pub fn create_score(&self, score: Score) {
+        self.enqueue_score(score, None);
+    }
+
+    /// Scores the current observation.
+    pub fn score_current_observation(&self, score: Score) {
+        let cx = Context::current();
+        let sc = cx.span().span_context().clone();
+        if !sc.is_valid() {
+            tracing::warn!(target: "langfuse", "no current observation: score dropped");
+            return;
+        }
+        let score = score
+            .trace_id(sc.trace_id().to_string())
+            .observation_id(sc.span_id().to_string());
+        self.enqueue_score(score, Some(sc.is_sampled()));
+    }
+
+    /// Scores the current trace.
+    pub fn score_current_trace(&self, score: Score) {
+        let cx = Context::current();
+        let sc = cx.span().span_context().clone();
+        if !sc.is_valid() {
+            tracing::warn!(target: "langfuse", "no current trace: score dropped");
+            return;
+        }
+        self.enqueue_score(
+            score.trace_id(sc.trace_id().to_string()),
+            Some(sc.is_sampled()),
+        );
+    }
+
+    pub(crate) fn enqueue_score(&self, score: Score, sampled: Option<bool>) {
+        let (Some(queue), Some(config)) = (&self.inner.scores, &self.inner.config) else {
+            return;
+        };
+        let keep = match (sampled, &self.inner.sampler, &score.trace_id) {
+            (Some(s), _, _) => s,
+            (None, Some(sampler), Some(tid)) => match TraceId::from_hex(tid) {
+                Ok(tid) => {
+                    sampler
+                        .should_sample(None, tid, "", &SpanKind::Internal, &[], &[])
+                        .decision
+                        == SamplingDecision::RecordAndSample
+                }
+                Err(_) => true,
+            },
+            _ => true,
+        };
+        if !keep {
+            return;
+        }
+        let id = RandomIdGenerator::default().new_span_id().to_string();
+        queue.push(score.to_json(id, config.environment.as_deref()));
+    }
+
+    /// Sends everything recorded so far (spans and scores) and waits for it.
+    pub fn flush(&self) -> Result<()> {
+        if !self.inner.enabled {
+            return Ok(());
+        }
+        let spans = self.inner.provider.force_flush();
+        if let Some(q) = &self.inner.scores {
+            if !q.flush(Duration::from_secs(30)) {
+                return Err(Error::Timeout);
+            }
+        }
+        spans.map_err(|e| Error::Transport(e.to_string()))
+    }
+
+    /// Flushes, then shuts the client's own tracer provider down (a user's provider is left
+    /// running). Later spans are not recorded.
+    pub fn shutdown(&self) -> Result<()> {
+        let flushed = self.flush();
+        if self.inner.owns_provider && self.inner.enabled {
+            self.inner
+                .provider
+                .shutdown()
+                .map_err(|e| Error::Transport(e.to_string()))?;
+        }
+        flushed
+    }
+
+    /// A trace id: random, or derived from `seed` like the official SDKs (the first 16 bytes
+    /// of SHA-256, as hex).
+    ///
+    /// ```
+    /// use langfuse_otel::Langfuse;
+    /// assert_eq!(Langfuse::create_trace_id(Some("abc")), "ba7816bf8f01cfea414140de5dae2223");
+    /// assert_eq!(Langfuse::create_trace_id(None).len(), 32);
+    /// ```
+    pub fn create_trace_id(seed: Option<&str>) -> String {
+        match seed {
+            Some(seed) => {
+                let digest = Sha256::digest(seed.as_bytes());
+                digest[..16].iter().map(|b| format!("{b:02x}")).collect()
+            }
+            None => RandomIdGenerator::default().new_trace_id().to_string(),
+        }
+    }
+
+    /// The current trace id, if a span is current.
+    pub fn current_trace_id() -> Option<String> {
+        let cx = Context::current();
+        let sc = cx.span().span_context().clone();
+        sc.is_valid().then(|| sc.trace_id().to_string())
+    }
+
+    /// The current observation (span) id, if a span is current.
+    pub fn current_observation_id() -> Option<String> {
+        let cx = Context::current();
+        let sc = cx.span().span_context().clone();
+        sc.is_valid().then(|| sc.span_id().to_string())
+    }
+}
+
+/// A warning the user must see: through `tracing` when a subscriber is installed, otherwise
+/// on standard error (like the Python SDK's logger, which prints warnings by default).
+fn warn_visible(message: &str) {
+    if tracing::dispatcher::has_been_set() {
+        tracing::warn!(target: "langfuse", "{message}");
+    } else {
+        eprintln!("langfuse: warning: {message}");
+    }
+}
+
+fn remote_parent(tc: &TraceContext) -> Option<SpanContext> {
+    let trace_id = TraceId::from_hex(&tc.trace_id)
+        .ok()
+        .filter(|t| *t != TraceId::INVALID)?;
+    if tc.trace_id.len() != 32 {
+        return None;
+    }
+    let span_id = match &tc.parent_span_id {
+        Some(p) if p.len() == 16 => SpanId::from_hex(p).ok().filter(|s| *s != SpanId::INVALID)?,
+        Some(_) => return None,
+        None => RandomIdGenerator::default().new_span_id(),
+    };
+    Some(SpanContext::new(
+        trace_id,
+        span_id,
+        TraceFlags::SAMPLED,
+        true,
+        TraceState::default(),
+    ))
+}
+
+fn error_of<T, E: fmt::Display>(r: &std::result::Result<T, E>) -> Option<(String, String)> {
+    r.as_ref()
+        .err()
+        .map(|e| (short_type_name::<E>(), e.to_string()))
+}
+
+fn short_type_name<E>() -> String {
+    let full = std::any::type_name::<E>();
+    let base = full.split('<').next().unwrap_or(full);
+    base.rsplit("::").next().unwrap_or(base).to_owned()
+}
+
+fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
+    payload
+        .downcast_ref::<&str>()
+        .map(|s| (*s).to_owned())
+        .or_else(|| payload.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "panic".to_owned())
+}
+
+pin_project_lite::pin_project! {
+    /// Polls the inner future and turns a panic into `Err(payload)`.
+    struct CatchUnwind<F> {
+        #[pin]
+        inner: F,
+    }
+}
+
+impl<F: Future> Future for CatchUnwind<F> {
+    type Output = std::thread::Result<F::Output>;
+    fn poll(self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<Self::Output> {
+        let inner = self.project().inner;
+        match catch_unwind(AssertUnwindSafe(|| inner.poll(cx))) {
+            Ok(Poll::Pending) => Poll::Pending,
+            Ok(Poll::Ready(v)) => Poll::Ready(Ok(v)),
+            Err(p) => Poll::Ready(Err(p)),
+        }
+    }
+}
+
+pub(crate) async fn run_active<F, Fut, T>(
+    obs: Observation,
+    body: F,
+    error: impl Fn(&T) -> Option<(String, String)>,
+) -> T
+where
+    F: FnOnce(Observation) -> Fut,
+    Fut: Future<Output = T>,
+{
+    let cx = obs.cx.clone();
+    let fut = CatchUnwind {
+        inner: body(obs.clone()).with_context(cx),
+    };
+    match fut.await {
+        Ok(value) => {
+            if let Some((ty, msg)) = error(&value) {
+                obs.record_error(&ty, &msg);
+            }
+            obs.end();
+            value
+        }
+        Err(payload) => {
+            obs.record_error("panic", &panic_message(&*payload));
+            obs.end();
+            resume_unwind(payload)
+        }
+    }
+}
+
+pub(crate) fn run_active_sync<T>(
+    obs: Observation,
+    body: impl FnOnce(Observation) -> T,
+    error: impl Fn(&T) -> Option<(String, String)>,
+) -> T {
+    let result = {
+        let _guard = obs.cx.clone().attach();
+        catch_unwind(AssertUnwindSafe(|| body(obs.clone())))
+    };
+    match result {
+        Ok(value) => {
+            if let Some((ty, msg)) = error(&value) {
+                obs.record_error(&ty, &msg);
+            }
+            obs.end();
+            value
+        }
+        Err(payload) => {
+            obs.record_error("panic", &panic_message(&*payload));
+            obs.end();
+            resume_unwind(payload)
+        }
+    }
+}

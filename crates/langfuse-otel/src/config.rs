@@ -1,0 +1,393 @@
+//! Configuration: [`LangfuseBuilder`] and the `LANGFUSE_*` environment variables, read in this
+//! one place with the Python SDK's defaults.
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use opentelemetry_sdk::trace::SdkTracerProvider;
+use serde_json::Value;
+
+use crate::processor::ShouldExportSpan;
+use crate::scores::ScoreTransport;
+
+/// Default base URL (Langfuse Cloud EU), as in the Python SDK.
+pub const DEFAULT_BASE_URL: &str = "https://cloud.langfuse.com";
+
+/// Masks input, output and metadata before they are serialized. If it panics, the value
+/// becomes `"<fully masked due to failed mask function>"`.
+pub type MaskFn = Arc<dyn Fn(Value) -> Value + Send + Sync>;
+
+/// The fallback text of a failing mask function (the Python SDK's `MASK_FALLBACK_VALUE`).
+pub const MASK_FALLBACK: &str = "<fully masked due to failed mask function>";
+
+/// Resolved settings shared by the client, processor and transport.
+#[derive(Clone)]
+pub(crate) struct Config {
+    pub(crate) public_key: String,
+    pub(crate) secret_key: String,
+    pub(crate) base_url: String,
+    pub(crate) environment: Option<String>,
+    pub(crate) release: Option<String>,
+    pub(crate) flush_at: Option<usize>,
+    pub(crate) flush_interval: Option<Duration>,
+    pub(crate) timeout: Duration,
+    pub(crate) sample_rate: f64,
+    pub(crate) io_capture_enabled: bool,
+    pub(crate) mask: Option<MaskFn>,
+    pub(crate) additional_headers: Vec<(String, String)>,
+    pub(crate) score_transport: ScoreTransport,
+}
+
+/// Builds a [`Langfuse`](crate::Langfuse) client. Start from [`LangfuseBuilder::from_env`] to
+/// honour the `LANGFUSE_*` variables, or from [`LangfuseBuilder::new`] for explicit settings.
+///
+/// | variable | default |
+/// |---|---|
+/// | `LANGFUSE_PUBLIC_KEY`, `LANGFUSE_SECRET_KEY` | required; missing → disabled client + one warning |
+/// | `LANGFUSE_BASE_URL` (then `LANGFUSE_HOST`) | `https://cloud.langfuse.com` |
+/// | `LANGFUSE_TRACING_ENVIRONMENT` | unset |
+/// | `LANGFUSE_RELEASE` (then CI commit variables) | unset |
+/// | `LANGFUSE_FLUSH_AT` | 512 spans (OTel), 15 scores |
+/// | `LANGFUSE_FLUSH_INTERVAL` (seconds) | 5 s spans, 1 s scores |
+/// | `LANGFUSE_TIMEOUT` (seconds) | 5 |
+/// | `LANGFUSE_SAMPLE_RATE` | 1.0 |
+/// | `LANGFUSE_TRACING_ENABLED` | true; only `false` (any case) disables |
+/// | `LANGFUSE_DEBUG` | false |
+/// | `LANGFUSE_OBSERVE_DECORATOR_IO_CAPTURE_ENABLED` | true; `false`/`0` disable |
+///
+/// ```
+/// use langfuse_otel::Langfuse;
+/// let langfuse = Langfuse::builder()
+///     .public_key("pk-lf-1")
+///     .secret_key("sk-lf-1")
+///     .base_url("http://127.0.0.1:3000")
+///     .environment("staging")
+///     .build();
+/// assert!(langfuse.is_enabled());
+/// # langfuse.shutdown().ok();
+/// ```
+#[derive(Clone)]
+pub struct LangfuseBuilder {
+    pub(crate) public_key: Option<String>,
+    pub(crate) secret_key: Option<String>,
+    pub(crate) base_url: Option<String>,
+    pub(crate) environment: Option<String>,
+    pub(crate) release: Option<String>,
+    pub(crate) flush_at: Option<usize>,
+    pub(crate) flush_interval: Option<Duration>,
+    pub(crate) timeout: Option<Duration>,
+    pub(crate) sample_rate: Option<f64>,
+    pub(crate) tracing_enabled: bool,
+    pub(crate) debug: bool,
+    pub(crate) io_capture_enabled: bool,
+    pub(crate) mask: Option<MaskFn>,
+    pub(crate) should_export: Option<ShouldExportSpan>,
+    pub(crate) additional_headers: Vec<(String, String)>,
+    pub(crate) tracer_provider: Option<SdkTracerProvider>,
+    pub(crate) score_transport: ScoreTransport,
+}
+
+impl fmt::Debug for LangfuseBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("LangfuseBuilder")
+            .field("public_key", &self.public_key)
+            .field("secret_key", &self.secret_key.as_ref().map(|_| "<set>"))
+            .field("base_url", &self.base_url)
+            .field("environment", &self.environment)
+            .field("release", &self.release)
+            .field("tracing_enabled", &self.tracing_enabled)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Default for LangfuseBuilder {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// CI variables the Python SDK reads for the release when `LANGFUSE_RELEASE` is unset.
+const RELEASE_FALLBACKS: &[&str] = &[
+    "RENDER_GIT_COMMIT",
+    "CI_COMMIT_SHA",
+    "CIRCLE_SHA1",
+    "SOURCE_VERSION",
+    "TRAVIS_COMMIT",
+    "GIT_COMMIT",
+    "GITHUB_SHA",
+    "BITBUCKET_COMMIT",
+    "BUILD_SOURCEVERSION",
+    "DRONE_COMMIT_SHA",
+];
+
+impl LangfuseBuilder {
+    /// Defaults only; no environment variables are read.
+    pub fn new() -> Self {
+        Self {
+            public_key: None,
+            secret_key: None,
+            base_url: None,
+            environment: None,
+            release: None,
+            flush_at: None,
+            flush_interval: None,
+            timeout: None,
+            sample_rate: None,
+            tracing_enabled: true,
+            debug: false,
+            io_capture_enabled: true,
+            mask: None,
+            should_export: None,
+            additional_headers: Vec::new(),
+            tracer_provider: None,
+            score_transport: ScoreTransport::Scores,
+        }
+    }
+
+    /// Settings from the `LANGFUSE_*` environment variables (see the table above).
+    pub fn from_env() -> Self {
+        Self::from_lookup(|k| std::env::var(k).ok())
+    }
+
+    /// Settings from any variable lookup (the environment in [`from_env`](Self::from_env)).
+    ///
+    /// ```
+    /// use langfuse_otel::LangfuseBuilder;
+    /// let b = LangfuseBuilder::from_lookup(|k| match k {
+    ///     "LANGFUSE_HOST" => Some("http://localhost:3000".into()),
+    ///     "LANGFUSE_TRACING_ENABLED" => Some("FALSE".into()),
+    ///     _ => None,
+    /// });
+    /// assert_eq!(b.get_base_url(), "http://localhost:3000");
+    /// assert!(!b.get_tracing_enabled());
+    /// ```
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Self {
+        let get = |k: &str| {
+            lookup(k)
+                .map(|v| v.trim().to_owned())
+                .filter(|v| !v.is_empty())
+        };
+        let mut b = Self::new();
+        b.public_key = get("LANGFUSE_PUBLIC_KEY");
+        b.secret_key = get("LANGFUSE_SECRET_KEY");
+        b.base_url = get("LANGFUSE_BASE_URL").or_else(|| get("LANGFUSE_HOST"));
+        b.environment = get("LANGFUSE_TRACING_ENVIRONMENT");
+        b.release =
+            get("LANGFUSE_RELEASE").or_else(|| RELEASE_FALLBACKS.iter().find_map(|k| get(k)));
+        b.flush_at = get("LANGFUSE_FLUSH_AT")
+            .and_then(|v| v.parse().ok())
+            .filter(|n| *n > 0);
+        b.flush_interval = get("LANGFUSE_FLUSH_INTERVAL")
+            .and_then(|v| v.parse::<f64>().ok())
+            .filter(|s| s.is_finite() && *s >= 0.0)
+            .map(Duration::from_secs_f64);
+        b.timeout = get("LANGFUSE_TIMEOUT")
+            .and_then(|v| v.parse::<f64>().ok())
+            .filter(|s| s.is_finite() && *s > 0.0)
+            .map(Duration::from_secs_f64);
+        b.sample_rate = get("LANGFUSE_SAMPLE_RATE").and_then(|v| v.parse().ok());
+        b.tracing_enabled =
+            !get("LANGFUSE_TRACING_ENABLED").is_some_and(|v| v.eq_ignore_ascii_case("false"));
+        b.debug = get("LANGFUSE_DEBUG").is_some_and(|v| v.eq_ignore_ascii_case("true"));
+        b.io_capture_enabled = !get("LANGFUSE_OBSERVE_DECORATOR_IO_CAPTURE_ENABLED")
+            .is_some_and(|v| v.eq_ignore_ascii_case("false") || v == "0");
+        b
+    }
+
+    /// Public key (`pk-lf-…`).
+    pub fn public_key(mut self, key: impl Into<String>) -> Self {
+        self.public_key = Some(key.into());
+        self
+    }
+
+    /// Secret key (`sk-lf-…`).
+    pub fn secret_key(mut self, key: impl Into<String>) -> Self {
+        self.secret_key = Some(key.into());
+        self
+    }
+
+    /// Base URL of the Langfuse instance.
+    pub fn base_url(mut self, url: impl Into<String>) -> Self {
+        self.base_url = Some(url.into());
+        self
+    }
+
+    /// Environment written on every SDK span and in the resource (`langfuse.environment`).
+    pub fn environment(mut self, environment: impl Into<String>) -> Self {
+        self.environment = Some(environment.into());
+        self
+    }
+
+    /// Release written on every SDK span and in the resource (`langfuse.release`).
+    pub fn release(mut self, release: impl Into<String>) -> Self {
+        self.release = Some(release.into());
+        self
+    }
+
+    /// Batch size for spans and scores.
+    pub fn flush_at(mut self, n: usize) -> Self {
+        self.flush_at = Some(n.max(1));
+        self
+    }
+
+    /// Longest time a span or score waits before it is sent.
+    pub fn flush_interval(mut self, interval: Duration) -> Self {
+        self.flush_interval = Some(interval);
+        self
+    }
+
+    /// HTTP timeout.
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = Some(timeout);
+        self
+    }
+
+    /// Fraction of traces kept, by trace id (`0.0..=1.0`); scores of dropped traces are dropped.
+    pub fn sample_rate(mut self, rate: f64) -> Self {
+        self.sample_rate = Some(rate);
+        self
+    }
+
+    /// `false` disables tracing and scores.
+    pub fn tracing_enabled(mut self, enabled: bool) -> Self {
+        self.tracing_enabled = enabled;
+        self
+    }
+
+    /// Whether `#[observe]` captures arguments and return values by default.
+    pub fn io_capture_enabled(mut self, enabled: bool) -> Self {
+        self.io_capture_enabled = enabled;
+        self
+    }
+
+    /// Masks input, output and metadata of the SDK's observations (see [`MaskFn`]).
+    pub fn mask(mut self, mask: impl Fn(Value) -> Value + Send + Sync + 'static) -> Self {
+        self.mask = Some(Arc::new(mask));
+        self
+    }
+
+    /// Replaces the default export filter ([`is_default_export_span`](crate::is_default_export_span)).
+    pub fn should_export_span(
+        mut self,
+        filter: impl Fn(&opentelemetry_sdk::trace::SpanData) -> bool + Send + Sync + 'static,
+    ) -> Self {
+        self.should_export = Some(Arc::new(filter));
+        self
+    }
+
+    /// An extra header on every request (overrides a default one of the same name).
+    pub fn additional_header(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
+        self.additional_headers.push((name.into(), value.into()));
+        self
+    }
+
+    /// Uses your tracer provider instead of an isolated one. Add
+    /// [`span_processor`](Self::span_processor) to it so spans reach Langfuse.
+    pub fn tracer_provider(mut self, provider: SdkTracerProvider) -> Self {
+        self.tracer_provider = Some(provider);
+        self
+    }
+
+    /// Where scores are sent (default: `POST /api/public/scores`, like the Python SDK).
+    pub fn score_transport(mut self, transport: ScoreTransport) -> Self {
+        self.score_transport = transport;
+        self
+    }
+
+    /// The base URL in effect.
+    pub fn get_base_url(&self) -> &str {
+        self.base_url.as_deref().unwrap_or(DEFAULT_BASE_URL)
+    }
+
+    /// Whether tracing is enabled.
+    pub fn get_tracing_enabled(&self) -> bool {
+        self.tracing_enabled
+    }
+
+    /// Whether the client will log at debug level (`LANGFUSE_DEBUG`).
+    pub fn get_debug(&self) -> bool {
+        self.debug
+    }
+
+    /// The resolved configuration, or why the client must be disabled.
+    pub(crate) fn resolve(&self) -> Result<Config, String> {
+        let (Some(pk), Some(sk)) = (&self.public_key, &self.secret_key) else {
+            return Err("LANGFUSE_PUBLIC_KEY / LANGFUSE_SECRET_KEY missing: the Langfuse client is disabled".into());
+        };
+        let mut rate = self.sample_rate.unwrap_or(1.0);
+        if !(0.0..=1.0).contains(&rate) || rate.is_nan() {
+            tracing::warn!(target: "langfuse", "sample rate {rate} outside [0, 1]: using 1.0");
+            rate = 1.0;
+        }
+        Ok(Config {
+            public_key: pk.clone(),
+            secret_key: sk.clone(),
+            base_url: self.get_base_url().to_owned(),
+            environment: self.environment.clone(),
+            release: self.release.clone(),
+            flush_at: self.flush_at,
+            flush_interval: self.flush_interval,
+            timeout: self.timeout.unwrap_or(Duration::from_secs(5)),
+            sample_rate: rate,
+            io_capture_enabled: self.io_capture_enabled,
+            mask: self.mask.clone(),
+            additional_headers: self.additional_headers.clone(),
+            score_transport: self.score_transport,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn lookup(pairs: &'static [(&'static str, &'static str)]) -> impl Fn(&str) -> Option<String> {
+        move |k| {
+            pairs
+                .iter()
+                .find(|(n, _)| *n == k)
+                .map(|(_, v)| (*v).to_owned())
+        }
+    }
+
+    #[test]
+    fn defaults_match_the_python_sdk() {
+        let b = LangfuseBuilder::from_lookup(lookup(&[]));
+        assert_eq!(b.get_base_url(), DEFAULT_BASE_URL);
+        assert!(b.tracing_enabled && b.io_capture_enabled && !b.debug);
+        assert!(b.resolve().is_err(), "no keys: disabled");
+    }
+
+    #[test]
+    fn base_url_wins_over_host_and_release_falls_back_to_ci() {
+        let b = LangfuseBuilder::from_lookup(lookup(&[
+            ("LANGFUSE_BASE_URL", "http://a"),
+            ("LANGFUSE_HOST", "http://b"),
+            ("GITHUB_SHA", "abc123"),
+            ("LANGFUSE_PUBLIC_KEY", "pk"),
+            ("LANGFUSE_SECRET_KEY", "sk"),
+            ("LANGFUSE_FLUSH_AT", "3"),
+            ("LANGFUSE_FLUSH_INTERVAL", "0.5"),
+            ("LANGFUSE_TIMEOUT", "2"),
+            ("LANGFUSE_SAMPLE_RATE", "7"),
+        ]));
+        let c = b.resolve().unwrap();
+        assert_eq!(c.base_url, "http://a");
+        assert_eq!(c.release.as_deref(), Some("abc123"));
+        assert_eq!(c.flush_at, Some(3));
+        assert_eq!(c.flush_interval, Some(Duration::from_millis(500)));
+        assert_eq!(c.timeout, Duration::from_secs(2));
+        assert_eq!(c.sample_rate, 1.0, "invalid rate falls back to 1.0");
+    }
+
+    #[test]
+    fn only_false_disables_tracing_and_io_capture() {
+        let b = LangfuseBuilder::from_lookup(lookup(&[
+            ("LANGFUSE_TRACING_ENABLED", "0"),
+            ("LANGFUSE_OBSERVE_DECORATOR_IO_CAPTURE_ENABLED", "0"),
+        ]));
+        assert!(b.tracing_enabled);
+        assert!(!b.io_capture_enabled);
+    }
+}

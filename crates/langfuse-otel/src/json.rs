@@ -1,0 +1,321 @@
+//! JSON text exactly as the Python SDK writes it (`json.dumps` with its `EventSerializer`).
+//!
+//! Two styles matter on the wire:
+//! - [`JsonStyle::Python`]: input, output, usage, cost, model parameters, completion start time:
+//!   separators `", "` / `": "`, `ensure_ascii=True`.
+//! - [`JsonStyle::Compact`]: metadata values (observation and propagated trace metadata):
+//!   separators `","` / `":"`, `ensure_ascii=False`.
+//!
+//! Floats follow Python's `repr` (`1e-05`, `1.0`, `1e+16`), and integers outside ±(2^53−1)
+//! become strings like the Python serializer does.
+
+use std::fmt::Write as _;
+use std::io;
+
+use serde_json::Value;
+use serde_json::ser::{CompactFormatter, Formatter};
+
+/// Which of the Python SDK's two `json.dumps` configurations to reproduce.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum JsonStyle {
+    /// `json.dumps(v)` defaults: `", "` / `": "` separators, non-ASCII escaped as `\uXXXX`.
+    Python,
+    /// `json.dumps(v, separators=(",", ":"), ensure_ascii=False)`.
+    Compact,
+}
+
+/// The largest integer JavaScript (and the Python serializer) keeps as a number.
+const MAX_SAFE_INTEGER: u64 = (1 << 53) - 1;
+
+/// Serializes `value` as the Python SDK would.
+///
+/// ```
+/// use langfuse_otel::json::{to_python_json, JsonStyle};
+/// let v = serde_json::json!({"input": 10, "cost": 0.00001, "name": "é"});
+/// assert_eq!(to_python_json(&v, JsonStyle::Python), r#"{"input": 10, "cost": 1e-05, "name": "\u00e9"}"#);
+/// assert_eq!(to_python_json(&v, JsonStyle::Compact), r#"{"input":10,"cost":1e-05,"name":"é"}"#);
+/// ```
+pub fn to_python_json(value: &Value, style: JsonStyle) -> String {
+    serialize_python(value, style).unwrap_or_default()
+}
+
+/// Serializes any `Serialize` straight to Python-style JSON text (no intermediate
+/// [`Value`]). Non-finite floats become `null`.
+///
+/// ```
+/// use langfuse_otel::json::{serialize_python, JsonStyle};
+/// #[derive(serde::Serialize)]
+/// struct Usage { input: u32, output: u32 }
+/// assert_eq!(serialize_python(&Usage { input: 10, output: 5 }, JsonStyle::Python).unwrap(), r#"{"input": 10, "output": 5}"#);
+/// ```
+pub fn serialize_python<T: serde::Serialize + ?Sized>(
+    value: &T,
+    style: JsonStyle,
+) -> Result<String, serde_json::Error> {
+    let mut out = Vec::with_capacity(256);
+    let mut ser = serde_json::Serializer::with_formatter(&mut out, PythonFormatter(style));
+    value.serialize(&mut ser)?;
+    // The formatter only writes UTF-8 (fragments of `str`s and ASCII).
+    Ok(String::from_utf8(out).unwrap_or_default())
+}
+
+/// Whether any byte is `>= 0x7f` (DEL or non-ASCII), eight bytes at a time.
+fn has_byte_at_least_7f(bytes: &[u8]) -> bool {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    let mut chunks = bytes.chunks_exact(8);
+    for chunk in &mut chunks {
+        let mut word = [0u8; 8];
+        word.copy_from_slice(chunk);
+        let x = u64::from_le_bytes(word);
+        // A byte b >= 0x80 has its high bit set; b == 0x7f gets it from +1. A carry out of a
+        // byte only comes from 0xff, which is already detected.
+        if (x | x.wrapping_add(ONES)) & HIGH != 0 {
+            return true;
+        }
+    }
+    chunks.remainder().iter().any(|&b| b >= 0x7f)
+}
+
+/// A `serde_json` formatter reproducing Python's `json.dumps` output.
+struct PythonFormatter(JsonStyle);
+
+impl PythonFormatter {
+    /// Integers outside ±(2^53−1) are written as JSON strings, like the Python serializer.
+    fn write_unsafe_int<W: io::Write + ?Sized>(
+        writer: &mut W,
+        text: impl std::fmt::Display,
+    ) -> io::Result<()> {
+        write!(writer, "\"{text}\"")
+    }
+}
+
+impl Formatter for PythonFormatter {
+    fn write_i64<W: io::Write + ?Sized>(&mut self, w: &mut W, v: i64) -> io::Result<()> {
+        if v.unsigned_abs() > MAX_SAFE_INTEGER {
+            Self::write_unsafe_int(w, v)
+        } else {
+            CompactFormatter.write_i64(w, v)
+        }
+    }
+    fn write_u64<W: io::Write + ?Sized>(&mut self, w: &mut W, v: u64) -> io::Result<()> {
+        if v > MAX_SAFE_INTEGER {
+            Self::write_unsafe_int(w, v)
+        } else {
+            CompactFormatter.write_u64(w, v)
+        }
+    }
+    fn write_i128<W: io::Write + ?Sized>(&mut self, w: &mut W, v: i128) -> io::Result<()> {
+        if v.unsigned_abs() > u128::from(MAX_SAFE_INTEGER) {
+            Self::write_unsafe_int(w, v)
+        } else {
+            CompactFormatter.write_i128(w, v)
+        }
+    }
+    fn write_u128<W: io::Write + ?Sized>(&mut self, w: &mut W, v: u128) -> io::Result<()> {
+        if v > u128::from(MAX_SAFE_INTEGER) {
+            Self::write_unsafe_int(w, v)
+        } else {
+            CompactFormatter.write_u128(w, v)
+        }
+    }
+    fn write_f32<W: io::Write + ?Sized>(&mut self, w: &mut W, v: f32) -> io::Result<()> {
+        self.write_f64(w, f64::from(v))
+    }
+    fn write_f64<W: io::Write + ?Sized>(&mut self, w: &mut W, v: f64) -> io::Result<()> {
+        // Fast paths: Rust's `Display` is the shortest round-trip text in fixed notation, which
+        // is Python's `repr` for magnitudes in [1e-4, 1e16).
+        let abs = v.abs();
+        if v.is_finite() && (1e-4..1e16).contains(&abs) {
+            // `ryu` (serde_json's float writer) also uses fixed notation in this range.
+            CompactFormatter.write_f64(w, v)
+        } else {
+            w.write_all(python_float_repr(v).as_bytes())
+        }
+    }
+    fn write_string_fragment<W: io::Write + ?Sized>(
+        &mut self,
+        w: &mut W,
+        fragment: &str,
+    ) -> io::Result<()> {
+        if self.0 == JsonStyle::Compact || !has_byte_at_least_7f(fragment.as_bytes()) {
+            return w.write_all(fragment.as_bytes());
+        }
+        let mut buf = String::with_capacity(fragment.len() + 16);
+        for c in fragment.chars() {
+            if (c as u32) > 0x7e {
+                let mut units = [0u16; 2];
+                for unit in c.encode_utf16(&mut units) {
+                    let _ = write!(buf, "\\u{:04x}", unit);
+                }
+            } else {
+                buf.push(c);
+            }
+        }
+        w.write_all(buf.as_bytes())
+    }
+    fn begin_array_value<W: io::Write + ?Sized>(
+        &mut self,
+        w: &mut W,
+        first: bool,
+    ) -> io::Result<()> {
+        match (first, self.0) {
+            (true, _) => Ok(()),
+            (false, JsonStyle::Python) => w.write_all(b", "),
+            (false, JsonStyle::Compact) => w.write_all(b","),
+        }
+    }
+    fn begin_object_key<W: io::Write + ?Sized>(
+        &mut self,
+        w: &mut W,
+        first: bool,
+    ) -> io::Result<()> {
+        self.begin_array_value(w, first)
+    }
+    fn begin_object_value<W: io::Write + ?Sized>(&mut self, w: &mut W) -> io::Result<()> {
+        match self.0 {
+            JsonStyle::Python => w.write_all(b": "),
+            JsonStyle::Compact => w.write_all(b":"),
+        }
+    }
+}
+
+/// Python's `repr(float)`: shortest round-trip digits, fixed notation for decimal exponents in
+/// `-4..16`, otherwise scientific with a signed exponent of at least two digits.
+///
+/// ```
+/// use langfuse_otel::json::python_float_repr;
+/// assert_eq!(python_float_repr(1.0), "1.0");
+/// assert_eq!(python_float_repr(0.00001), "1e-05");
+/// assert_eq!(python_float_repr(1.5e16), "1.5e+16");
+/// assert_eq!(python_float_repr(0.0021), "0.0021");
+/// ```
+pub fn python_float_repr(f: f64) -> String {
+    if f.is_nan() {
+        return "NaN".to_owned();
+    }
+    if f.is_infinite() {
+        return if f > 0.0 { "Infinity" } else { "-Infinity" }.to_owned();
+    }
+    if f == 0.0 {
+        return if f.is_sign_negative() { "-0.0" } else { "0.0" }.to_owned();
+    }
+    // `{:e}` gives the shortest round-trip digits: "d[.ddd]e[-]x".
+    let sci = format!("{:e}", f.abs());
+    let (mantissa, exp) = sci.split_once('e').unwrap_or((sci.as_str(), "0"));
+    let exp: i32 = exp.parse().unwrap_or(0);
+    let digits: String = mantissa.chars().filter(|c| c.is_ascii_digit()).collect();
+    let sign = if f < 0.0 { "-" } else { "" };
+    if (-4..16).contains(&exp) {
+        let n = digits.len() as i32;
+        let body = if exp < 0 {
+            format!("0.{}{}", "0".repeat((-exp - 1) as usize), digits)
+        } else if exp + 1 >= n {
+            format!("{}{}.0", digits, "0".repeat((exp + 1 - n) as usize))
+        } else {
+            let (int, frac) = digits.split_at((exp + 1) as usize);
+            format!("{int}.{frac}")
+        };
+        format!("{sign}{body}")
+    } else {
+        let mant = if digits.len() > 1 {
+            format!("{}.{}", &digits[..1], &digits[1..])
+        } else {
+            digits
+        };
+        let esign = if exp < 0 { '-' } else { '+' };
+        format!("{sign}{mant}e{esign}{:02}", exp.abs())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn floats_follow_python_repr() {
+        for (f, want) in [
+            (0.2, "0.2"),
+            (0.87, "0.87"),
+            (1e-5, "1e-05"),
+            (1.5e-7, "1.5e-07"),
+            (1e16, "1e+16"),
+            (123456789012345.0, "123456789012345.0"),
+            (1234567890123456.0, "1234567890123456.0"),
+            (0.0001, "0.0001"),
+            (-2.5, "-2.5"),
+            (100.0, "100.0"),
+        ] {
+            assert_eq!(python_float_repr(f), want, "{f}");
+        }
+    }
+
+    #[test]
+    fn serializer_floats_match_python_repr_across_magnitudes() {
+        let mut x = 1.234_567_890_123e-9_f64;
+        while x < 1e20 {
+            for v in [x, -x, x.round(), 1.0 / x] {
+                let got = serialize_python(&v, JsonStyle::Python).unwrap();
+                assert_eq!(got, python_float_repr(v), "{v:e}");
+            }
+            x *= 3.7;
+        }
+    }
+
+    #[test]
+    fn the_word_scan_finds_del_and_non_ascii_anywhere() {
+        for len in 0..20 {
+            let base = vec![b'a'; len];
+            assert!(!has_byte_at_least_7f(&base));
+            for i in 0..len {
+                for b in [0x7e_u8, 0x7f, 0x80, 0xc3, 0xff] {
+                    let mut v = base.clone();
+                    v[i] = b;
+                    assert_eq!(
+                        has_byte_at_least_7f(&v),
+                        b >= 0x7f,
+                        "len {len} at {i} byte {b:#x}"
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn python_style_escapes_non_ascii_and_uses_spaced_separators() {
+        let v = json!({"a": ["é", "😀", "\u{7f}"], "b": null});
+        assert_eq!(
+            to_python_json(&v, JsonStyle::Python),
+            r#"{"a": ["\u00e9", "\ud83d\ude00", "\u007f"], "b": null}"#
+        );
+    }
+
+    #[test]
+    fn compact_style_keeps_unicode_and_has_no_spaces() {
+        let v = json!({"a": 1, "b": [1, 2], "c": "é\n"});
+        assert_eq!(
+            to_python_json(&v, JsonStyle::Compact),
+            "{\"a\":1,\"b\":[1,2],\"c\":\"é\\n\"}"
+        );
+    }
+
+    #[test]
+    fn unsafe_integers_become_strings() {
+        let v = json!([
+            9007199254740991u64,
+            9007199254740992u64,
+            -9007199254740993i64
+        ]);
+        assert_eq!(
+            to_python_json(&v, JsonStyle::Python),
+            r#"[9007199254740991, "9007199254740992", "-9007199254740993"]"#
+        );
+    }
+
+    #[test]
+    fn control_characters_use_short_or_unicode_escapes() {
+        let v = json!("\u{1}\t\"\\");
+        assert_eq!(to_python_json(&v, JsonStyle::Python), r#""\u0001\t\"\\""#);
+    }
+}

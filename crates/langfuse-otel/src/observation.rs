@@ -1,0 +1,310 @@
+//! [`Observation`]: a handle on one started observation (an OpenTelemetry span).
+
+use std::borrow::Cow;
+use std::time::SystemTime;
+
+use langfuse_otel_core::keys;
+use opentelemetry::trace::{Status, TraceContextExt};
+use opentelemetry::{Context, KeyValue};
+
+use crate::Langfuse;
+use crate::config::{MASK_FALLBACK, MaskFn};
+use crate::json::{JsonStyle, to_python_json};
+use crate::scores::Score;
+use crate::types::{Encoded, Level, ObservationOptions, ObservationType, ObservationUpdate};
+
+/// A started observation. Cloning gives another handle on the same span.
+///
+/// Created by [`Langfuse::start_observation`] (ended with [`end`](Self::end)), by the
+/// `start_active_observation` closures (ended for you), or by [`Langfuse::create_event`].
+#[derive(Debug, Clone)]
+pub struct Observation {
+    pub(crate) client: Langfuse,
+    pub(crate) cx: Context,
+    pub(crate) as_type: ObservationType,
+}
+
+impl Observation {
+    /// The observation (span) id: 16 lowercase hex characters.
+    pub fn id(&self) -> String {
+        self.cx.span().span_context().span_id().to_string()
+    }
+
+    /// The trace id: 32 lowercase hex characters.
+    pub fn trace_id(&self) -> String {
+        self.cx.span().span_context().trace_id().to_string()
+    }
+
+    /// The observation type.
+    pub fn as_type(&self) -> ObservationType {
+        self.as_type
+    }
+
+    /// The OpenTelemetry context with this observation as the active span (to parent spans of
+    /// other libraries explicitly).
+    pub fn context(&self) -> &Context {
+        &self.cx
+    }
+
+    /// Whether the span records (false when the client is disabled or the trace is sampled out).
+    pub fn is_recording(&self) -> bool {
+        self.cx.span().is_recording()
+    }
+
+    /// Writes the fields that are set; later writes of a key replace earlier ones.
+    /// Events cannot be updated (as in the Python SDK).
+    pub fn update(&self, update: ObservationUpdate) -> &Self {
+        if self.as_type == ObservationType::Event {
+            tracing::debug!(target: "langfuse", "events cannot be updated");
+            return self;
+        }
+        let span = self.cx.span();
+        if !span.is_recording() {
+            return self;
+        }
+        if let Some(name) = &update.name {
+            span.update_name(name.clone());
+        }
+        let (attrs, status) = update_attributes(update, self.as_type, self.client.mask());
+        span.set_attributes(attrs);
+        if let Some(status) = status {
+            span.set_status(status);
+        }
+        self
+    }
+
+    /// Marks the observation failed: level ERROR, the status message, OTel status ERROR and
+    /// an `exception` event.
+    pub fn record_error(&self, type_name: &str, message: &str) {
+        let span = self.cx.span();
+        if !span.is_recording() {
+            return;
+        }
+        span.add_event(
+            keys::EXCEPTION_EVENT,
+            vec![
+                KeyValue::new(keys::EXCEPTION_TYPE, type_name.to_owned()),
+                KeyValue::new(keys::EXCEPTION_MESSAGE, message.to_owned()),
+            ],
+        );
+        span.set_attributes([
+            KeyValue::new(keys::LANGFUSE_OBSERVATION_LEVEL, Level::Error.as_str()),
+            KeyValue::new(
+                keys::LANGFUSE_OBSERVATION_STATUS_MESSAGE,
+                message.to_owned(),
+            ),
+        ]);
+        span.set_status(Status::error(message.to_owned()));
+    }
+
+    /// Marks the trace public (`langfuse.trace.public`).
+    pub fn set_trace_as_public(&self) {
+        self.cx
+            .span()
+            .set_attribute(KeyValue::new(keys::LANGFUSE_TRACE_PUBLIC, true));
+    }
+
+    /// Ends the observation now.
+    pub fn end(&self) {
+        self.cx.span().end();
+    }
+
+    /// Ends the observation at `time`.
+    pub fn end_at(&self, time: SystemTime) {
+        self.cx.span().end_with_timestamp(time);
+    }
+
+    /// Starts a child observation (not made current; call [`end`](Self::end)).
+    pub fn start_observation(&self, options: impl Into<ObservationOptions>) -> Observation {
+        self.client.start_in(options.into(), &self.cx)
+    }
+
+    /// Runs `body` inside a child observation of this one (see
+    /// [`Langfuse::start_active_observation`]).
+    pub async fn start_active_observation<O, F, Fut, T>(&self, options: O, body: F) -> T
+    where
+        O: Into<ObservationOptions>,
+        F: FnOnce(Observation) -> Fut,
+        Fut: std::future::Future<Output = T>,
+    {
+        let obs = self.client.start_in(options.into(), &self.cx);
+        crate::client::run_active(obs, body, |_: &T| None).await
+    }
+
+    /// Synchronous form of [`start_active_observation`](Self::start_active_observation).
+    pub fn start_active_observation_sync<O, T>(
+        &self,
+        options: O,
+        body: impl FnOnce(Observation) -> T,
+    ) -> T
+    where
+        O: Into<ObservationOptions>,
+    {
+        let obs = self.client.start_in(options.into(), &self.cx);
+        crate::client::run_active_sync(obs, body, |_: &T| None)
+    }
+
+    /// Records a zero-duration event under this observation.
+    pub fn create_event(&self, options: impl Into<ObservationOptions>) -> Observation {
+        self.client.event_in(options.into(), &self.cx)
+    }
+
+    /// Scores this observation.
+    pub fn score(&self, score: Score) {
+        let score = score.trace_id(self.trace_id()).observation_id(self.id());
+        self.client
+            .enqueue_score(score, Some(self.cx.span().span_context().is_sampled()));
+    }
+
+    /// Scores this observation's trace.
+    pub fn score_trace(&self, score: Score) {
+        let score = score.trace_id(self.trace_id());
+        self.client
+            .enqueue_score(score, Some(self.cx.span().span_context().is_sampled()));
+    }
+}
+
+/// Applies the mask; a panicking mask yields the fallback string.
+fn masked(value: &serde_json::Value, mask: Option<&MaskFn>) -> serde_json::Value {
+    match mask {
+        None => value.clone(),
+        Some(mask) => {
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| mask(value.clone())))
+                .unwrap_or_else(|_| serde_json::Value::String(MASK_FALLBACK.to_owned()))
+        }
+    }
+}
+
+/// Input/output text, masked when a mask is configured.
+fn io_text(value: Encoded, mask: Option<&MaskFn>) -> String {
+    match mask {
+        None => value.text,
+        Some(_) => match masked(&value.to_value(), mask) {
+            serde_json::Value::String(s) => s,
+            other => to_python_json(&other, JsonStyle::Python),
+        },
+    }
+}
+
+/// The attributes an update writes, and the span status it implies (level ERROR).
+pub(crate) fn update_attributes(
+    u: ObservationUpdate,
+    as_type: ObservationType,
+    mask: Option<&MaskFn>,
+) -> (Vec<KeyValue>, Option<Status>) {
+    let mut out = Vec::with_capacity(8);
+    if let Some(level) = u.level {
+        out.push(KeyValue::new(
+            keys::LANGFUSE_OBSERVATION_LEVEL,
+            level.as_str(),
+        ));
+    }
+    if let Some(m) = &u.status_message {
+        out.push(KeyValue::new(
+            keys::LANGFUSE_OBSERVATION_STATUS_MESSAGE,
+            m.clone(),
+        ));
+    }
+    if let Some(v) = u.version {
+        out.push(KeyValue::new(keys::LANGFUSE_VERSION, v));
+    }
+    if let Some(v) = u.input {
+        out.push(KeyValue::new(
+            keys::LANGFUSE_OBSERVATION_INPUT,
+            io_text(v, mask),
+        ));
+    }
+    if let Some(v) = u.output {
+        out.push(KeyValue::new(
+            keys::LANGFUSE_OBSERVATION_OUTPUT,
+            io_text(v, mask),
+        ));
+    }
+    if let Some(md) = &u.metadata {
+        match masked(md, mask) {
+            serde_json::Value::Object(map) => {
+                for (k, v) in map {
+                    if v.is_null() {
+                        continue;
+                    }
+                    out.push(KeyValue::new(
+                        format!("{}.{k}", keys::LANGFUSE_OBSERVATION_METADATA),
+                        to_python_json(&v, JsonStyle::Compact),
+                    ));
+                }
+            }
+            serde_json::Value::String(s) if s == MASK_FALLBACK && md.is_object() => {
+                for k in md.as_object().into_iter().flat_map(|m| m.keys()) {
+                    out.push(KeyValue::new(
+                        format!("{}.{k}", keys::LANGFUSE_OBSERVATION_METADATA),
+                        MASK_FALLBACK,
+                    ));
+                }
+            }
+            other => out.push(KeyValue::new(
+                keys::LANGFUSE_OBSERVATION_METADATA,
+                to_python_json(&other, JsonStyle::Compact),
+            )),
+        }
+    }
+    let has_generation_fields = u.model.is_some()
+        || u.model_parameters.is_some()
+        || u.usage_details.is_some()
+        || u.cost_details.is_some()
+        || u.completion_start_time.is_some()
+        || u.prompt.is_some();
+    if has_generation_fields && !as_type.is_generation_like() {
+        tracing::warn!(
+            target: "langfuse",
+            "generation fields on a {} observation are ignored (use `generation` or `embedding`)",
+            as_type.as_str()
+        );
+    }
+    if as_type.is_generation_like() {
+        if let Some(m) = &u.model {
+            out.push(KeyValue::new(
+                keys::LANGFUSE_OBSERVATION_MODEL_NAME,
+                m.clone(),
+            ));
+        }
+        let json = |k: &'static str, v: Option<Encoded>, out: &mut Vec<KeyValue>| {
+            if let Some(v) = v {
+                out.push(KeyValue::new(k, v.text));
+            }
+        };
+        json(
+            keys::LANGFUSE_OBSERVATION_MODEL_PARAMETERS,
+            u.model_parameters,
+            &mut out,
+        );
+        json(
+            keys::LANGFUSE_OBSERVATION_USAGE_DETAILS,
+            u.usage_details,
+            &mut out,
+        );
+        json(
+            keys::LANGFUSE_OBSERVATION_COST_DETAILS,
+            u.cost_details,
+            &mut out,
+        );
+        if let Some(t) = u.completion_start_time {
+            out.push(KeyValue::new(
+                keys::LANGFUSE_OBSERVATION_COMPLETION_START_TIME,
+                format!("\"{}\"", crate::time::iso_micros(t)),
+            ));
+        }
+        if let Some(p) = u.prompt.as_ref().filter(|p| !p.is_fallback) {
+            out.push(KeyValue::new(
+                keys::LANGFUSE_OBSERVATION_PROMPT_NAME,
+                p.name.clone(),
+            ));
+            out.push(KeyValue::new(
+                keys::LANGFUSE_OBSERVATION_PROMPT_VERSION,
+                p.version,
+            ));
+        }
+    }
+    let status = (u.level == Some(Level::Error))
+        .then(|| Status::error(Cow::Owned(u.status_message.clone().unwrap_or_default())));
+    (out, status)
+}

@@ -1,0 +1,164 @@
+//! The seam to the network: the OTLP span exporter and the scores endpoint. Everything that
+//! knows about HTTP lives here, so the transport can be swapped for the project's own exporter
+//! crate without touching the instrumentation API.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use opentelemetry_otlp::{Protocol, WithExportConfig, WithHttpConfig};
+
+use crate::Error;
+use crate::config::Config;
+
+/// Path of the Langfuse OTLP traces endpoint.
+pub const TRACES_PATH: &str = "/api/public/otel/v1/traces";
+/// Path of the Langfuse scores endpoint (Python SDK 5).
+pub const SCORES_PATH: &str = "/api/public/scores";
+
+/// Name reported in `x-langfuse-sdk-name`.
+pub const SDK_NAME: &str = "rust";
+/// Version reported in `x-langfuse-sdk-version` and as the instrumentation scope version.
+pub const SDK_VERSION: &str = env!("CARGO_PKG_VERSION");
+
+/// Standard base64 with padding (enough for the Basic auth header).
+pub(crate) fn base64(bytes: &[u8]) -> String {
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
+    for chunk in bytes.chunks(3) {
+        let b = [
+            chunk[0],
+            *chunk.get(1).unwrap_or(&0),
+            *chunk.get(2).unwrap_or(&0),
+        ];
+        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
+        for i in 0..4 {
+            if i <= chunk.len() {
+                out.push(ALPHABET[((n >> (18 - 6 * i)) & 63) as usize] as char);
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
+}
+
+/// The headers every request carries: Basic auth, SDK identification, and
+/// `x-langfuse-ingestion-version: 4` (Langfuse's real-time ingestion path).
+pub(crate) fn headers(config: &Config) -> HashMap<String, String> {
+    let mut h = HashMap::new();
+    let auth = base64(format!("{}:{}", config.public_key, config.secret_key).as_bytes());
+    h.insert("Authorization".to_owned(), format!("Basic {auth}"));
+    h.insert("x-langfuse-sdk-name".to_owned(), SDK_NAME.to_owned());
+    h.insert("x-langfuse-sdk-version".to_owned(), SDK_VERSION.to_owned());
+    h.insert(
+        "x-langfuse-public-key".to_owned(),
+        config.public_key.clone(),
+    );
+    h.insert("x-langfuse-ingestion-version".to_owned(), "4".to_owned());
+    for (k, v) in &config.additional_headers {
+        h.insert(k.clone(), v.clone());
+    }
+    h
+}
+
+/// A blocking HTTP client (rustls with the `ring` provider; no OpenSSL). Used only on
+/// background threads, never on the caller's thread. It is built on a short-lived thread of
+/// its own: `reqwest`'s blocking client refuses to be built inside an async runtime, and the
+/// client is often created in `#[tokio::main]`.
+pub(crate) fn http_client(timeout: Duration) -> Result<reqwest::blocking::Client, Error> {
+    // Only installs when the process has no default provider yet.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    std::thread::Builder::new()
+        .name("langfuse-http-init".into())
+        .spawn(move || {
+            reqwest::blocking::Client::builder()
+                .timeout(timeout)
+                .build()
+        })
+        .map_err(|e| Error::Transport(e.to_string()))?
+        .join()
+        .map_err(|_| Error::Transport("building the HTTP client panicked".into()))?
+        .map_err(|e| Error::Transport(e.to_string()))
+}
+
+/// The OTLP/HTTP protobuf exporter for `{base_url}/api/public/otel/v1/traces`, gzip-compressed.
+pub(crate) fn span_exporter(
+    config: &Config,
+    client: reqwest::blocking::Client,
+) -> Result<opentelemetry_otlp::SpanExporter, Error> {
+    opentelemetry_otlp::SpanExporter::builder()
+        .with_http()
+        .with_http_client(client)
+        .with_protocol(Protocol::HttpBinary)
+        .with_endpoint(format!(
+            "{}{TRACES_PATH}",
+            config.base_url.trim_end_matches('/')
+        ))
+        .with_timeout(config.timeout)
+        .with_headers(headers(config))
+        .with_compression(opentelemetry_otlp::Compression::Gzip)
+        .build()
+        .map_err(|e| Error::Transport(e.to_string()))
+}
+
+/// Path of the Langfuse ingestion endpoint (`score-create` events, the JS SDK's score transport).
+pub const INGESTION_PATH: &str = "/api/public/ingestion";
+
+/// Posts one JSON body to `path`; retries transport errors, 429 and 5xx up to 3 attempts.
+/// A 207 (partial success) is not retried, like the Python SDK.
+pub(crate) fn post_json(
+    client: &reqwest::blocking::Client,
+    config: &Config,
+    path: &str,
+    body: Vec<u8>,
+) -> Result<(), Error> {
+    let url = format!("{}{path}", config.base_url.trim_end_matches('/'));
+    let mut last = String::new();
+    for attempt in 0..3u32 {
+        if attempt > 0 {
+            std::thread::sleep(Duration::from_millis(250 << attempt));
+        }
+        let mut req = client.post(&url).header("Content-Type", "application/json");
+        for (k, v) in headers(config) {
+            req = req.header(k, v);
+        }
+        match req.body(body.clone()).send() {
+            Ok(resp) if resp.status().is_success() => return Ok(()),
+            Ok(resp) if resp.status().as_u16() == 429 || resp.status().is_server_error() => {
+                last = format!("HTTP {}", resp.status());
+            }
+            Ok(resp) => {
+                return Err(Error::Transport(format!(
+                    "scores rejected: HTTP {}",
+                    resp.status()
+                )));
+            }
+            Err(e) => last = e.to_string(),
+        }
+    }
+    Err(Error::Transport(format!(
+        "scores not sent after 3 attempts: {last}"
+    )))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn base64_matches_the_rfc_vectors() {
+        for (input, want) in [
+            ("", ""),
+            ("f", "Zg=="),
+            ("fo", "Zm8="),
+            ("foo", "Zm9v"),
+            ("foob", "Zm9vYg=="),
+        ] {
+            assert_eq!(base64(input.as_bytes()), want);
+        }
+        assert_eq!(
+            base64(b"pk-lf-test:sk-lf-test"),
+            "cGstbGYtdGVzdDpzay1sZi10ZXN0"
+        );
+    }
+}

@@ -1,0 +1,543 @@
+//! Value types of the instrumentation API: observation types, levels, updates, prompts and
+//! trace contexts.
+
+use std::time::SystemTime;
+
+use serde::Serialize;
+use serde_json::Value;
+
+use crate::json::{JsonStyle, serialize_python};
+
+/// The kind of an observation, written as `langfuse.observation.type`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum ObservationType {
+    /// A generic unit of work (the default).
+    #[default]
+    Span,
+    /// An LLM call: model, parameters, usage, cost, prompt.
+    Generation,
+    /// A point in time without duration.
+    Event,
+    /// An agent run.
+    Agent,
+    /// A tool call.
+    Tool,
+    /// A chain of steps.
+    Chain,
+    /// A retrieval step (vector search, …).
+    Retriever,
+    /// An evaluation step.
+    Evaluator,
+    /// An embedding call (generation-like: model, usage, cost).
+    Embedding,
+    /// A guardrail check.
+    Guardrail,
+}
+
+impl ObservationType {
+    /// Every observation type.
+    pub const ALL: [ObservationType; 10] = [
+        Self::Span,
+        Self::Generation,
+        Self::Event,
+        Self::Agent,
+        Self::Tool,
+        Self::Chain,
+        Self::Retriever,
+        Self::Evaluator,
+        Self::Embedding,
+        Self::Guardrail,
+    ];
+
+    /// The wire value (`"span"`, `"generation"`, …).
+    ///
+    /// ```
+    /// assert_eq!(langfuse_otel::ObservationType::Retriever.as_str(), "retriever");
+    /// ```
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Span => "span",
+            Self::Generation => "generation",
+            Self::Event => "event",
+            Self::Agent => "agent",
+            Self::Tool => "tool",
+            Self::Chain => "chain",
+            Self::Retriever => "retriever",
+            Self::Evaluator => "evaluator",
+            Self::Embedding => "embedding",
+            Self::Guardrail => "guardrail",
+        }
+    }
+
+    /// Whether the type carries generation fields (model, usage, cost, prompt): `generation`
+    /// and `embedding`, as in the Python SDK.
+    pub fn is_generation_like(self) -> bool {
+        matches!(self, Self::Generation | Self::Embedding)
+    }
+}
+
+/// Severity of an observation, written as `langfuse.observation.level`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Level {
+    /// Verbose detail.
+    Debug,
+    /// The normal level.
+    Default,
+    /// Something to look at.
+    Warning,
+    /// A failure; also sets the OpenTelemetry span status to ERROR.
+    Error,
+}
+
+impl Level {
+    /// The wire value (`"DEBUG"`, `"DEFAULT"`, `"WARNING"`, `"ERROR"`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Debug => "DEBUG",
+            Self::Default => "DEFAULT",
+            Self::Warning => "WARNING",
+            Self::Error => "ERROR",
+        }
+    }
+}
+
+/// A prompt a generation was produced from (`langfuse.observation.prompt.*`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PromptRef {
+    /// Prompt name.
+    pub name: String,
+    /// Prompt version (sent as an integer attribute).
+    pub version: i64,
+    /// A fallback prompt is never linked (as in the Python SDK).
+    pub is_fallback: bool,
+}
+
+impl PromptRef {
+    /// A prompt reference by name and version.
+    ///
+    /// ```
+    /// let p = langfuse_otel::PromptRef::new("qa-prompt", 3);
+    /// assert_eq!((p.name.as_str(), p.version), ("qa-prompt", 3));
+    /// ```
+    pub fn new(name: impl Into<String>, version: i64) -> Self {
+        Self {
+            name: name.into(),
+            version,
+            is_fallback: false,
+        }
+    }
+}
+
+/// Attaches a new observation to an existing trace (and optionally a parent span) instead of the
+/// current context, like the Python SDK's `trace_context`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TraceContext {
+    /// 32 lowercase hex characters.
+    pub trace_id: String,
+    /// 16 lowercase hex characters; `None` makes the observation a root of that trace.
+    pub parent_span_id: Option<String>,
+}
+
+/// Converts any `Serialize` into a JSON value without ever failing: a value that cannot be
+/// serialized becomes the Python SDK's `"<not serializable object of type: T>"` text.
+pub(crate) fn to_json_value<T: Serialize + ?Sized>(value: &T) -> Value {
+    serde_json::to_value(value).unwrap_or_else(|_| Value::String(not_serializable::<T>()))
+}
+
+fn not_serializable<T: ?Sized>() -> String {
+    format!(
+        "<not serializable object of type: {}>",
+        std::any::type_name::<T>()
+    )
+}
+
+/// A value already encoded for the wire: a string as is, anything else as Python-style JSON.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Encoded {
+    /// The attribute text.
+    pub(crate) text: String,
+    /// The value was a string (sent raw).
+    pub(crate) is_string: bool,
+}
+
+impl Encoded {
+    /// Encodes `value`; `None` for `null` (not written, like Python's `None`).
+    pub(crate) fn new<T: Serialize + ?Sized>(value: &T) -> Option<Encoded> {
+        match serialize_python(value, JsonStyle::Python) {
+            Ok(text) if text == "null" => None,
+            // A plain string without escapes: strip the quotes, no decoding needed.
+            Ok(mut text) if text.starts_with('"') && !text.contains('\\') && text.len() >= 2 => {
+                text.pop();
+                text.remove(0);
+                Some(Encoded {
+                    text,
+                    is_string: true,
+                })
+            }
+            Ok(text) if text.starts_with('"') => match serde_json::from_str::<String>(&text) {
+                Ok(raw) => Some(Encoded {
+                    text: raw,
+                    is_string: true,
+                }),
+                Err(_) => Some(Encoded {
+                    text,
+                    is_string: false,
+                }),
+            },
+            Ok(text) => Some(Encoded {
+                text,
+                is_string: false,
+            }),
+            Err(_) => Some(Encoded {
+                text: not_serializable::<T>(),
+                is_string: true,
+            }),
+        }
+    }
+
+    /// The JSON value (for the mask function).
+    pub(crate) fn to_value(&self) -> Value {
+        if self.is_string {
+            Value::String(self.text.clone())
+        } else {
+            serde_json::from_str(&self.text).unwrap_or_else(|_| Value::String(self.text.clone()))
+        }
+    }
+}
+
+/// The fields of an observation: used when starting one and for later updates. Only the fields
+/// that are set are written; generation fields are written only on generation-like
+/// observations (`generation`, `embedding`), as in the Python SDK.
+///
+/// ```
+/// use langfuse_otel::{Level, ObservationUpdate};
+/// let update = ObservationUpdate::new()
+///     .output(&serde_json::json!({"answer": 42}))
+///     .metadata(&serde_json::json!({"source": "cache"}))
+///     .level(Level::Warning)
+///     .status_message("slow");
+/// assert!(update.is_set());
+/// ```
+#[derive(Debug, Clone, Default)]
+pub struct ObservationUpdate {
+    pub(crate) name: Option<String>,
+    pub(crate) input: Option<Encoded>,
+    pub(crate) output: Option<Encoded>,
+    pub(crate) metadata: Option<Value>,
+    pub(crate) version: Option<String>,
+    pub(crate) level: Option<Level>,
+    pub(crate) status_message: Option<String>,
+    pub(crate) model: Option<String>,
+    pub(crate) model_parameters: Option<Encoded>,
+    pub(crate) usage_details: Option<Encoded>,
+    pub(crate) cost_details: Option<Encoded>,
+    pub(crate) completion_start_time: Option<SystemTime>,
+    pub(crate) prompt: Option<PromptRef>,
+}
+
+impl ObservationUpdate {
+    /// An empty update.
+    #[inline]
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Whether any field is set.
+    #[inline]
+    pub fn is_set(&self) -> bool {
+        self.name.is_some()
+            || self.input.is_some()
+            || self.output.is_some()
+            || self.metadata.is_some()
+            || self.version.is_some()
+            || self.level.is_some()
+            || self.status_message.is_some()
+            || self.model.is_some()
+            || self.model_parameters.is_some()
+            || self.usage_details.is_some()
+            || self.cost_details.is_some()
+            || self.completion_start_time.is_some()
+            || self.prompt.is_some()
+    }
+
+    /// Renames the observation (the OpenTelemetry span name).
+    #[inline]
+    pub fn name(mut self, name: impl Into<String>) -> Self {
+        self.name = Some(name.into());
+        self
+    }
+
+    /// Input: a string is sent as is, anything else as JSON. `null` is not written.
+    #[inline]
+    pub fn input<T: Serialize + ?Sized>(mut self, input: &T) -> Self {
+        self.input = Encoded::new(input);
+        self
+    }
+
+    /// Output: a string is sent as is, anything else as JSON. `null` is not written.
+    #[inline]
+    pub fn output<T: Serialize + ?Sized>(mut self, output: &T) -> Self {
+        self.output = Encoded::new(output);
+        self
+    }
+
+    /// Metadata: an object is flattened one level (`langfuse.observation.metadata.<key>`, each
+    /// value JSON-encoded, `null` values skipped); anything else is one JSON attribute.
+    #[inline]
+    pub fn metadata<T: Serialize + ?Sized>(mut self, metadata: &T) -> Self {
+        self.metadata = Some(to_json_value(metadata)).filter(|v| !v.is_null());
+        self
+    }
+
+    /// Version of the code or app that produced the observation (`langfuse.version`).
+    #[inline]
+    pub fn version(mut self, version: impl Into<String>) -> Self {
+        self.version = Some(version.into());
+        self
+    }
+
+    /// Level; [`Level::Error`] also sets the span status to ERROR with the status message.
+    #[inline]
+    pub fn level(mut self, level: Level) -> Self {
+        self.level = Some(level);
+        self
+    }
+
+    /// Status message (free text, typically an error description).
+    #[inline]
+    pub fn status_message(mut self, message: impl Into<String>) -> Self {
+        self.status_message = Some(message.into());
+        self
+    }
+
+    /// Model name (generation-like observations only).
+    #[inline]
+    pub fn model(mut self, model: impl Into<String>) -> Self {
+        self.model = Some(model.into());
+        self
+    }
+
+    /// Model parameters, e.g. `{"temperature": 0.2}` (generation-like only).
+    #[inline]
+    pub fn model_parameters<T: Serialize + ?Sized>(mut self, parameters: &T) -> Self {
+        self.model_parameters = Encoded::new(parameters);
+        self
+    }
+
+    /// Usage details, e.g. `{"input": 120, "output": 40, "total": 160, "input_cache_read": 80}`
+    /// (generation-like only).
+    #[inline]
+    pub fn usage_details<T: Serialize + ?Sized>(mut self, usage: &T) -> Self {
+        self.usage_details = Encoded::new(usage);
+        self
+    }
+
+    /// Cost details in USD, e.g. `{"input": 0.0012, "total": 0.0021}` (generation-like only).
+    #[inline]
+    pub fn cost_details<T: Serialize + ?Sized>(mut self, cost: &T) -> Self {
+        self.cost_details = Encoded::new(cost);
+        self
+    }
+
+    /// When the first token arrived (generation-like only).
+    #[inline]
+    pub fn completion_start_time(mut self, time: SystemTime) -> Self {
+        self.completion_start_time = Some(time);
+        self
+    }
+
+    /// The prompt the generation used (generation-like only; fallback prompts are skipped).
+    #[inline]
+    pub fn prompt(mut self, prompt: PromptRef) -> Self {
+        self.prompt = Some(prompt);
+        self
+    }
+}
+
+/// How to start an observation: name, type, initial fields, explicit trace context.
+///
+/// A `&str` or `String` converts into a `span` with that name.
+///
+/// ```
+/// use langfuse_otel::{ObservationOptions, ObservationType};
+/// let opts = ObservationOptions::new("generate-answer", ObservationType::Generation)
+///     .model("gpt-4o-mini")
+///     .input("How do I reset my password?");
+/// assert_eq!(opts.as_type(), ObservationType::Generation);
+/// let span: ObservationOptions = "rag-pipeline".into();
+/// assert_eq!(span.as_type(), ObservationType::Span);
+/// ```
+#[derive(Debug, Clone)]
+pub struct ObservationOptions {
+    pub(crate) name: String,
+    pub(crate) as_type: ObservationType,
+    pub(crate) fields: ObservationUpdate,
+    pub(crate) trace_context: Option<TraceContext>,
+    pub(crate) start_time: Option<SystemTime>,
+}
+
+impl ObservationOptions {
+    /// An observation of the given type.
+    #[inline]
+    pub fn new(name: impl Into<String>, as_type: ObservationType) -> Self {
+        Self {
+            name: name.into(),
+            as_type,
+            fields: ObservationUpdate::default(),
+            trace_context: None,
+            start_time: None,
+        }
+    }
+
+    /// The observation type.
+    #[inline]
+    pub fn as_type(&self) -> ObservationType {
+        self.as_type
+    }
+
+    /// Replaces all initial fields.
+    #[inline]
+    pub fn fields(mut self, fields: ObservationUpdate) -> Self {
+        self.fields = fields;
+        self
+    }
+
+    /// Attaches to an existing trace (see [`TraceContext`]).
+    #[inline]
+    pub fn trace_context(mut self, trace_context: TraceContext) -> Self {
+        self.trace_context = Some(trace_context);
+        self
+    }
+
+    /// Explicit start time (default: now).
+    #[inline]
+    pub fn start_time(mut self, time: SystemTime) -> Self {
+        self.start_time = Some(time);
+        self
+    }
+
+    /// Initial input (see [`ObservationUpdate::input`]).
+    #[inline]
+    pub fn input<T: Serialize + ?Sized>(mut self, input: &T) -> Self {
+        self.fields = self.fields.input(input);
+        self
+    }
+
+    /// Initial output (see [`ObservationUpdate::output`]).
+    #[inline]
+    pub fn output<T: Serialize + ?Sized>(mut self, output: &T) -> Self {
+        self.fields = self.fields.output(output);
+        self
+    }
+
+    /// Initial metadata (see [`ObservationUpdate::metadata`]).
+    #[inline]
+    pub fn metadata<T: Serialize + ?Sized>(mut self, metadata: &T) -> Self {
+        self.fields = self.fields.metadata(metadata);
+        self
+    }
+
+    /// Version (see [`ObservationUpdate::version`]).
+    #[inline]
+    pub fn version(mut self, version: impl Into<String>) -> Self {
+        self.fields = self.fields.version(version);
+        self
+    }
+
+    /// Level (see [`ObservationUpdate::level`]).
+    #[inline]
+    pub fn level(mut self, level: Level) -> Self {
+        self.fields = self.fields.level(level);
+        self
+    }
+
+    /// Status message (see [`ObservationUpdate::status_message`]).
+    #[inline]
+    pub fn status_message(mut self, message: impl Into<String>) -> Self {
+        self.fields = self.fields.status_message(message);
+        self
+    }
+
+    /// Model name (see [`ObservationUpdate::model`]).
+    #[inline]
+    pub fn model(mut self, model: impl Into<String>) -> Self {
+        self.fields = self.fields.model(model);
+        self
+    }
+
+    /// Model parameters (see [`ObservationUpdate::model_parameters`]).
+    #[inline]
+    pub fn model_parameters<T: Serialize + ?Sized>(mut self, parameters: &T) -> Self {
+        self.fields = self.fields.model_parameters(parameters);
+        self
+    }
+
+    /// Usage details (see [`ObservationUpdate::usage_details`]).
+    #[inline]
+    pub fn usage_details<T: Serialize + ?Sized>(mut self, usage: &T) -> Self {
+        self.fields = self.fields.usage_details(usage);
+        self
+    }
+
+    /// Cost details (see [`ObservationUpdate::cost_details`]).
+    #[inline]
+    pub fn cost_details<T: Serialize + ?Sized>(mut self, cost: &T) -> Self {
+        self.fields = self.fields.cost_details(cost);
+        self
+    }
+
+    /// Completion start time (see [`ObservationUpdate::completion_start_time`]).
+    #[inline]
+    pub fn completion_start_time(mut self, time: SystemTime) -> Self {
+        self.fields = self.fields.completion_start_time(time);
+        self
+    }
+
+    /// Prompt link (see [`ObservationUpdate::prompt`]).
+    #[inline]
+    pub fn prompt(mut self, prompt: PromptRef) -> Self {
+        self.fields = self.fields.prompt(prompt);
+        self
+    }
+}
+
+impl From<&str> for ObservationOptions {
+    fn from(name: &str) -> Self {
+        Self::new(name, ObservationType::Span)
+    }
+}
+
+impl From<String> for ObservationOptions {
+    fn from(name: String) -> Self {
+        Self::new(name, ObservationType::Span)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn strings_are_sent_raw_and_other_values_as_python_json() {
+        let e = |v: &dyn erased::Ser| v.enc();
+        assert_eq!(e(&"plain"), Some(("plain".to_owned(), true)));
+        assert_eq!(e(&"é \"q\" \\ x"), Some(("é \"q\" \\ x".to_owned(), true)));
+        assert_eq!(e(&""), Some((String::new(), true)));
+        assert_eq!(
+            e(&serde_json::json!({"a": [1, 2.5]})),
+            Some((r#"{"a": [1, 2.5]}"#.to_owned(), false))
+        );
+        assert_eq!(e(&Option::<u8>::None), None, "null is not written");
+    }
+
+    mod erased {
+        pub trait Ser {
+            fn enc(&self) -> Option<(String, bool)>;
+        }
+        impl<T: serde::Serialize> Ser for T {
+            fn enc(&self) -> Option<(String, bool)> {
+                super::Encoded::new(self).map(|e| (e.text, e.is_string))
+            }
+        }
+    }
+}

@@ -1,0 +1,4 @@
+#[langfuse_otel::observe(as_type = "event")]
+fn step() {}
+
+fn main() {}
