@@ -2,20 +2,19 @@
 //! → a score), instrumented with `langfuse-otel`.
 //!
 //! ```sh
-//! cargo run --example quickstart            # no keys: prints the trace tree, no network
+//! cargo run --example quickstart            # no keys: offline file of ingestion events, printed as a tree
 //! LANGFUSE_PUBLIC_KEY=pk-lf-… LANGFUSE_SECRET_KEY=sk-lf-… cargo run --example quickstart  # sends to Langfuse
 //! ```
 
-use std::sync::{Arc, Mutex};
+use std::path::PathBuf;
 use std::time::Duration;
 
 use langfuse_otel::{
     Langfuse, LangfuseBuilder, LangfuseSpanProcessor, ObservationOptions, ObservationType,
     ObservationUpdate, PropagatedAttributes, Score, propagate_attributes,
 };
-use opentelemetry::Context;
-use opentelemetry_sdk::error::OTelSdkResult;
-use opentelemetry_sdk::trace::{SdkTracerProvider, Span, SpanData, SpanProcessor};
+use langfuse_otel_exporter::{LangfuseExporter, offline};
+use opentelemetry_sdk::trace::SdkTracerProvider;
 use serde::Serialize;
 use serde_json::json;
 
@@ -122,94 +121,39 @@ async fn answer(langfuse: &Langfuse, question: &str) -> String {
         .await
 }
 
-/// Offline destination until the exporter crate's lands: keeps finished spans for printing.
-#[derive(Debug, Clone, Default)]
-struct Collect(Arc<Mutex<Vec<SpanData>>>);
-
-impl SpanProcessor for Collect {
-    fn on_start(&self, _span: &mut Span, _cx: &Context) {}
-    fn on_end(&self, span: SpanData) {
-        if let Ok(mut spans) = self.0.lock() {
-            spans.push(span);
-        }
-    }
-    fn force_flush(&self) -> OTelSdkResult {
-        Ok(())
-    }
-    fn shutdown_with_timeout(&self, _timeout: Duration) -> OTelSdkResult {
-        Ok(())
-    }
-}
-
-fn print_tree(spans: &[SpanData]) {
-    fn attr(s: &SpanData, key: &str) -> Option<String> {
-        s.attributes
-            .iter()
-            .find(|kv| kv.key.as_str() == key)
-            .map(|kv| kv.value.to_string())
-    }
-    fn walk(spans: &[SpanData], parent: opentelemetry::trace::SpanId, indent: &str) {
-        let mut children: Vec<&SpanData> = spans
-            .iter()
-            .filter(|s| s.parent_span_id == parent)
-            .collect();
-        children.sort_by_key(|s| s.start_time);
-        for (i, s) in children.iter().enumerate() {
-            let last = i + 1 == children.len();
-            let ms = s
-                .end_time
-                .duration_since(s.start_time)
-                .unwrap_or_default()
-                .as_secs_f64()
-                * 1e3;
-            let mut line = format!(
-                "{indent}{} {} [{}] {ms:.1} ms",
-                if last { "└─" } else { "├─" },
-                s.name,
-                attr(s, "langfuse.observation.type").unwrap_or_else(|| "span".into())
-            );
-            for (key, label) in [
-                ("langfuse.observation.model.name", "model"),
-                ("langfuse.observation.usage_details", "usage"),
-                ("langfuse.observation.cost_details", "cost"),
-            ] {
-                if let Some(v) = attr(s, key) {
-                    line.push_str(&format!(" {label}={v}"));
-                }
-            }
-            println!("{line}");
-            let next = format!("{indent}{}", if last { "   " } else { "│  " });
-            walk(spans, s.span_context.span_id(), &next);
-        }
-    }
-    if let Some(root) = spans
-        .iter()
-        .find(|s| s.parent_span_id == opentelemetry::trace::SpanId::INVALID)
-    {
-        println!(
-            "trace {}  user={} session={} tags={}",
-            root.span_context.trace_id(),
-            attr(root, "user.id").unwrap_or_default(),
-            attr(root, "session.id").unwrap_or_default(),
-            attr(root, "langfuse.trace.tags").unwrap_or_default(),
-        );
-    }
-    walk(spans, opentelemetry::trace::SpanId::INVALID, "");
-}
-
 #[tokio::main]
 async fn main() {
-    let builder = LangfuseBuilder::from_env();
     let online = std::env::var_os("LANGFUSE_PUBLIC_KEY").is_some()
         && std::env::var_os("LANGFUSE_SECRET_KEY").is_some();
-    let collected = Collect::default();
-    let langfuse = if online {
-        builder.build()
+    // Without keys: the exporter's offline destination, a JSON-lines file of ingestion events.
+    let offline_file = std::env::var_os("LANGFUSE_OFFLINE_PATH")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| std::env::temp_dir().join("langfuse-quickstart.jsonl"));
+    let (langfuse, offline_provider) = if online {
+        (LangfuseBuilder::from_env().build(), None)
     } else {
+        let _ = std::fs::remove_file(&offline_file);
+        let exporter = match LangfuseExporter::builder()
+            .without_env()
+            .file(&offline_file)
+            .build()
+        {
+            Ok(exporter) => exporter,
+            Err(e) => {
+                eprintln!("cannot set up the offline destination: {e}");
+                std::process::exit(1);
+            }
+        };
         let provider = SdkTracerProvider::builder()
-            .with_span_processor(LangfuseSpanProcessor::new(collected.clone(), None))
+            .with_span_processor(LangfuseSpanProcessor::new(
+                exporter.into_batch_processor(),
+                None,
+            ))
             .build();
-        Langfuse::with_provider(provider, None)
+        (
+            Langfuse::with_provider(provider.clone(), None),
+            Some(provider),
+        )
     };
 
     let attrs = PropagatedAttributes::new()
@@ -219,19 +163,27 @@ async fn main() {
     let reply = propagate_attributes(attrs, answer(&langfuse, "How do I reset my password?")).await;
     println!("answer: {reply}\n");
 
-    if online {
-        match langfuse.flush() {
+    match offline_provider {
+        None => match langfuse.flush() {
             Ok(()) => println!("sent to Langfuse"),
             Err(e) => eprintln!("flush failed: {e}"),
+        },
+        Some(provider) => {
+            if let Err(e) = provider.shutdown() {
+                eprintln!("flushing the offline destination failed: {e}");
+            }
+            match offline::render_trace_file(&offline_file) {
+                Ok(tree) => print!("{tree}"),
+                Err(e) => eprintln!("cannot read {}: {e}", offline_file.display()),
+            }
+            println!(
+                "score on the trace: helpfulness = 0.9 (scores are sent only when keys are set)"
+            );
+            println!(
+                "\nOffline: the trace was written as Langfuse ingestion events to {}.\n\
+                 Set LANGFUSE_PUBLIC_KEY / LANGFUSE_SECRET_KEY (and LANGFUSE_BASE_URL) to send it to Langfuse.",
+                offline_file.display()
+            );
         }
-    } else {
-        let spans = collected.0.lock().map(|s| s.clone()).unwrap_or_default();
-        print_tree(&spans);
-        println!(
-            "score: helpfulness = 0.9 on the trace (sent to /api/public/scores when keys are set)"
-        );
-        println!(
-            "\nSet LANGFUSE_PUBLIC_KEY / LANGFUSE_SECRET_KEY (and LANGFUSE_BASE_URL) to send this trace to Langfuse."
-        );
     }
 }
