@@ -9,6 +9,8 @@ use std::task::{Context as TaskContext, Poll};
 use std::time::{Duration, SystemTime};
 
 use langfuse_otel_core::keys;
+use langfuse_otel_exporter::BatchProcessor;
+use langfuse_otel_exporter::config::BatchSettings;
 use opentelemetry::trace::{
     FutureExt as _, SpanContext, SpanId, SpanKind, TraceContextExt, TraceFlags, TraceId,
     TraceState, Tracer as _, TracerProvider as _,
@@ -16,8 +18,8 @@ use opentelemetry::trace::{
 use opentelemetry::{Context, InstrumentationScope, KeyValue};
 use opentelemetry_sdk::Resource;
 use opentelemetry_sdk::trace::{
-    BatchConfigBuilder, BatchSpanProcessor, IdGenerator, RandomIdGenerator, Sampler,
-    SamplingDecision, SdkTracer, SdkTracerProvider, ShouldSample,
+    IdGenerator, RandomIdGenerator, Sampler, SamplingDecision, SdkTracer, SdkTracerProvider,
+    ShouldSample,
 };
 use sha2::{Digest, Sha256};
 
@@ -116,18 +118,15 @@ impl LangfuseBuilder {
     /// ```
     pub fn span_processor(&self) -> Result<LangfuseSpanProcessor> {
         let config = self.resolve().map_err(Error::Config)?;
-        let client = transport::http_client(config.timeout)?;
-        let exporter = transport::span_exporter(&config, client)?;
-        let mut batch = BatchConfigBuilder::default();
+        let exporter = transport::span_exporter(&config)?;
+        let mut settings = BatchSettings::default();
         if let Some(n) = config.flush_at {
-            batch = batch.with_max_export_batch_size(n);
+            settings.max_export_batch = n.max(1);
         }
         if let Some(d) = config.flush_interval {
-            batch = batch.with_scheduled_delay(d);
+            settings.schedule_delay = d;
         }
-        let bsp = BatchSpanProcessor::builder(exporter)
-            .with_batch_config(batch.build())
-            .build();
+        let bsp = BatchProcessor::builder(exporter).settings(settings).build();
         let mut p = LangfuseSpanProcessor::new(bsp, Some(config.public_key.clone()));
         if let Some(f) = &self.should_export {
             p = p.with_should_export_span(f.clone());
@@ -183,7 +182,7 @@ impl LangfuseBuilder {
             }
         };
         let tracer = provider.tracer_with_scope(scope(Some(&config.public_key)));
-        let scores = ScoreQueue::start(config.clone(), transport::http_client(config.timeout)?)
+        let scores = ScoreQueue::start(config.clone(), transport::http_agent(config.timeout))
             .map_err(|e| Error::Transport(e.to_string()))?;
         Ok(Langfuse {
             inner: Arc::new(Inner {

@@ -267,10 +267,7 @@ pub(crate) struct ScoreQueue {
 }
 
 impl ScoreQueue {
-    pub(crate) fn start(
-        config: Config,
-        client: reqwest::blocking::Client,
-    ) -> std::io::Result<Self> {
+    pub(crate) fn start(config: Config, client: ureq::Agent) -> std::io::Result<Self> {
         let (tx, rx) = mpsc::channel();
         let thread = std::thread::Builder::new()
             .name("langfuse-scores".into())
@@ -304,7 +301,7 @@ impl Drop for ScoreQueue {
     }
 }
 
-fn run(rx: Receiver<Msg>, config: Config, client: reqwest::blocking::Client) {
+fn run(rx: Receiver<Msg>, config: Config, client: ureq::Agent) {
     let flush_at = config.flush_at.unwrap_or(15);
     let interval = config.flush_interval.unwrap_or(Duration::from_secs(1));
     let mut pending: Vec<Value> = Vec::new();
@@ -364,7 +361,7 @@ fn uuid_v4() -> String {
 }
 
 /// Posts `pending` in bodies of at most 1 MB; a single oversized score is dropped.
-fn send(client: &reqwest::blocking::Client, config: &Config, pending: &mut Vec<Value>) {
+fn send(client: &ureq::Agent, config: &Config, pending: &mut Vec<Value>) {
     let (path, open, close, max_items): (&str, &[u8], &[u8], usize) = match config.score_transport {
         ScoreTransport::Scores => (transport::SCORES_PATH, b"[", b"]", usize::MAX),
         ScoreTransport::Ingestion => (transport::INGESTION_PATH, b"{\"batch\":[", b"]}", 100),

@@ -5,7 +5,7 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
-use opentelemetry_otlp::{Protocol, WithExportConfig, WithHttpConfig};
+use langfuse_otel_exporter::{ExportFilter, LangfuseExporter};
 
 use crate::Error;
 use crate::config::Config;
@@ -61,44 +61,32 @@ pub(crate) fn headers(config: &Config) -> HashMap<String, String> {
     h
 }
 
-/// A blocking HTTP client (rustls with the `ring` provider; no OpenSSL). Used only on
-/// background threads, never on the caller's thread. It is built on a short-lived thread of
-/// its own: `reqwest`'s blocking client refuses to be built inside an async runtime, and the
-/// client is often created in `#[tokio::main]`.
-pub(crate) fn http_client(timeout: Duration) -> Result<reqwest::blocking::Client, Error> {
-    // Only installs when the process has no default provider yet.
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    std::thread::Builder::new()
-        .name("langfuse-http-init".into())
-        .spawn(move || {
-            reqwest::blocking::Client::builder()
-                .timeout(timeout)
-                .build()
-        })
-        .map_err(|e| Error::Transport(e.to_string()))?
-        .join()
-        .map_err(|_| Error::Transport("building the HTTP client panicked".into()))?
-        .map_err(|e| Error::Transport(e.to_string()))
+/// The span exporter for `{base_url}/api/public/otel/v1/traces`: the project's own
+/// [`LangfuseExporter`] (OTLP protobuf, gzip, the Langfuse headers, retries with backoff,
+/// no async runtime needed). Filtering is left to [`crate::LangfuseSpanProcessor`], which
+/// knows the user's `should_export` predicate.
+pub(crate) fn span_exporter(config: &Config) -> Result<LangfuseExporter, Error> {
+    let mut builder = LangfuseExporter::builder()
+        .without_env()
+        .langfuse(config.public_key.clone(), config.secret_key.clone())
+        .base_url(config.base_url.clone())
+        .timeout(config.timeout)
+        .filter(ExportFilter::All);
+    for (k, v) in &config.additional_headers {
+        builder = builder.header(k.clone(), v.clone());
+    }
+    builder.build().map_err(|e| Error::Transport(e.to_string()))
 }
 
-/// The OTLP/HTTP protobuf exporter for `{base_url}/api/public/otel/v1/traces`, gzip-compressed.
-pub(crate) fn span_exporter(
-    config: &Config,
-    client: reqwest::blocking::Client,
-) -> Result<opentelemetry_otlp::SpanExporter, Error> {
-    opentelemetry_otlp::SpanExporter::builder()
-        .with_http()
-        .with_http_client(client)
-        .with_protocol(Protocol::HttpBinary)
-        .with_endpoint(format!(
-            "{}{TRACES_PATH}",
-            config.base_url.trim_end_matches('/')
-        ))
-        .with_timeout(config.timeout)
-        .with_headers(headers(config))
-        .with_compression(opentelemetry_otlp::Compression::Gzip)
+/// The blocking HTTP agent of the scores queue (the same `ureq` client the exporter uses;
+/// rustls, no OpenSSL, no async runtime).
+pub(crate) fn http_agent(timeout: Duration) -> ureq::Agent {
+    ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .timeout_global(Some(timeout))
+        .user_agent(concat!("langfuse-otel-rust/", env!("CARGO_PKG_VERSION")))
         .build()
-        .map_err(|e| Error::Transport(e.to_string()))
+        .into()
 }
 
 /// Path of the Langfuse ingestion endpoint (`score-create` events, the JS SDK's score transport).
@@ -107,7 +95,7 @@ pub const INGESTION_PATH: &str = "/api/public/ingestion";
 /// Posts one JSON body to `path`; retries transport errors, 429 and 5xx up to 3 attempts.
 /// A 207 (partial success) is not retried, like the Python SDK.
 pub(crate) fn post_json(
-    client: &reqwest::blocking::Client,
+    agent: &ureq::Agent,
     config: &Config,
     path: &str,
     body: Vec<u8>,
@@ -118,11 +106,11 @@ pub(crate) fn post_json(
         if attempt > 0 {
             std::thread::sleep(Duration::from_millis(250 << attempt));
         }
-        let mut req = client.post(&url).header("Content-Type", "application/json");
+        let mut req = agent.post(&url).header("Content-Type", "application/json");
         for (k, v) in headers(config) {
             req = req.header(k, v);
         }
-        match req.body(body.clone()).send() {
+        match req.send(&body[..]) {
             Ok(resp) if resp.status().is_success() => return Ok(()),
             Ok(resp) if resp.status().as_u16() == 429 || resp.status().is_server_error() => {
                 last = format!("HTTP {}", resp.status());
