@@ -376,6 +376,71 @@ pub const GCP_VERTEX_AGENT_LLM_RESPONSE: &str = "gcp.vertex.agent.llm_response";
 
 /// Scope name of the official Langfuse SDKs (and ours).
 pub const SCOPE_LANGFUSE_SDK: &str = "langfuse-sdk";
+
+/// Instrumentation scopes whose spans are exported by default (exact name, or the name
+/// followed by `.`; see [`is_known_llm_scope`]), the union of the Python and JS SDK lists.
+pub const KNOWN_LLM_SCOPES: &[&str] = &[
+    "langfuse-sdk",
+    "agent_framework",
+    "autogen-core",
+    "ai",
+    "haystack",
+    "langsmith",
+    "litellm",
+    "openinference",
+    "pydantic-ai",
+    "strands-agents",
+    "vllm",
+    "opentelemetry.instrumentation.agno",
+    "opentelemetry.instrumentation.alephalpha",
+    "opentelemetry.instrumentation.anthropic",
+    "opentelemetry.instrumentation.aws_bedrock",
+    "opentelemetry.instrumentation.bedrock",
+    "opentelemetry.instrumentation.cohere",
+    "opentelemetry.instrumentation.crewai",
+    "opentelemetry.instrumentation.gemini",
+    "opentelemetry.instrumentation.google_genai",
+    "opentelemetry.instrumentation.google_generativeai",
+    "opentelemetry.instrumentation.groq",
+    "opentelemetry.instrumentation.haystack",
+    "opentelemetry.instrumentation.langchain",
+    "opentelemetry.instrumentation.llamaindex",
+    "opentelemetry.instrumentation.mistralai",
+    "opentelemetry.instrumentation.ollama",
+    "opentelemetry.instrumentation.openai",
+    "opentelemetry.instrumentation.openai_agents",
+    "opentelemetry.instrumentation.openai_v2",
+    "opentelemetry.instrumentation.replicate",
+    "opentelemetry.instrumentation.sagemaker",
+    "opentelemetry.instrumentation.together",
+    "opentelemetry.instrumentation.transformers",
+    "opentelemetry.instrumentation.vertex_ai",
+    "opentelemetry.instrumentation.vertexai",
+    "opentelemetry.instrumentation.voyageai",
+    "opentelemetry.instrumentation.watsonx",
+    "opentelemetry.instrumentation.writer",
+];
+
+/// Whether spans of this instrumentation scope are LLM spans the official SDKs export by
+/// default: a name of [`KNOWN_LLM_SCOPES`], or one of them followed by `.` (`ai` matches only
+/// exactly).
+///
+/// ```
+/// use langfuse_otel_core::keys::is_known_llm_scope;
+/// assert!(is_known_llm_scope("openinference.instrumentation.openai"));
+/// assert!(is_known_llm_scope("ai"));
+/// assert!(!is_known_llm_scope("ai.other"));
+/// assert!(!is_known_llm_scope("litellmx"));
+/// ```
+pub fn is_known_llm_scope(name: &str) -> bool {
+    KNOWN_LLM_SCOPES.iter().any(|p| {
+        name == *p
+            || (*p != "ai"
+                && name
+                    .strip_prefix(p)
+                    .is_some_and(|rest| rest.starts_with('.')))
+    })
+}
 /// Scope attribute of the SDK's spans: the Langfuse public key they were recorded for.
 pub const SCOPE_ATTRIBUTE_PUBLIC_KEY: &str = "public_key";
 

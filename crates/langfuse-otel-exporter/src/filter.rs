@@ -3,51 +3,10 @@
 use std::fmt;
 use std::sync::Arc;
 
+use langfuse_otel_core::keys::is_known_llm_scope;
 use opentelemetry_sdk::trace::SpanData;
 
-/// Instrumentation scopes whose spans are exported by default (exact name, or the name
-/// followed by `.`), the union of the Python and JS SDK lists.
-pub const KNOWN_LLM_SCOPES: &[&str] = &[
-    "langfuse-sdk",
-    "agent_framework",
-    "autogen-core",
-    "ai",
-    "haystack",
-    "langsmith",
-    "litellm",
-    "openinference",
-    "pydantic-ai",
-    "strands-agents",
-    "vllm",
-    "opentelemetry.instrumentation.agno",
-    "opentelemetry.instrumentation.alephalpha",
-    "opentelemetry.instrumentation.anthropic",
-    "opentelemetry.instrumentation.aws_bedrock",
-    "opentelemetry.instrumentation.bedrock",
-    "opentelemetry.instrumentation.cohere",
-    "opentelemetry.instrumentation.crewai",
-    "opentelemetry.instrumentation.gemini",
-    "opentelemetry.instrumentation.google_genai",
-    "opentelemetry.instrumentation.google_generativeai",
-    "opentelemetry.instrumentation.groq",
-    "opentelemetry.instrumentation.haystack",
-    "opentelemetry.instrumentation.langchain",
-    "opentelemetry.instrumentation.llamaindex",
-    "opentelemetry.instrumentation.mistralai",
-    "opentelemetry.instrumentation.ollama",
-    "opentelemetry.instrumentation.openai",
-    "opentelemetry.instrumentation.openai_agents",
-    "opentelemetry.instrumentation.openai_v2",
-    "opentelemetry.instrumentation.replicate",
-    "opentelemetry.instrumentation.sagemaker",
-    "opentelemetry.instrumentation.together",
-    "opentelemetry.instrumentation.transformers",
-    "opentelemetry.instrumentation.vertex_ai",
-    "opentelemetry.instrumentation.vertexai",
-    "opentelemetry.instrumentation.voyageai",
-    "opentelemetry.instrumentation.watsonx",
-    "opentelemetry.instrumentation.writer",
-];
+pub use langfuse_otel_core::keys::KNOWN_LLM_SCOPES;
 
 /// The default filter of the official SDKs: a span is exported when its scope is a known LLM
 /// scope (see [`KNOWN_LLM_SCOPES`]; `ai` matches exactly only), any attribute key starts with
@@ -56,15 +15,7 @@ pub const KNOWN_LLM_SCOPES: &[&str] = &[
 /// (The last rule is ours: spans our own instrumentation marks with `langfuse.*` attributes are
 /// Langfuse spans whatever their scope.)
 pub fn is_default_export_span(span: &SpanData) -> bool {
-    let scope = span.instrumentation_scope.name();
-    let known = KNOWN_LLM_SCOPES.iter().any(|p| {
-        scope == *p
-            || (*p != "ai"
-                && scope.len() > p.len()
-                && scope.starts_with(p)
-                && scope.as_bytes()[p.len()] == b'.')
-    });
-    known
+    is_known_llm_scope(span.instrumentation_scope.name())
         || span.attributes.iter().any(|kv| {
             let k = kv.key.as_str();
             k.starts_with("gen_ai.") || k.starts_with("langfuse.")

@@ -315,7 +315,8 @@ impl Langfuse {
         if opts.trace_context.is_some() {
             attrs.push(KeyValue::new(keys::LANGFUSE_INTERNAL_AS_ROOT, true));
         }
-        let explicit_prompt = opts.fields.prompt.is_some() && as_type.is_generation_like();
+        let explicit_prompt =
+            opts.fields.prompt.is_some() && crate::types::takes_generation_fields(as_type);
         let (fields, status) = update_attributes(opts.fields, as_type, self.mask());
         attrs.extend(fields);
         let mut builder = self

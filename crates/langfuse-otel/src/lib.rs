@@ -95,6 +95,7 @@ pub use scores::{Score, ScoreDataType, ScoreTransport, ScoreValue};
 pub use transport::{INGESTION_PATH, SCORES_PATH, SDK_NAME, SDK_VERSION, TRACES_PATH};
 pub use types::{
     Level, ObservationOptions, ObservationType, ObservationUpdate, PromptRef, TraceContext,
+    takes_generation_fields,
 };
 
 /// Errors of the client's lifecycle calls (building a processor, flushing, shutting down).

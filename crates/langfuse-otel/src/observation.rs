@@ -253,14 +253,14 @@ pub(crate) fn update_attributes(
         || u.cost_details.is_some()
         || u.completion_start_time.is_some()
         || u.prompt.is_some();
-    if has_generation_fields && !as_type.is_generation_like() {
+    if has_generation_fields && !crate::types::takes_generation_fields(as_type) {
         tracing::warn!(
             target: "langfuse",
             "generation fields on a {} observation are ignored (use `generation` or `embedding`)",
             as_type.as_str()
         );
     }
-    if as_type.is_generation_like() {
+    if crate::types::takes_generation_fields(as_type) {
         if let Some(m) = &u.model {
             out.push(KeyValue::new(
                 keys::LANGFUSE_OBSERVATION_MODEL_NAME,

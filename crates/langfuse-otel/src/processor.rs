@@ -21,45 +21,6 @@ use crate::propagation::{Propagated, baggage_key_values};
 /// Instrumentation scope name of the SDK's spans (the same as the official SDKs).
 pub const SCOPE_NAME: &str = keys::SCOPE_LANGFUSE_SDK;
 
-/// Scope-name prefixes of LLM instrumentations exported by default (the Python SDK's list).
-const KNOWN_LLM_SCOPES: &[&str] = &[
-    SCOPE_NAME,
-    "agent_framework",
-    "autogen-core",
-    "ai",
-    "haystack",
-    "langsmith",
-    "litellm",
-    "openinference",
-    "pydantic-ai",
-    "strands-agents",
-    "vllm",
-    "opentelemetry.instrumentation.agno",
-    "opentelemetry.instrumentation.alephalpha",
-    "opentelemetry.instrumentation.anthropic",
-    "opentelemetry.instrumentation.bedrock",
-    "opentelemetry.instrumentation.cohere",
-    "opentelemetry.instrumentation.crewai",
-    "opentelemetry.instrumentation.google_generativeai",
-    "opentelemetry.instrumentation.groq",
-    "opentelemetry.instrumentation.haystack",
-    "opentelemetry.instrumentation.langchain",
-    "opentelemetry.instrumentation.llamaindex",
-    "opentelemetry.instrumentation.mistralai",
-    "opentelemetry.instrumentation.ollama",
-    "opentelemetry.instrumentation.openai",
-    "opentelemetry.instrumentation.openai_agents",
-    "opentelemetry.instrumentation.openai_v2",
-    "opentelemetry.instrumentation.replicate",
-    "opentelemetry.instrumentation.sagemaker",
-    "opentelemetry.instrumentation.together",
-    "opentelemetry.instrumentation.transformers",
-    "opentelemetry.instrumentation.vertexai",
-    "opentelemetry.instrumentation.voyageai",
-    "opentelemetry.instrumentation.watsonx",
-    "opentelemetry.instrumentation.writer",
-];
-
 /// A user-supplied export filter.
 pub type ShouldExportSpan = Arc<dyn Fn(&SpanData) -> bool + Send + Sync>;
 
@@ -109,21 +70,11 @@ pub(crate) struct AppRootClaim(pub(crate) TraceId);
 /// # }
 /// ```
 pub fn is_default_export_span(span: &SpanData) -> bool {
-    is_known_scope(span.instrumentation_scope.name())
+    keys::is_known_llm_scope(span.instrumentation_scope.name())
         || span
             .attributes
             .iter()
             .any(|kv| kv.key.as_str().starts_with("gen_ai."))
-}
-
-fn is_known_scope(name: &str) -> bool {
-    KNOWN_LLM_SCOPES.iter().any(|p| {
-        name == *p
-            || (*p != "ai"
-                && name
-                    .strip_prefix(p)
-                    .is_some_and(|rest| rest.starts_with('.')))
-    })
 }
 
 /// The span processor behind the client. Add it to your own `SdkTracerProvider` to send to
@@ -330,15 +281,5 @@ mod tests {
         ];
         dedupe_attributes(&mut attrs);
         assert_eq!(attrs, vec![KeyValue::new("a", 3), KeyValue::new("b", 2)]);
-    }
-
-    #[test]
-    fn known_scopes_match_exactly_or_by_dotted_prefix() {
-        assert!(is_known_scope("langfuse-sdk"));
-        assert!(is_known_scope("openinference.instrumentation.openai"));
-        assert!(is_known_scope("ai"));
-        assert!(!is_known_scope("ai.other"));
-        assert!(!is_known_scope("litellmx"));
-        assert!(!is_known_scope("hyper"));
     }
 }

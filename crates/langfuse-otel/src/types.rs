@@ -8,98 +8,28 @@ use serde_json::Value;
 
 use crate::json::{JsonStyle, serialize_python};
 
-/// The kind of an observation, written as `langfuse.observation.type`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
-pub enum ObservationType {
-    /// A generic unit of work (the default).
-    #[default]
-    Span,
-    /// An LLM call: model, parameters, usage, cost, prompt.
-    Generation,
-    /// A point in time without duration.
-    Event,
-    /// An agent run.
-    Agent,
-    /// A tool call.
-    Tool,
-    /// A chain of steps.
-    Chain,
-    /// A retrieval step (vector search, …).
-    Retriever,
-    /// An evaluation step.
-    Evaluator,
-    /// An embedding call (generation-like: model, usage, cost).
-    Embedding,
-    /// A guardrail check.
-    Guardrail,
+/// The kind of an observation, written as `langfuse.observation.type` (the one definition in
+/// `langfuse-otel-core`).
+pub use langfuse_otel_core::record::ObservationType;
+
+/// Whether observations of this type take generation fields (model, usage, cost, prompt):
+/// `generation` and `embedding`, as in the Python SDK.
+///
+/// ```
+/// use langfuse_otel::{ObservationType, takes_generation_fields};
+/// assert!(takes_generation_fields(ObservationType::Embedding));
+/// assert!(!takes_generation_fields(ObservationType::Tool));
+/// ```
+pub fn takes_generation_fields(kind: ObservationType) -> bool {
+    matches!(
+        kind,
+        ObservationType::Generation | ObservationType::Embedding
+    )
 }
 
-impl ObservationType {
-    /// Every observation type.
-    pub const ALL: [ObservationType; 10] = [
-        Self::Span,
-        Self::Generation,
-        Self::Event,
-        Self::Agent,
-        Self::Tool,
-        Self::Chain,
-        Self::Retriever,
-        Self::Evaluator,
-        Self::Embedding,
-        Self::Guardrail,
-    ];
-
-    /// The wire value (`"span"`, `"generation"`, …).
-    ///
-    /// ```
-    /// assert_eq!(langfuse_otel::ObservationType::Retriever.as_str(), "retriever");
-    /// ```
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Span => "span",
-            Self::Generation => "generation",
-            Self::Event => "event",
-            Self::Agent => "agent",
-            Self::Tool => "tool",
-            Self::Chain => "chain",
-            Self::Retriever => "retriever",
-            Self::Evaluator => "evaluator",
-            Self::Embedding => "embedding",
-            Self::Guardrail => "guardrail",
-        }
-    }
-
-    /// Whether the type carries generation fields (model, usage, cost, prompt): `generation`
-    /// and `embedding`, as in the Python SDK.
-    pub fn is_generation_like(self) -> bool {
-        matches!(self, Self::Generation | Self::Embedding)
-    }
-}
-
-/// Severity of an observation, written as `langfuse.observation.level`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Level {
-    /// Verbose detail.
-    Debug,
-    /// The normal level.
-    Default,
-    /// Something to look at.
-    Warning,
-    /// A failure; also sets the OpenTelemetry span status to ERROR.
-    Error,
-}
-
-impl Level {
-    /// The wire value (`"DEBUG"`, `"DEFAULT"`, `"WARNING"`, `"ERROR"`).
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Debug => "DEBUG",
-            Self::Default => "DEFAULT",
-            Self::Warning => "WARNING",
-            Self::Error => "ERROR",
-        }
-    }
-}
+/// Severity of an observation, written as `langfuse.observation.level` (`Error` also sets
+/// the OpenTelemetry span status to ERROR); the one definition in `langfuse-otel-core`.
+pub use langfuse_otel_core::record::Level;
 
 /// A prompt a generation was produced from (`langfuse.observation.prompt.*`).
 #[derive(Debug, Clone, PartialEq, Eq)]
