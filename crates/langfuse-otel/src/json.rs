@@ -18,7 +18,7 @@ use serde_json::ser::{CompactFormatter, Formatter};
 /// Which of the Python SDK's two `json.dumps` configurations to reproduce.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum JsonStyle {
-    /// `json.dumps(v)` defaults: `", "` / `": "` separators, non-ASCII escaped as `\uXXXX`.
+    /// `json.dumps(v)` defaults: `", "` / `": "` separators, non-ASCII escaped as `\uhhhh` (UTF-16 code units).
     Python,
     /// `json.dumps(v, separators=(",", ":"), ensure_ascii=False)`.
     Compact,

@@ -171,74 +171,33 @@ fn vercel_usage(cx: &SpanContext<'_, '_>) -> Usage {
         }
     };
     if let Some(meta) = parse_json_attr(cx, "ai.response.providerMetadata") {
-        if let Some(o) = meta.get("openai") {
-            fill(
-                &mut usage,
-                "input_cached_tokens",
-                json_num(o.get("cachedPromptTokens")),
-            );
-            fill(
-                &mut usage,
-                "accepted_prediction_tokens",
-                json_num(o.get("acceptedPredictionTokens")),
-            );
-            fill(
-                &mut usage,
-                "rejected_prediction_tokens",
-                json_num(o.get("rejectedPredictionTokens")),
-            );
-            fill(
-                &mut usage,
-                "output_reasoning_tokens",
-                json_num(o.get("reasoningTokens")),
-            );
-        }
-        if let Some(u) = meta.get("anthropic").and_then(|a| a.get("usage")) {
-            fill(
-                &mut usage,
-                "input_cache_creation",
-                json_num(u.get("cache_creation_input_tokens")),
-            );
-            fill(
-                &mut usage,
-                "input_cached_tokens",
-                json_num(u.get("cache_read_input_tokens")),
-            );
-            if let Some(cc) = u.get("cache_creation").filter(|c| c.is_object()) {
-                fill(
-                    &mut usage,
-                    "input_cache_creation_5m",
-                    json_num(cc.get("ephemeral_5m_input_tokens")),
-                );
-                fill(
-                    &mut usage,
-                    "input_cache_creation_1h",
-                    json_num(cc.get("ephemeral_1h_input_tokens")),
-                );
-                let reduced = (defined(&usage, "input_cache_creation").unwrap_or(0.0)
-                    - defined(&usage, "input_cache_creation_5m").unwrap_or(0.0)
-                    - defined(&usage, "input_cache_creation_1h").unwrap_or(0.0))
-                .max(0.0);
-                set(&mut usage, "input_cache_creation", reduced);
+        let fill_from = |usage: &mut Usage, source: Option<&Value>, table: &[(&str, &str)]| {
+            if let Some(source) = source {
+                for (target, key) in table {
+                    fill(usage, target, json_num(source.get(*key)));
+                }
             }
+        };
+        fill_from(&mut usage, meta.get("openai"), OPENAI_PROVIDER_USAGE);
+        let anthropic = meta.get("anthropic").and_then(|a| a.get("usage"));
+        fill_from(&mut usage, anthropic, ANTHROPIC_PROVIDER_USAGE);
+        let cache_creation = anthropic
+            .and_then(|u| u.get("cache_creation"))
+            .filter(|c| c.is_object());
+        if cache_creation.is_some() {
+            fill_from(&mut usage, cache_creation, ANTHROPIC_CACHE_CREATION_USAGE);
+            // The split buckets are reported inside the total; keep only the unsplit rest.
+            let reduced = (defined(&usage, "input_cache_creation").unwrap_or(0.0)
+                - defined(&usage, "input_cache_creation_5m").unwrap_or(0.0)
+                - defined(&usage, "input_cache_creation_1h").unwrap_or(0.0))
+            .max(0.0);
+            set(&mut usage, "input_cache_creation", reduced);
         }
-        if let Some(u) = meta.get("bedrock").and_then(|b| b.get("usage")) {
-            fill(
-                &mut usage,
-                "input_cache_read",
-                json_num(u.get("cacheReadInputTokens")),
-            );
-            fill(
-                &mut usage,
-                "input_cache_write",
-                json_num(u.get("cacheWriteInputTokens")),
-            );
-            fill(
-                &mut usage,
-                "input_cache_creation",
-                json_num(u.get("cacheCreationInputTokens")),
-            );
-        }
+        fill_from(
+            &mut usage,
+            meta.get("bedrock").and_then(|b| b.get("usage")),
+            BEDROCK_PROVIDER_USAGE,
+        );
     }
     let d = |usage: &Usage, k: &str| defined(usage, k).unwrap_or(0.0);
     let input = (d(&usage, "input")
@@ -254,6 +213,28 @@ fn vercel_usage(cx: &SpanContext<'_, '_>) -> Usage {
     usage.retain(|(_, v)| !v.is_nan());
     usage
 }
+
+/// Vercel AI SDK `providerMetadata` usage keys, as (usage key, provider key); the first writer
+/// of a usage key wins.
+const OPENAI_PROVIDER_USAGE: &[(&str, &str)] = &[
+    ("input_cached_tokens", "cachedPromptTokens"),
+    ("accepted_prediction_tokens", "acceptedPredictionTokens"),
+    ("rejected_prediction_tokens", "rejectedPredictionTokens"),
+    ("output_reasoning_tokens", "reasoningTokens"),
+];
+const ANTHROPIC_PROVIDER_USAGE: &[(&str, &str)] = &[
+    ("input_cache_creation", "cache_creation_input_tokens"),
+    ("input_cached_tokens", "cache_read_input_tokens"),
+];
+const ANTHROPIC_CACHE_CREATION_USAGE: &[(&str, &str)] = &[
+    ("input_cache_creation_5m", "ephemeral_5m_input_tokens"),
+    ("input_cache_creation_1h", "ephemeral_1h_input_tokens"),
+];
+const BEDROCK_PROVIDER_USAGE: &[(&str, &str)] = &[
+    ("input_cache_read", "cacheReadInputTokens"),
+    ("input_cache_write", "cacheWriteInputTokens"),
+    ("input_cache_creation", "cacheCreationInputTokens"),
+];
 
 /// Alias groups of the generic extraction: the first defined spelling wins.
 const INPUT_ALIASES: &[&str] = &["prompt_tokens", "input_tokens", "prompt"];
