@@ -30,7 +30,6 @@ use std::sync::Arc;
 use serde::de::{self, Deserializer};
 use serde::ser::{SerializeMap, Serializer};
 use serde::{Deserialize, Serialize};
-use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 
 /// The ten observation types Langfuse knows.
@@ -206,21 +205,22 @@ pub struct Metadata {
     pub scope: Option<SharedJson>,
 }
 
-/// A JSON value shared by many records (the resource and scope of an export), serialized once
-/// and written verbatim into every record that carries it.
-#[derive(Debug, Clone)]
+/// A JSON value shared by many records (the resource and scope of an export): built once,
+/// shared by reference count, so attaching it to every record of an export costs no copy.
+///
+/// (It is deliberately not a pre-rendered `serde_json::value::RawValue`: with serde_json's
+/// `raw_value` feature an object whose first key is `$serde_json::private::RawValue`, which an
+/// attribute key can be, no longer reads back. The fuzz target found that.)
+#[derive(Debug, Clone, PartialEq)]
 pub struct SharedJson {
     value: Arc<Value>,
-    raw: Option<Arc<RawValue>>,
 }
 
 impl SharedJson {
-    /// Wraps a value, rendering its JSON text once.
+    /// Wraps a value.
     pub fn new(value: Value) -> Self {
-        let raw = serde_json::value::to_raw_value(&value).ok().map(Arc::from);
         SharedJson {
             value: Arc::new(value),
-            raw,
         }
     }
 
@@ -230,18 +230,9 @@ impl SharedJson {
     }
 }
 
-impl PartialEq for SharedJson {
-    fn eq(&self, other: &Self) -> bool {
-        self.value == other.value
-    }
-}
-
 impl Serialize for SharedJson {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        match &self.raw {
-            Some(raw) => raw.serialize(serializer),
-            None => self.value.serialize(serializer),
-        }
+        self.value.serialize(serializer)
     }
 }
 

@@ -94,6 +94,8 @@ const KEYS: &[&str] = &[
     "model",
     "flue.task.id",
     "lk.input_text",
+    // serde_json's private RawValue marker: an attribute key may be any string.
+    "$serde_json::private::RawValue",
 ];
 
 const SCOPES: &[&str] = &[

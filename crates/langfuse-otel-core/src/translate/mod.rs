@@ -419,6 +419,23 @@ mod tests {
         }
     }
 
+    /// Found by the fuzz target: serde_json treats an object whose first key is its private
+    /// raw-value marker specially; records must still read back.
+    #[test]
+    fn records_with_any_attribute_key_read_back() {
+        let mut batch = batch_with_version(AttrValue::str("v1"));
+        batch.resource_spans[0].resource.attributes = Attributes::from_pairs([(
+            Cow::Borrowed("$serde_json::private::RawValue"),
+            AttrValue::str("web-01"),
+        )]);
+        let out = translate_in(Compatibility::Repair, &batch);
+        for event in &out.events {
+            let json = serde_json::to_string(event).unwrap();
+            let back: IngestionEvent = serde_json::from_str(&json).unwrap();
+            assert_eq!(serde_json::to_string(&back).unwrap(), json);
+        }
+    }
+
     #[test]
     fn a_long_lived_translator_emits_a_shallow_trace_once_per_trace() {
         let mut batch = batch_with_version(AttrValue::str("v1"));
