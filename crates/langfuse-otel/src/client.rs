@@ -695,20 +695,7 @@ where
     let fut = CatchUnwind {
         inner: body(obs.clone()).with_context(cx),
     };
-    match fut.await {
-        Ok(value) => {
-            if let Some((ty, msg)) = error(&value) {
-                obs.record_error(&ty, &msg);
-            }
-            obs.end();
-            value
-        }
-        Err(payload) => {
-            obs.record_error("panic", &panic_message(&*payload));
-            obs.end();
-            resume_unwind(payload)
-        }
-    }
+    finish_active(&obs, fut.await, error)
 }
 
 pub(crate) fn run_active_sync<T>(
@@ -720,6 +707,16 @@ pub(crate) fn run_active_sync<T>(
         let _guard = obs.cx.clone().attach();
         catch_unwind(AssertUnwindSafe(|| body(obs.clone())))
     };
+    finish_active(&obs, result, error)
+}
+
+/// Ends an active observation with the outcome of its body: an error value marks it ERROR and
+/// is returned; a panic marks it ERROR and resumes unwinding.
+fn finish_active<T>(
+    obs: &Observation,
+    result: std::thread::Result<T>,
+    error: impl Fn(&T) -> Option<(String, String)>,
+) -> T {
     match result {
         Ok(value) => {
             if let Some((ty, msg)) = error(&value) {
