@@ -1,8 +1,9 @@
 //! Fuzzes the bridge's whole pure path: decode an OTLP export (JSON or protobuf, detected),
-//! translate it in both compatibility modes, serialize the events and read them back.
+//! translate it in both compatibility modes, serialize the events and read them back, and
+//! re-encode it as canonical OTLP, which must decode and translate with nothing dropped.
 #![no_main]
 
-use langfuse_otel_core::otlp;
+use langfuse_otel_core::{canonical, otlp};
 use langfuse_otel_core::record::IngestionEvent;
 use langfuse_otel_core::translate::{Compatibility, TranslateOptions, Translator};
 use libfuzzer_sys::fuzz_target;
@@ -30,4 +31,18 @@ fuzz_target!(|data: &[u8]| {
             assert_eq!(serde_json::to_string(&back).expect("serialize again"), json);
         }
     }
+    let options = TranslateOptions {
+        compatibility: Compatibility::Server,
+        now_unix_ms: || 1_767_258_000_000,
+    };
+    let request = canonical::canonical_request_with(&batch, &options);
+    let bytes = prost::Message::encode_to_vec(&request);
+    let back = otlp::decode_protobuf(&bytes).expect("canonical OTLP decodes");
+    assert_eq!(back.span_count(), batch.span_count());
+    let translation = Translator::with_options(options).translate(&back);
+    assert!(
+        translation.dropped.is_empty(),
+        "the server would drop canonical spans: {:?}",
+        translation.dropped
+    );
 });

@@ -2,6 +2,7 @@
 
 pub mod capture_receiver;
 pub mod captures;
+pub mod events;
 pub mod receiver;
 pub mod spans;
 

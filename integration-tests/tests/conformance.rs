@@ -6,83 +6,11 @@
 
 use std::io::Write;
 
+use integration_tests::events::{diff, sort_events};
 use integration_tests::{fixture_files, read_json};
 use langfuse_otel_core::otlp;
 use langfuse_otel_core::translate::{Compatibility, TranslateOptions, Translator};
 use serde_json::Value;
-
-/// Sort key of the corpus: trace-create first, then timestamp/startTime, then id, then the
-/// compact JSON with sorted keys.
-fn sort_events(events: &mut [Value]) {
-    fn key(e: &Value) -> (u8, String, String, String) {
-        let is_trace = e["type"] == "trace-create";
-        let body = &e["body"];
-        let time = if is_trace {
-            &body["timestamp"]
-        } else {
-            &body["startTime"]
-        };
-        (
-            u8::from(!is_trace),
-            time.as_str().unwrap_or_default().to_owned(),
-            body["id"].as_str().unwrap_or_default().to_owned(),
-            sorted_json(e),
-        )
-    }
-    events.sort_by_cached_key(key);
-}
-
-fn sorted_json(v: &Value) -> String {
-    match v {
-        Value::Object(m) => {
-            let mut keys: Vec<&String> = m.keys().collect();
-            keys.sort();
-            let parts: Vec<String> = keys
-                .iter()
-                .map(|k| format!("{}:{}", Value::String((*k).clone()), sorted_json(&m[*k])))
-                .collect();
-            format!("{{{}}}", parts.join(","))
-        }
-        Value::Array(a) => format!(
-            "[{}]",
-            a.iter().map(sorted_json).collect::<Vec<_>>().join(",")
-        ),
-        other => other.to_string(),
-    }
-}
-
-/// Equality as the corpus defines it; returns the path of the first difference.
-fn diff(path: &str, got: &Value, want: &Value) -> Option<String> {
-    match (got, want) {
-        (Value::Number(a), Value::Number(b)) => {
-            (a.as_f64() != b.as_f64()).then(|| format!("{path}: got {a}, want {b}"))
-        }
-        (Value::Object(a), Value::Object(b)) => {
-            for k in b.keys() {
-                if !a.contains_key(k) {
-                    return Some(format!("{path}.{k}: missing (want {})", b[k]));
-                }
-            }
-            for k in a.keys() {
-                if !b.contains_key(k) {
-                    return Some(format!("{path}.{k}: unexpected {}", a[k]));
-                }
-            }
-            b.keys()
-                .find_map(|k| diff(&format!("{path}.{k}"), &a[k], &b[k]))
-        }
-        (Value::Array(a), Value::Array(b)) => {
-            if a.len() != b.len() {
-                return Some(format!("{path}: {} items, want {}", a.len(), b.len()));
-            }
-            a.iter()
-                .zip(b)
-                .enumerate()
-                .find_map(|(i, (x, y))| diff(&format!("{path}[{i}]"), x, y))
-        }
-        _ => (got != want).then(|| format!("{path}: got {got}, want {want}")),
-    }
-}
 
 fn translate_case(input: &Value, compatibility: Compatibility) -> (Vec<Value>, Vec<Value>) {
     let batch = otlp::batch_from_json(input).expect("case input decodes");

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use integration_tests::receiver::unused_port;
 use integration_tests::spans::{span_ids, spans};
-use langfuse_otel_exporter::{Diagnostics, LangfuseExporter, OtlpProtocol, RetryPolicy};
+use langfuse_otel_exporter::{Diagnostics, LangfuseExporter, OtlpMode, OtlpProtocol, RetryPolicy};
 use opentelemetry_proto::tonic::collector::trace::v1::trace_service_server::{
     TraceService, TraceServiceServer,
 };
@@ -22,6 +22,7 @@ struct Collector {
     fail_first: usize,
     span_ids: Arc<Mutex<Vec<String>>>,
     api_keys: Arc<Mutex<Vec<String>>>,
+    requests: Arc<Mutex<Vec<ExportTraceServiceRequest>>>,
 }
 
 #[tonic::async_trait]
@@ -40,8 +41,9 @@ impl TraceService for Collector {
         {
             self.api_keys.lock().unwrap().push(k.to_string());
         }
+        let request = request.into_inner();
+        self.requests.lock().unwrap().push(request.clone());
         let ids = request
-            .into_inner()
             .resource_spans
             .iter()
             .flat_map(|rs| &rs.scope_spans)
@@ -63,6 +65,7 @@ struct Running {
     port: u16,
     span_ids: Arc<Mutex<Vec<String>>>,
     api_keys: Arc<Mutex<Vec<String>>>,
+    requests: Arc<Mutex<Vec<ExportTraceServiceRequest>>>,
 }
 
 impl Running {
@@ -81,6 +84,7 @@ fn start_collector(fail_first: usize) -> Running {
     };
     let span_ids = collector.span_ids.clone();
     let api_keys = collector.api_keys.clone();
+    let requests = collector.requests.clone();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
         .enable_all()
@@ -100,11 +104,17 @@ fn start_collector(fail_first: usize) -> Running {
         port,
         span_ids,
         api_keys,
+        requests,
     }
 }
 
 fn grpc_exporter(port: u16, timeout: Duration) -> LangfuseExporter {
+    grpc_exporter_in(port, timeout, OtlpMode::Passthrough)
+}
+
+fn grpc_exporter_in(port: u16, timeout: Duration, mode: OtlpMode) -> LangfuseExporter {
     LangfuseExporter::builder()
+        .otlp_mode(mode)
         .without_env()
         .otlp_endpoint(format!("http://127.0.0.1:{port}"))
         .protocol(OtlpProtocol::Grpc)
@@ -150,4 +160,22 @@ fn an_unreachable_grpc_collector_drops_exactly_the_batch() {
     let e = grpc_exporter(unused_port(), Duration::from_millis(500));
     assert!(futures_executor::block_on(e.export(spans(0..7))).is_err());
     assert_eq!(e.stats().snapshot().dropped_spans, 7);
+}
+
+/// Canonical mode over gRPC: what the collector receives translates back to the records of
+/// the original GenAI spans.
+#[test]
+fn a_grpc_collector_receives_canonical_spans() {
+    let c = start_collector(0);
+    let e = grpc_exporter_in(c.port, Duration::from_secs(5), OtlpMode::Canonical);
+    let spans = integration_tests::spans::genai_agent_run();
+    futures_executor::block_on(e.export(spans.clone())).unwrap();
+    let requests = c.requests.lock().unwrap().clone();
+    assert_eq!(requests.len(), 1);
+    let received = langfuse_otel_core::otlp::batch_from_request(requests[0].clone());
+    let resource = opentelemetry_sdk::Resource::builder_empty().build();
+    let original = langfuse_otel_core::otlp::batch_from_span_data(&spans, &resource);
+    if let Some(d) = integration_tests::events::canonical_round_trip_diff(&original, &received) {
+        panic!("canonical spans over gRPC translate differently: {d}");
+    }
 }

@@ -7,6 +7,8 @@
 //! * `prost_encode`: encoding the already converted OTLP `ExportTraceServiceRequest` (the floor).
 //! * `sdk_to_otlp_and_prost_encode`: what an OTLP exporter does (`SpanData` → proto → bytes).
 //! * `translate_and_json_encode`: what our native path does (`SpanData` → records → JSON bytes).
+//! * `canonical_and_prost_encode`: the exporter's canonical OTLP mode (`SpanData` → records →
+//!   canonical `langfuse.*` spans → protobuf bytes).
 //!
 //! Run: `cargo bench -p langfuse-otel-core --bench translate`.
 
@@ -231,6 +233,17 @@ fn bench(c: &mut Criterion) {
             let batch = batch_from_span_data(black_box(&spans), &resource);
             let translation = translate_batch(&batch);
             serde_json::to_writer(&mut buf, &translation.events).expect("in-memory write");
+            black_box(buf.len())
+        })
+    });
+    // Canonical OTLP mode of the exporter: translate, re-encode as `langfuse.*` spans, protobuf.
+    group.bench_function("canonical_and_prost_encode", |b| {
+        let mut buf = Vec::with_capacity(1 << 20);
+        b.iter(|| {
+            buf.clear();
+            let batch = batch_from_span_data(black_box(&spans), &resource);
+            let request = langfuse_otel_core::canonical::canonical_request(&batch);
+            request.encode(&mut buf).expect("buffer grows");
             black_box(buf.len())
         })
     });

@@ -4,7 +4,8 @@
 //! records out, with the same results the Langfuse server derives from the same spans.
 //!
 //! No I/O, no async, no network: decoding ([`otlp`]), the span model ([`span`]), the record
-//! model ([`record`]) and the rules ([`translate`]).
+//! model ([`record`]), the rules ([`translate`]) and the way back to OTLP with one convention
+//! ([`canonical`]).
 //!
 //! ```
 //! use langfuse_otel_core::{otlp, translate::translate_batch};
@@ -37,6 +38,7 @@
 
 #![warn(missing_docs)]
 
+pub mod canonical;
 pub mod keys;
 pub mod otlp;
 pub mod record;

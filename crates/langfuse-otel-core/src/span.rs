@@ -216,6 +216,11 @@ pub struct Span<'a> {
     pub start_time_unix_ms: Option<i64>,
     /// End time in Unix milliseconds (nanoseconds truncated), if valid.
     pub end_time_unix_ms: Option<i64>,
+    /// Start time in Unix nanoseconds, when the source carries it exactly (protobuf and
+    /// `SpanData`; the records only use milliseconds, canonical OTLP keeps the precision).
+    pub start_time_unix_nano: Option<u64>,
+    /// End time in Unix nanoseconds, when the source carries it exactly.
+    pub end_time_unix_nano: Option<u64>,
     /// Status code.
     pub status_code: StatusCode,
     /// Status message, if present.

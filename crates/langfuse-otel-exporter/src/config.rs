@@ -13,6 +13,7 @@
 //! | `OTEL_EXPORTER_OTLP_[TRACES_]HEADERS` | `key=value,key2=value2` (values percent-decoded) | none |
 //! | `OTEL_EXPORTER_OTLP_[TRACES_]PROTOCOL` | `http/protobuf` or `http/json` | `http/protobuf` |
 //! | `OTEL_EXPORTER_OTLP_[TRACES_]COMPRESSION` | `gzip` or `none` | `gzip` |
+//! | `LANGFUSE_OTLP_MODE` | `passthrough` (spans as they are) or `canonical` (translated, re-encoded with `langfuse.*` attributes) for OTLP destinations | `passthrough` |
 //! | `OTEL_EXPORTER_OTLP_[TRACES_]TIMEOUT` | milliseconds (generic OTLP destination) | `LANGFUSE_TIMEOUT` |
 //! | `OTEL_BSP_MAX_QUEUE_SIZE` | span-count bound of [`crate::BatchProcessor`]'s queue | 1,048,576 |
 //! | `OTEL_BSP_SCHEDULE_DELAY` | milliseconds between scheduled exports (after `LANGFUSE_FLUSH_INTERVAL`) | 5000 |
@@ -196,6 +197,39 @@ impl OtlpProtocol {
             "grpc" if cfg!(feature = "grpc") => Ok(OtlpProtocol::Grpc),
             other => Err(ConfigError::UnsupportedProtocol(other.to_string())),
         }
+    }
+}
+
+/// What an OTLP destination receives (`LANGFUSE_OTLP_MODE`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum OtlpMode {
+    /// The spans as they are (the default).
+    #[default]
+    Passthrough,
+    /// The spans translated to Langfuse records and re-encoded with the canonical
+    /// `langfuse.*` attributes, so any backend gets one convention whatever produced the
+    /// spans (see `langfuse_otel_core::canonical`; translating them again yields the same
+    /// records).
+    Canonical,
+}
+
+impl OtlpMode {
+    /// Parses `LANGFUSE_OTLP_MODE` values (`passthrough`, `canonical`).
+    pub fn parse(value: &str) -> Result<Self, ConfigError> {
+        match value.trim().to_ascii_lowercase().as_str() {
+            "passthrough" | "" => Ok(OtlpMode::Passthrough),
+            "canonical" => Ok(OtlpMode::Canonical),
+            other => Err(ConfigError::Invalid {
+                name: "LANGFUSE_OTLP_MODE",
+                reason: format!("{other:?} (supported: passthrough, canonical)"),
+            }),
+        }
+    }
+
+    /// The mode from `LANGFUSE_OTLP_MODE` (default passthrough).
+    pub fn from_env(env: &Env) -> Result<Self, ConfigError> {
+        env.get("LANGFUSE_OTLP_MODE")
+            .map_or(Ok(OtlpMode::Passthrough), |v| OtlpMode::parse(&v))
     }
 }
 

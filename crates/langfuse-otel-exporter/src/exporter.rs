@@ -16,7 +16,7 @@ use opentelemetry_sdk::trace::{SpanData, SpanExporter};
 
 use crate::config::{
     self, Compression, ConfigError, DestinationConfig, Env, LANGFUSE_INGESTION_PATH,
-    LANGFUSE_OTLP_PATH, OtlpProtocol, Secret,
+    LANGFUSE_OTLP_PATH, OtlpMode, OtlpProtocol, Secret,
 };
 use crate::filter::ExportFilter;
 use crate::http::{HttpSender, Outcome, RetryPolicy};
@@ -133,6 +133,7 @@ pub struct LangfuseExporter {
     encoded_resource: EncodedResource,
     buffers: Mutex<Buffers>,
     filter: ExportFilter,
+    mode: OtlpMode,
     timeout: Duration,
     stats: Stats,
     diagnostics: Diagnostics,
@@ -172,6 +173,11 @@ impl LangfuseExporter {
         }
     }
 
+    /// What OTLP destinations receive (see [`LangfuseExporterBuilder::otlp_mode`]).
+    pub fn otlp_mode(&self) -> OtlpMode {
+        self.mode
+    }
+
     /// The export timeout (all attempts of one export).
     pub fn timeout(&self) -> Duration {
         self.timeout
@@ -201,7 +207,10 @@ impl LangfuseExporter {
             #[cfg(feature = "grpc")]
             Transport::Grpc(sender) => {
                 let n = spans.len() as u64;
-                let req = otlp::request(spans, &self.resource_attrs);
+                let req = match self.mode {
+                    OtlpMode::Passthrough => otlp::request(spans, &self.resource_attrs),
+                    OtlpMode::Canonical => otlp::canonical_request(&spans, &self.resource),
+                };
                 let outcome = sender.send(&req, deadline, &self.stats);
                 self.settle(sender.url(), n, outcome)
             }
@@ -229,8 +238,18 @@ impl LangfuseExporter {
     ) -> Result<(Vec<u8>, Option<&'static str>), String> {
         let mut bufs = self.buffers.lock().unwrap_or_else(|p| p.into_inner());
         let bufs = &mut *bufs;
-        match protocol {
-            OtlpProtocol::HttpProtobuf => {
+        match (self.mode, protocol) {
+            (_, OtlpProtocol::Grpc) => return Err("gRPC is not an HTTP encoding".into()),
+            (OtlpMode::Canonical, OtlpProtocol::HttpProtobuf) => {
+                let req = otlp::canonical_request(spans, &self.resource);
+                bufs.raw.clear();
+                prost::Message::encode(&req, &mut bufs.raw).map_err(|e| e.to_string())?;
+            }
+            (OtlpMode::Canonical, OtlpProtocol::HttpJson) => {
+                let req = otlp::canonical_request(spans, &self.resource);
+                bufs.raw = serde_json::to_vec(&req).map_err(|e| e.to_string())?;
+            }
+            (OtlpMode::Passthrough, OtlpProtocol::HttpProtobuf) => {
                 wire::encode_request(
                     spans,
                     &self.encoded_resource,
@@ -238,11 +257,10 @@ impl LangfuseExporter {
                     &mut bufs.scratch,
                 );
             }
-            OtlpProtocol::HttpJson => {
+            (OtlpMode::Passthrough, OtlpProtocol::HttpJson) => {
                 let req = otlp::request(spans.to_vec(), &self.resource_attrs);
                 bufs.raw = serde_json::to_vec(&req).map_err(|e| e.to_string())?;
             }
-            OtlpProtocol::Grpc => return Err("gRPC is not an HTTP encoding".into()),
         }
         match compression {
             Compression::None => Ok((std::mem::take(&mut bufs.raw), None)),
@@ -383,6 +401,7 @@ pub struct LangfuseExporterBuilder {
     compression: Option<Compression>,
     retry: Option<RetryPolicy>,
     filter: Option<ExportFilter>,
+    mode: Option<OtlpMode>,
     diagnostics: Option<Diagnostics>,
     max_ingestion_batch_bytes: Option<usize>,
 }
@@ -472,6 +491,24 @@ impl LangfuseExporterBuilder {
         self
     }
 
+    /// What OTLP destinations receive: the spans as they are (default, or
+    /// `LANGFUSE_OTLP_MODE`) or canonical spans with one convention.
+    ///
+    /// ```
+    /// use langfuse_otel_exporter::{LangfuseExporter, config::OtlpMode};
+    /// let exporter = LangfuseExporter::builder()
+    ///     .without_env()
+    ///     .otlp_endpoint("http://127.0.0.1:4318/v1/traces")
+    ///     .otlp_mode(OtlpMode::Canonical)
+    ///     .build()
+    ///     .unwrap();
+    /// assert_eq!(exporter.otlp_mode(), OtlpMode::Canonical);
+    /// ```
+    pub fn otlp_mode(mut self, mode: OtlpMode) -> Self {
+        self.mode = Some(mode);
+        self
+    }
+
     /// Exports only spans for which `predicate` is true.
     pub fn filter_fn(self, predicate: impl Fn(&SpanData) -> bool + Send + Sync + 'static) -> Self {
         self.filter(ExportFilter::Custom(Arc::new(predicate)))
@@ -556,6 +593,10 @@ impl LangfuseExporterBuilder {
             None => config::compression(&env)?,
         };
         let retry = self.retry.unwrap_or_default();
+        let mode = match self.mode {
+            Some(m) => m,
+            None => OtlpMode::from_env(&env)?,
+        };
         let transport = match destination {
             DestinationConfig::LangfuseOtlp {
                 base_url,
@@ -633,6 +674,7 @@ impl LangfuseExporterBuilder {
             resource_attrs,
             resource,
             filter: self.filter.unwrap_or_default(),
+            mode,
             timeout,
             stats: Stats::default(),
             diagnostics: self.diagnostics.unwrap_or_default(),

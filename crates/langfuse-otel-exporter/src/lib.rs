@@ -7,7 +7,7 @@
 //! |---|---|---|
 //! | Langfuse OTLP | keys given (builder or `LANGFUSE_PUBLIC_KEY`/`SECRET_KEY`) | OTLP protobuf + gzip to `{base}/api/public/otel/v1/traces`, Basic auth, `x-langfuse-*` headers |
 //! | Langfuse native ingestion | keys and [`LangfuseExporterBuilder::ingestion`] | translated events to `{base}/api/public/ingestion` |
-//! | any OTLP collector | an endpoint (builder or `OTEL_EXPORTER_OTLP_[TRACES_]ENDPOINT`) | OTLP/HTTP protobuf or JSON, spans as they are |
+//! | any OTLP collector | an endpoint (builder or `OTEL_EXPORTER_OTLP_[TRACES_]ENDPOINT`) | OTLP/HTTP protobuf or JSON, or OTLP/gRPC (`grpc` feature): the spans as they are, or in [`OtlpMode::Canonical`] translated and re-encoded with the `langfuse.*` convention |
 //! | offline file | nothing configured | ingestion events as JSON lines (`langfuse-traces.jsonl`); [`offline::render_trace_file`] prints the trees |
 //!
 //! `export()` never needs an async runtime: it works under [`BatchProcessor`] (recommended:
@@ -51,7 +51,7 @@ pub mod processor;
 pub mod stats;
 mod wire;
 
-pub use config::{Compression, ConfigError, OtlpProtocol};
+pub use config::{Compression, ConfigError, OtlpMode, OtlpProtocol};
 pub use exporter::{Diagnostics, LangfuseExporter, LangfuseExporterBuilder, SDK_NAME, SDK_VERSION};
 pub use filter::ExportFilter;
 pub use http::RetryPolicy;

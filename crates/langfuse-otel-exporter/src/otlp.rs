@@ -20,6 +20,15 @@ pub(crate) fn request(
     }
 }
 
+/// The canonical OTLP request for one batch (see `langfuse_otel_core::canonical`).
+pub(crate) fn canonical_request(
+    spans: &[SpanData],
+    resource: &opentelemetry_sdk::Resource,
+) -> ExportTraceServiceRequest {
+    let batch = langfuse_otel_core::otlp::batch_from_span_data(spans, resource);
+    langfuse_otel_core::canonical::canonical_request(&batch)
+}
+
 /// gzip-compresses `data` into `out` (appended).
 pub(crate) fn gzip_into(data: &[u8], level: u32, out: Vec<u8>) -> std::io::Result<Vec<u8>> {
     let mut enc = flate2::write::GzEncoder::new(out, flate2::Compression::new(level.min(9)));

@@ -218,6 +218,16 @@ pub fn timestamp_ms(value: Option<&Value>) -> Option<i64> {
     (ms.abs() <= crate::time::MAX_JS_DATE_MS).then_some(ms)
 }
 
+/// The exact nanoseconds of a decimal-string or integer timestamp (other forms: `None`).
+fn timestamp_nanos(value: Option<&Value>) -> Option<u64> {
+    match value? {
+        Value::String(s) => s.trim().parse::<u64>().ok(),
+        Value::Number(n) => n.as_u64(),
+        _ => None,
+    }
+    .filter(|&ns| ns != 0)
+}
+
 fn span(obj: &Map<String, Value>, at: &str) -> Result<Span<'static>, DecodeError> {
     let trace_id = id(obj.get("traceId"))
         .ok_or_else(|| DecodeError::Shape(format!("{at}: traceId:absent")))?;
@@ -255,6 +265,8 @@ fn span(obj: &Map<String, Value>, at: &str) -> Result<Span<'static>, DecodeError
         name: Cow::Owned(string(obj.get("name")).unwrap_or_default()),
         start_time_unix_ms: timestamp_ms(obj.get("startTimeUnixNano")),
         end_time_unix_ms: timestamp_ms(obj.get("endTimeUnixNano")),
+        start_time_unix_nano: timestamp_nanos(obj.get("startTimeUnixNano")),
+        end_time_unix_nano: timestamp_nanos(obj.get("endTimeUnixNano")),
         status_code,
         status_message,
         attributes: attributes(obj, at)?,

@@ -114,6 +114,8 @@ fn span(span: pb::Span) -> Span<'static> {
         name: Cow::Owned(span.name),
         start_time_unix_ms: nanos_to_ms(span.start_time_unix_nano),
         end_time_unix_ms: nanos_to_ms(span.end_time_unix_nano),
+        start_time_unix_nano: (span.start_time_unix_nano != 0).then_some(span.start_time_unix_nano),
+        end_time_unix_nano: (span.end_time_unix_nano != 0).then_some(span.end_time_unix_nano),
         status_code,
         status_message,
         attributes: attributes(span.attributes),

@@ -85,6 +85,8 @@ fn convert_span(data: &SpanData) -> Span<'_> {
         name: Cow::Borrowed(data.name.as_ref()),
         start_time_unix_ms: time_ms(data.start_time),
         end_time_unix_ms: time_ms(data.end_time),
+        start_time_unix_nano: time_nanos(data.start_time),
+        end_time_unix_nano: time_nanos(data.end_time),
         status_code,
         status_message,
         attributes: attributes(data.attributes.iter()),
@@ -105,6 +107,13 @@ fn convert_span(data: &SpanData) -> Span<'_> {
 }
 
 /// The exporter's `to_nanos` (times before the epoch become 0, i.e. absent), then ms.
+fn time_nanos(t: SystemTime) -> Option<u64> {
+    t.duration_since(UNIX_EPOCH)
+        .ok()
+        .and_then(|d| u64::try_from(d.as_nanos()).ok())
+        .filter(|&ns| ns != 0)
+}
+
 fn time_ms(t: SystemTime) -> Option<i64> {
     let ns = t
         .duration_since(UNIX_EPOCH)

@@ -1,0 +1,599 @@
+//! Canonical OTLP: spans re-encoded with one convention, the Langfuse SDK's `langfuse.*`
+//! attributes, so any OTLP backend sees every span the same way, whatever instrumentation
+//! produced it (OpenInference, GenAI, Vercel AI SDK, Traceloop, …).
+//!
+//! [`canonical_request`] translates a batch (in [`Compatibility::Repair`] mode, so nothing is
+//! dropped) and writes each span back with the fields of its records as attributes:
+//!
+//! | record field | canonical attribute |
+//! |---|---|
+//! | type, level, status message | `langfuse.observation.type`, `.level`, `.status_message` (and span status `ERROR` with the message for level `ERROR`) |
+//! | input, output | `langfuse.observation.input`, `.output`: strings, numbers, booleans and arrays of them as OTLP values; other JSON as its text |
+//! | model, model parameters, usage, cost | `langfuse.observation.model.name`, `.model.parameters`, `.usage_details`, `.cost_details` (JSON text) |
+//! | completion start, prompt link | `langfuse.observation.completion_start_time`, `.prompt.name`, `.prompt.version` (integer) |
+//! | metadata (user keys and `attributes`) | `langfuse.observation.metadata` (one JSON object) |
+//! | environment, version | `langfuse.environment`, `langfuse.version` |
+//! | trace name, user, session, tags, public, release, input, output, metadata | `langfuse.trace.name`, `langfuse.user.id`, `langfuse.session.id`, `langfuse.trace.tags`, `langfuse.trace.public`, `langfuse.release`, `langfuse.trace.input`, `.output`, `langfuse.trace.metadata` — only on spans that update their trace |
+//!
+//! Ids, parent links, names, times (nanoseconds when the source has them) and the resource are
+//! kept. Spans of a Langfuse SDK scope (`langfuse-sdk…`) keep their scope; other spans are
+//! written under the scope [`CANONICAL_SCOPE_NAME`] with the original scope's attributes plus
+//! [`SOURCE_SCOPE_NAME`] / [`SOURCE_SCOPE_VERSION`], so the origin stays visible.
+//!
+//! # Round trip
+//!
+//! Translating canonical spans again yields the same records (tested on every case of the
+//! conformance corpus), with these exceptions, each forced by the Langfuse server's rules:
+//!
+//! - `metadata.scope` of a span that did not come from a Langfuse SDK names the canonical scope
+//!   (the server copies the emitting scope there; keeping the original scope would instead put
+//!   the canonical attributes into `metadata.attributes`);
+//! - an input or output that is JSON other than a string, number, boolean or array of those
+//!   (an object, say) comes back as its JSON text, the way the official SDKs send it: the
+//!   server never parses `langfuse.observation.input`; an explicit `null` comes back absent;
+//! - a model parameter that is `null` (the Vercel AI SDK's unset settings) is left out: the
+//!   explicit attribute would turn it into the text `"null"`;
+//! - on a root span the trace's input and output fall back to the observation's: a trace side
+//!   that is absent or falsy (`""`, `0`, `false`) while the observation's side is set cannot be
+//!   expressed (the server derives such pairs only from two different conventions on one span,
+//!   say `langfuse.trace.output` beside `gen_ai.input.messages`);
+//! - an empty array, which only OTLP/JSON input can carry, reads back from protobuf as the
+//!   server's text for an empty array value, `{"arrayValue":{}}` (in resource and scope
+//!   attributes), and as `[]` text in input/output;
+//! - ids travel as OTLP bytes: uppercase hex ids of OTLP/JSON input come back lowercase, and an
+//!   id that is not hex at all is carried as the bytes of its text.
+//!
+//! ```
+//! use langfuse_otel_core::{canonical, otlp};
+//!
+//! let export = br#"{"resourceSpans":[{"scopeSpans":[{"scope":{"name":"openinference.instrumentation.openai"},
+//!   "spans":[{"traceId":"f7a0e8d1f86e1d6a80854c2106aa25fb","spanId":"99180b94af7b795a","name":"ChatCompletion",
+//!   "startTimeUnixNano":"1767258000000000000","endTimeUnixNano":"1767258000250000000",
+//!   "attributes":[{"key":"openinference.span.kind","value":{"stringValue":"LLM"}},
+//!                 {"key":"llm.model_name","value":{"stringValue":"gpt-4o"}}]}]}]}]}"#;
+//! let batch = otlp::decode_json(export).unwrap();
+//! let request = canonical::canonical_request(&batch);
+//! let scope_spans = &request.resource_spans[0].scope_spans[0];
+//! assert_eq!(scope_spans.scope.as_ref().unwrap().name, canonical::CANONICAL_SCOPE_NAME);
+//! let attr = |key: &str| scope_spans.spans[0].attributes.iter().find(|kv| kv.key == key).cloned();
+//! assert!(attr("langfuse.observation.type").is_some()); // "generation"
+//! assert!(attr("langfuse.observation.model.name").is_some()); // "gpt-4o"
+//! ```
+
+use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
+use opentelemetry_proto::tonic::common::v1::{
+    AnyValue, ArrayValue, InstrumentationScope, KeyValue, any_value,
+};
+use opentelemetry_proto::tonic::resource::v1::Resource as ProtoResource;
+use opentelemetry_proto::tonic::trace::v1::{
+    ResourceSpans as ProtoResourceSpans, ScopeSpans as ProtoScopeSpans, Span as ProtoSpan, Status,
+    span::SpanKind, status::StatusCode as ProtoStatusCode,
+};
+use serde_json::{Map, Value};
+
+use crate::keys;
+use crate::record::{EventBody, Level, Metadata, ObservationBody, ObservationType, TraceBody};
+use crate::span::{Attributes, Scope, Span, SpanBatch};
+use crate::translate::metadata::{MetadataDomain, user_metadata};
+use crate::translate::{Compatibility, TranslateOptions, Translator};
+use crate::value::{AttrValue, js_json_stringify};
+
+/// Scope name of canonical spans that did not come from a Langfuse SDK.
+pub const CANONICAL_SCOPE_NAME: &str = "langfuse-sdk";
+
+/// Scope attribute carrying the original scope name of a canonical span.
+pub const SOURCE_SCOPE_NAME: &str = "langfuse.source.scope.name";
+
+/// Scope attribute carrying the original scope version of a canonical span.
+pub const SOURCE_SCOPE_VERSION: &str = "langfuse.source.scope.version";
+
+/// The version written on the canonical scope.
+const CANONICAL_SCOPE_VERSION: &str = env!("CARGO_PKG_VERSION");
+
+/// The records of one span, as the translator derived them.
+struct SpanRecords<'t> {
+    kind: ObservationType,
+    observation: &'t ObservationBody,
+    /// The span's full (root or updating) `trace-create`, if it produced one.
+    trace: Option<&'t TraceBody>,
+}
+
+/// Translates `batch` and re-encodes every span with the canonical `langfuse.*` attributes
+/// (see the [module docs](self)). Every span of the batch is in the result, in order.
+pub fn canonical_request(batch: &SpanBatch<'_>) -> ExportTraceServiceRequest {
+    canonical_request_with(batch, &TranslateOptions::default())
+}
+
+/// [`canonical_request`] with translation options (for example a fixed clock for spans
+/// without times). The compatibility setting is ignored: canonical spans are always derived
+/// in [`Compatibility::Repair`] mode, so that every span is re-encoded.
+pub fn canonical_request_with(
+    batch: &SpanBatch<'_>,
+    options: &TranslateOptions,
+) -> ExportTraceServiceRequest {
+    let translation = Translator::with_options(TranslateOptions {
+        compatibility: Compatibility::Repair,
+        ..options.clone()
+    })
+    .translate(batch);
+
+    // Events come in span order: an optional trace-create, then the span's observation.
+    let mut events = translation.events.iter();
+    let mut records_of = |span: &Span<'_>| -> Option<SpanRecords<'_>> {
+        let mut trace = None;
+        for event in events.by_ref() {
+            match &event.body {
+                EventBody::TraceCreate(body) => {
+                    trace = (!crate::translate::trace::is_shallow(body)).then_some(body);
+                }
+                EventBody::ObservationCreate(kind, body) if body.id == span.span_id => {
+                    return Some(SpanRecords {
+                        kind: *kind,
+                        observation: body,
+                        trace,
+                    });
+                }
+                _ => trace = None,
+            }
+        }
+        None
+    };
+
+    let mut resource_spans = Vec::with_capacity(batch.resource_spans.len());
+    for rs in &batch.resource_spans {
+        let resource_user = user_metadata(&rs.resource.attributes, MetadataDomain::Trace);
+        let mut scope_spans: Vec<ProtoScopeSpans> = Vec::with_capacity(rs.scope_spans.len());
+        for ss in &rs.scope_spans {
+            let mut spans = Vec::with_capacity(ss.spans.len());
+            for span in &ss.spans {
+                if let Some(records) = records_of(span) {
+                    spans.push(canonical_span(span, &records, &resource_user));
+                }
+            }
+            scope_spans.push(ProtoScopeSpans {
+                scope: Some(canonical_scope(&ss.scope)),
+                spans,
+                schema_url: String::new(),
+            });
+        }
+        resource_spans.push(ProtoResourceSpans {
+            resource: Some(ProtoResource {
+                attributes: key_values(&rs.resource.attributes),
+                dropped_attributes_count: 0,
+                entity_refs: Vec::new(),
+            }),
+            scope_spans,
+            schema_url: String::new(),
+        });
+    }
+    ExportTraceServiceRequest { resource_spans }
+}
+
+/// Whether spans of this scope come from a Langfuse SDK (their scope is kept).
+fn is_langfuse_sdk_scope(scope: &Scope<'_>) -> bool {
+    scope.name.starts_with(keys::SCOPE_LANGFUSE_SDK)
+}
+
+fn canonical_scope(scope: &Scope<'_>) -> InstrumentationScope {
+    if is_langfuse_sdk_scope(scope) {
+        return InstrumentationScope {
+            name: scope.name.to_string(),
+            version: scope.version.as_deref().unwrap_or_default().to_owned(),
+            attributes: key_values(&scope.attributes),
+            dropped_attributes_count: 0,
+        };
+    }
+    let mut attributes = key_values(&scope.attributes);
+    attributes.push(string_kv(SOURCE_SCOPE_NAME, scope.name.to_string()));
+    if let Some(version) = &scope.version {
+        attributes.push(string_kv(SOURCE_SCOPE_VERSION, version.to_string()));
+    }
+    InstrumentationScope {
+        name: CANONICAL_SCOPE_NAME.to_owned(),
+        version: CANONICAL_SCOPE_VERSION.to_owned(),
+        attributes,
+        dropped_attributes_count: 0,
+    }
+}
+
+fn canonical_span(
+    span: &Span<'_>,
+    records: &SpanRecords<'_>,
+    resource_user: &Map<String, Value>,
+) -> ProtoSpan {
+    let obs = records.observation;
+    let mut out = Vec::with_capacity(16);
+    out.push(string_kv(
+        keys::LANGFUSE_OBSERVATION_TYPE,
+        records.kind.as_str(),
+    ));
+    out.push(string_kv(
+        keys::LANGFUSE_ENVIRONMENT,
+        obs.environment.clone(),
+    ));
+    let level = match &obs.level {
+        Some(Some(level)) => *level,
+        _ => Level::Default,
+    };
+    out.push(string_kv(keys::LANGFUSE_OBSERVATION_LEVEL, level.as_str()));
+    if let Some(Some(message)) = &obs.status_message {
+        out.push(string_kv(
+            keys::LANGFUSE_OBSERVATION_STATUS_MESSAGE,
+            message.clone(),
+        ));
+    }
+    if let Some(Some(version)) = &obs.version {
+        out.push(string_kv(keys::LANGFUSE_VERSION, version.clone()));
+    }
+    push_io(&mut out, keys::LANGFUSE_OBSERVATION_INPUT, &obs.input);
+    push_io(&mut out, keys::LANGFUSE_OBSERVATION_OUTPUT, &obs.output);
+    if let Some(Some(metadata)) = &obs.metadata {
+        let blob = observation_blob(metadata, resource_user);
+        if !blob.is_empty() {
+            out.push(json_kv(
+                keys::LANGFUSE_OBSERVATION_METADATA,
+                &Value::Object(blob),
+            ));
+        }
+    }
+    push_generation_fields(&mut out, obs);
+    if let Some(trace) = records.trace {
+        push_trace_fields(&mut out, trace, obs, span);
+    }
+
+    let (start_ns, end_ns) = span_times(span, obs);
+    // An error status carries the message; without one the level attribute alone says ERROR
+    // (an empty status message in OTLP/JSON would read back as `""`, not as no message).
+    let status = match (&obs.status_message, level) {
+        (Some(Some(message)), Level::Error) if !message.is_empty() => Some(Status {
+            message: message.clone(),
+            code: ProtoStatusCode::Error as i32,
+        }),
+        _ => None,
+    };
+    ProtoSpan {
+        trace_id: id_bytes(&span.trace_id),
+        span_id: id_bytes(&span.span_id),
+        trace_state: String::new(),
+        parent_span_id: span.parent_id().map(id_bytes).unwrap_or_default(),
+        flags: 0,
+        name: match &obs.name {
+            Some(Some(name)) => name.clone(),
+            _ => span.name.to_string(),
+        },
+        kind: SpanKind::Internal as i32,
+        start_time_unix_nano: start_ns,
+        end_time_unix_nano: end_ns,
+        attributes: out,
+        dropped_attributes_count: 0,
+        events: Vec::new(),
+        dropped_events_count: 0,
+        links: Vec::new(),
+        dropped_links_count: 0,
+        status,
+    }
+}
+
+/// Start and end in Unix nanoseconds: the source's own when it has them (and they agree with
+/// the records), else the records' milliseconds.
+fn span_times(span: &Span<'_>, obs: &ObservationBody) -> (u64, u64) {
+    let record_ms = |field: &Option<Option<String>>| -> Option<i64> {
+        match field {
+            Some(Some(iso)) => crate::time::parse_iso_with_offset(iso),
+            _ => None,
+        }
+    };
+    let start_ms = record_ms(&obs.start_time).unwrap_or_default();
+    let end_ms = record_ms(&obs.end_time).unwrap_or(start_ms);
+    let pick = |nanos: Option<u64>, ms: i64| -> u64 {
+        let from_ms = u64::try_from(ms)
+            .unwrap_or_default()
+            .saturating_mul(1_000_000);
+        match nanos {
+            Some(ns) if ns / 1_000_000 == from_ms / 1_000_000 => ns,
+            _ => from_ms,
+        }
+    };
+    let start = pick(span.start_time_unix_nano, start_ms);
+    // An event has no end in its record: keep the source's end, else its start.
+    let end = match &obs.end_time {
+        Some(Some(_)) => pick(span.end_time_unix_nano, end_ms),
+        _ => span.end_time_unix_nano.unwrap_or(start),
+    };
+    (start, end)
+}
+
+/// The observation's user metadata and `attributes` as one JSON object, without the keys the
+/// resource contributes anyway (so that on a root span the trace's own keys are not overridden
+/// by resource values).
+fn observation_blob(metadata: &Metadata, resource_user: &Map<String, Value>) -> Map<String, Value> {
+    let mut blob: Map<String, Value> = metadata
+        .user
+        .iter()
+        .filter(|(k, v)| resource_user.get(k.as_str()) != Some(*v))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    if let Some(attributes) = &metadata.attributes {
+        blob.insert("attributes".to_owned(), Value::Object(attributes.clone()));
+    }
+    blob
+}
+
+fn push_generation_fields(out: &mut Vec<KeyValue>, obs: &ObservationBody) {
+    if let Some(Some(model)) = &obs.model {
+        out.push(string_kv(
+            keys::LANGFUSE_OBSERVATION_MODEL_NAME,
+            model.clone(),
+        ));
+    }
+    if let Some(Some(params)) = &obs.model_parameters {
+        // The explicit attribute turns `null` into the text "null": unset parameters are left out.
+        let params: Map<String, Value> = params
+            .iter()
+            .filter(|(_, v)| !v.is_null())
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        if !params.is_empty() {
+            out.push(json_kv(
+                keys::LANGFUSE_OBSERVATION_MODEL_PARAMETERS,
+                &Value::Object(params),
+            ));
+        }
+    }
+    if let Some(Some(usage)) = &obs.usage_details {
+        out.push(json_kv(
+            keys::LANGFUSE_OBSERVATION_USAGE_DETAILS,
+            &Value::Object(usage.clone()),
+        ));
+    }
+    if let Some(Some(cost)) = &obs.cost_details {
+        out.push(json_kv(
+            keys::LANGFUSE_OBSERVATION_COST_DETAILS,
+            &Value::Object(cost.clone()),
+        ));
+    }
+    if let Some(Some(start)) = &obs.completion_start_time {
+        out.push(string_kv(
+            keys::LANGFUSE_OBSERVATION_COMPLETION_START_TIME,
+            start.clone(),
+        ));
+    }
+    if let Some(Some(name)) = &obs.prompt_name {
+        out.push(string_kv(
+            keys::LANGFUSE_OBSERVATION_PROMPT_NAME,
+            name.clone(),
+        ));
+    }
+    if let Some(Some(version)) = obs.prompt_version {
+        out.push(kv(
+            keys::LANGFUSE_OBSERVATION_PROMPT_VERSION,
+            any_value::Value::IntValue(version),
+        ));
+    }
+}
+
+fn push_trace_fields(
+    out: &mut Vec<KeyValue>,
+    trace: &TraceBody,
+    obs: &ObservationBody,
+    span: &Span<'_>,
+) {
+    let marked_root = span
+        .attributes
+        .get(keys::LANGFUSE_INTERNAL_AS_ROOT)
+        .is_some_and(|v| v.to_js_string() == "true");
+    let is_root = span.parent_id().is_none() || marked_root;
+    if marked_root {
+        // A root by `langfuse.internal.as_root` (the server reads it as text).
+        out.push(kv(
+            keys::LANGFUSE_INTERNAL_AS_ROOT,
+            any_value::Value::BoolValue(true),
+        ));
+    }
+    if let Some(Some(name)) = &trace.name {
+        out.push(string_kv(keys::LANGFUSE_TRACE_NAME, name.clone()));
+    }
+    if let Some(Some(user)) = &trace.user_id {
+        out.push(string_kv(keys::LANGFUSE_USER_ID, user.clone()));
+    }
+    if let Some(Some(session)) = &trace.session_id {
+        out.push(string_kv(keys::LANGFUSE_SESSION_ID, session.clone()));
+    }
+    if let Some(Some(tags)) = &trace.tags {
+        if !tags.is_empty() {
+            out.push(kv(
+                keys::LANGFUSE_TRACE_TAGS,
+                any_value::Value::ArrayValue(ArrayValue {
+                    values: tags.iter().map(|t| string_value(t.clone())).collect(),
+                }),
+            ));
+        }
+    }
+    if let Some(Some(public)) = trace.public {
+        out.push(kv(
+            keys::LANGFUSE_TRACE_PUBLIC,
+            any_value::Value::BoolValue(public),
+        ));
+    }
+    if let Some(Some(release)) = &trace.release {
+        out.push(string_kv(keys::LANGFUSE_RELEASE, release.clone()));
+    }
+    // A root's trace I/O falls back to the observation's: only a different value is written.
+    let differs = |trace_side: &Option<Option<Value>>, obs_side: &Option<Option<Value>>| {
+        !is_root || flatten(trace_side) != flatten(obs_side)
+    };
+    if differs(&trace.input, &obs.input) {
+        push_io(out, keys::LANGFUSE_TRACE_INPUT, &trace.input);
+    }
+    if differs(&trace.output, &obs.output) {
+        push_io(out, keys::LANGFUSE_TRACE_OUTPUT, &trace.output);
+    }
+    if let Some(Some(metadata)) = &trace.metadata {
+        // On a non-root span the key is written even when empty (`{}`): its presence alone
+        // marks the trace update, whatever else the span carries.
+        if !is_root || !metadata.user.is_empty() {
+            out.push(json_kv(
+                keys::LANGFUSE_TRACE_METADATA,
+                &Value::Object(metadata.user.clone()),
+            ));
+        }
+    }
+}
+
+fn flatten(side: &Option<Option<Value>>) -> Option<&Value> {
+    side.as_ref().and_then(Option::as_ref)
+}
+
+/// An input/output side: absent and `null` write nothing.
+fn push_io(out: &mut Vec<KeyValue>, key: &str, side: &Option<Option<Value>>) {
+    let Some(Some(value)) = side else { return };
+    let any = match value {
+        Value::Null => return,
+        v if is_otlp_representable(v) => json_to_any(v),
+        other => string_value(js_json_stringify(other)),
+    };
+    out.push(KeyValue {
+        key: key.to_owned(),
+        value: Some(any),
+        ..KeyValue::default()
+    });
+}
+
+/// Whether a JSON value survives OTLP protobuf as a typed value: strings, numbers, booleans
+/// and non-empty arrays of those (the server turns anything else into text; an empty array
+/// reads back from protobuf as the text `{"arrayValue":{}}`).
+pub fn is_otlp_representable(value: &Value) -> bool {
+    match value {
+        Value::String(_) | Value::Number(_) | Value::Bool(_) => true,
+        Value::Array(items) => !items.is_empty() && items.iter().all(is_otlp_representable),
+        Value::Null | Value::Object(_) => false,
+    }
+}
+
+fn json_to_any(value: &Value) -> AnyValue {
+    match value {
+        Value::String(s) => string_value(s.clone()),
+        Value::Bool(b) => AnyValue {
+            value: Some(any_value::Value::BoolValue(*b)),
+        },
+        Value::Number(n) => number_value(n.as_f64().unwrap_or(f64::NAN)),
+        Value::Array(items) => AnyValue {
+            value: Some(any_value::Value::ArrayValue(ArrayValue {
+                values: items.iter().map(json_to_any).collect(),
+            })),
+        },
+        other => string_value(js_json_stringify(other)),
+    }
+}
+
+fn number_value(n: f64) -> AnyValue {
+    const MAX_SAFE: f64 = 9_007_199_254_740_991.0;
+    let value = if n.fract() == 0.0 && n.abs() <= MAX_SAFE {
+        any_value::Value::IntValue(n as i64)
+    } else {
+        any_value::Value::DoubleValue(n)
+    };
+    AnyValue { value: Some(value) }
+}
+
+fn attr_to_any(value: &AttrValue<'_>) -> AnyValue {
+    match value {
+        AttrValue::Str(s) => string_value(s.to_string()),
+        AttrValue::Number(n) => number_value(*n),
+        AttrValue::Bool(b) => AnyValue {
+            value: Some(any_value::Value::BoolValue(*b)),
+        },
+        AttrValue::Array(items) => AnyValue {
+            value: Some(any_value::Value::ArrayValue(ArrayValue {
+                values: items.iter().map(attr_to_any).collect(),
+            })),
+        },
+    }
+}
+
+fn key_values(attrs: &Attributes<'_>) -> Vec<KeyValue> {
+    attrs
+        .iter()
+        .map(|(k, v)| KeyValue {
+            key: k.to_owned(),
+            value: Some(attr_to_any(v)),
+            ..KeyValue::default()
+        })
+        .collect()
+}
+
+/// A key-value pair of a typed value.
+fn kv(key: &str, value: any_value::Value) -> KeyValue {
+    KeyValue {
+        key: key.to_owned(),
+        value: Some(AnyValue { value: Some(value) }),
+        ..KeyValue::default()
+    }
+}
+
+fn string_value(s: String) -> AnyValue {
+    AnyValue {
+        value: Some(any_value::Value::StringValue(s)),
+    }
+}
+
+fn string_kv(key: &str, value: impl Into<String>) -> KeyValue {
+    KeyValue {
+        key: key.to_owned(),
+        value: Some(string_value(value.into())),
+        ..KeyValue::default()
+    }
+}
+
+fn json_kv(key: &str, value: &Value) -> KeyValue {
+    string_kv(key, js_json_stringify(value))
+}
+
+/// Id text to OTLP bytes: hex (either case) is decoded; anything else is carried as the bytes
+/// of its text.
+fn id_bytes(id: &str) -> Vec<u8> {
+    let hex = id.as_bytes();
+    let nibble = |b: u8| (b as char).to_digit(16).map(|d| d as u8);
+    if hex.len() % 2 == 0 && hex.iter().all(|b| b.is_ascii_hexdigit()) {
+        hex.chunks_exact(2)
+            .filter_map(|pair| Some(nibble(pair[0])? << 4 | nibble(pair[1])?))
+            .collect()
+    } else {
+        hex.to_vec()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_decode_hex_of_either_case_and_keep_other_text() {
+        assert_eq!(id_bytes("0aFf"), vec![0x0a, 0xff]);
+        assert_eq!(id_bytes("span-1"), b"span-1".to_vec());
+        assert_eq!(id_bytes("abc"), b"abc".to_vec());
+    }
+
+    #[test]
+    fn representable_values_are_scalars_and_arrays_of_them() {
+        assert!(is_otlp_representable(&serde_json::json!(["a", 1, [true]])));
+        assert!(!is_otlp_representable(
+            &serde_json::json!([{"role": "user"}])
+        ));
+        assert!(!is_otlp_representable(&serde_json::json!(null)));
+        assert!(!is_otlp_representable(&serde_json::json!(["a", []])));
+    }
+
+    #[test]
+    fn numbers_become_ints_only_when_exact() {
+        assert_eq!(number_value(3.0).value, Some(any_value::Value::IntValue(3)));
+        assert_eq!(
+            number_value(0.5).value,
+            Some(any_value::Value::DoubleValue(0.5))
+        );
+        assert_eq!(
+            number_value(1e300).value,
+            Some(any_value::Value::DoubleValue(1e300))
+        );
+    }
+}
