@@ -16,7 +16,8 @@
 //! | trace name, user, session, tags, public, release, input, output, metadata | `langfuse.trace.name`, `langfuse.user.id`, `langfuse.session.id`, `langfuse.trace.tags`, `langfuse.trace.public`, `langfuse.release`, `langfuse.trace.input`, `.output`, `langfuse.trace.metadata` — only on spans that update their trace |
 //!
 //! Ids, parent links, names, times (nanoseconds when the source has them) and the resource are
-//! kept. Spans of a Langfuse SDK scope (`langfuse-sdk…`) keep their scope; other spans are
+//! kept; span kinds become `INTERNAL`, and span events and links are not carried (the records
+//! hold what Langfuse derives from them). Spans of a Langfuse SDK scope (`langfuse-sdk…`) keep their scope; other spans are
 //! written under the scope [`CANONICAL_SCOPE_NAME`] with the original scope's attributes plus
 //! [`SOURCE_SCOPE_NAME`] / [`SOURCE_SCOPE_VERSION`], so the origin stays visible.
 //!
@@ -146,9 +147,12 @@ pub fn canonical_request_with(
         for ss in &rs.scope_spans {
             let mut spans = Vec::with_capacity(ss.spans.len());
             for span in &ss.spans {
-                if let Some(records) = records_of(span) {
-                    spans.push(canonical_span(span, &records, &resource_user));
-                }
+                // Repair mode derives one observation per span, in order; should a span ever
+                // lack one, it is passed through unchanged rather than lost.
+                spans.push(match records_of(span) {
+                    Some(records) => canonical_span(span, &records, &resource_user),
+                    None => passthrough_span(span),
+                });
             }
             scope_spans.push(ProtoScopeSpans {
                 scope: Some(canonical_scope(&ss.scope)),
@@ -271,6 +275,37 @@ fn canonical_span(
         links: Vec::new(),
         dropped_links_count: 0,
         status,
+    }
+}
+
+/// A span as it came (attributes, status and times), for the case the translator derived no
+/// observation for it.
+fn passthrough_span(span: &Span<'_>) -> ProtoSpan {
+    let ms_to_ns = |ms: Option<i64>| {
+        ms.and_then(|ms| u64::try_from(ms).ok())
+            .map_or(0, |ms| ms.saturating_mul(1_000_000))
+    };
+    ProtoSpan {
+        trace_id: id_bytes(&span.trace_id),
+        span_id: id_bytes(&span.span_id),
+        parent_span_id: span.parent_id().map(id_bytes).unwrap_or_default(),
+        name: span.name.to_string(),
+        kind: SpanKind::Internal as i32,
+        start_time_unix_nano: span
+            .start_time_unix_nano
+            .unwrap_or_else(|| ms_to_ns(span.start_time_unix_ms)),
+        end_time_unix_nano: span
+            .end_time_unix_nano
+            .unwrap_or_else(|| ms_to_ns(span.end_time_unix_ms)),
+        attributes: key_values(&span.attributes),
+        status: (span.status_code != crate::span::StatusCode::Unset).then(|| Status {
+            message: span.status_message.as_deref().unwrap_or_default().to_owned(),
+            code: match span.status_code {
+                crate::span::StatusCode::Error => ProtoStatusCode::Error as i32,
+                _ => ProtoStatusCode::Ok as i32,
+            },
+        }),
+        ..ProtoSpan::default()
     }
 }
 
