@@ -2,7 +2,7 @@
 //! → a score), instrumented with `langfuse-otel`.
 //!
 //! ```sh
-//! cargo run --example quickstart            # no keys: offline file of ingestion events, printed as a tree
+//! cargo run --example quickstart            # no keys: offline file of ingestion events (spans and the score), printed as a tree
 //! LANGFUSE_PUBLIC_KEY=pk-lf-… LANGFUSE_SECRET_KEY=sk-lf-… cargo run --example quickstart  # sends to Langfuse
 //! ```
 
@@ -10,11 +10,10 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use langfuse_otel::{
-    Langfuse, LangfuseBuilder, LangfuseSpanProcessor, ObservationOptions, ObservationType,
-    ObservationUpdate, PropagatedAttributes, Score, propagate_attributes,
+    Langfuse, LangfuseBuilder, ObservationOptions, ObservationType, ObservationUpdate,
+    PropagatedAttributes, Score, propagate_attributes,
 };
-use langfuse_otel_exporter::{LangfuseExporter, offline};
-use opentelemetry_sdk::trace::SdkTracerProvider;
+use langfuse_otel_exporter::offline;
 use serde::Serialize;
 use serde_json::json;
 
@@ -125,35 +124,16 @@ async fn answer(langfuse: &Langfuse, question: &str) -> String {
 async fn main() {
     let online = std::env::var_os("LANGFUSE_PUBLIC_KEY").is_some()
         && std::env::var_os("LANGFUSE_SECRET_KEY").is_some();
-    // Without keys: the exporter's offline destination, a JSON-lines file of ingestion events.
+    // Without keys: the exporter's offline destination, a JSON-lines file of ingestion events
+    // (spans and scores).
     let offline_file = std::env::var_os("LANGFUSE_OFFLINE_PATH")
         .map(PathBuf::from)
         .unwrap_or_else(|| std::env::temp_dir().join("langfuse-quickstart.jsonl"));
-    let (langfuse, offline_provider) = if online {
-        (LangfuseBuilder::from_env().build(), None)
+    let langfuse = if online {
+        LangfuseBuilder::from_env().build()
     } else {
         let _ = std::fs::remove_file(&offline_file);
-        let exporter = match LangfuseExporter::builder()
-            .without_env()
-            .file(&offline_file)
-            .build()
-        {
-            Ok(exporter) => exporter,
-            Err(e) => {
-                eprintln!("cannot set up the offline destination: {e}");
-                std::process::exit(1);
-            }
-        };
-        let provider = SdkTracerProvider::builder()
-            .with_span_processor(LangfuseSpanProcessor::new(
-                exporter.into_batch_processor(),
-                None,
-            ))
-            .build();
-        (
-            Langfuse::with_provider(provider.clone(), None),
-            Some(provider),
-        )
+        LangfuseBuilder::from_env().offline(&offline_file).build()
     };
 
     let attrs = PropagatedAttributes::new()
@@ -163,27 +143,22 @@ async fn main() {
     let reply = propagate_attributes(attrs, answer(&langfuse, "How do I reset my password?")).await;
     println!("answer: {reply}\n");
 
-    match offline_provider {
-        None => match langfuse.flush() {
-            Ok(()) => println!("sent to Langfuse"),
-            Err(e) => eprintln!("flush failed: {e}"),
-        },
-        Some(provider) => {
-            if let Err(e) = provider.shutdown() {
-                eprintln!("flushing the offline destination failed: {e}");
-            }
-            match offline::render_trace_file(&offline_file) {
-                Ok(tree) => print!("{tree}"),
-                Err(e) => eprintln!("cannot read {}: {e}", offline_file.display()),
-            }
-            println!(
-                "score on the trace: helpfulness = 0.9 (scores are sent only when keys are set)"
-            );
-            println!(
-                "\nOffline: the trace was written as Langfuse ingestion events to {}.\n\
-                 Set LANGFUSE_PUBLIC_KEY / LANGFUSE_SECRET_KEY (and LANGFUSE_BASE_URL) to send it to Langfuse.",
-                offline_file.display()
-            );
-        }
+    // Sends (or writes) everything and stops the client; in a service keep the client and
+    // call `flush()` where needed, or hold the guard of `init_global()` in `main`.
+    if let Err(e) = langfuse.shutdown() {
+        eprintln!("flush failed: {e}");
     }
+    if online {
+        println!("sent to Langfuse");
+        return;
+    }
+    match offline::render_trace_file(&offline_file) {
+        Ok(tree) => print!("{tree}"),
+        Err(e) => eprintln!("cannot read {}: {e}", offline_file.display()),
+    }
+    println!(
+        "\nOffline: the trace and its score were written as Langfuse ingestion events to {}.\n\
+         Set LANGFUSE_PUBLIC_KEY / LANGFUSE_SECRET_KEY (and LANGFUSE_BASE_URL) to send them to Langfuse.",
+        offline_file.display()
+    );
 }

@@ -8,6 +8,7 @@
 //! | `LANGFUSE_FLUSH_AT` | spans per export batch | 512 |
 //! | `LANGFUSE_FLUSH_INTERVAL` | seconds between scheduled exports | 5 |
 //! | `LANGFUSE_OFFLINE_PATH` | JSON-lines file of the offline destination | `langfuse-traces.jsonl` |
+//! | `LANGFUSE_DEBUG` | `true` (any case) prints debug lines on standard error (see [`crate::Diagnostics`]) | false |
 //! | `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT` | full URL of a generic OTLP/HTTP traces endpoint (used as is) | unset |
 //! | `OTEL_EXPORTER_OTLP_ENDPOINT` | OTLP base URL (`/v1/traces` is appended) | unset |
 //! | `OTEL_EXPORTER_OTLP_[TRACES_]HEADERS` | `key=value,key2=value2` (values percent-decoded) | none |
@@ -416,6 +417,20 @@ pub fn resolve_destination(env: &Env) -> Result<DestinationConfig, ConfigError> 
             .get("LANGFUSE_OFFLINE_PATH")
             .map_or_else(|| PathBuf::from(DEFAULT_OFFLINE_PATH), PathBuf::from),
     })
+}
+
+/// Whether `LANGFUSE_DEBUG` turns debug lines on: only `true` (any case) does, like the
+/// official SDKs.
+///
+/// ```
+/// use langfuse_otel_exporter::config::{Env, debug};
+/// assert!(debug(&Env::from_pairs([("LANGFUSE_DEBUG", "True")])));
+/// assert!(!debug(&Env::from_pairs([("LANGFUSE_DEBUG", "1")])));
+/// assert!(!debug(&Env::empty()));
+/// ```
+pub fn debug(env: &Env) -> bool {
+    env.get("LANGFUSE_DEBUG")
+        .is_some_and(|v| v.eq_ignore_ascii_case("true"))
 }
 
 /// The export timeout: `OTEL_EXPORTER_OTLP_[TRACES_]TIMEOUT` (ms) for generic OTLP

@@ -39,13 +39,37 @@ pub const SDK_NAME: &str = "rust";
 /// The SDK version sent in `x-langfuse-sdk-version` (this crate's version).
 pub const SDK_VERSION: &str = env!("CARGO_PKG_VERSION");
 
-/// Where the exporter's warnings go: a function receiving one line of text.
+/// Where the exporter's warnings and debug lines go.
 ///
-/// The default writes `langfuse-otel: <message>` to standard error. Messages never contain
-/// keys or header values.
+/// Warnings go to a function receiving one line of text; the default writes
+/// `langfuse-otel: <message>` to standard error. Debug lines (resolved destination, one line per
+/// export batch with its span count, result and duration, flush and shutdown results) are off
+/// by default and cost one branch when off: they are only formatted when
+/// [`with_debug`](Self::with_debug) turned them on (as `LANGFUSE_DEBUG=true` does). They go to
+/// standard error as `langfuse: debug: <message>`, or to the sink given with
+/// [`with_debug_sink`](Self::with_debug_sink). Neither kind of message ever contains keys or
+/// header values.
+///
+/// ```
+/// use std::sync::{Arc, Mutex};
+/// use langfuse_otel_exporter::Diagnostics;
+///
+/// let lines = Arc::new(Mutex::new(Vec::<String>::new()));
+/// let sink = lines.clone();
+/// let diagnostics = Diagnostics::default()
+///     .with_debug_sink(move |line| sink.lock().unwrap().push(line.to_owned()))
+///     .with_debug(true);
+/// diagnostics.debug(|| format!("flushed {} spans", 3));
+/// assert_eq!(*lines.lock().unwrap(), ["flushed 3 spans"]);
+///
+/// let quiet = Diagnostics::default(); // debug off: the closure is never called
+/// quiet.debug(|| unreachable!());
+/// ```
 #[derive(Clone)]
 pub struct Diagnostics {
     sink: Arc<dyn Fn(&str) + Send + Sync>,
+    debug_sink: Arc<dyn Fn(&str) + Send + Sync>,
+    debug: bool,
     seen: Arc<Mutex<HashSet<String>>>,
 }
 
@@ -57,16 +81,47 @@ impl Default for Diagnostics {
 
 impl fmt::Debug for Diagnostics {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("Diagnostics(..)")
+        f.debug_struct("Diagnostics")
+            .field("debug", &self.debug)
+            .finish_non_exhaustive()
     }
 }
 
 impl Diagnostics {
-    /// Diagnostics delivered to `sink`.
+    /// Warnings delivered to `sink`; debug lines off (to standard error once turned on).
     pub fn new(sink: impl Fn(&str) + Send + Sync + 'static) -> Self {
         Diagnostics {
             sink: Arc::new(sink),
+            debug_sink: Arc::new(|msg| eprintln!("langfuse: debug: {msg}")),
+            debug: false,
             seen: Arc::default(),
+        }
+    }
+
+    /// Turns debug lines on or off.
+    pub fn with_debug(mut self, debug: bool) -> Self {
+        self.debug = debug;
+        self
+    }
+
+    /// Sends debug lines to `sink` (one call per line, without the `langfuse: debug: ` prefix)
+    /// instead of standard error. Does not turn them on.
+    pub fn with_debug_sink(mut self, sink: impl Fn(&str) + Send + Sync + 'static) -> Self {
+        self.debug_sink = Arc::new(sink);
+        self
+    }
+
+    /// Whether debug lines are on.
+    pub fn is_debug(&self) -> bool {
+        self.debug
+    }
+
+    /// Emits the debug line `message()` when debug lines are on; otherwise `message` is not
+    /// called, so nothing is formatted.
+    #[inline]
+    pub fn debug(&self, message: impl FnOnce() -> String) {
+        if self.debug {
+            (self.debug_sink)(&message());
         }
     }
 
@@ -97,7 +152,7 @@ enum Transport {
     #[cfg(feature = "grpc")]
     Grpc(crate::grpc::GrpcSender),
     Ingestion(IngestionTransport),
-    File(FileSink),
+    File(Arc<FileSink>),
 }
 
 /// An `opentelemetry_sdk` [`SpanExporter`] for Langfuse and any OTLP collector.
@@ -178,6 +233,16 @@ impl LangfuseExporter {
         self.mode
     }
 
+    /// A handle on the offline file, when that is the destination: other ingestion events
+    /// (scores) can be appended to the same file through it, never interleaved with the
+    /// exporter's own lines.
+    pub fn offline_writer(&self) -> Option<crate::offline::OfflineWriter> {
+        match &self.transport {
+            Transport::File(f) => Some(crate::offline::OfflineWriter::from_sink(Arc::clone(f))),
+            _ => None,
+        }
+    }
+
     /// The export timeout (all attempts of one export).
     pub fn timeout(&self) -> Duration {
         self.timeout
@@ -195,15 +260,28 @@ impl LangfuseExporter {
         }
         self.stats.add_filtered((total - spans.len()) as u64);
         if spans.is_empty() {
+            self.diagnostics
+                .debug(|| format!("export: all {total} spans filtered out, nothing sent"));
             return Ok(());
         }
-        let deadline = Instant::now() + self.timeout;
+        let started = Instant::now();
+        let deadline = started + self.timeout;
+        let exported = spans.len();
+        // Last HTTP status answered, for the debug line.
+        let mut status = None;
         let result = match &self.transport {
             Transport::Otlp {
                 sender,
                 protocol,
                 compression,
-            } => self.send_otlp(sender, *protocol, *compression, &spans, deadline),
+            } => self.send_otlp(
+                sender,
+                *protocol,
+                *compression,
+                &spans,
+                deadline,
+                &mut status,
+            ),
             #[cfg(feature = "grpc")]
             Transport::Grpc(sender) => {
                 let n = spans.len() as u64;
@@ -212,7 +290,7 @@ impl LangfuseExporter {
                     OtlpMode::Canonical => otlp::canonical_request(&spans, &self.resource),
                 };
                 let outcome = sender.send(&req, deadline, &self.stats);
-                self.settle(sender.url(), n, outcome)
+                self.settle(sender.url(), n, outcome, &mut status)
             }
             Transport::Ingestion(t) => t.export(
                 &spans,
@@ -226,6 +304,16 @@ impl LangfuseExporter {
         if result.is_err() {
             self.stats.add_failed_export(1);
         }
+        self.diagnostics.debug(|| {
+            export_debug_line(
+                exported,
+                total - exported,
+                &self.destination(),
+                &result,
+                status,
+                started.elapsed(),
+            )
+        });
         result
     }
 
@@ -290,6 +378,7 @@ impl LangfuseExporter {
         compression: Compression,
         spans: &[SpanData],
         deadline: Instant,
+        status: &mut Option<u16>,
     ) -> OTelSdkResult {
         let n = spans.len() as u64;
         let (body, encoding) = match self.encode_otlp(spans, protocol, compression) {
@@ -306,16 +395,31 @@ impl LangfuseExporter {
         match outcome {
             Outcome::TooLarge if spans.len() >= 2 => {
                 let (a, b) = spans.split_at(spans.len() / 2);
-                let ra = self.send_otlp(sender, protocol, compression, a, deadline);
-                let rb = self.send_otlp(sender, protocol, compression, b, deadline);
+                let ra = self.send_otlp(sender, protocol, compression, a, deadline, status);
+                let rb = self.send_otlp(sender, protocol, compression, b, deadline, status);
                 ra.and(rb)
             }
-            other => self.settle(sender.url(), n, other),
+            other => self.settle(sender.url(), n, other, status),
         }
     }
 
     /// Counts and reports the final outcome of sending `n` spans to `url`.
-    fn settle(&self, url: &str, n: u64, outcome: Outcome) -> OTelSdkResult {
+    fn settle(
+        &self,
+        url: &str,
+        n: u64,
+        outcome: Outcome,
+        status: &mut Option<u16>,
+    ) -> OTelSdkResult {
+        match &outcome {
+            Outcome::Delivered { status: s, .. } | Outcome::Rejected { status: s, .. }
+                if *s != 0 =>
+            {
+                *status = Some(*s);
+            }
+            Outcome::TooLarge => *status = Some(413),
+            _ => {}
+        }
         match outcome {
             Outcome::Delivered { .. } => {
                 self.stats.add_exported(n);
@@ -367,7 +471,18 @@ impl SpanExporter for LangfuseExporter {
         if self.shut_down.swap(true, Ordering::AcqRel) {
             return Err(OTelSdkError::AlreadyShutdown);
         }
-        self.force_flush()
+        let result = self.force_flush();
+        self.diagnostics.debug(|| {
+            let s = self.stats.snapshot();
+            format!(
+                "exporter shut down ({}): {}; {} spans exported, {} lost in total",
+                self.destination(),
+                result_text(&result),
+                s.exported_spans,
+                s.lost_spans()
+            )
+        });
+        result
     }
 
     fn force_flush(&self) -> OTelSdkResult {
@@ -403,6 +518,7 @@ pub struct LangfuseExporterBuilder {
     filter: Option<ExportFilter>,
     mode: Option<OtlpMode>,
     diagnostics: Option<Diagnostics>,
+    debug: Option<bool>,
     max_ingestion_batch_bytes: Option<usize>,
 }
 
@@ -514,9 +630,38 @@ impl LangfuseExporterBuilder {
         self.filter(ExportFilter::Custom(Arc::new(predicate)))
     }
 
-    /// Where warnings go (default standard error).
+    /// Where warnings and debug lines go (default standard error).
     pub fn diagnostics(mut self, diagnostics: Diagnostics) -> Self {
         self.diagnostics = Some(diagnostics);
+        self
+    }
+
+    /// Debug lines on standard error (or the [`Diagnostics`] debug sink): the destination at
+    /// build time, then one line per export batch (span count, destination, result and HTTP
+    /// status, duration) and the shutdown result. Default: `LANGFUSE_DEBUG=true`, else off.
+    /// Keys and header values are never printed.
+    ///
+    /// ```
+    /// use std::sync::{Arc, Mutex};
+    /// use langfuse_otel_exporter::{Diagnostics, LangfuseExporter};
+    ///
+    /// let lines = Arc::new(Mutex::new(Vec::<String>::new()));
+    /// let sink = lines.clone();
+    /// let exporter = LangfuseExporter::builder()
+    ///     .without_env()
+    ///     .langfuse("pk-lf-1234", "sk-lf-secret")
+    ///     .base_url("http://127.0.0.1:9")
+    ///     .diagnostics(Diagnostics::default().with_debug_sink(move |l| sink.lock().unwrap().push(l.to_owned())))
+    ///     .debug(true)
+    ///     .build()
+    ///     .unwrap();
+    /// let lines = lines.lock().unwrap();
+    /// assert!(lines[0].starts_with("exporter: OTLP http://127.0.0.1:9/api/public/otel/v1/traces"));
+    /// assert!(!lines.iter().any(|l| l.contains("sk-lf-secret")));
+    /// # drop(exporter);
+    /// ```
+    pub fn debug(mut self, debug: bool) -> Self {
+        self.debug = Some(debug);
         self
     }
 
@@ -533,6 +678,11 @@ impl LangfuseExporterBuilder {
         } else {
             Env::process()
         };
+        let diagnostics = self.diagnostics.clone().unwrap_or_default();
+        let debug = self
+            .debug
+            .unwrap_or_else(|| diagnostics.is_debug() || config::debug(&env));
+        let diagnostics = diagnostics.with_debug(debug);
         let base_url = self
             .base_url
             .clone()
@@ -663,11 +813,11 @@ impl LangfuseExporterBuilder {
                     compression,
                 }
             }
-            DestinationConfig::File { path } => Transport::File(FileSink::open(path)?),
+            DestinationConfig::File { path } => Transport::File(Arc::new(FileSink::open(path)?)),
         };
         let resource = Resource::builder_empty().build();
         let resource_attrs = ResourceAttributesWithSchema::from(&resource);
-        Ok(LangfuseExporter {
+        let exporter = LangfuseExporter {
             transport,
             encoded_resource: EncodedResource::new(&resource_attrs),
             buffers: Mutex::default(),
@@ -677,9 +827,18 @@ impl LangfuseExporterBuilder {
             mode,
             timeout,
             stats: Stats::default(),
-            diagnostics: self.diagnostics.unwrap_or_default(),
+            diagnostics,
             shut_down: AtomicBool::new(false),
-        })
+        };
+        exporter.diagnostics.debug(|| {
+            format!(
+                "exporter: {}, timeout {:?}, compression {:?}",
+                exporter.destination(),
+                exporter.timeout,
+                compression
+            )
+        });
+        Ok(exporter)
     }
 }
 
@@ -714,6 +873,43 @@ fn grpc_transport(
     _attempt_timeout: Option<Duration>,
 ) -> Result<Transport, ConfigError> {
     Err(ConfigError::UnsupportedProtocol("grpc".into()))
+}
+
+/// `ok` or the error, for debug lines.
+pub(crate) fn result_text(result: &OTelSdkResult) -> String {
+    match result {
+        Ok(()) => "ok".to_string(),
+        Err(e) => format!("failed: {e}"),
+    }
+}
+
+/// The debug line of one export batch: span count, destination, result with the last HTTP
+/// status, duration.
+fn export_debug_line(
+    exported: usize,
+    filtered: usize,
+    destination: &str,
+    result: &OTelSdkResult,
+    status: Option<u16>,
+    elapsed: Duration,
+) -> String {
+    let mut line = format!("export: {exported} spans");
+    if filtered > 0 {
+        line.push_str(&format!(" ({filtered} filtered out)"));
+    }
+    line.push_str(&format!(" to {destination}: "));
+    match result {
+        Ok(()) => line.push_str("ok"),
+        Err(_) => line.push_str("failed"),
+    }
+    if let Some(status) = status {
+        line.push_str(&format!(" (HTTP {status})"));
+    }
+    if let Err(e) = result {
+        line.push_str(&format!(": {e}"));
+    }
+    line.push_str(&format!(" in {:.1} ms", elapsed.as_secs_f64() * 1000.0));
+    line
 }
 
 /// Basic auth and the `x-langfuse-*` headers.

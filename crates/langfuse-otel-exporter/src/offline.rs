@@ -3,7 +3,9 @@
 //!
 //! Each line is one ingestion event exactly as it would be sent to
 //! `POST /api/public/ingestion` (`{"id","type","timestamp","body"}`), so a file can be replayed
-//! to a Langfuse server later.
+//! to a Langfuse server later. Besides the exporter's span events, [`OfflineWriter`] appends
+//! other events, such as the `score-create` events of the `langfuse-otel` client; the rendered
+//! tree shows scores under their trace and observation.
 //!
 //! ```
 //! use langfuse_otel_exporter::offline::render_trace_tree;
@@ -23,8 +25,9 @@ use std::fmt::Write as _;
 use std::fs::{File, OpenOptions};
 use std::io::{BufRead, BufReader, BufWriter, Write};
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
+use langfuse_otel_core::record::IngestionEvent;
 use langfuse_otel_core::time::parse_iso_with_offset;
 use langfuse_otel_core::translate::Translator;
 use opentelemetry_sdk::Resource;
@@ -113,6 +116,21 @@ impl FileSink {
         }
     }
 
+    /// Appends `events` as lines, all under one lock, then flushes.
+    fn write_events(&self, events: &[IngestionEvent]) -> std::io::Result<()> {
+        let mut text = Vec::new();
+        for ev in events {
+            serde_json::to_writer(&mut text, ev)?;
+            text.push(b'\n');
+        }
+        let mut out = self
+            .out
+            .lock()
+            .map_err(|_| std::io::Error::other("offline file lock poisoned"))?;
+        out.write_all(&text)?;
+        out.flush()
+    }
+
     pub(crate) fn flush(&self) -> OTelSdkResult {
         match self.out.lock() {
             Ok(mut out) => out.flush().map_err(|e| io_error(&self.path, &e)),
@@ -120,6 +138,62 @@ impl FileSink {
                 "offline file lock poisoned".into(),
             )),
         }
+    }
+}
+
+/// Appends ingestion events (such as `score-create`) to an offline file, one JSON line each.
+///
+/// Get the writer of an exporter's own file with
+/// [`LangfuseExporter::offline_writer`](crate::LangfuseExporter::offline_writer): its lines
+/// and the exporter's then never interleave. [`OfflineWriter::open`] opens any file for
+/// appending.
+///
+/// ```
+/// use langfuse_otel_core::record::{EventBody, IngestionEvent, ScoreBody};
+/// use langfuse_otel_exporter::offline::{OfflineWriter, render_trace_file};
+///
+/// let path = std::env::temp_dir().join(format!("lf-writer-doc-{}.jsonl", std::process::id()));
+/// # std::fs::remove_file(&path).ok();
+/// let writer = OfflineWriter::open(&path).unwrap();
+/// let score = ScoreBody {
+///     name: "helpfulness".into(),
+///     value: serde_json::json!(0.9),
+///     trace_id: Some("t1".into()),
+///     comment: Some("auto-evaluated".into()),
+///     ..ScoreBody::default()
+/// };
+/// writer.write_events(&[IngestionEvent::new(EventBody::ScoreCreate(score))]).unwrap();
+/// assert_eq!(
+///     render_trace_file(&path).unwrap(),
+///     "trace (t1)\n└─ score helpfulness = 0.9 (auto-evaluated)\n"
+/// );
+/// # std::fs::remove_file(path).ok();
+/// ```
+#[derive(Debug, Clone)]
+pub struct OfflineWriter {
+    sink: Arc<FileSink>,
+}
+
+impl OfflineWriter {
+    /// Opens `path` for appending (created if missing).
+    pub fn open(path: impl Into<PathBuf>) -> Result<Self, ConfigError> {
+        Ok(OfflineWriter {
+            sink: Arc::new(FileSink::open(path.into())?),
+        })
+    }
+
+    pub(crate) fn from_sink(sink: Arc<FileSink>) -> Self {
+        OfflineWriter { sink }
+    }
+
+    /// The file written.
+    pub fn path(&self) -> &Path {
+        self.sink.path()
+    }
+
+    /// Appends `events`, one JSON line each, and flushes them to the file.
+    pub fn write_events(&self, events: &[IngestionEvent]) -> std::io::Result<()> {
+        self.sink.write_events(events)
     }
 }
 
@@ -141,12 +215,17 @@ struct Observation {
 /// Renders the traces of a JSON-lines file of ingestion events as indented trees: one
 /// `trace <name> (<id>)` line per trace, then its observations nested by parent, in start
 /// order, each with its type, duration, model and usage when present. Update events are
-/// merged into their observation. Empty lines are skipped.
+/// merged into their observation. Scores (`score-create`) are listed first under the
+/// observation they score, else under their trace, as `score <name> = <value> (<comment>)`
+/// (a later event with the same score id replaces an earlier one); scores of no trace come
+/// last under `scores without a trace`. Empty lines are skipped.
 pub fn render_trace_tree(reader: impl BufRead) -> Result<String, OfflineError> {
     let mut trace_order: Vec<String> = Vec::new();
     let mut trace_names: HashMap<String, String> = HashMap::new();
     let mut observations: HashMap<String, Observation> = HashMap::new();
     let mut obs_order: Vec<String> = Vec::new();
+    let mut scores: HashMap<String, Map<String, Value>> = HashMap::new();
+    let mut score_order: Vec<String> = Vec::new();
     for (i, line) in reader.lines().enumerate() {
         let line = line?;
         if line.trim().is_empty() {
@@ -178,6 +257,15 @@ pub fn render_trace_tree(reader: impl BufRead) -> Result<String, OfflineError> {
             continue;
         };
         if obs_kind == "score" {
+            // Scores without an id cannot be updated: each line is its own score.
+            let key = if id.is_empty() {
+                format!("#{i}")
+            } else {
+                id.to_string()
+            };
+            if scores.insert(key.clone(), body.clone()).is_none() {
+                score_order.push(key);
+            }
             continue;
         }
         let entry = observations.entry(id.to_string()).or_insert_with(|| {
@@ -200,6 +288,37 @@ pub fn render_trace_tree(reader: impl BufRead) -> Result<String, OfflineError> {
         {
             trace_order.push(t.to_string());
             trace_names.insert(t.to_string(), String::new());
+        }
+    }
+    // Scores go under their observation when it is in the file, else under their trace.
+    let mut attached: HashMap<(String, Option<String>), Vec<String>> = HashMap::new();
+    let mut traceless: Vec<String> = Vec::new();
+    for key in &score_order {
+        let b = &scores[key];
+        let str_of = |k: &str| b.get(k).and_then(Value::as_str).filter(|v| !v.is_empty());
+        let line = score_text(b);
+        if let Some(obs) = str_of("observationId").filter(|o| observations.contains_key(*o)) {
+            let trace = observations[obs]
+                .body
+                .get("traceId")
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_string();
+            attached
+                .entry((trace, Some(obs.to_string())))
+                .or_default()
+                .push(line);
+        } else if let Some(trace) = str_of("traceId") {
+            if !trace_names.contains_key(trace) {
+                trace_order.push(trace.to_string());
+                trace_names.insert(trace.to_string(), String::new());
+            }
+            attached
+                .entry((trace.to_string(), None))
+                .or_default()
+                .push(line);
+        } else {
+            traceless.push(line);
         }
     }
     let mut children: HashMap<(String, Option<String>), Vec<&String>> = HashMap::new();
@@ -232,9 +351,53 @@ pub fn render_trace_tree(reader: impl BufRead) -> Result<String, OfflineError> {
             .get(&(trace.clone(), None))
             .cloned()
             .unwrap_or_default();
-        render_level(&mut out, &roots, "", &observations, &children, trace);
+        let tree = Tree {
+            observations: &observations,
+            children: &children,
+            scores: &attached,
+            trace,
+        };
+        let trace_scores = attached
+            .get(&(trace.clone(), None))
+            .map_or(&[][..], Vec::as_slice);
+        tree.render_level(&mut out, trace_scores, &roots, "");
+    }
+    if !traceless.is_empty() {
+        out.push_str("scores without a trace\n");
+        render_scores(&mut out, &traceless, "", true);
     }
     Ok(out)
+}
+
+/// `score <name> = <value> (<comment>)`, plus the session or dataset run it scores.
+fn score_text(body: &Map<String, Value>) -> String {
+    let name = body
+        .get("name")
+        .and_then(Value::as_str)
+        .unwrap_or("(unnamed)");
+    let value = match body.get("value") {
+        Some(Value::String(s)) => s.clone(),
+        Some(v) => v.to_string(),
+        None => "?".to_string(),
+    };
+    let mut line = format!("score {name} = {value}");
+    if let Some(c) = body.get("comment").and_then(Value::as_str) {
+        let _ = write!(line, " ({c})");
+    }
+    for (key, label) in [("sessionId", "session"), ("datasetRunId", "dataset run")] {
+        if let Some(v) = body.get(key).and_then(Value::as_str) {
+            let _ = write!(line, " {label}={v}");
+        }
+    }
+    line
+}
+
+/// Writes score lines as the first entries of a level; `closes` when nothing follows them.
+fn render_scores(out: &mut String, lines: &[String], prefix: &str, closes: bool) {
+    for (i, line) in lines.iter().enumerate() {
+        let last = closes && i + 1 == lines.len();
+        let _ = writeln!(out, "{prefix}{} {line}", if last { "└─" } else { "├─" });
+    }
 }
 
 fn start_ms(o: &Observation) -> Option<i64> {
@@ -244,17 +407,26 @@ fn start_ms(o: &Observation) -> Option<i64> {
         .and_then(parse_iso_with_offset)
 }
 
-fn render_level(
-    out: &mut String,
-    ids: &[&String],
-    prefix: &str,
-    observations: &HashMap<String, Observation>,
-    children: &HashMap<(String, Option<String>), Vec<&String>>,
-    trace: &str,
-) {
-    for (i, id) in ids.iter().enumerate() {
-        let last = i + 1 == ids.len();
-        let o = &observations[*id];
+/// One trace's observations, their children and the scores attached to them.
+struct Tree<'a> {
+    observations: &'a HashMap<String, Observation>,
+    children: &'a HashMap<(String, Option<String>), Vec<&'a String>>,
+    scores: &'a HashMap<(String, Option<String>), Vec<String>>,
+    trace: &'a str,
+}
+
+impl Tree<'_> {
+    /// Writes `scores`, then the observations `ids` with their subtrees.
+    fn render_level(&self, out: &mut String, scores: &[String], ids: &[&String], prefix: &str) {
+        render_scores(out, scores, prefix, ids.is_empty());
+        for (i, id) in ids.iter().enumerate() {
+            let last = i + 1 == ids.len();
+            self.render_observation(out, id, prefix, last);
+        }
+    }
+
+    fn render_observation(&self, out: &mut String, id: &String, prefix: &str, last: bool) {
+        let o = &self.observations[id];
         let name = o
             .body
             .get("name")
@@ -304,10 +476,12 @@ fn render_level(
             let _ = write!(out, " level={level}");
         }
         out.push('\n');
-        let key = (trace.to_string(), Some((*id).clone()));
-        if let Some(kids) = children.get(&key) {
+        let key = (self.trace.to_string(), Some(id.clone()));
+        let kids = self.children.get(&key).map_or(&[][..], Vec::as_slice);
+        let scores = self.scores.get(&key).map_or(&[][..], Vec::as_slice);
+        if !kids.is_empty() || !scores.is_empty() {
             let next = format!("{prefix}{}", if last { "   " } else { "│  " });
-            render_level(out, kids, &next, observations, children, trace);
+            self.render_level(out, scores, kids, &next);
         }
     }
 }
@@ -323,6 +497,34 @@ mod tests {
 "#;
         let tree = render_trace_tree(lines.as_bytes()).unwrap();
         assert_eq!(tree, "trace (t)\n└─ renamed [span]\n");
+    }
+
+    #[test]
+    fn scores_show_under_their_observation_else_their_trace() {
+        let lines = r#"{"type":"trace-create","body":{"id":"t","name":"bot"}}
+{"type":"span-create","body":{"id":"a","traceId":"t","name":"root","startTime":"2026-01-01T00:00:00Z"}}
+{"type":"generation-create","body":{"id":"b","traceId":"t","parentObservationId":"a","name":"llm","startTime":"2026-01-01T00:00:01Z"}}
+{"type":"score-create","body":{"id":"s1","traceId":"t","name":"helpfulness","value":0.9,"comment":"auto"}}
+{"type":"score-create","body":{"id":"s2","traceId":"t","observationId":"b","name":"relevance","value":0.5}}
+{"type":"score-create","body":{"id":"s2","traceId":"t","observationId":"b","name":"relevance","value":0.87}}
+{"type":"score-create","body":{"id":"s3","traceId":"t","observationId":"gone","name":"tone","value":"friendly"}}
+{"type":"score-create","body":{"id":"s4","traceId":"u","name":"late","value":1}}
+{"type":"score-create","body":{"id":"s5","sessionId":"chat-7","name":"csat","value":4}}
+"#;
+        let tree = render_trace_tree(lines.as_bytes()).unwrap();
+        let want = [
+            "trace bot (t)",
+            "├─ score helpfulness = 0.9 (auto)",
+            "├─ score tone = friendly",
+            "└─ root [span]",
+            "   └─ llm [generation]",
+            "      └─ score relevance = 0.87",
+            "trace (u)",
+            "└─ score late = 1",
+            "scores without a trace",
+            "└─ score csat = 4 session=chat-7",
+        ];
+        assert_eq!(tree.lines().collect::<Vec<_>>(), want, "{tree}");
     }
 
     #[test]

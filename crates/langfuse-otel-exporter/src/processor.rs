@@ -355,9 +355,18 @@ impl<E: SpanExporter + 'static> SpanProcessor for BatchProcessor<E> {
             q.flush_requested
         };
         self.shared.work.notify_one();
-        self.wait_until(self.shared.settings.flush_timeout, |q| {
+        let started = Instant::now();
+        let result = self.wait_until(self.shared.settings.flush_timeout, |q| {
             q.flush_done >= target || q.worker_done
-        })
+        });
+        self.shared.diagnostics.debug(|| {
+            format!(
+                "flush: {} in {:.1} ms",
+                crate::exporter::result_text(&result),
+                started.elapsed().as_secs_f64() * 1000.0
+            )
+        });
+        result
     }
 
     fn shutdown_with_timeout(&self, timeout: Duration) -> OTelSdkResult {

@@ -6,11 +6,12 @@ use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
 use std::pin::Pin;
 use std::sync::{Arc, OnceLock, RwLock};
 use std::task::{Context as TaskContext, Poll};
-use std::time::{Duration, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
 
 use langfuse_otel_core::keys;
 use langfuse_otel_exporter::BatchProcessor;
 use langfuse_otel_exporter::config::BatchSettings;
+use langfuse_otel_exporter::offline::OfflineWriter;
 use opentelemetry::trace::{
     FutureExt as _, SpanContext, SpanId, SpanKind, TraceContextExt, TraceFlags, TraceId,
     TraceState, Tracer as _, TracerProvider as _,
@@ -118,7 +119,16 @@ impl LangfuseBuilder {
     /// ```
     pub fn span_processor(&self) -> Result<LangfuseSpanProcessor> {
         let config = self.resolve().map_err(Error::Config)?;
-        let exporter = transport::span_exporter(&config)?;
+        self.processor_for(&config).map(|(p, _)| p)
+    }
+
+    /// The span processor for `config`, and the exporter's offline file when it writes one.
+    fn processor_for(
+        &self,
+        config: &Config,
+    ) -> Result<(LangfuseSpanProcessor, Option<OfflineWriter>)> {
+        let exporter = transport::span_exporter(config)?;
+        let offline = exporter.offline_writer();
         let mut settings = BatchSettings::default();
         if let Some(n) = config.flush_at {
             settings.max_export_batch = n.max(1);
@@ -126,17 +136,23 @@ impl LangfuseBuilder {
         if let Some(d) = config.flush_interval {
             settings.schedule_delay = d;
         }
-        let bsp = BatchProcessor::builder(exporter).settings(settings).build();
-        let mut p = LangfuseSpanProcessor::new(bsp, Some(config.public_key.clone()));
+        let stats = exporter.stats();
+        let bsp = BatchProcessor::builder(exporter)
+            .settings(settings)
+            .stats(stats)
+            .diagnostics(config.diagnostics.clone())
+            .build();
+        let public_key = Some(config.public_key.clone()).filter(|k| !k.is_empty());
+        let mut p = LangfuseSpanProcessor::new(bsp, public_key);
         if let Some(f) = &self.should_export {
             p = p.with_should_export_span(f.clone());
         }
-        Ok(p)
+        Ok((p, offline))
     }
 
-    /// Builds the client. Never fails: without keys, with tracing disabled, or when the HTTP
-    /// client cannot be created, the client is disabled (one warning) and every call is a
-    /// cheap no-op that still runs your closures.
+    /// Builds the client. Never fails: without keys (and not [`offline`](Self::offline)), with
+    /// tracing disabled, or when the HTTP client or offline file cannot be created, the client
+    /// is disabled (one warning) and every call is a cheap no-op that still runs your closures.
     pub fn build(self) -> Langfuse {
         if !self.tracing_enabled {
             return Langfuse::disabled();
@@ -158,8 +174,10 @@ impl LangfuseBuilder {
     }
 
     fn build_enabled(self, config: Config) -> Result<Langfuse> {
+        config.diagnostics.debug(|| config.debug_line());
         let sampler =
             (config.sample_rate < 1.0).then(|| Sampler::TraceIdRatioBased(config.sample_rate));
+        let mut offline = None;
         let (provider, owns) = match self.tracer_provider.clone() {
             Some(p) => (p, false),
             None => {
@@ -172,18 +190,34 @@ impl LangfuseBuilder {
                     resource =
                         resource.with_attribute(KeyValue::new(keys::LANGFUSE_RELEASE, rel.clone()));
                 }
+                let (processor, writer) = self.processor_for(&config)?;
+                offline = writer;
                 let mut b = SdkTracerProvider::builder()
                     .with_resource(resource.build())
-                    .with_span_processor(self.span_processor()?);
+                    .with_span_processor(processor);
                 if let Some(s) = &sampler {
                     b = b.with_sampler(s.clone());
                 }
                 (b.build(), true)
             }
         };
-        let tracer = provider.tracer_with_scope(scope(Some(&config.public_key)));
-        let scores = ScoreQueue::start(config.clone(), transport::http_agent(config.timeout))
-            .map_err(|e| Error::Transport(e.to_string()))?;
+        let tracer = provider.tracer_with_scope(scope(
+            Some(config.public_key.as_str()).filter(|k| !k.is_empty()),
+        ));
+        // With the user's provider, scores open the offline file themselves (appending).
+        let offline = match (offline, &config.offline) {
+            (Some(w), _) => Some(w),
+            (None, Some(path)) => {
+                Some(OfflineWriter::open(path).map_err(|e| Error::Transport(e.to_string()))?)
+            }
+            (None, None) => None,
+        };
+        let scores = ScoreQueue::start(
+            config.clone(),
+            transport::http_agent(config.timeout),
+            offline,
+        )
+        .map_err(|e| Error::Transport(e.to_string()))?;
         Ok(Langfuse {
             inner: Arc::new(Inner {
                 tracer,
@@ -201,9 +235,73 @@ impl LangfuseBuilder {
 static GLOBAL: RwLock<Option<Langfuse>> = RwLock::new(None);
 static DISABLED: OnceLock<Langfuse> = OnceLock::new();
 
+/// Deadline of the flush and shutdown a [`GlobalGuard`] runs when dropped.
+pub const GLOBAL_GUARD_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Keeps a client installed as the global one (used by `#[observe]`); when dropped, flushes
+/// and shuts that client down within a deadline, then uninstalls it.
+///
+/// Rust runs no destructor for statics at exit (there is no `atexit` like the Python SDK
+/// registers), so spans still queued in the global client when `main` returns would be lost.
+/// Keep the guard alive in `main`: it is dropped when `main` returns (also on `?` and on
+/// unwinding panics), which delivers everything recorded. Without a guard, only the background
+/// interval (`LANGFUSE_FLUSH_INTERVAL`, 5 s for spans, 1 s for scores) or an explicit
+/// [`Langfuse::flush`] sends them. `std::process::exit` skips destructors: flush before it.
+///
+/// ```
+/// use langfuse_otel::{Langfuse, observe};
+///
+/// #[observe]
+/// fn rerank(ids: Vec<u32>) -> Vec<u32> {
+///     ids.into_iter().rev().collect()
+/// }
+///
+/// fn main() {
+///     let _guard = Langfuse::from_env().init_global(); // keys from LANGFUSE_*
+///     assert_eq!(rerank(vec![1, 2]), vec![2, 1]);
+/// } // `_guard` dropped: spans flushed, client shut down
+/// ```
+#[must_use = "dropping the guard at once shuts the global client down: bind it with `let _guard = …`"]
+#[derive(Debug)]
+pub struct GlobalGuard {
+    client: Langfuse,
+    timeout: Duration,
+}
+
+impl GlobalGuard {
+    /// The deadline of the final flush and shutdown (default [`GLOBAL_GUARD_TIMEOUT`]).
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = timeout;
+        self
+    }
+
+    /// The guarded client (also returned by [`Langfuse::global`] while the guard lives).
+    pub fn client(&self) -> &Langfuse {
+        &self.client
+    }
+}
+
+impl Drop for GlobalGuard {
+    fn drop(&mut self) {
+        let result = self.client.shutdown_with_timeout(self.timeout);
+        if let Err(e) = result {
+            warn_visible(&format!("shutting the global Langfuse client down: {e}"));
+        }
+        let mut global = GLOBAL.write().unwrap_or_else(|e| e.into_inner());
+        if global
+            .as_ref()
+            .is_some_and(|g| Arc::ptr_eq(&g.inner, &self.client.inner))
+        {
+            *global = None;
+        }
+    }
+}
+
 impl Langfuse {
     /// Makes this client the process-wide one, used by `#[observe]` (like the Python SDK's
-    /// `get_client()` singleton).
+    /// `get_client()` singleton). Nothing flushes it at exit: prefer
+    /// [`init_global`](Self::init_global), or call [`flush`](Self::flush) before returning
+    /// from `main`.
     ///
     /// ```
     /// let langfuse = langfuse_otel::Langfuse::disabled();
@@ -212,6 +310,24 @@ impl Langfuse {
     /// ```
     pub fn set_global(&self) {
         *GLOBAL.write().unwrap_or_else(|e| e.into_inner()) = Some(self.clone());
+    }
+
+    /// Makes this client the process-wide one (like [`set_global`](Self::set_global)) and
+    /// returns a [`GlobalGuard`] that flushes and shuts it down when dropped, with a deadline
+    /// ([`GLOBAL_GUARD_TIMEOUT`]): the Rust form of the Python SDK's `atexit` flush.
+    ///
+    /// ```
+    /// use langfuse_otel::Langfuse;
+    /// let guard = Langfuse::disabled().init_global();
+    /// assert!(!Langfuse::global().is_enabled());
+    /// drop(guard);
+    /// ```
+    pub fn init_global(&self) -> GlobalGuard {
+        self.set_global();
+        GlobalGuard {
+            client: self.clone(),
+            timeout: GLOBAL_GUARD_TIMEOUT,
+        }
     }
 
     /// The process-wide client set with [`set_global`](Self::set_global), or a disabled
@@ -551,31 +667,99 @@ impl Langfuse {
         queue.push(score.to_json(id, config.environment.as_deref()));
     }
 
-    /// Sends everything recorded so far (spans and scores) and waits for it.
+    /// Sends everything recorded so far (spans and scores) and waits for it (at most 30 s
+    /// for the spans, then 30 s for the scores).
     pub fn flush(&self) -> Result<()> {
         if !self.inner.enabled {
             return Ok(());
         }
+        let started = Instant::now();
         let spans = self.inner.provider.force_flush();
-        if let Some(q) = &self.inner.scores {
-            if !q.flush(Duration::from_secs(30)) {
-                return Err(Error::Timeout);
-            }
-        }
+        let scores = self.wait_scores(Duration::from_secs(30));
+        self.debug_outcome("flush", &spans, &scores, started);
+        scores?;
         spans.map_err(|e| Error::Transport(e.to_string()))
     }
 
     /// Flushes, then shuts the client's own tracer provider down (a user's provider is left
-    /// running). Later spans are not recorded.
+    /// running). Later spans are not recorded. Waits at most 30 s; see
+    /// [`shutdown_with_timeout`](Self::shutdown_with_timeout).
     pub fn shutdown(&self) -> Result<()> {
-        let flushed = self.flush();
-        if self.inner.owns_provider && self.inner.enabled {
-            self.inner
-                .provider
-                .shutdown()
-                .map_err(|e| Error::Transport(e.to_string()))?;
+        self.shutdown_with_timeout(Duration::from_secs(30))
+    }
+
+    /// Like [`shutdown`](Self::shutdown), giving up at `timeout` with [`Error::Timeout`]:
+    /// spans and scores are sent at the same time, and whatever is not delivered by then is
+    /// lost. A user's provider is flushed, not shut down (its processors' own deadlines apply).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let langfuse = langfuse_otel::Langfuse::builder()
+    ///     .public_key("pk-lf-1").secret_key("sk-lf-1").base_url("http://127.0.0.1:9")
+    ///     .build();
+    /// langfuse.start_active_observation_sync("step", |_| {});
+    /// // Nothing listens on port 9: the export fails fast or times out, never hangs.
+    /// let _ = langfuse.shutdown_with_timeout(Duration::from_secs(2));
+    /// ```
+    pub fn shutdown_with_timeout(&self, timeout: Duration) -> Result<()> {
+        if !self.inner.enabled {
+            return Ok(());
         }
-        flushed
+        let started = Instant::now();
+        // Scores are flushed by their own thread while the spans are exported.
+        let scores_done = self.inner.scores.as_ref().map(ScoreQueue::start_flush);
+        let spans = if self.inner.owns_provider {
+            self.inner.provider.shutdown_with_timeout(timeout)
+        } else {
+            self.inner.provider.force_flush()
+        };
+        let scores = match scores_done {
+            None => Ok(()),
+            Some(done) => {
+                let remaining = timeout.saturating_sub(started.elapsed());
+                wait_done(done, remaining)
+            }
+        };
+        self.debug_outcome("shutdown", &spans, &scores, started);
+        scores?;
+        spans.map_err(|e| match e {
+            opentelemetry_sdk::error::OTelSdkError::Timeout(_) => Error::Timeout,
+            other => Error::Transport(other.to_string()),
+        })
+    }
+
+    /// Waits for the score queue to send what it holds.
+    fn wait_scores(&self, timeout: Duration) -> Result<()> {
+        match self.inner.scores.as_ref().map(ScoreQueue::start_flush) {
+            None => Ok(()),
+            Some(done) => wait_done(done, timeout),
+        }
+    }
+
+    /// The debug line of a flush or shutdown.
+    fn debug_outcome(
+        &self,
+        what: &str,
+        spans: &opentelemetry_sdk::error::OTelSdkResult,
+        scores: &Result<()>,
+        started: Instant,
+    ) {
+        if let Some(config) = &self.inner.config {
+            config.diagnostics.debug(|| {
+                format!(
+                    "client {what}: spans {}, scores {} in {:.1} ms",
+                    match spans {
+                        Ok(()) => "ok".to_string(),
+                        Err(e) => format!("failed: {e}"),
+                    },
+                    match scores {
+                        Ok(()) => "ok".to_string(),
+                        Err(e) => format!("failed: {e}"),
+                    },
+                    started.elapsed().as_secs_f64() * 1000.0
+                )
+            });
+        }
     }
 
     /// A trace id: random, or derived from `seed` like the official SDKs (the first 16 bytes
@@ -608,6 +792,21 @@ impl Langfuse {
         let cx = Context::current();
         let sc = cx.span().span_context().clone();
         sc.is_valid().then(|| sc.span_id().to_string())
+    }
+}
+
+/// Waits for a score flush to finish: [`Error::Timeout`] after `timeout`, an error when the
+/// score thread is gone.
+fn wait_done(done: Option<std::sync::mpsc::Receiver<()>>, timeout: Duration) -> Result<()> {
+    let Some(done) = done else {
+        return Err(Error::Transport("the score thread has stopped".into()));
+    };
+    match done.recv_timeout(timeout) {
+        Ok(()) => Ok(()),
+        Err(std::sync::mpsc::RecvTimeoutError::Timeout) => Err(Error::Timeout),
+        Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => {
+            Err(Error::Transport("the score thread has stopped".into()))
+        }
     }
 }
 

@@ -2,9 +2,11 @@
 //! one place with the Python SDK's defaults.
 
 use std::fmt;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
+use langfuse_otel_exporter::Diagnostics;
 use opentelemetry_sdk::trace::SdkTracerProvider;
 use serde_json::Value;
 
@@ -24,6 +26,7 @@ pub const MASK_FALLBACK: &str = "<fully masked due to failed mask function>";
 /// Resolved settings shared by the client, processor and transport.
 #[derive(Clone)]
 pub(crate) struct Config {
+    /// Empty for an offline client without keys.
     pub(crate) public_key: String,
     pub(crate) secret_key: String,
     pub(crate) base_url: String,
@@ -37,6 +40,66 @@ pub(crate) struct Config {
     pub(crate) mask: Option<MaskFn>,
     pub(crate) additional_headers: Vec<(String, String)>,
     pub(crate) score_transport: ScoreTransport,
+    /// Warnings and debug lines (debug on when `LANGFUSE_DEBUG` / [`LangfuseBuilder::debug`]).
+    pub(crate) diagnostics: Diagnostics,
+    /// The offline file that replaces the network for spans and scores.
+    pub(crate) offline: Option<PathBuf>,
+}
+
+impl Config {
+    /// Where spans go, for debug lines (never secrets).
+    pub(crate) fn destination(&self) -> String {
+        match &self.offline {
+            Some(path) => format!("file {}", path.display()),
+            None => format!(
+                "OTLP {}{}",
+                self.base_url.trim_end_matches('/'),
+                crate::transport::TRACES_PATH
+            ),
+        }
+    }
+
+    /// The resolved configuration as one debug line: everything but the secret key, the
+    /// public key shortened.
+    pub(crate) fn debug_line(&self) -> String {
+        let or_unset = |v: &Option<String>| v.clone().unwrap_or_else(|| "(unset)".into());
+        let flush_at = self
+            .flush_at
+            .map_or_else(|| "512 spans / 15 scores".into(), |n| n.to_string());
+        let flush_interval = self
+            .flush_interval
+            .map_or_else(|| "5s spans / 1s scores".into(), |d| format!("{d:?}"));
+        format!(
+            "client: destination {}, base_url {}, public_key {}, flush_at {flush_at}, \
+             flush_interval {flush_interval}, timeout {:?}, sample_rate {}, environment {}, \
+             release {}, scores to {}",
+            self.destination(),
+            self.base_url,
+            abbreviate_key(&self.public_key),
+            self.timeout,
+            self.sample_rate,
+            or_unset(&self.environment),
+            or_unset(&self.release),
+            match (&self.offline, self.score_transport) {
+                (Some(_), _) => "the offline file",
+                (None, ScoreTransport::Scores) => crate::transport::SCORES_PATH,
+                (None, ScoreTransport::Ingestion) => crate::transport::INGESTION_PATH,
+            },
+        )
+    }
+}
+
+/// The first 8 characters of a public key (`pk-lf-12…`), enough to tell projects apart.
+fn abbreviate_key(key: &str) -> String {
+    if key.is_empty() {
+        return "(unset)".into();
+    }
+    let head: String = key.chars().take(8).collect();
+    if head.len() < key.len() {
+        format!("{head}…")
+    } else {
+        head
+    }
 }
 
 /// Builds a [`Langfuse`](crate::Langfuse) client. Start from [`LangfuseBuilder::from_env`] to
@@ -53,7 +116,7 @@ pub(crate) struct Config {
 /// | `LANGFUSE_TIMEOUT` (seconds) | 5 |
 /// | `LANGFUSE_SAMPLE_RATE` | 1.0 |
 /// | `LANGFUSE_TRACING_ENABLED` | true; only `false` (any case) disables |
-/// | `LANGFUSE_DEBUG` | false |
+/// | `LANGFUSE_DEBUG` | false; `true` (any case) prints debug lines (see [`LangfuseBuilder::debug`]) |
 /// | `LANGFUSE_OBSERVE_DECORATOR_IO_CAPTURE_ENABLED` | true; `false`/`0` disable |
 ///
 /// ```
@@ -86,6 +149,8 @@ pub struct LangfuseBuilder {
     pub(crate) additional_headers: Vec<(String, String)>,
     pub(crate) tracer_provider: Option<SdkTracerProvider>,
     pub(crate) score_transport: ScoreTransport,
+    pub(crate) diagnostics: Option<Diagnostics>,
+    pub(crate) offline: Option<PathBuf>,
 }
 
 impl fmt::Debug for LangfuseBuilder {
@@ -97,6 +162,8 @@ impl fmt::Debug for LangfuseBuilder {
             .field("environment", &self.environment)
             .field("release", &self.release)
             .field("tracing_enabled", &self.tracing_enabled)
+            .field("debug", &self.debug)
+            .field("offline", &self.offline)
             .finish_non_exhaustive()
     }
 }
@@ -142,6 +209,8 @@ impl LangfuseBuilder {
             additional_headers: Vec::new(),
             tracer_provider: None,
             score_transport: ScoreTransport::Scores,
+            diagnostics: None,
+            offline: None,
         }
     }
 
@@ -295,6 +364,68 @@ impl LangfuseBuilder {
         self
     }
 
+    /// Debug lines on standard error, prefixed `langfuse: debug:` (default: `LANGFUSE_DEBUG`):
+    /// the resolved configuration when the client starts (never the secret key; the public
+    /// key shortened), one line per export batch (span count, destination, result and HTTP
+    /// status, duration), per score batch, and per flush and shutdown. Off, nothing is
+    /// formatted or printed.
+    ///
+    /// ```
+    /// use std::sync::{Arc, Mutex};
+    /// use langfuse_otel::{Diagnostics, Langfuse};
+    ///
+    /// let lines = Arc::new(Mutex::new(Vec::<String>::new()));
+    /// let sink = lines.clone();
+    /// let langfuse = Langfuse::builder()
+    ///     .public_key("pk-lf-1234567890")
+    ///     .secret_key("sk-lf-do-not-print")
+    ///     .base_url("http://127.0.0.1:9")
+    ///     .diagnostics(Diagnostics::default().with_debug_sink(move |l| sink.lock().unwrap().push(l.to_owned())))
+    ///     .debug(true)
+    ///     .build();
+    /// let lines = lines.lock().unwrap().clone();
+    /// assert!(lines.iter().any(|l| l.starts_with("client: destination OTLP http://127.0.0.1:9/api/public/otel/v1/traces")));
+    /// assert!(lines.iter().all(|l| !l.contains("do-not-print")));
+    /// # langfuse.shutdown().ok();
+    /// ```
+    pub fn debug(mut self, debug: bool) -> Self {
+        self.debug = debug;
+        self
+    }
+
+    /// Where warnings and debug lines go (default: standard error). Whether debug lines are
+    /// produced is decided by [`debug`](Self::debug), not by `diagnostics`.
+    pub fn diagnostics(mut self, diagnostics: Diagnostics) -> Self {
+        self.diagnostics = Some(diagnostics);
+        self
+    }
+
+    /// Writes spans and scores to `path` instead of sending them: Langfuse ingestion events,
+    /// one JSON line each (`trace-create`, `<type>-create`, `score-create`), the exporter's
+    /// offline format. No keys are needed; print the file with
+    /// [`render_trace_file`](langfuse_otel_exporter::offline::render_trace_file).
+    ///
+    /// ```
+    /// use langfuse_otel::{Langfuse, Score};
+    /// use langfuse_otel_exporter::offline::render_trace_file;
+    ///
+    /// let path = std::env::temp_dir().join(format!("lf-offline-doc-{}.jsonl", std::process::id()));
+    /// # std::fs::remove_file(&path).ok();
+    /// let langfuse = Langfuse::builder().offline(&path).build();
+    /// langfuse.start_active_observation_sync("answer", |obs| {
+    ///     obs.score_trace(Score::numeric("helpfulness", 0.9).comment("good"));
+    /// });
+    /// langfuse.shutdown().unwrap();
+    /// let tree = render_trace_file(&path).unwrap();
+    /// assert!(tree.contains("├─ score helpfulness = 0.9 (good)"), "{tree}");
+    /// assert!(tree.contains("└─ answer [span]"), "{tree}");
+    /// # std::fs::remove_file(path).ok();
+    /// ```
+    pub fn offline(mut self, path: impl Into<PathBuf>) -> Self {
+        self.offline = Some(path.into());
+        self
+    }
+
     /// The base URL in effect.
     pub fn get_base_url(&self) -> &str {
         self.base_url.as_deref().unwrap_or(DEFAULT_BASE_URL)
@@ -312,8 +443,10 @@ impl LangfuseBuilder {
 
     /// The resolved configuration, or why the client must be disabled.
     pub(crate) fn resolve(&self) -> Result<Config, String> {
-        let (Some(pk), Some(sk)) = (&self.public_key, &self.secret_key) else {
-            return Err("LANGFUSE_PUBLIC_KEY / LANGFUSE_SECRET_KEY missing: the Langfuse client is disabled".into());
+        let (pk, sk) = match (&self.public_key, &self.secret_key, &self.offline) {
+            (Some(pk), Some(sk), _) => (pk.clone(), sk.clone()),
+            (pk, _, Some(_)) => (pk.clone().unwrap_or_default(), String::new()),
+            _ => return Err("LANGFUSE_PUBLIC_KEY / LANGFUSE_SECRET_KEY missing: the Langfuse client is disabled".into()),
         };
         let mut rate = self.sample_rate.unwrap_or(1.0);
         if !(0.0..=1.0).contains(&rate) || rate.is_nan() {
@@ -321,8 +454,8 @@ impl LangfuseBuilder {
             rate = 1.0;
         }
         Ok(Config {
-            public_key: pk.clone(),
-            secret_key: sk.clone(),
+            public_key: pk,
+            secret_key: sk,
             base_url: self.get_base_url().to_owned(),
             environment: self.environment.clone(),
             release: self.release.clone(),
@@ -334,6 +467,12 @@ impl LangfuseBuilder {
             mask: self.mask.clone(),
             additional_headers: self.additional_headers.clone(),
             score_transport: self.score_transport,
+            diagnostics: self
+                .diagnostics
+                .clone()
+                .unwrap_or_default()
+                .with_debug(self.debug),
+            offline: self.offline.clone(),
         })
     }
 }
@@ -379,6 +518,44 @@ mod tests {
         assert_eq!(c.flush_interval, Some(Duration::from_millis(500)));
         assert_eq!(c.timeout, Duration::from_secs(2));
         assert_eq!(c.sample_rate, 1.0, "invalid rate falls back to 1.0");
+    }
+
+    #[test]
+    fn the_debug_line_shows_the_configuration_but_never_the_secret_key() {
+        let b = LangfuseBuilder::from_lookup(lookup(&[
+            ("LANGFUSE_PUBLIC_KEY", "pk-lf-0123456789"),
+            ("LANGFUSE_SECRET_KEY", "sk-lf-0123456789"),
+            ("LANGFUSE_BASE_URL", "http://lf:3000/"),
+            ("LANGFUSE_DEBUG", "TRUE"),
+            ("LANGFUSE_FLUSH_AT", "3"),
+            ("LANGFUSE_SAMPLE_RATE", "0.5"),
+            ("LANGFUSE_TRACING_ENVIRONMENT", "prod"),
+        ]));
+        assert!(b.get_debug());
+        let c = b.resolve().unwrap();
+        assert!(
+            c.diagnostics.is_debug(),
+            "LANGFUSE_DEBUG reaches the diagnostics"
+        );
+        let line = c.debug_line();
+        assert_eq!(
+            line,
+            "client: destination OTLP http://lf:3000/api/public/otel/v1/traces, base_url \
+             http://lf:3000/, public_key pk-lf-01…, flush_at 3, flush_interval 5s spans / 1s \
+             scores, timeout 5s, sample_rate 0.5, environment prod, release (unset), scores to \
+             /api/public/scores"
+        );
+        assert!(!line.contains("sk-lf") && !line.contains("0123456789"));
+        let offline = LangfuseBuilder::new()
+            .offline("/tmp/t.jsonl")
+            .resolve()
+            .unwrap();
+        assert!(!offline.diagnostics.is_debug(), "off by default");
+        assert!(offline.debug_line().starts_with(
+            "client: destination file /tmp/t.jsonl, base_url https://cloud.langfuse.com, \
+             public_key (unset),"
+        ));
+        assert_eq!(abbreviate_key("pk"), "pk");
     }
 
     #[test]

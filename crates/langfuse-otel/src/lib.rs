@@ -31,6 +31,43 @@
 //! langfuse.flush().ok();
 //! # }
 //! ```
+//!
+//! # Delivery at exit
+//!
+//! Spans and scores are sent in the background: spans every 5 s or per 512
+//! (`LANGFUSE_FLUSH_INTERVAL`, `LANGFUSE_FLUSH_AT`), scores every second or per 15. Whatever is
+//! still queued when the process exits is lost unless it is flushed:
+//!
+//! - a client you own: call [`Langfuse::flush`] or [`Langfuse::shutdown`] (or
+//!   [`shutdown_with_timeout`](Langfuse::shutdown_with_timeout)) before `main` returns; dropping
+//!   the last clone also shuts it down;
+//! - the global client of [`observe`]: Rust has no `atexit` for statics, so keep the
+//!   [`GlobalGuard`] returned by [`Langfuse::init_global`] alive in `main`. Dropping it flushes
+//!   and shuts the client down within [`GLOBAL_GUARD_TIMEOUT`]. A client installed with
+//!   [`Langfuse::set_global`] alone is flushed by the background interval only.
+//!
+//! ```
+//! use langfuse_otel::{Langfuse, observe};
+//!
+//! #[observe]
+//! fn answer(question: &str) -> String {
+//!     format!("echo: {question}")
+//! }
+//!
+//! fn main() {
+//!     let _guard = Langfuse::from_env().init_global();
+//!     answer("hi");
+//! } // spans flushed here
+//! ```
+//!
+//! # Offline and debugging
+//!
+//! [`LangfuseBuilder::offline`] writes spans and scores to a JSON-lines file of Langfuse
+//! ingestion events instead of sending them (no keys needed;
+//! [`langfuse_otel_exporter::offline::render_trace_file`] prints it as trace trees).
+//! `LANGFUSE_DEBUG=true` or [`LangfuseBuilder::debug`] prints one `langfuse: debug:` line on
+//! standard error for the resolved configuration (never the secret key), each export and score
+//! batch, and each flush and shutdown; [`Diagnostics`] redirects those lines.
 #![warn(missing_docs)]
 
 mod client;
@@ -50,7 +87,9 @@ mod types;
 pub mod __private;
 
 /// Traces a function or method as an observation of the global client
-/// ([`Langfuse::set_global`]); sync and async, free functions and methods.
+/// ([`Langfuse::init_global`] or [`Langfuse::set_global`]); sync and async, free functions and
+/// methods. Keep the [`GlobalGuard`] of `init_global` alive in `main`: it flushes the spans
+/// when `main` returns; without it they are sent by the background interval only.
 ///
 /// Options: `name = ".."` (default: the function name), `as_type = "generation"` (any type but
 /// `event`; default `span`), `capture_input = false`, `capture_output = false`, `skip(arg, ..)`.
@@ -82,9 +121,10 @@ pub mod __private;
 /// ```
 pub use langfuse_otel_macros::observe;
 
-pub use client::Langfuse;
+pub use client::{GLOBAL_GUARD_TIMEOUT, GlobalGuard, Langfuse};
 pub use config::{DEFAULT_BASE_URL, LangfuseBuilder, MASK_FALLBACK, MaskFn};
 pub use context::{in_current_context, with_current_context};
+pub use langfuse_otel_exporter::Diagnostics;
 pub use observation::Observation;
 pub use processor::{LangfuseSpanProcessor, SCOPE_NAME, ShouldExportSpan, is_default_export_span};
 pub use propagation::{

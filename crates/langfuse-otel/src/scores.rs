@@ -1,10 +1,13 @@
 //! Scores: [`Score`] values and the background queue that posts them to
-//! `POST /api/public/scores` as a JSON array (the Python SDK 5 transport).
+//! `POST /api/public/scores` as a JSON array (the Python SDK 5 transport), or appends them to
+//! the offline file as `score-create` ingestion events.
 
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant, SystemTime};
 
+use langfuse_otel_core::record::{EventBody, IngestionEvent, ScoreBody};
+use langfuse_otel_exporter::offline::OfflineWriter;
 use serde::Serialize;
 use serde_json::{Map, Value};
 
@@ -266,12 +269,27 @@ pub(crate) struct ScoreQueue {
     thread: Option<JoinHandle<()>>,
 }
 
+/// Where a batch of scores goes.
+enum Destination {
+    Http(ureq::Agent),
+    File(OfflineWriter),
+}
+
 impl ScoreQueue {
-    pub(crate) fn start(config: Config, client: ureq::Agent) -> std::io::Result<Self> {
+    /// Starts the sender thread: scores go to `offline` when given, else over HTTP.
+    pub(crate) fn start(
+        config: Config,
+        client: ureq::Agent,
+        offline: Option<OfflineWriter>,
+    ) -> std::io::Result<Self> {
         let (tx, rx) = mpsc::channel();
+        let destination = match offline {
+            Some(w) => Destination::File(w),
+            None => Destination::Http(client),
+        };
         let thread = std::thread::Builder::new()
             .name("langfuse-scores".into())
-            .spawn(move || run(rx, config, client))?;
+            .spawn(move || run(rx, config, destination))?;
         Ok(Self {
             tx,
             thread: Some(thread),
@@ -282,13 +300,11 @@ impl ScoreQueue {
         let _ = self.tx.send(Msg::Score(score));
     }
 
-    /// Sends what is queued; waits at most `timeout`.
-    pub(crate) fn flush(&self, timeout: Duration) -> bool {
+    /// Asks the sender to send what is queued; the receiver hears when it is done.
+    pub(crate) fn start_flush(&self) -> Option<Receiver<()>> {
         let (done_tx, done_rx) = mpsc::channel();
-        if self.tx.send(Msg::Flush(done_tx)).is_err() {
-            return false;
-        }
-        done_rx.recv_timeout(timeout).is_ok()
+        self.tx.send(Msg::Flush(done_tx)).ok()?;
+        Some(done_rx)
     }
 }
 
@@ -301,7 +317,7 @@ impl Drop for ScoreQueue {
     }
 }
 
-fn run(rx: Receiver<Msg>, config: Config, client: ureq::Agent) {
+fn run(rx: Receiver<Msg>, config: Config, destination: Destination) {
     let flush_at = config.flush_at.unwrap_or(15);
     let interval = config.flush_interval.unwrap_or(Duration::from_secs(1));
     let mut pending: Vec<Value> = Vec::new();
@@ -312,20 +328,20 @@ fn run(rx: Receiver<Msg>, config: Config, client: ureq::Agent) {
             Ok(Msg::Score(s)) => {
                 pending.push(s);
                 if pending.len() >= flush_at {
-                    send(&client, &config, &mut pending);
+                    send(&destination, &config, &mut pending);
                     deadline = Instant::now() + interval;
                 }
             }
             Ok(Msg::Flush(done)) => {
-                send(&client, &config, &mut pending);
+                send(&destination, &config, &mut pending);
                 let _ = done.send(());
             }
             Ok(Msg::Shutdown) | Err(RecvTimeoutError::Disconnected) => {
-                send(&client, &config, &mut pending);
+                send(&destination, &config, &mut pending);
                 return;
             }
             Err(RecvTimeoutError::Timeout) => {
-                send(&client, &config, &mut pending);
+                send(&destination, &config, &mut pending);
                 deadline = Instant::now() + interval;
             }
         }
@@ -360,8 +376,59 @@ fn uuid_v4() -> String {
     )
 }
 
+/// Sends `pending` to its destination.
+fn send(destination: &Destination, config: &Config, pending: &mut Vec<Value>) {
+    match destination {
+        Destination::Http(agent) => post(agent, config, pending),
+        Destination::File(writer) => write_offline(writer, config, pending),
+    }
+}
+
+/// A score as the `score-create` ingestion event the server derives from it: the envelope
+/// carries the score's timestamp, the body the score (the ingestion schema has no timestamp).
+fn score_event(score: Value) -> Option<IngestionEvent> {
+    let timestamp = score
+        .get("timestamp")
+        .and_then(Value::as_str)
+        .map(str::to_owned);
+    let body: ScoreBody = serde_json::from_value(score).ok()?;
+    Some(IngestionEvent {
+        id: Some(uuid_v4()),
+        timestamp: Some(
+            timestamp.unwrap_or_else(|| crate::time::iso_micros(std::time::SystemTime::now())),
+        ),
+        body: EventBody::ScoreCreate(body),
+    })
+}
+
+/// Appends `pending` to the offline file as `score-create` events.
+fn write_offline(writer: &OfflineWriter, config: &Config, pending: &mut Vec<Value>) {
+    if pending.is_empty() {
+        return;
+    }
+    let started = Instant::now();
+    let n = pending.len();
+    let events: Vec<IngestionEvent> = pending.drain(..).filter_map(score_event).collect();
+    let result = writer.write_events(&events);
+    if let Err(e) = &result {
+        tracing::warn!(target: "langfuse", "dropping {n} scores: writing {}: {e}", writer.path().display());
+    }
+    config.diagnostics.debug(|| {
+        format!(
+            "scores: {} score-create events to file {}: {} in {:.1} ms",
+            events.len(),
+            writer.path().display(),
+            match &result {
+                Ok(()) => "ok".to_string(),
+                Err(e) => format!("failed: {e}"),
+            },
+            started.elapsed().as_secs_f64() * 1000.0
+        )
+    });
+}
+
 /// Posts `pending` in bodies of at most 1 MB; a single oversized score is dropped.
-fn send(client: &ureq::Agent, config: &Config, pending: &mut Vec<Value>) {
+fn post(client: &ureq::Agent, config: &Config, pending: &mut Vec<Value>) {
     let (path, open, close, max_items): (&str, &[u8], &[u8], usize) = match config.score_transport {
         ScoreTransport::Scores => (transport::SCORES_PATH, b"[", b"]", usize::MAX),
         ScoreTransport::Ingestion => (transport::INGESTION_PATH, b"{\"batch\":[", b"]}", 100),
@@ -373,9 +440,22 @@ fn send(client: &ureq::Agent, config: &Config, pending: &mut Vec<Value>) {
             return;
         }
         batch.extend_from_slice(close);
-        if let Err(e) = transport::post_json(client, config, path, std::mem::take(batch)) {
+        let started = Instant::now();
+        let result = transport::post_json(client, config, path, std::mem::take(batch));
+        if let Err(e) = &result {
             tracing::warn!(target: "langfuse", "dropping {count} scores: {e}");
         }
+        config.diagnostics.debug(|| {
+            format!(
+                "scores: {count} to {}{path}: {} in {:.1} ms",
+                config.base_url.trim_end_matches('/'),
+                match &result {
+                    Ok(status) => format!("ok (HTTP {status})"),
+                    Err(e) => format!("failed: {e}"),
+                },
+                started.elapsed().as_secs_f64() * 1000.0
+            )
+        });
         *count = 0;
     };
     for score in pending.drain(..) {

@@ -61,17 +61,23 @@ pub(crate) fn headers(config: &Config) -> HashMap<String, String> {
     h
 }
 
-/// The span exporter for `{base_url}/api/public/otel/v1/traces`: the project's own
-/// [`LangfuseExporter`] (OTLP protobuf, gzip, the Langfuse headers, retries with backoff,
-/// no async runtime needed). Filtering is left to [`crate::LangfuseSpanProcessor`], which
-/// knows the user's `should_export` predicate.
+/// The span exporter for `{base_url}/api/public/otel/v1/traces` (or the offline file): the
+/// project's own [`LangfuseExporter`] (OTLP protobuf, gzip, the Langfuse headers, retries
+/// with backoff, no async runtime needed), sharing the client's diagnostics. Filtering is left
+/// to [`crate::LangfuseSpanProcessor`], which knows the user's `should_export` predicate.
 pub(crate) fn span_exporter(config: &Config) -> Result<LangfuseExporter, Error> {
-    let mut builder = LangfuseExporter::builder()
+    let builder = LangfuseExporter::builder()
         .without_env()
-        .langfuse(config.public_key.clone(), config.secret_key.clone())
-        .base_url(config.base_url.clone())
         .timeout(config.timeout)
-        .filter(ExportFilter::All);
+        .filter(ExportFilter::All)
+        .diagnostics(config.diagnostics.clone())
+        .debug(config.diagnostics.is_debug());
+    let mut builder = match &config.offline {
+        Some(path) => builder.file(path),
+        None => builder
+            .langfuse(config.public_key.clone(), config.secret_key.clone())
+            .base_url(config.base_url.clone()),
+    };
     for (k, v) in &config.additional_headers {
         builder = builder.header(k.clone(), v.clone());
     }
@@ -92,14 +98,14 @@ pub(crate) fn http_agent(timeout: Duration) -> ureq::Agent {
 /// Path of the Langfuse ingestion endpoint (`score-create` events, the JS SDK's score transport).
 pub const INGESTION_PATH: &str = "/api/public/ingestion";
 
-/// Posts one JSON body to `path`; retries transport errors, 429 and 5xx up to 3 attempts.
-/// A 207 (partial success) is not retried, like the Python SDK.
+/// Posts one JSON body to `path` and returns the success status; retries transport errors,
+/// 429 and 5xx up to 3 attempts. A 207 (partial success) is not retried, like the Python SDK.
 pub(crate) fn post_json(
     agent: &ureq::Agent,
     config: &Config,
     path: &str,
     body: Vec<u8>,
-) -> Result<(), Error> {
+) -> Result<u16, Error> {
     let url = format!("{}{path}", config.base_url.trim_end_matches('/'));
     let mut last = String::new();
     for attempt in 0..3u32 {
@@ -111,7 +117,7 @@ pub(crate) fn post_json(
             req = req.header(k, v);
         }
         match req.send(&body[..]) {
-            Ok(resp) if resp.status().is_success() => return Ok(()),
+            Ok(resp) if resp.status().is_success() => return Ok(resp.status().as_u16()),
             Ok(resp) if resp.status().as_u16() == 429 || resp.status().is_server_error() => {
                 last = format!("HTTP {}", resp.status());
             }
