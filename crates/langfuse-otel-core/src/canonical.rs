@@ -299,7 +299,11 @@ fn passthrough_span(span: &Span<'_>) -> ProtoSpan {
             .unwrap_or_else(|| ms_to_ns(span.end_time_unix_ms)),
         attributes: key_values(&span.attributes),
         status: (span.status_code != crate::span::StatusCode::Unset).then(|| Status {
-            message: span.status_message.as_deref().unwrap_or_default().to_owned(),
+            message: span
+                .status_message
+                .as_deref()
+                .unwrap_or_default()
+                .to_owned(),
             code: match span.status_code {
                 crate::span::StatusCode::Error => ProtoStatusCode::Error as i32,
                 _ => ProtoStatusCode::Ok as i32,
