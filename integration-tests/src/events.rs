@@ -100,9 +100,11 @@ pub fn translate_events(
     (events, translation.dropped.len())
 }
 
-/// Lowercase hex for hex ids; the hex of the text for anything else.
-fn normalize_id(id: &str) -> String {
-    if id.len() % 2 == 0 && id.bytes().all(|b| b.is_ascii_hexdigit()) {
+/// Lowercase hex for hex ids; zeros for an empty id; the hex of the text for anything else.
+fn normalize_id(id: &str, hex_len: usize) -> String {
+    if id.is_empty() {
+        "0".repeat(hex_len)
+    } else if id.len() % 2 == 0 && id.bytes().all(|b| b.is_ascii_hexdigit()) {
         id.to_ascii_lowercase()
     } else {
         id.bytes().map(|b| format!("{b:02x}")).collect()
@@ -141,13 +143,19 @@ fn canonical_scope(original: &Value) -> Value {
 /// whether anything changed besides the scope.
 pub fn normalize_for_canonical(event: &mut Value, original_side: bool) -> bool {
     let mut changed = false;
+    let is_trace = event["type"] == "trace-create";
     let body = match event.get_mut("body").and_then(Value::as_object_mut) {
         Some(body) => body,
         None => return false,
     };
     for key in ["id", "traceId", "parentObservationId"] {
+        let hex_len = if key == "traceId" || (key == "id" && is_trace) {
+            32
+        } else {
+            16
+        };
         if let Some(Value::String(id)) = body.get_mut(key) {
-            let n = normalize_id(id);
+            let n = normalize_id(id, hex_len);
             changed |= n != *id;
             *id = n;
         }

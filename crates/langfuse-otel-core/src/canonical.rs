@@ -41,8 +41,9 @@
 //! - an empty array, which only OTLP/JSON input can carry, reads back from protobuf as the
 //!   server's text for an empty array value, `{"arrayValue":{}}` (in resource and scope
 //!   attributes), and as `[]` text in input/output;
-//! - ids travel as OTLP bytes: uppercase hex ids of OTLP/JSON input come back lowercase, and an
-//!   id that is not hex at all is carried as the bytes of its text.
+//! - ids travel as OTLP bytes: uppercase hex ids of OTLP/JSON input come back lowercase, an id
+//!   that is not hex at all is carried as the bytes of its text, and an empty id as zero bytes
+//!   (empty bytes would make the server reject the whole export).
 //!
 //! ```
 //! use langfuse_otel_core::{canonical, otlp};
@@ -256,10 +257,13 @@ fn canonical_span(
         _ => None,
     };
     ProtoSpan {
-        trace_id: id_bytes(&span.trace_id),
-        span_id: id_bytes(&span.span_id),
+        trace_id: id_bytes(&span.trace_id, TRACE_ID_LEN),
+        span_id: id_bytes(&span.span_id, SPAN_ID_LEN),
         trace_state: String::new(),
-        parent_span_id: span.parent_id().map(id_bytes).unwrap_or_default(),
+        parent_span_id: span
+            .parent_id()
+            .map(|p| id_bytes(p, SPAN_ID_LEN))
+            .unwrap_or_default(),
         flags: 0,
         name: match &obs.name {
             Some(Some(name)) => name.clone(),
@@ -286,9 +290,12 @@ fn passthrough_span(span: &Span<'_>) -> ProtoSpan {
             .map_or(0, |ms| ms.saturating_mul(1_000_000))
     };
     ProtoSpan {
-        trace_id: id_bytes(&span.trace_id),
-        span_id: id_bytes(&span.span_id),
-        parent_span_id: span.parent_id().map(id_bytes).unwrap_or_default(),
+        trace_id: id_bytes(&span.trace_id, TRACE_ID_LEN),
+        span_id: id_bytes(&span.span_id, SPAN_ID_LEN),
+        parent_span_id: span
+            .parent_id()
+            .map(|p| id_bytes(p, SPAN_ID_LEN))
+            .unwrap_or_default(),
         name: span.name.to_string(),
         kind: SpanKind::Internal as i32,
         start_time_unix_nano: span
@@ -588,9 +595,18 @@ fn json_kv(key: &str, value: &Value) -> KeyValue {
     string_kv(key, js_json_stringify(value))
 }
 
+/// Length of an OTLP trace id in bytes.
+const TRACE_ID_LEN: usize = 16;
+/// Length of an OTLP span id in bytes.
+const SPAN_ID_LEN: usize = 8;
+
 /// Id text to OTLP bytes: hex (either case) is decoded; anything else is carried as the bytes
-/// of its text.
-fn id_bytes(id: &str) -> Vec<u8> {
+/// of its text; an empty id (which OTLP/JSON input can have, and which as empty bytes would
+/// make the whole export invalid) becomes `len` zero bytes.
+fn id_bytes(id: &str, len: usize) -> Vec<u8> {
+    if id.is_empty() {
+        return vec![0; len];
+    }
     let hex = id.as_bytes();
     let nibble = |b: u8| (b as char).to_digit(16).map(|d| d as u8);
     if hex.len() % 2 == 0 && hex.iter().all(|b| b.is_ascii_hexdigit()) {
@@ -608,9 +624,26 @@ mod tests {
 
     #[test]
     fn ids_decode_hex_of_either_case_and_keep_other_text() {
-        assert_eq!(id_bytes("0aFf"), vec![0x0a, 0xff]);
-        assert_eq!(id_bytes("span-1"), b"span-1".to_vec());
-        assert_eq!(id_bytes("abc"), b"abc".to_vec());
+        assert_eq!(id_bytes("0aFf", SPAN_ID_LEN), vec![0x0a, 0xff]);
+        assert_eq!(id_bytes("span-1", SPAN_ID_LEN), b"span-1".to_vec());
+        assert_eq!(id_bytes("abc", SPAN_ID_LEN), b"abc".to_vec());
+        assert_eq!(id_bytes("", SPAN_ID_LEN), vec![0; 8]);
+        assert_eq!(id_bytes("", TRACE_ID_LEN), vec![0; 16]);
+    }
+
+    /// Found by the fuzz target: an empty span id (OTLP/JSON allows it) must not become empty
+    /// bytes, which read back as an absent id and invalidate the whole export.
+    #[test]
+    fn an_empty_span_id_still_decodes() {
+        let export = br#"{"resourceSpans":[{"scopeSpans":[{"spans":[{"traceId":"48bdb603edd90423bc1de1d336017c06",
+            "spanId":"","attributes":[{"key":"langfuse.observation.type","value":{"stringValue":"event"}}]}]}]}]}"#;
+        let batch = crate::otlp::decode_json(export).unwrap();
+        let bytes = prost::Message::encode_to_vec(&canonical_request(&batch));
+        let back = crate::otlp::decode_protobuf(&bytes).unwrap();
+        assert_eq!(
+            back.resource_spans[0].scope_spans[0].spans[0].span_id,
+            "0000000000000000"
+        );
     }
 
     #[test]

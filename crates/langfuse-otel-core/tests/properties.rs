@@ -172,8 +172,15 @@ fn attributes(max: usize) -> impl Strategy<Value = Attributes<'static>> {
     pairs(max).prop_map(Attributes::from_pairs)
 }
 
+/// Mostly a few lowercase hex ids (so spans share traces and parents), sometimes the ids
+/// OTLP/JSON also allows: uppercase hex, empty, or not hex at all.
 fn id(len: usize) -> impl Strategy<Value = String> {
-    (0u8..4).prop_map(move |i| format!("{:0len$x}", u64::from(i) + 1))
+    (0u8..7).prop_map(move |i| match i {
+        4 => format!("{:0len$X}", 0xabc),
+        5 => String::new(),
+        6 => "span-x".to_owned(),
+        _ => format!("{:0len$x}", u64::from(i) + 1),
+    })
 }
 
 fn span() -> impl Strategy<Value = Span<'static>> {
@@ -250,8 +257,10 @@ fn translator(compatibility: Compatibility) -> Translator {
 /// null model parameters absent) and `metadata.scope` left out (the conformance round-trip
 /// test checks it exactly).
 fn comparable(events: &[IngestionEvent]) -> Vec<String> {
-    let id = |s: &str| -> String {
-        if s.len() % 2 == 0 && s.bytes().all(|b| b.is_ascii_hexdigit()) {
+    let id = |s: &str, hex_len: usize| -> String {
+        if s.is_empty() {
+            "0".repeat(hex_len)
+        } else if s.len() % 2 == 0 && s.bytes().all(|b| b.is_ascii_hexdigit()) {
             s.to_ascii_lowercase()
         } else {
             s.bytes().map(|b| format!("{b:02x}")).collect()
@@ -268,14 +277,18 @@ fn comparable(events: &[IngestionEvent]) -> Vec<String> {
         .iter()
         .map(|event| {
             let mut v = serde_json::to_value(event).expect("serializes");
-            let body = v["body"].as_object_mut().expect("body");
-            for key in ["id", "traceId", "parentObservationId"] {
-                if let Some(Value::String(s)) = body.get_mut(key) {
-                    *s = id(s);
-                }
-            }
             let is_trace = v["type"] == "trace-create";
             let body = v["body"].as_object_mut().expect("body");
+            for key in ["id", "traceId", "parentObservationId"] {
+                let hex_len = if key == "traceId" || (key == "id" && is_trace) {
+                    32
+                } else {
+                    16
+                };
+                if let Some(Value::String(s)) = body.get_mut(key) {
+                    *s = id(s, hex_len);
+                }
+            }
             for key in ["input", "output"] {
                 if is_trace {
                     // Trace I/O of a root falls back to the observation's, so combinations
