@@ -433,12 +433,29 @@ pub const KNOWN_LLM_SCOPES: &[&str] = &[
 /// assert!(!is_known_llm_scope("litellmx"));
 /// ```
 pub fn is_known_llm_scope(name: &str) -> bool {
+    // Called for every span a processor sees: the first byte rules out most names at once.
+    const FIRST_BYTES: [bool; 256] = {
+        let mut table = [false; 256];
+        let mut i = 0;
+        while i < KNOWN_LLM_SCOPES.len() {
+            table[KNOWN_LLM_SCOPES[i].as_bytes()[0] as usize] = true;
+            i += 1;
+        }
+        table
+    };
+    let Some(&first) = name.as_bytes().first() else {
+        return false;
+    };
+    if !FIRST_BYTES[usize::from(first)] {
+        return false;
+    }
     KNOWN_LLM_SCOPES.iter().any(|p| {
-        name == *p
-            || (*p != "ai"
-                && name
-                    .strip_prefix(p)
-                    .is_some_and(|rest| rest.starts_with('.')))
+        p.as_bytes().first() == Some(&first)
+            && (name == *p
+                || (*p != "ai"
+                    && name
+                        .strip_prefix(p)
+                        .is_some_and(|rest| rest.starts_with('.'))))
     })
 }
 /// Scope attribute of the SDK's spans: the Langfuse public key they were recorded for.
@@ -454,3 +471,21 @@ pub const EXCEPTION_EVENT: &str = "exception";
 pub const EXCEPTION_TYPE: &str = "exception.type";
 /// Exception message.
 pub const EXCEPTION_MESSAGE: &str = "exception.message";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn known_scopes_match_exactly_or_as_a_dotted_prefix() {
+        for p in KNOWN_LLM_SCOPES {
+            assert!(is_known_llm_scope(p), "{p}");
+            assert_eq!(is_known_llm_scope(&format!("{p}.sub")), *p != "ai", "{p}");
+            assert!(!is_known_llm_scope(&format!("{p}x")), "{p}");
+            assert!(!is_known_llm_scope(&format!("x{p}")), "{p}");
+        }
+        for other in ["", "raw", "my-app", "opentelemetry", "langfuse"] {
+            assert!(!is_known_llm_scope(other), "{other}");
+        }
+    }
+}

@@ -25,7 +25,7 @@ use opentelemetry_sdk::trace::{
 use sha2::{Digest, Sha256};
 
 use crate::config::{Config, LangfuseBuilder, MaskFn};
-use crate::observation::{Observation, update_attributes};
+use crate::observation::{Observation, push_update_attributes};
 use crate::processor::{
     AppRootClaim, LangfuseSpanProcessor, SCOPE_NAME, SdkSpanStart, with_sdk_start,
 };
@@ -232,6 +232,9 @@ impl LangfuseBuilder {
     }
 }
 
+/// Initial attribute capacity of an observation's span.
+const SPAN_ATTRIBUTE_CAPACITY: usize = 16;
+
 static GLOBAL: RwLock<Option<Langfuse>> = RwLock::new(None);
 static DISABLED: OnceLock<Langfuse> = OnceLock::new();
 
@@ -406,20 +409,27 @@ impl Langfuse {
     /// Starts a span for `opts` under `parent` (or its explicit trace context).
     pub(crate) fn start_in(&self, opts: ObservationOptions, parent: &Context) -> Observation {
         let as_type = opts.as_type;
+        let remote;
         let parent = match &opts.trace_context {
             Some(tc) => match remote_parent(tc) {
-                Some(sc) => parent.with_remote_span_context(sc),
+                Some(sc) => {
+                    remote = parent.with_remote_span_context(sc);
+                    &remote
+                }
                 None => {
                     tracing::warn!(target: "langfuse", "invalid trace_context {tc:?}: ignored");
-                    parent.clone()
+                    parent
                 }
             },
-            None => parent.clone(),
+            None => parent,
         };
-        let mut attrs = vec![KeyValue::new(
+        // Room for what the processor adds at start and for typical updates: the span keeps
+        // this vector, so it never grows on the way.
+        let mut attrs = Vec::with_capacity(SPAN_ATTRIBUTE_CAPACITY);
+        attrs.push(KeyValue::new(
             keys::LANGFUSE_OBSERVATION_TYPE,
             as_type.as_str(),
-        )];
+        ));
         if let Some(c) = &self.inner.config {
             if let Some(env) = &c.environment {
                 attrs.push(KeyValue::new(keys::LANGFUSE_ENVIRONMENT, env.clone()));
@@ -433,8 +443,7 @@ impl Langfuse {
         }
         let explicit_prompt =
             opts.fields.prompt.is_some() && crate::types::takes_generation_fields(as_type);
-        let (fields, status) = update_attributes(opts.fields, as_type, self.mask());
-        attrs.extend(fields);
+        let status = push_update_attributes(&mut attrs, opts.fields, as_type, self.mask());
         let mut builder = self
             .inner
             .tracer
@@ -446,25 +455,22 @@ impl Langfuse {
         }
         let marker = SdkSpanStart { explicit_prompt };
         let tracer = &self.inner.tracer;
-        let span = with_sdk_start(marker, || tracer.build_with_context(builder, &parent));
+        let mut span = with_sdk_start(marker, || tracer.build_with_context(builder, parent));
         let trace_id = opentelemetry::trace::Span::span_context(&span).trace_id();
         // Spans of this trace below an SDK observation are never application roots. The claim
-        // is inherited, so only the first observation of a trace in a context pays for it.
+        // is inherited, so only the first observation of a trace in a context pays for it, and
+        // only once it has children.
         let claimed = parent
             .get::<AppRootClaim>()
             .is_some_and(|c| c.0 == trace_id);
-        let cx = if claimed {
-            parent.with_span(span)
-        } else {
-            parent.with_value(AppRootClaim(trace_id)).with_span(span)
-        };
         if let Some(status) = status {
-            cx.span().set_status(status);
+            opentelemetry::trace::Span::set_status(&mut span, status);
         }
         Observation {
             client: self.clone(),
-            cx,
+            cx: parent.with_span(span),
             as_type,
+            claimed: (!claimed).then(OnceLock::new),
         }
     }
 
@@ -596,6 +602,7 @@ impl Langfuse {
                 client: self.clone(),
                 cx,
                 as_type,
+                claimed: None,
             }
             .update(update);
         } else {
@@ -890,7 +897,7 @@ where
     F: FnOnce(Observation) -> Fut,
     Fut: Future<Output = T>,
 {
-    let cx = obs.cx.clone();
+    let cx = obs.child_context().clone();
     let fut = CatchUnwind {
         inner: body(obs.clone()).with_context(cx),
     };
@@ -903,7 +910,7 @@ pub(crate) fn run_active_sync<T>(
     error: impl Fn(&T) -> Option<(String, String)>,
 ) -> T {
     let result = {
-        let _guard = obs.cx.clone().attach();
+        let _guard = obs.child_context().clone().attach();
         catch_unwind(AssertUnwindSafe(|| body(obs.clone())))
     };
     finish_active(&obs, result, error)

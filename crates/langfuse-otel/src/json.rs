@@ -9,11 +9,14 @@
 //! Floats follow Python's `repr` (`1e-05`, `1.0`, `1e+16`), and integers outside ±(2^53−1)
 //! become strings like the Python serializer does.
 
+use std::cell::RefCell;
 use std::fmt::Write as _;
 use std::io;
 
 use serde_json::Value;
 use serde_json::ser::{CompactFormatter, Formatter};
+
+mod writer;
 
 /// Which of the Python SDK's two `json.dumps` configurations to reproduce.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -49,6 +52,65 @@ pub fn to_python_json(value: &Value, style: JsonStyle) -> String {
 /// assert_eq!(serialize_python(&Usage { input: 10, output: 5 }, JsonStyle::Python).unwrap(), r#"{"input": 10, "output": 5}"#);
 /// ```
 pub fn serialize_python<T: serde::Serialize + ?Sized>(
+    value: &T,
+    style: JsonStyle,
+) -> Result<String, serde_json::Error> {
+    let fast = with_scratch(|buf| {
+        value
+            .serialize(&mut writer::Writer::new(buf, style))
+            .ok()
+            .map(|()| buf.as_str().to_owned())
+    });
+    match fast {
+        Some(text) => Ok(text),
+        None => serialize_with_serde_json(value, style),
+    }
+}
+
+/// Python-style JSON for a value sent as an attribute, unless it is a string: `Ok((text, true))`
+/// holds a top-level string itself (no quotes, no escapes), `Ok((json, false))` anything else.
+pub(crate) fn serialize_python_or_raw_string<T: serde::Serialize + ?Sized>(
+    value: &T,
+    style: JsonStyle,
+) -> Result<(String, bool), serde_json::Error> {
+    let fast = with_scratch(|buf| {
+        let mut w = writer::Writer::capturing(buf, style);
+        value.serialize(&mut w).ok()?;
+        let raw = w.captured();
+        Some((buf.as_str().to_owned(), raw))
+    });
+    match fast {
+        Some(done) => Ok(done),
+        None => serialize_with_serde_json(value, style).map(|text| (text, false)),
+    }
+}
+
+/// Runs `f` with an empty buffer reused across calls on this thread: the text is then copied
+/// out at its exact size, which costs less than growing a fresh buffer and shrinking it when
+/// it becomes an attribute value.
+fn with_scratch<R>(f: impl FnOnce(&mut String) -> R) -> R {
+    /// A buffer grown past this is not kept.
+    const MAX_KEPT: usize = 64 * 1024;
+    thread_local! {
+        static SCRATCH: RefCell<String> = const { RefCell::new(String::new()) };
+    }
+    SCRATCH.with(|cell| match cell.try_borrow_mut() {
+        Ok(mut buf) => {
+            buf.clear();
+            let out = f(&mut buf);
+            if buf.capacity() > MAX_KEPT {
+                *buf = String::new();
+            }
+            out
+        }
+        // A `Serialize` impl serializing through this module again.
+        Err(_) => f(&mut String::new()),
+    })
+}
+
+/// The reference implementation: `serde_json` with [`PythonFormatter`]. Used for what the fast
+/// writer does not cover.
+fn serialize_with_serde_json<T: serde::Serialize + ?Sized>(
     value: &T,
     style: JsonStyle,
 ) -> Result<String, serde_json::Error> {
@@ -232,6 +294,192 @@ pub fn python_float_repr(f: f64) -> String {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    /// A deterministic xorshift generator for the writer/reference comparisons.
+    struct Rng(u64);
+
+    impl Rng {
+        fn next(&mut self) -> u64 {
+            self.0 ^= self.0 << 13;
+            self.0 ^= self.0 >> 7;
+            self.0 ^= self.0 << 17;
+            self.0
+        }
+        fn below(&mut self, n: u64) -> u64 {
+            self.next() % n
+        }
+        fn string(&mut self) -> String {
+            const PIECES: &[&str] = &[
+                "a",
+                "Z",
+                " ",
+                "\"",
+                "\\",
+                "/",
+                "\n",
+                "\r",
+                "\t",
+                "\u{8}",
+                "\u{c}",
+                "\u{0}",
+                "\u{1f}",
+                "\u{7f}",
+                "~",
+                "é",
+                "€",
+                "😀",
+                "\u{80}",
+                "\u{ffff}",
+                "abcdefgh",
+                "0123456789abcdef",
+                "<x>",
+                "'",
+            ];
+            (0..self.below(24))
+                .map(|_| PIECES[self.below(PIECES.len() as u64) as usize])
+                .collect()
+        }
+        fn number(&mut self) -> Value {
+            match self.below(6) {
+                0 => json!(self.next() >> self.below(64)),
+                1 => json!(-((self.next() >> (1 + self.below(63))) as i64)),
+                2 => json!(f64::from_bits(self.next())),
+                3 => json!((self.next() >> 11) as f64 * 10f64.powi(self.below(60) as i32 - 30)),
+                4 => json!(self.below(1000) as f64 / 8.0),
+                _ => json!(MAX_SAFE_INTEGER + self.below(3) - 1),
+            }
+        }
+        fn value(&mut self, depth: u32) -> Value {
+            match self.below(if depth > 3 { 5 } else { 7 }) {
+                0 => Value::Null,
+                1 => Value::Bool(self.below(2) == 0),
+                2 => self.number(),
+                3 | 4 => Value::String(self.string()),
+                5 => Value::Array((0..self.below(5)).map(|_| self.value(depth + 1)).collect()),
+                _ => Value::Object(
+                    (0..self.below(5))
+                        .map(|_| (self.string(), self.value(depth + 1)))
+                        .collect(),
+                ),
+            }
+        }
+    }
+
+    #[test]
+    fn the_fast_writer_matches_the_serde_json_reference() {
+        let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
+        for _ in 0..20_000 {
+            let v = rng.value(0);
+            for style in [JsonStyle::Python, JsonStyle::Compact] {
+                let want = serialize_with_serde_json(&v, style).unwrap();
+                let mut fast = String::new();
+                serde::Serialize::serialize(&v, &mut writer::Writer::new(&mut fast, style))
+                    .unwrap();
+                assert_eq!(fast, want, "{v:?}");
+                let (text, raw) = serialize_python_or_raw_string(&v, style).unwrap();
+                match &v {
+                    Value::String(s) => assert_eq!((text.as_str(), raw), (s.as_str(), true)),
+                    _ => assert_eq!((text, raw), (want, false), "{v:?}"),
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn the_fast_writer_matches_the_reference_on_the_serde_data_model() {
+        use std::collections::BTreeMap;
+
+        #[derive(serde::Serialize)]
+        struct Unit;
+        #[derive(serde::Serialize)]
+        struct Newtype(&'static str);
+        #[derive(serde::Serialize)]
+        struct Tuple(u8, char);
+        #[derive(serde::Serialize)]
+        enum E {
+            Unit,
+            Newtype(i32),
+            Tuple(u8, f32),
+            Struct { a: Option<u8>, b: () },
+        }
+        #[derive(serde::Serialize)]
+        struct All {
+            unit: Unit,
+            newtype: Newtype,
+            tuple: Tuple,
+            variants: Vec<E>,
+            bytes: serde_bytes_like::Bytes,
+            i128: (i128, i128, u128, u128),
+            small: (i8, i16, i32, u8, u16, u32, f32, f32),
+            chars: (char, char, char),
+            int_keys: BTreeMap<i64, u8>,
+            bool_keys: BTreeMap<bool, u8>,
+            char_keys: BTreeMap<char, u8>,
+            unit_keys: BTreeMap<KeyEnum, u8>,
+            big: (u64, i64),
+            empty: (Vec<u8>, BTreeMap<String, u8>, ()),
+        }
+        #[derive(serde::Serialize, PartialEq, Eq, PartialOrd, Ord)]
+        enum KeyEnum {
+            Alpha,
+        }
+        mod serde_bytes_like {
+            pub struct Bytes(pub &'static [u8]);
+            impl serde::Serialize for Bytes {
+                fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                    s.serialize_bytes(self.0)
+                }
+            }
+        }
+        let all = All {
+            unit: Unit,
+            newtype: Newtype("é\n"),
+            tuple: Tuple(7, '"'),
+            variants: vec![
+                E::Unit,
+                E::Newtype(-3),
+                E::Tuple(1, 0.1),
+                E::Struct { a: None, b: () },
+            ],
+            bytes: serde_bytes_like::Bytes(&[0, 1, 255]),
+            i128: (-5, i128::MIN, 9_007_199_254_740_993, u128::MAX),
+            small: (
+                -8,
+                300,
+                -70_000,
+                255,
+                65_535,
+                4_000_000_000,
+                f32::NAN,
+                1.5e-7,
+            ),
+            chars: ('a', '€', '\u{1}'),
+            int_keys: BTreeMap::from([(-1, 1), (9_007_199_254_740_993, 2)]),
+            bool_keys: BTreeMap::from([(true, 1)]),
+            char_keys: BTreeMap::from([('k', 1)]),
+            unit_keys: BTreeMap::from([(KeyEnum::Alpha, 1)]),
+            big: (u64::MAX, i64::MIN),
+            empty: (vec![], BTreeMap::new(), ()),
+        };
+        for style in [JsonStyle::Python, JsonStyle::Compact] {
+            let want = serialize_with_serde_json(&all, style).unwrap();
+            assert_eq!(serialize_python(&all, style).unwrap(), want);
+            // The parts without fallback take the fast path and still match.
+            let parts = (&all.unit, &all.newtype, &all.tuple, &all.variants, &all.big);
+            let want = serialize_with_serde_json(&parts, style).unwrap();
+            let mut out = String::new();
+            serde::Serialize::serialize(&parts, &mut writer::Writer::new(&mut out, style)).unwrap();
+            assert_eq!(out, want);
+        }
+        for top in [json!("x"), json!('c'), json!(null)] {
+            let got = serialize_python_or_raw_string(&top, JsonStyle::Python).unwrap();
+            assert_eq!(got.1, top.is_string());
+        }
+        let (text, raw) = serialize_python_or_raw_string(&E::Unit, JsonStyle::Python).unwrap();
+        assert_eq!((text.as_str(), raw), ("Unit", true));
+        let (text, raw) = serialize_python_or_raw_string(&u64::MAX, JsonStyle::Python).unwrap();
+        assert_eq!((text.as_str(), raw), ("\"18446744073709551615\"", false));
+    }
 
     #[test]
     fn floats_follow_python_repr() {

@@ -1,6 +1,8 @@
 //! [`Observation`]: a handle on one started observation (an OpenTelemetry span).
 
 use std::borrow::Cow;
+use std::cell::RefCell;
+use std::sync::OnceLock;
 use std::time::SystemTime;
 
 use langfuse_otel_core::keys;
@@ -10,6 +12,7 @@ use opentelemetry::{Context, KeyValue};
 use crate::Langfuse;
 use crate::config::{MASK_FALLBACK, MaskFn};
 use crate::json::{JsonStyle, to_python_json};
+use crate::processor::AppRootClaim;
 use crate::scores::Score;
 use crate::types::{Encoded, Level, ObservationOptions, ObservationType, ObservationUpdate};
 
@@ -20,11 +23,27 @@ use crate::types::{Encoded, Level, ObservationOptions, ObservationType, Observat
 #[derive(Debug, Clone)]
 pub struct Observation {
     pub(crate) client: Langfuse,
+    /// The parent context with this observation's span.
     pub(crate) cx: Context,
     pub(crate) as_type: ObservationType,
+    /// The context for children, when it differs from `cx`: `cx` plus the trace's app-root
+    /// claim, made on first use (most observations never have children, and a context value
+    /// costs allocations).
+    pub(crate) claimed: Option<OnceLock<Context>>,
 }
 
 impl Observation {
+    /// The context children start in: with the app-root claim for this trace.
+    pub(crate) fn child_context(&self) -> &Context {
+        match &self.claimed {
+            None => &self.cx,
+            Some(lazy) => lazy.get_or_init(|| {
+                let trace_id = self.cx.span().span_context().trace_id();
+                self.cx.with_value(AppRootClaim(trace_id))
+            }),
+        }
+    }
+
     /// The observation (span) id: 16 lowercase hex characters.
     pub fn id(&self) -> String {
         self.cx.span().span_context().span_id().to_string()
@@ -43,7 +62,7 @@ impl Observation {
     /// The OpenTelemetry context with this observation as the active span (to parent spans of
     /// other libraries explicitly).
     pub fn context(&self) -> &Context {
-        &self.cx
+        self.child_context()
     }
 
     /// Whether the span records (false when the client is disabled or the trace is sampled out).
@@ -65,8 +84,12 @@ impl Observation {
         if let Some(name) = &update.name {
             span.update_name(name.clone());
         }
-        let (attrs, status) = update_attributes(update, self.as_type, self.client.mask());
-        span.set_attributes(attrs);
+        let mask = self.client.mask();
+        let status = with_attribute_buffer(|attrs| {
+            let status = push_update_attributes(attrs, update, self.as_type, mask);
+            span.set_attributes(attrs.drain(..));
+            status
+        });
         if let Some(status) = status {
             span.set_status(status);
         }
@@ -116,7 +139,7 @@ impl Observation {
 
     /// Starts a child observation (not made current; call [`end`](Self::end)).
     pub fn start_observation(&self, options: impl Into<ObservationOptions>) -> Observation {
-        self.client.start_in(options.into(), &self.cx)
+        self.client.start_in(options.into(), self.child_context())
     }
 
     /// Runs `body` inside a child observation of this one (see
@@ -127,7 +150,7 @@ impl Observation {
         F: FnOnce(Observation) -> Fut,
         Fut: std::future::Future<Output = T>,
     {
-        let obs = self.client.start_in(options.into(), &self.cx);
+        let obs = self.client.start_in(options.into(), self.child_context());
         crate::client::run_active(obs, body, |_: &T| None).await
     }
 
@@ -140,13 +163,13 @@ impl Observation {
     where
         O: Into<ObservationOptions>,
     {
-        let obs = self.client.start_in(options.into(), &self.cx);
+        let obs = self.client.start_in(options.into(), self.child_context());
         crate::client::run_active_sync(obs, body, |_: &T| None)
     }
 
     /// Records a zero-duration event under this observation.
     pub fn create_event(&self, options: impl Into<ObservationOptions>) -> Observation {
-        self.client.event_in(options.into(), &self.cx)
+        self.client.event_in(options.into(), self.child_context())
     }
 
     /// Scores this observation.
@@ -186,13 +209,30 @@ fn io_text(value: Encoded, mask: Option<&MaskFn>) -> String {
     }
 }
 
-/// The attributes an update writes, and the span status it implies (level ERROR).
-pub(crate) fn update_attributes(
+/// Runs `f` with an empty attribute vector reused on this thread (an update's attributes move
+/// on into the span, so the vector itself need not be allocated each time).
+fn with_attribute_buffer<R>(f: impl FnOnce(&mut Vec<KeyValue>) -> R) -> R {
+    thread_local! {
+        static BUFFER: RefCell<Vec<KeyValue>> = const { RefCell::new(Vec::new()) };
+    }
+    BUFFER.with(|cell| match cell.try_borrow_mut() {
+        Ok(mut buf) => {
+            buf.clear();
+            f(&mut buf)
+        }
+        // Re-entered (from a mask function): a fresh vector.
+        Err(_) => f(&mut Vec::new()),
+    })
+}
+
+/// Appends the attributes an update writes to `out`; returns the span status it implies
+/// (level ERROR).
+pub(crate) fn push_update_attributes(
+    out: &mut Vec<KeyValue>,
     u: ObservationUpdate,
     as_type: ObservationType,
     mask: Option<&MaskFn>,
-) -> (Vec<KeyValue>, Option<Status>) {
-    let mut out = Vec::with_capacity(8);
+) -> Option<Status> {
     if let Some(level) = u.level {
         out.push(KeyValue::new(
             keys::LANGFUSE_OBSERVATION_LEVEL,
@@ -275,18 +315,14 @@ pub(crate) fn update_attributes(
         json(
             keys::LANGFUSE_OBSERVATION_MODEL_PARAMETERS,
             u.model_parameters,
-            &mut out,
+            out,
         );
         json(
             keys::LANGFUSE_OBSERVATION_USAGE_DETAILS,
             u.usage_details,
-            &mut out,
+            out,
         );
-        json(
-            keys::LANGFUSE_OBSERVATION_COST_DETAILS,
-            u.cost_details,
-            &mut out,
-        );
+        json(keys::LANGFUSE_OBSERVATION_COST_DETAILS, u.cost_details, out);
         if let Some(t) = u.completion_start_time {
             out.push(KeyValue::new(
                 keys::LANGFUSE_OBSERVATION_COMPLETION_START_TIME,
@@ -304,7 +340,6 @@ pub(crate) fn update_attributes(
             ));
         }
     }
-    let status = (u.level == Some(Level::Error))
-        .then(|| Status::error(Cow::Owned(u.status_message.clone().unwrap_or_default())));
-    (out, status)
+    (u.level == Some(Level::Error))
+        .then(|| Status::error(Cow::Owned(u.status_message.clone().unwrap_or_default())))
 }

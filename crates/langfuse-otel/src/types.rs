@@ -6,7 +6,7 @@ use std::time::SystemTime;
 use serde::Serialize;
 use serde_json::Value;
 
-use crate::json::{JsonStyle, serialize_python};
+use crate::json::{JsonStyle, serialize_python_or_raw_string};
 
 /// The kind of an observation, written as `langfuse.observation.type` (the one definition in
 /// `langfuse-otel-core`).
@@ -93,10 +93,17 @@ pub(crate) struct Encoded {
 impl Encoded {
     /// Encodes `value`; `None` for `null` (not written, like Python's `None`).
     pub(crate) fn new<T: Serialize + ?Sized>(value: &T) -> Option<Encoded> {
-        match serialize_python(value, JsonStyle::Python) {
-            Ok(text) if text == "null" => None,
-            // A plain string without escapes: strip the quotes, no decoding needed.
-            Ok(mut text) if text.starts_with('"') && !text.contains('\\') && text.len() >= 2 => {
+        match serialize_python_or_raw_string(value, JsonStyle::Python) {
+            // A string: sent as is, never encoded.
+            Ok((text, true)) => Some(Encoded {
+                text,
+                is_string: true,
+            }),
+            Ok((text, false)) if text == "null" => None,
+            // Other values written as a JSON string (e.g. unsafe integers): sent without quotes.
+            Ok((mut text, false))
+                if text.starts_with('"') && !text.contains('\\') && text.len() >= 2 =>
+            {
                 text.pop();
                 text.remove(0);
                 Some(Encoded {
@@ -104,17 +111,19 @@ impl Encoded {
                     is_string: true,
                 })
             }
-            Ok(text) if text.starts_with('"') => match serde_json::from_str::<String>(&text) {
-                Ok(raw) => Some(Encoded {
-                    text: raw,
-                    is_string: true,
-                }),
-                Err(_) => Some(Encoded {
-                    text,
-                    is_string: false,
-                }),
-            },
-            Ok(text) => Some(Encoded {
+            Ok((text, false)) if text.starts_with('"') => {
+                match serde_json::from_str::<String>(&text) {
+                    Ok(raw) => Some(Encoded {
+                        text: raw,
+                        is_string: true,
+                    }),
+                    Err(_) => Some(Encoded {
+                        text,
+                        is_string: false,
+                    }),
+                }
+            }
+            Ok((text, false)) => Some(Encoded {
                 text,
                 is_string: false,
             }),
