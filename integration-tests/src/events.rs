@@ -83,11 +83,11 @@ pub fn diff(path: &str, got: &Value, want: &Value) -> Option<String> {
     }
 }
 
-/// The events of a batch as JSON, and how many observations were dropped.
+/// The events of a batch as JSON, and the dropped observations' events (server mode only).
 pub fn translate_events(
     batch: &SpanBatch<'_>,
     compatibility: Compatibility,
-) -> (Vec<Value>, usize) {
+) -> (Vec<Value>, Vec<Value>) {
     let translation = Translator::with_options(TranslateOptions {
         compatibility,
         ..TranslateOptions::default()
@@ -97,7 +97,12 @@ pub fn translate_events(
         Value::Array(events) => events,
         _ => unreachable!("a Vec serializes to an array"),
     };
-    (events, translation.dropped.len())
+    let dropped = translation
+        .dropped
+        .iter()
+        .map(|d| serde_json::to_value(&d.event).expect("dropped serializes"))
+        .collect();
+    (events, dropped)
 }
 
 /// Lowercase hex for hex ids; zeros for an empty id; the hex of the text for anything else.

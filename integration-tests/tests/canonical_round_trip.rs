@@ -59,9 +59,10 @@ fn canonical_spans_translate_back_to_the_same_records() {
             continue;
         }
         let (server_mode, dropped) = translate_events(&canonical, Compatibility::Server);
-        if dropped != 0 || server_mode.len() != got.len() {
+        if !dropped.is_empty() || server_mode.len() != got.len() {
             failures.push(format!(
-                "{name}: server mode drops {dropped} canonical observations"
+                "{name}: server mode drops {} canonical observations",
+                dropped.len()
             ));
             continue;
         }

@@ -6,29 +6,15 @@
 
 use std::io::Write;
 
-use integration_tests::events::{diff, sort_events};
+use integration_tests::events::{diff, sort_events, translate_events};
 use integration_tests::{fixture_files, read_json};
 use langfuse_otel_core::otlp;
-use langfuse_otel_core::translate::{Compatibility, TranslateOptions, Translator};
+use langfuse_otel_core::translate::Compatibility;
 use serde_json::Value;
 
 fn translate_case(input: &Value, compatibility: Compatibility) -> (Vec<Value>, Vec<Value>) {
     let batch = otlp::batch_from_json(input).expect("case input decodes");
-    let mut translator = Translator::with_options(TranslateOptions {
-        compatibility,
-        ..TranslateOptions::default()
-    });
-    let translation = translator.translate(&batch);
-    let events = serde_json::to_value(&translation.events).expect("events serialize");
-    let dropped = translation
-        .dropped
-        .iter()
-        .map(|d| serde_json::to_value(&d.event).expect("dropped serializes"))
-        .collect();
-    match events {
-        Value::Array(events) => (events, dropped),
-        _ => unreachable!("a Vec serializes to an array"),
-    }
+    translate_events(&batch, compatibility)
 }
 
 /// Every case of the corpus, in server-parity mode: exact equality with `expected.events`, and

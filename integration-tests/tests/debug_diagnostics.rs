@@ -25,29 +25,12 @@ fn capture() -> (Diagnostics, Arc<Mutex<Vec<String>>>) {
 
 /// Standard base64 (the Basic auth token must not leak either).
 fn base64(bytes: &[u8]) -> String {
-    const ABC: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut out = String::new();
-    for chunk in bytes.chunks(3) {
-        let b = [
-            chunk[0],
-            *chunk.get(1).unwrap_or(&0),
-            *chunk.get(2).unwrap_or(&0),
-        ];
-        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
-        for i in 0..4 {
-            if i <= chunk.len() {
-                out.push(ABC[((n >> (18 - 6 * i)) & 63) as usize] as char);
-            } else {
-                out.push('=');
-            }
-        }
-    }
-    out
+    use base64::Engine as _;
+    base64::engine::general_purpose::STANDARD.encode(bytes)
 }
 
 fn assert_no_secrets(lines: &[String]) {
     let token = base64(format!("{PUBLIC_KEY}:{SECRET_KEY}").as_bytes());
-    assert_eq!(base64(b"foob"), "Zm9vYg==");
     for line in lines {
         assert!(!line.contains('\n'), "one line each: {line:?}");
         for secret in [SECRET_KEY, "supersecret", HEADER_SECRET, token.as_str()] {

@@ -38,6 +38,7 @@
 //! }
 //! ```
 
+use base64::Engine as _;
 use std::collections::HashMap;
 use std::fmt;
 use std::path::PathBuf;
@@ -511,6 +512,34 @@ impl BatchSettings {
         }
         Ok(s)
     }
+}
+
+/// The headers of every request to Langfuse: Basic auth (`public:secret`), SDK name and
+/// version, public key, and `x-langfuse-ingestion-version: 4` (without it Langfuse Cloud delays
+/// OTLP ingestion by minutes). Values are [`Secret`]s: the authorization one is.
+///
+/// ```
+/// use langfuse_otel_exporter::config::{Secret, langfuse_headers};
+/// let headers = langfuse_headers("pk-lf-test", &Secret::new("sk-lf-test"));
+/// assert_eq!(headers[0].0, "authorization");
+/// assert_eq!(headers[0].1.expose(), "Basic cGstbGYtdGVzdDpzay1sZi10ZXN0");
+/// ```
+pub fn langfuse_headers(public_key: &str, secret_key: &Secret) -> Vec<(String, Secret)> {
+    let token = base64::engine::general_purpose::STANDARD
+        .encode(format!("{public_key}:{}", secret_key.expose()));
+    vec![
+        (
+            "authorization".into(),
+            Secret::new(format!("Basic {token}")),
+        ),
+        ("x-langfuse-sdk-name".into(), Secret::new(crate::SDK_NAME)),
+        (
+            "x-langfuse-sdk-version".into(),
+            Secret::new(crate::SDK_VERSION),
+        ),
+        ("x-langfuse-public-key".into(), Secret::new(public_key)),
+        ("x-langfuse-ingestion-version".into(), Secret::new("4")),
+    ]
 }
 
 #[cfg(test)]

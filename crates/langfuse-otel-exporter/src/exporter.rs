@@ -7,7 +7,6 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use base64::Engine;
 use opentelemetry::Context;
 use opentelemetry_proto::transform::common::tonic::ResourceAttributesWithSchema;
 use opentelemetry_sdk::Resource;
@@ -753,7 +752,7 @@ impl LangfuseExporterBuilder {
                 public_key,
                 secret_key,
             } => {
-                let mut headers = langfuse_headers(&public_key, &secret_key);
+                let mut headers = config::langfuse_headers(&public_key, &secret_key);
                 headers.extend(self.headers);
                 Transport::Otlp {
                     sender: HttpSender::new(
@@ -772,7 +771,7 @@ impl LangfuseExporterBuilder {
                 public_key,
                 secret_key,
             } => {
-                let mut headers = langfuse_headers(&public_key, &secret_key);
+                let mut headers = config::langfuse_headers(&public_key, &secret_key);
                 headers.extend(self.headers);
                 Transport::Ingestion(IngestionTransport::new(
                     HttpSender::new(
@@ -913,21 +912,6 @@ fn export_debug_line(
 }
 
 /// Basic auth and the `x-langfuse-*` headers.
-fn langfuse_headers(public_key: &str, secret_key: &Secret) -> Vec<(String, Secret)> {
-    let token = base64::engine::general_purpose::STANDARD
-        .encode(format!("{public_key}:{}", secret_key.expose()));
-    vec![
-        (
-            "authorization".into(),
-            Secret::new(format!("Basic {token}")),
-        ),
-        ("x-langfuse-sdk-name".into(), Secret::new(SDK_NAME)),
-        ("x-langfuse-sdk-version".into(), Secret::new(SDK_VERSION)),
-        ("x-langfuse-public-key".into(), Secret::new(public_key)),
-        ("x-langfuse-ingestion-version".into(), Secret::new("4")),
-    ]
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -946,7 +930,10 @@ mod tests {
             !dbg.contains("topsecret") && !dbg.contains("hdr-secret"),
             "{dbg}"
         );
-        let token = base64::engine::general_purpose::STANDARD.encode("pk-lf-1:sk-lf-topsecret");
+        let token = base64::Engine::encode(
+            &base64::engine::general_purpose::STANDARD,
+            "pk-lf-1:sk-lf-topsecret",
+        );
         assert!(!dbg.contains(&token));
         assert_eq!(
             e.destination(),

@@ -20,41 +20,15 @@ pub const SDK_NAME: &str = "rust";
 /// Version reported in `x-langfuse-sdk-version` and as the instrumentation scope version.
 pub const SDK_VERSION: &str = env!("CARGO_PKG_VERSION");
 
-/// Standard base64 with padding (enough for the Basic auth header).
-pub(crate) fn base64(bytes: &[u8]) -> String {
-    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
-    for chunk in bytes.chunks(3) {
-        let b = [
-            chunk[0],
-            *chunk.get(1).unwrap_or(&0),
-            *chunk.get(2).unwrap_or(&0),
-        ];
-        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
-        for i in 0..4 {
-            if i <= chunk.len() {
-                out.push(ALPHABET[((n >> (18 - 6 * i)) & 63) as usize] as char);
-            } else {
-                out.push('=');
-            }
-        }
-    }
-    out
-}
-
 /// The headers every request carries: Basic auth, SDK identification, and
 /// `x-langfuse-ingestion-version: 4` (Langfuse's real-time ingestion path).
 pub(crate) fn headers(config: &Config) -> HashMap<String, String> {
-    let mut h = HashMap::new();
-    let auth = base64(format!("{}:{}", config.public_key, config.secret_key).as_bytes());
-    h.insert("Authorization".to_owned(), format!("Basic {auth}"));
-    h.insert("x-langfuse-sdk-name".to_owned(), SDK_NAME.to_owned());
-    h.insert("x-langfuse-sdk-version".to_owned(), SDK_VERSION.to_owned());
-    h.insert(
-        "x-langfuse-public-key".to_owned(),
-        config.public_key.clone(),
-    );
-    h.insert("x-langfuse-ingestion-version".to_owned(), "4".to_owned());
+    let secret = langfuse_otel_exporter::config::Secret::new(config.secret_key.clone());
+    let mut h: HashMap<String, String> =
+        langfuse_otel_exporter::config::langfuse_headers(&config.public_key, &secret)
+            .into_iter()
+            .map(|(k, v)| (k, v.expose().to_owned()))
+            .collect();
     for (k, v) in &config.additional_headers {
         h.insert(k.clone(), v.clone());
     }
@@ -140,19 +114,15 @@ mod tests {
     use super::*;
 
     #[test]
-    fn base64_matches_the_rfc_vectors() {
-        for (input, want) in [
-            ("", ""),
-            ("f", "Zg=="),
-            ("fo", "Zm8="),
-            ("foo", "Zm9v"),
-            ("foob", "Zm9vYg=="),
-        ] {
-            assert_eq!(base64(input.as_bytes()), want);
-        }
-        assert_eq!(
-            base64(b"pk-lf-test:sk-lf-test"),
-            "cGstbGYtdGVzdDpzay1sZi10ZXN0"
-        );
+    fn requests_carry_basic_auth_and_the_ingestion_version() {
+        let config = crate::LangfuseBuilder::new()
+            .public_key("pk-lf-test")
+            .secret_key("sk-lf-test")
+            .resolve()
+            .expect("keys given");
+        let h = headers(&config);
+        assert_eq!(h["authorization"], "Basic cGstbGYtdGVzdDpzay1sZi10ZXN0");
+        assert_eq!(h["x-langfuse-ingestion-version"], "4");
+        assert_eq!(h["x-langfuse-public-key"], "pk-lf-test");
     }
 }
