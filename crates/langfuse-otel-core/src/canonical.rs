@@ -13,6 +13,7 @@
 //! | completion start, prompt link | `langfuse.observation.completion_start_time`, `.prompt.name`, `.prompt.version` (integer) |
 //! | metadata (user keys and `attributes`) | `langfuse.observation.metadata` (one JSON object) |
 //! | environment, version | `langfuse.environment`, `langfuse.version` |
+//! | (the app-root marker of Langfuse's v4 ingestion) | `langfuse.internal.is_app_root`, when the span has it |
 //! | trace name, user, session, tags, public, release, input, output, metadata | `langfuse.trace.name`, `langfuse.user.id`, `langfuse.session.id`, `langfuse.trace.tags`, `langfuse.trace.public`, `langfuse.release`, `langfuse.trace.input`, `.output`, `langfuse.trace.metadata` — only on spans that update their trace |
 //!
 //! Ids, parent links, names, times (nanoseconds when the source has them) and the resource are
@@ -242,6 +243,15 @@ fn canonical_span(
         }
     }
     push_generation_fields(&mut out, obs);
+    // Not part of the records, but Langfuse's v4 ingestion reads it from every span (and in
+    // the records it only shows in `metadata.attributes`, which canonical spans carry anyway).
+    if let Some(app_root) = span.attributes.get(keys::LANGFUSE_INTERNAL_IS_APP_ROOT) {
+        out.push(KeyValue {
+            key: keys::LANGFUSE_INTERNAL_IS_APP_ROOT.to_owned(),
+            value: Some(attr_to_any(app_root)),
+            ..KeyValue::default()
+        });
+    }
     if let Some(trace) = records.trace {
         push_trace_fields(&mut out, trace, obs, span);
     }
@@ -643,6 +653,25 @@ mod tests {
         assert_eq!(
             back.resource_spans[0].scope_spans[0].spans[0].span_id,
             "0000000000000000"
+        );
+    }
+
+    #[test]
+    fn the_app_root_marker_is_kept() {
+        let export = br#"{"resourceSpans":[{"scopeSpans":[{"scope":{"name":"langfuse-sdk"},"spans":[{
+            "traceId":"48bdb603edd90423bc1de1d336017c06","spanId":"00f067aa0ba902b7",
+            "attributes":[{"key":"langfuse.internal.is_app_root","value":{"boolValue":true}}]}]}]}]}"#;
+        let batch = crate::otlp::decode_json(export).unwrap();
+        let request = canonical_request(&batch);
+        let span = &request.resource_spans[0].scope_spans[0].spans[0];
+        let marker = span
+            .attributes
+            .iter()
+            .find(|kv| kv.key == keys::LANGFUSE_INTERNAL_IS_APP_ROOT)
+            .and_then(|kv| kv.value.clone());
+        assert_eq!(
+            marker.and_then(|v| v.value),
+            Some(any_value::Value::BoolValue(true))
         );
     }
 
