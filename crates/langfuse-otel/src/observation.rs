@@ -2,12 +2,14 @@
 
 use std::borrow::Cow;
 use std::cell::RefCell;
-use std::sync::OnceLock;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use std::time::SystemTime;
 
 use langfuse_otel_core::keys;
-use opentelemetry::trace::{Status, TraceContextExt};
+use opentelemetry::trace::{Span as _, SpanContext, Status, TraceContextExt};
 use opentelemetry::{Context, KeyValue};
+use opentelemetry_sdk::trace::Span as SdkSpan;
 
 use crate::Langfuse;
 use crate::config::{MASK_FALLBACK, MaskFn};
@@ -16,6 +18,93 @@ use crate::processor::AppRootClaim;
 use crate::scores::Score;
 use crate::types::{Encoded, Level, ObservationOptions, ObservationType, ObservationUpdate};
 
+/// An observation's span, shared by its handles and by the contexts that carry it. Held
+/// directly rather than in a [`Context`], which costs two allocations to build and a lock plus
+/// a dynamic call per operation; a context is built only when children or the user need one.
+#[derive(Debug)]
+pub(crate) struct SharedSpan {
+    span_context: SpanContext,
+    /// Cleared when the span ends (every end goes through here): lets updates of ended or
+    /// unsampled spans skip encoding without taking the lock.
+    recording: AtomicBool,
+    span: Mutex<SdkSpan>,
+}
+
+impl SharedSpan {
+    pub(crate) fn new(span: SdkSpan) -> Self {
+        SharedSpan {
+            span_context: span.span_context().clone(),
+            recording: AtomicBool::new(span.is_recording()),
+            span: Mutex::new(span),
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, SdkSpan> {
+        // A panicking processor cannot leave the span inconsistent: keep using it.
+        self.span.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn is_recording(&self) -> bool {
+        self.recording.load(Ordering::Relaxed)
+    }
+
+    fn end_with_timestamp(&self, time: SystemTime) {
+        self.recording.store(false, Ordering::Relaxed);
+        self.lock().end_with_timestamp(time);
+    }
+}
+
+/// The observation's span as a context carries it (for children, `Context::current()` and
+/// other libraries): every call goes to the shared span.
+#[derive(Debug)]
+struct ContextSpan(Arc<SharedSpan>);
+
+impl opentelemetry::trace::Span for ContextSpan {
+    fn add_event_with_timestamp<T>(&mut self, name: T, timestamp: SystemTime, attrs: Vec<KeyValue>)
+    where
+        T: Into<Cow<'static, str>>,
+    {
+        self.0
+            .lock()
+            .add_event_with_timestamp(name, timestamp, attrs);
+    }
+
+    fn span_context(&self) -> &SpanContext {
+        &self.0.span_context
+    }
+
+    fn is_recording(&self) -> bool {
+        self.0.is_recording()
+    }
+
+    fn set_attribute(&mut self, attribute: KeyValue) {
+        self.0.lock().set_attribute(attribute);
+    }
+
+    fn set_attributes(&mut self, attributes: impl IntoIterator<Item = KeyValue>) {
+        self.0.lock().set_attributes(attributes);
+    }
+
+    fn set_status(&mut self, status: Status) {
+        self.0.lock().set_status(status);
+    }
+
+    fn update_name<T>(&mut self, new_name: T)
+    where
+        T: Into<Cow<'static, str>>,
+    {
+        self.0.lock().update_name(new_name);
+    }
+
+    fn add_link(&mut self, span_context: SpanContext, attributes: Vec<KeyValue>) {
+        self.0.lock().add_link(span_context, attributes);
+    }
+
+    fn end_with_timestamp(&mut self, timestamp: SystemTime) {
+        self.0.end_with_timestamp(timestamp);
+    }
+}
+
 /// A started observation. Cloning gives another handle on the same span.
 ///
 /// Created by [`Langfuse::start_observation`] (ended with [`end`](Self::end)), by the
@@ -23,35 +112,55 @@ use crate::types::{Encoded, Level, ObservationOptions, ObservationType, Observat
 #[derive(Debug, Clone)]
 pub struct Observation {
     pub(crate) client: Langfuse,
-    /// The parent context with this observation's span.
-    pub(crate) cx: Context,
-    pub(crate) as_type: ObservationType,
-    /// The context for children, when it differs from `cx`: `cx` plus the trace's app-root
-    /// claim, made on first use (most observations never have children, and a context value
-    /// costs allocations).
-    pub(crate) claimed: Option<OnceLock<Context>>,
+    span: Arc<SharedSpan>,
+    /// The context the observation was started in.
+    parent: Context,
+    as_type: ObservationType,
+    /// Children need the trace's app-root claim (the parent context lacks it).
+    claim: bool,
+    /// The context for children: `parent` with this span (and the claim), made on first use
+    /// (most observations never have children, and a context costs allocations).
+    child: OnceLock<Context>,
 }
 
 impl Observation {
-    /// The context children start in: with the app-root claim for this trace.
-    pub(crate) fn child_context(&self) -> &Context {
-        match &self.claimed {
-            None => &self.cx,
-            Some(lazy) => lazy.get_or_init(|| {
-                let trace_id = self.cx.span().span_context().trace_id();
-                self.cx.with_value(AppRootClaim(trace_id))
-            }),
+    pub(crate) fn new(
+        client: Langfuse,
+        span: SdkSpan,
+        parent: &Context,
+        as_type: ObservationType,
+        claim: bool,
+    ) -> Self {
+        Observation {
+            client,
+            span: Arc::new(SharedSpan::new(span)),
+            parent: parent.clone(),
+            as_type,
+            claim,
+            child: OnceLock::new(),
         }
+    }
+
+    /// The context children start in: with this span and the app-root claim for the trace.
+    pub(crate) fn child_context(&self) -> &Context {
+        self.child.get_or_init(|| {
+            let cx = self.parent.with_span(ContextSpan(self.span.clone()));
+            if self.claim {
+                cx.with_value(AppRootClaim(self.span.span_context.trace_id()))
+            } else {
+                cx
+            }
+        })
     }
 
     /// The observation (span) id: 16 lowercase hex characters.
     pub fn id(&self) -> String {
-        self.cx.span().span_context().span_id().to_string()
+        self.span.span_context.span_id().to_string()
     }
 
     /// The trace id: 32 lowercase hex characters.
     pub fn trace_id(&self) -> String {
-        self.cx.span().span_context().trace_id().to_string()
+        self.span.span_context.trace_id().to_string()
     }
 
     /// The observation type.
@@ -67,7 +176,7 @@ impl Observation {
 
     /// Whether the span records (false when the client is disabled or the trace is sampled out).
     pub fn is_recording(&self) -> bool {
-        self.cx.span().is_recording()
+        self.span.is_recording()
     }
 
     /// Writes the fields that are set; later writes of a key replace earlier ones.
@@ -77,32 +186,34 @@ impl Observation {
             tracing::debug!(target: "langfuse", "events cannot be updated");
             return self;
         }
-        let span = self.cx.span();
-        if !span.is_recording() {
+        if !self.span.is_recording() {
             return self;
         }
-        if let Some(name) = &update.name {
-            span.update_name(name.clone());
-        }
         let mask = self.client.mask();
-        let status = with_attribute_buffer(|attrs| {
+        // The attributes are built before locking: a mask function may use the span.
+        let mut update = update;
+        let name = update.name.take();
+        with_attribute_buffer(|attrs| {
             let status = push_update_attributes(attrs, update, self.as_type, mask);
+            let mut span = self.span.lock();
+            if let Some(name) = name {
+                span.update_name(name);
+            }
             span.set_attributes(attrs.drain(..));
-            status
+            if let Some(status) = status {
+                span.set_status(status);
+            }
         });
-        if let Some(status) = status {
-            span.set_status(status);
-        }
         self
     }
 
     /// Marks the observation failed: level ERROR, the status message, OTel status ERROR and
     /// an `exception` event.
     pub fn record_error(&self, type_name: &str, message: &str) {
-        let span = self.cx.span();
-        if !span.is_recording() {
+        if !self.span.is_recording() {
             return;
         }
+        let mut span = self.span.lock();
         span.add_event(
             keys::EXCEPTION_EVENT,
             vec![
@@ -122,19 +233,19 @@ impl Observation {
 
     /// Marks the trace public (`langfuse.trace.public`).
     pub fn set_trace_as_public(&self) {
-        self.cx
-            .span()
+        self.span
+            .lock()
             .set_attribute(KeyValue::new(keys::LANGFUSE_TRACE_PUBLIC, true));
     }
 
     /// Ends the observation now.
     pub fn end(&self) {
-        self.cx.span().end();
+        self.span.end_with_timestamp(opentelemetry::time::now());
     }
 
     /// Ends the observation at `time`.
     pub fn end_at(&self, time: SystemTime) {
-        self.cx.span().end_with_timestamp(time);
+        self.span.end_with_timestamp(time);
     }
 
     /// Starts a child observation (not made current; call [`end`](Self::end)).
@@ -176,14 +287,14 @@ impl Observation {
     pub fn score(&self, score: Score) {
         let score = score.trace_id(self.trace_id()).observation_id(self.id());
         self.client
-            .enqueue_score(score, Some(self.cx.span().span_context().is_sampled()));
+            .enqueue_score(score, Some(self.span.span_context.is_sampled()));
     }
 
     /// Scores this observation's trace.
     pub fn score_trace(&self, score: Score) {
         let score = score.trace_id(self.trace_id());
         self.client
-            .enqueue_score(score, Some(self.cx.span().span_context().is_sampled()));
+            .enqueue_score(score, Some(self.span.span_context.is_sampled()));
     }
 }
 
