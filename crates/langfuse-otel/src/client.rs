@@ -442,7 +442,7 @@ impl Langfuse {
             attrs.push(KeyValue::new(keys::LANGFUSE_INTERNAL_AS_ROOT, true));
         }
         let explicit_prompt =
-            opts.fields.prompt.is_some() && crate::types::takes_generation_fields(as_type);
+            opts.fields.prompt_ref().is_some() && crate::types::takes_generation_fields(as_type);
         let status = push_update_attributes(&mut attrs, opts.fields, as_type, self.mask());
         let mut builder = self
             .inner
@@ -601,7 +601,7 @@ impl Langfuse {
             return;
         }
         let mut update = update;
-        let name = update.name.take();
+        let name = update.rare.as_mut().and_then(|r| r.name.take());
         let mut attrs = Vec::new();
         let status = push_update_attributes(&mut attrs, update, as_type, self.mask());
         if let Some(name) = name {

@@ -16,7 +16,9 @@ use crate::config::{MASK_FALLBACK, MaskFn};
 use crate::json::{JsonStyle, to_python_json};
 use crate::processor::AppRootClaim;
 use crate::scores::Score;
-use crate::types::{Encoded, Level, ObservationOptions, ObservationType, ObservationUpdate};
+use crate::types::{
+    Encoded, Level, ObservationOptions, ObservationType, ObservationUpdate, RareFields,
+};
 
 /// An observation's span, shared by its handles and by the contexts that carry it. Held
 /// directly rather than in a [`Context`], which costs two allocations to build and a lock plus
@@ -192,7 +194,7 @@ impl Observation {
         let mask = self.client.mask();
         // The attributes are built before locking: a mask function may use the span.
         let mut update = update;
-        let name = update.name.take();
+        let name = update.rare.as_mut().and_then(|r| r.name.take());
         with_attribute_buffer(|attrs| {
             let status = push_update_attributes(attrs, update, self.as_type, mask);
             let mut span = self.span.lock();
@@ -344,19 +346,20 @@ pub(crate) fn push_update_attributes(
     as_type: ObservationType,
     mask: Option<&MaskFn>,
 ) -> Option<Status> {
-    if let Some(level) = u.level {
+    let rare = u.rare.map_or_else(RareFields::default, |r| *r);
+    if let Some(level) = rare.level {
         out.push(KeyValue::new(
             keys::LANGFUSE_OBSERVATION_LEVEL,
             level.as_str(),
         ));
     }
-    if let Some(m) = &u.status_message {
+    if let Some(m) = &rare.status_message {
         out.push(KeyValue::new(
             keys::LANGFUSE_OBSERVATION_STATUS_MESSAGE,
             m.clone(),
         ));
     }
-    if let Some(v) = u.version {
+    if let Some(v) = rare.version {
         out.push(KeyValue::new(keys::LANGFUSE_VERSION, v));
     }
     if let Some(v) = u.input {
@@ -371,7 +374,7 @@ pub(crate) fn push_update_attributes(
             io_text(v, mask),
         ));
     }
-    if let Some(md) = &u.metadata {
+    if let Some(md) = &rare.metadata {
         match masked(md, mask) {
             serde_json::Value::Object(map) => {
                 for (k, v) in map {
@@ -401,9 +404,9 @@ pub(crate) fn push_update_attributes(
     let has_generation_fields = u.model.is_some()
         || u.model_parameters.is_some()
         || u.usage_details.is_some()
-        || u.cost_details.is_some()
-        || u.completion_start_time.is_some()
-        || u.prompt.is_some();
+        || rare.cost_details.is_some()
+        || rare.completion_start_time.is_some()
+        || rare.prompt.is_some();
     if has_generation_fields && !crate::types::takes_generation_fields(as_type) {
         tracing::warn!(
             target: "langfuse",
@@ -412,15 +415,12 @@ pub(crate) fn push_update_attributes(
         );
     }
     if crate::types::takes_generation_fields(as_type) {
-        if let Some(m) = &u.model {
-            out.push(KeyValue::new(
-                keys::LANGFUSE_OBSERVATION_MODEL_NAME,
-                m.clone(),
-            ));
+        if let Some(m) = u.model {
+            out.push(KeyValue::new(keys::LANGFUSE_OBSERVATION_MODEL_NAME, m));
         }
-        let json = |k: &'static str, v: Option<Encoded>, out: &mut Vec<KeyValue>| {
+        let json = |k: &'static str, v: Option<String>, out: &mut Vec<KeyValue>| {
             if let Some(v) = v {
-                out.push(KeyValue::new(k, v.text));
+                out.push(KeyValue::new(k, v));
             }
         };
         json(
@@ -433,14 +433,18 @@ pub(crate) fn push_update_attributes(
             u.usage_details,
             out,
         );
-        json(keys::LANGFUSE_OBSERVATION_COST_DETAILS, u.cost_details, out);
-        if let Some(t) = u.completion_start_time {
+        json(
+            keys::LANGFUSE_OBSERVATION_COST_DETAILS,
+            rare.cost_details,
+            out,
+        );
+        if let Some(t) = rare.completion_start_time {
             out.push(KeyValue::new(
                 keys::LANGFUSE_OBSERVATION_COMPLETION_START_TIME,
                 format!("\"{}\"", crate::time::iso_micros(t)),
             ));
         }
-        if let Some(p) = u.prompt.as_ref().filter(|p| !p.is_fallback) {
+        if let Some(p) = rare.prompt.as_ref().filter(|p| !p.is_fallback) {
             out.push(KeyValue::new(
                 keys::LANGFUSE_OBSERVATION_PROMPT_NAME,
                 p.name.clone(),
@@ -451,6 +455,6 @@ pub(crate) fn push_update_attributes(
             ));
         }
     }
-    (u.level == Some(Level::Error))
-        .then(|| Status::error(Cow::Owned(u.status_message.clone().unwrap_or_default())))
+    (rare.level == Some(Level::Error))
+        .then(|| Status::error(Cow::Owned(rare.status_message.unwrap_or_default())))
 }
