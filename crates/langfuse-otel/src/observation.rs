@@ -1,9 +1,10 @@
 //! [`Observation`]: a handle on one started observation (an OpenTelemetry span).
 
 use std::borrow::Cow;
-use std::cell::RefCell;
+use std::cell::{RefCell, UnsafeCell};
+use std::fmt;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
+use std::sync::{Arc, OnceLock};
 use std::time::SystemTime;
 
 use langfuse_otel_core::keys;
@@ -29,21 +30,26 @@ pub(crate) struct SharedSpan {
     /// Cleared when the span ends (every end goes through here): lets updates of ended or
     /// unsampled spans skip encoding without taking the lock.
     recording: AtomicBool,
-    span: Mutex<SdkSpan>,
+    span: SpanCell,
 }
 
 impl SharedSpan {
+    #[inline]
     pub(crate) fn new(span: SdkSpan) -> Self {
         SharedSpan {
             span_context: span.span_context().clone(),
             recording: AtomicBool::new(span.is_recording()),
-            span: Mutex::new(span),
+            span: SpanCell::new(span),
         }
     }
 
-    fn lock(&self) -> MutexGuard<'_, SdkSpan> {
-        // A panicking processor cannot leave the span inconsistent: keep using it.
-        self.span.lock().unwrap_or_else(|e| e.into_inner())
+    /// Runs `f` on the span unless it has ended.
+    fn with(&self, f: impl FnOnce(&mut SdkSpan)) {
+        self.span.with(|slot| {
+            if let Some(span) = slot {
+                f(span);
+            }
+        });
     }
 
     fn is_recording(&self) -> bool {
@@ -52,7 +58,65 @@ impl SharedSpan {
 
     fn end_with_timestamp(&self, time: SystemTime) {
         self.recording.store(false, Ordering::Relaxed);
-        self.lock().end_with_timestamp(time);
+        // Ended outside the lock: the processors run user code.
+        if let Some(mut span) = self.span.with(Option::take) {
+            span.end_with_timestamp(time);
+        }
+    }
+}
+
+/// The span slot with a minimal lock. Every critical section is a few writes into the span
+/// data (it is taken out to be ended), so contention is brief and rare; acquiring costs one
+/// atomic operation and releasing a plain store, where a `Mutex` costs two atomic operations.
+struct SpanCell {
+    locked: AtomicBool,
+    span: UnsafeCell<Option<SdkSpan>>,
+}
+
+// SAFETY: the span is only reached through `with`, which holds the lock (mutual exclusion),
+// and `SdkSpan` is `Send`.
+unsafe impl Sync for SpanCell {}
+
+impl fmt::Debug for SpanCell {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SpanCell").finish_non_exhaustive()
+    }
+}
+
+impl SpanCell {
+    #[inline]
+    fn new(span: SdkSpan) -> Self {
+        SpanCell {
+            locked: AtomicBool::new(false),
+            span: UnsafeCell::new(Some(span)),
+        }
+    }
+
+    /// Runs `f` with exclusive access to the slot. `f` must not call back into this cell
+    /// (the span's own methods never run user code; ending does, and happens outside).
+    fn with<R>(&self, f: impl FnOnce(&mut Option<SdkSpan>) -> R) -> R {
+        struct Unlock<'a>(&'a AtomicBool);
+        impl Drop for Unlock<'_> {
+            fn drop(&mut self) {
+                self.0.store(false, Ordering::Release);
+            }
+        }
+        let mut spins = 0u32;
+        while self
+            .locked
+            .compare_exchange_weak(false, true, Ordering::Acquire, Ordering::Relaxed)
+            .is_err()
+        {
+            spins += 1;
+            if spins < 64 {
+                std::hint::spin_loop();
+            } else {
+                std::thread::yield_now();
+            }
+        }
+        let _unlock = Unlock(&self.locked);
+        // SAFETY: the lock is held until `_unlock` drops, after `f` returns (or unwinds).
+        f(unsafe { &mut *self.span.get() })
     }
 }
 
@@ -67,8 +131,7 @@ impl opentelemetry::trace::Span for ContextSpan {
         T: Into<Cow<'static, str>>,
     {
         self.0
-            .lock()
-            .add_event_with_timestamp(name, timestamp, attrs);
+            .with(|span| span.add_event_with_timestamp(name, timestamp, attrs));
     }
 
     fn span_context(&self) -> &SpanContext {
@@ -80,26 +143,26 @@ impl opentelemetry::trace::Span for ContextSpan {
     }
 
     fn set_attribute(&mut self, attribute: KeyValue) {
-        self.0.lock().set_attribute(attribute);
+        self.0.with(|span| span.set_attribute(attribute));
     }
 
     fn set_attributes(&mut self, attributes: impl IntoIterator<Item = KeyValue>) {
-        self.0.lock().set_attributes(attributes);
+        self.0.with(|span| span.set_attributes(attributes));
     }
 
     fn set_status(&mut self, status: Status) {
-        self.0.lock().set_status(status);
+        self.0.with(|span| span.set_status(status));
     }
 
     fn update_name<T>(&mut self, new_name: T)
     where
         T: Into<Cow<'static, str>>,
     {
-        self.0.lock().update_name(new_name);
+        self.0.with(|span| span.update_name(new_name));
     }
 
     fn add_link(&mut self, span_context: SpanContext, attributes: Vec<KeyValue>) {
-        self.0.lock().add_link(span_context, attributes);
+        self.0.with(|span| span.add_link(span_context, attributes));
     }
 
     fn end_with_timestamp(&mut self, timestamp: SystemTime) {
@@ -197,14 +260,15 @@ impl Observation {
         let name = update.rare.as_mut().and_then(|r| r.name.take());
         with_attribute_buffer(|attrs| {
             let status = push_update_attributes(attrs, update, self.as_type, mask);
-            let mut span = self.span.lock();
-            if let Some(name) = name {
-                span.update_name(name);
-            }
-            span.set_attributes(attrs.drain(..));
-            if let Some(status) = status {
-                span.set_status(status);
-            }
+            self.span.with(|span| {
+                if let Some(name) = name {
+                    span.update_name(name);
+                }
+                span.set_attributes(attrs.drain(..));
+                if let Some(status) = status {
+                    span.set_status(status);
+                }
+            });
         });
         self
     }
@@ -215,29 +279,27 @@ impl Observation {
         if !self.span.is_recording() {
             return;
         }
-        let mut span = self.span.lock();
-        span.add_event(
-            keys::EXCEPTION_EVENT,
-            vec![
-                KeyValue::new(keys::EXCEPTION_TYPE, type_name.to_owned()),
-                KeyValue::new(keys::EXCEPTION_MESSAGE, message.to_owned()),
-            ],
-        );
-        span.set_attributes([
-            KeyValue::new(keys::LANGFUSE_OBSERVATION_LEVEL, Level::Error.as_str()),
-            KeyValue::new(
-                keys::LANGFUSE_OBSERVATION_STATUS_MESSAGE,
-                message.to_owned(),
-            ),
-        ]);
-        span.set_status(Status::error(message.to_owned()));
+        let event = vec![
+            KeyValue::new(keys::EXCEPTION_TYPE, type_name.to_owned()),
+            KeyValue::new(keys::EXCEPTION_MESSAGE, message.to_owned()),
+        ];
+        self.span.with(|span| {
+            span.add_event(keys::EXCEPTION_EVENT, event);
+            span.set_attributes([
+                KeyValue::new(keys::LANGFUSE_OBSERVATION_LEVEL, Level::Error.as_str()),
+                KeyValue::new(
+                    keys::LANGFUSE_OBSERVATION_STATUS_MESSAGE,
+                    message.to_owned(),
+                ),
+            ]);
+            span.set_status(Status::error(message.to_owned()));
+        });
     }
 
     /// Marks the trace public (`langfuse.trace.public`).
     pub fn set_trace_as_public(&self) {
         self.span
-            .lock()
-            .set_attribute(KeyValue::new(keys::LANGFUSE_TRACE_PUBLIC, true));
+            .with(|span| span.set_attribute(KeyValue::new(keys::LANGFUSE_TRACE_PUBLIC, true)));
     }
 
     /// Ends the observation now.
