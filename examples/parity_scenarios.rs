@@ -35,7 +35,10 @@ fn docs() -> Value {
     ])
 }
 
-fn obs(name: &str, as_type: ObservationType) -> ObservationOptions {
+fn obs(
+    name: impl Into<std::borrow::Cow<'static, str>>,
+    as_type: ObservationType,
+) -> ObservationOptions {
     ObservationOptions::new(name, as_type)
 }
 
@@ -290,7 +293,7 @@ async fn events_errors(langfuse: &Langfuse) {
             ] {
                 langfuse.create_event(
                     obs(
-                        &format!("event-{}", title.to_lowercase()),
+                        format!("event-{}", title.to_lowercase()),
                         ObservationType::Event,
                     )
                     .level(level)

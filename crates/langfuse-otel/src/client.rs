@@ -442,7 +442,7 @@ impl Langfuse {
             attrs.push(KeyValue::new(keys::LANGFUSE_INTERNAL_AS_ROOT, true));
         }
         let explicit_prompt =
-            opts.fields.prompt.is_some() && crate::types::takes_generation_fields(as_type);
+            opts.fields.prompt_ref().is_some() && crate::types::takes_generation_fields(as_type);
         let status = push_update_attributes(&mut attrs, opts.fields, as_type, self.mask());
         let mut builder = self
             .inner
@@ -466,12 +466,7 @@ impl Langfuse {
         if let Some(status) = status {
             opentelemetry::trace::Span::set_status(&mut span, status);
         }
-        Observation {
-            client: self.clone(),
-            cx: parent.with_span(span),
-            as_type,
-            claimed: (!claimed).then(OnceLock::new),
-        }
+        Observation::new(self.clone(), span, parent, as_type, !claimed)
     }
 
     pub(crate) fn event_in(&self, opts: ObservationOptions, parent: &Context) -> Observation {
@@ -597,16 +592,24 @@ impl Langfuse {
 
     fn update_current(&self, update: ObservationUpdate, as_type: ObservationType) {
         let cx = Context::current();
-        if cx.has_active_span() {
-            Observation {
-                client: self.clone(),
-                cx,
-                as_type,
-                claimed: None,
-            }
-            .update(update);
-        } else {
+        if !cx.has_active_span() {
             tracing::warn!(target: "langfuse", "no current observation: update ignored");
+            return;
+        }
+        let span = cx.span();
+        if !span.is_recording() {
+            return;
+        }
+        let mut update = update;
+        let name = update.rare.as_mut().and_then(|r| r.name.take());
+        let mut attrs = Vec::new();
+        let status = push_update_attributes(&mut attrs, update, as_type, self.mask());
+        if let Some(name) = name {
+            span.update_name(name);
+        }
+        span.set_attributes(attrs);
+        if let Some(status) = status {
+            span.set_status(status);
         }
     }
 

@@ -1,20 +1,174 @@
 //! [`Observation`]: a handle on one started observation (an OpenTelemetry span).
 
 use std::borrow::Cow;
-use std::cell::RefCell;
-use std::sync::OnceLock;
+use std::cell::{RefCell, UnsafeCell};
+use std::fmt;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, OnceLock};
 use std::time::SystemTime;
 
 use langfuse_otel_core::keys;
-use opentelemetry::trace::{Status, TraceContextExt};
+use opentelemetry::trace::{Span as _, SpanContext, Status, TraceContextExt};
 use opentelemetry::{Context, KeyValue};
+use opentelemetry_sdk::trace::Span as SdkSpan;
 
 use crate::Langfuse;
 use crate::config::{MASK_FALLBACK, MaskFn};
 use crate::json::{JsonStyle, to_python_json};
 use crate::processor::AppRootClaim;
 use crate::scores::Score;
-use crate::types::{Encoded, Level, ObservationOptions, ObservationType, ObservationUpdate};
+use crate::types::{
+    Encoded, Level, ObservationOptions, ObservationType, ObservationUpdate, RareFields,
+};
+
+/// An observation's span, shared by its handles and by the contexts that carry it. Held
+/// directly rather than in a [`Context`], which costs two allocations to build and a lock plus
+/// a dynamic call per operation; a context is built only when children or the user need one.
+#[derive(Debug)]
+pub(crate) struct SharedSpan {
+    span_context: SpanContext,
+    /// Cleared when the span ends (every end goes through here): lets updates of ended or
+    /// unsampled spans skip encoding without taking the lock.
+    recording: AtomicBool,
+    span: SpanCell,
+}
+
+impl SharedSpan {
+    #[inline]
+    pub(crate) fn new(span: SdkSpan) -> Self {
+        SharedSpan {
+            span_context: span.span_context().clone(),
+            recording: AtomicBool::new(span.is_recording()),
+            span: SpanCell::new(span),
+        }
+    }
+
+    /// Runs `f` on the span unless it has ended.
+    fn with(&self, f: impl FnOnce(&mut SdkSpan)) {
+        self.span.with(|slot| {
+            if let Some(span) = slot {
+                f(span);
+            }
+        });
+    }
+
+    fn is_recording(&self) -> bool {
+        self.recording.load(Ordering::Relaxed)
+    }
+
+    fn end_with_timestamp(&self, time: SystemTime) {
+        self.recording.store(false, Ordering::Relaxed);
+        // Ended outside the lock: the processors run user code.
+        if let Some(mut span) = self.span.with(Option::take) {
+            span.end_with_timestamp(time);
+        }
+    }
+}
+
+/// The span slot with a minimal lock. Every critical section is a few writes into the span
+/// data (it is taken out to be ended), so contention is brief and rare; acquiring costs one
+/// atomic operation and releasing a plain store, where a `Mutex` costs two atomic operations.
+struct SpanCell {
+    locked: AtomicBool,
+    span: UnsafeCell<Option<SdkSpan>>,
+}
+
+// SAFETY: the span is only reached through `with`, which holds the lock (mutual exclusion),
+// and `SdkSpan` is `Send`.
+unsafe impl Sync for SpanCell {}
+
+impl fmt::Debug for SpanCell {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SpanCell").finish_non_exhaustive()
+    }
+}
+
+impl SpanCell {
+    #[inline]
+    fn new(span: SdkSpan) -> Self {
+        SpanCell {
+            locked: AtomicBool::new(false),
+            span: UnsafeCell::new(Some(span)),
+        }
+    }
+
+    /// Runs `f` with exclusive access to the slot. `f` must not call back into this cell
+    /// (the span's own methods never run user code; ending does, and happens outside).
+    fn with<R>(&self, f: impl FnOnce(&mut Option<SdkSpan>) -> R) -> R {
+        struct Unlock<'a>(&'a AtomicBool);
+        impl Drop for Unlock<'_> {
+            fn drop(&mut self) {
+                self.0.store(false, Ordering::Release);
+            }
+        }
+        let mut spins = 0u32;
+        while self
+            .locked
+            .compare_exchange_weak(false, true, Ordering::Acquire, Ordering::Relaxed)
+            .is_err()
+        {
+            spins += 1;
+            if spins < 64 {
+                std::hint::spin_loop();
+            } else {
+                std::thread::yield_now();
+            }
+        }
+        let _unlock = Unlock(&self.locked);
+        // SAFETY: the lock is held until `_unlock` drops, after `f` returns (or unwinds).
+        f(unsafe { &mut *self.span.get() })
+    }
+}
+
+/// The observation's span as a context carries it (for children, `Context::current()` and
+/// other libraries): every call goes to the shared span.
+#[derive(Debug)]
+struct ContextSpan(Arc<SharedSpan>);
+
+impl opentelemetry::trace::Span for ContextSpan {
+    fn add_event_with_timestamp<T>(&mut self, name: T, timestamp: SystemTime, attrs: Vec<KeyValue>)
+    where
+        T: Into<Cow<'static, str>>,
+    {
+        self.0
+            .with(|span| span.add_event_with_timestamp(name, timestamp, attrs));
+    }
+
+    fn span_context(&self) -> &SpanContext {
+        &self.0.span_context
+    }
+
+    fn is_recording(&self) -> bool {
+        self.0.is_recording()
+    }
+
+    fn set_attribute(&mut self, attribute: KeyValue) {
+        self.0.with(|span| span.set_attribute(attribute));
+    }
+
+    fn set_attributes(&mut self, attributes: impl IntoIterator<Item = KeyValue>) {
+        self.0.with(|span| span.set_attributes(attributes));
+    }
+
+    fn set_status(&mut self, status: Status) {
+        self.0.with(|span| span.set_status(status));
+    }
+
+    fn update_name<T>(&mut self, new_name: T)
+    where
+        T: Into<Cow<'static, str>>,
+    {
+        self.0.with(|span| span.update_name(new_name));
+    }
+
+    fn add_link(&mut self, span_context: SpanContext, attributes: Vec<KeyValue>) {
+        self.0.with(|span| span.add_link(span_context, attributes));
+    }
+
+    fn end_with_timestamp(&mut self, timestamp: SystemTime) {
+        self.0.end_with_timestamp(timestamp);
+    }
+}
 
 /// A started observation. Cloning gives another handle on the same span.
 ///
@@ -23,35 +177,55 @@ use crate::types::{Encoded, Level, ObservationOptions, ObservationType, Observat
 #[derive(Debug, Clone)]
 pub struct Observation {
     pub(crate) client: Langfuse,
-    /// The parent context with this observation's span.
-    pub(crate) cx: Context,
-    pub(crate) as_type: ObservationType,
-    /// The context for children, when it differs from `cx`: `cx` plus the trace's app-root
-    /// claim, made on first use (most observations never have children, and a context value
-    /// costs allocations).
-    pub(crate) claimed: Option<OnceLock<Context>>,
+    span: Arc<SharedSpan>,
+    /// The context the observation was started in.
+    parent: Context,
+    as_type: ObservationType,
+    /// Children need the trace's app-root claim (the parent context lacks it).
+    claim: bool,
+    /// The context for children: `parent` with this span (and the claim), made on first use
+    /// (most observations never have children, and a context costs allocations).
+    child: OnceLock<Context>,
 }
 
 impl Observation {
-    /// The context children start in: with the app-root claim for this trace.
-    pub(crate) fn child_context(&self) -> &Context {
-        match &self.claimed {
-            None => &self.cx,
-            Some(lazy) => lazy.get_or_init(|| {
-                let trace_id = self.cx.span().span_context().trace_id();
-                self.cx.with_value(AppRootClaim(trace_id))
-            }),
+    pub(crate) fn new(
+        client: Langfuse,
+        span: SdkSpan,
+        parent: &Context,
+        as_type: ObservationType,
+        claim: bool,
+    ) -> Self {
+        Observation {
+            client,
+            span: Arc::new(SharedSpan::new(span)),
+            parent: parent.clone(),
+            as_type,
+            claim,
+            child: OnceLock::new(),
         }
+    }
+
+    /// The context children start in: with this span and the app-root claim for the trace.
+    pub(crate) fn child_context(&self) -> &Context {
+        self.child.get_or_init(|| {
+            let cx = self.parent.with_span(ContextSpan(self.span.clone()));
+            if self.claim {
+                cx.with_value(AppRootClaim(self.span.span_context.trace_id()))
+            } else {
+                cx
+            }
+        })
     }
 
     /// The observation (span) id: 16 lowercase hex characters.
     pub fn id(&self) -> String {
-        self.cx.span().span_context().span_id().to_string()
+        self.span.span_context.span_id().to_string()
     }
 
     /// The trace id: 32 lowercase hex characters.
     pub fn trace_id(&self) -> String {
-        self.cx.span().span_context().trace_id().to_string()
+        self.span.span_context.trace_id().to_string()
     }
 
     /// The observation type.
@@ -67,7 +241,7 @@ impl Observation {
 
     /// Whether the span records (false when the client is disabled or the trace is sampled out).
     pub fn is_recording(&self) -> bool {
-        self.cx.span().is_recording()
+        self.span.is_recording()
     }
 
     /// Writes the fields that are set; later writes of a key replace earlier ones.
@@ -77,64 +251,65 @@ impl Observation {
             tracing::debug!(target: "langfuse", "events cannot be updated");
             return self;
         }
-        let span = self.cx.span();
-        if !span.is_recording() {
+        if !self.span.is_recording() {
             return self;
         }
-        if let Some(name) = &update.name {
-            span.update_name(name.clone());
-        }
         let mask = self.client.mask();
-        let status = with_attribute_buffer(|attrs| {
+        // The attributes are built before locking: a mask function may use the span.
+        let mut update = update;
+        let name = update.rare.as_mut().and_then(|r| r.name.take());
+        with_attribute_buffer(|attrs| {
             let status = push_update_attributes(attrs, update, self.as_type, mask);
-            span.set_attributes(attrs.drain(..));
-            status
+            self.span.with(|span| {
+                if let Some(name) = name {
+                    span.update_name(name);
+                }
+                span.set_attributes(attrs.drain(..));
+                if let Some(status) = status {
+                    span.set_status(status);
+                }
+            });
         });
-        if let Some(status) = status {
-            span.set_status(status);
-        }
         self
     }
 
     /// Marks the observation failed: level ERROR, the status message, OTel status ERROR and
     /// an `exception` event.
     pub fn record_error(&self, type_name: &str, message: &str) {
-        let span = self.cx.span();
-        if !span.is_recording() {
+        if !self.span.is_recording() {
             return;
         }
-        span.add_event(
-            keys::EXCEPTION_EVENT,
-            vec![
-                KeyValue::new(keys::EXCEPTION_TYPE, type_name.to_owned()),
-                KeyValue::new(keys::EXCEPTION_MESSAGE, message.to_owned()),
-            ],
-        );
-        span.set_attributes([
-            KeyValue::new(keys::LANGFUSE_OBSERVATION_LEVEL, Level::Error.as_str()),
-            KeyValue::new(
-                keys::LANGFUSE_OBSERVATION_STATUS_MESSAGE,
-                message.to_owned(),
-            ),
-        ]);
-        span.set_status(Status::error(message.to_owned()));
+        let event = vec![
+            KeyValue::new(keys::EXCEPTION_TYPE, type_name.to_owned()),
+            KeyValue::new(keys::EXCEPTION_MESSAGE, message.to_owned()),
+        ];
+        self.span.with(|span| {
+            span.add_event(keys::EXCEPTION_EVENT, event);
+            span.set_attributes([
+                KeyValue::new(keys::LANGFUSE_OBSERVATION_LEVEL, Level::Error.as_str()),
+                KeyValue::new(
+                    keys::LANGFUSE_OBSERVATION_STATUS_MESSAGE,
+                    message.to_owned(),
+                ),
+            ]);
+            span.set_status(Status::error(message.to_owned()));
+        });
     }
 
     /// Marks the trace public (`langfuse.trace.public`).
     pub fn set_trace_as_public(&self) {
-        self.cx
-            .span()
-            .set_attribute(KeyValue::new(keys::LANGFUSE_TRACE_PUBLIC, true));
+        self.span
+            .with(|span| span.set_attribute(KeyValue::new(keys::LANGFUSE_TRACE_PUBLIC, true)));
     }
 
     /// Ends the observation now.
     pub fn end(&self) {
-        self.cx.span().end();
+        self.span.end_with_timestamp(opentelemetry::time::now());
     }
 
     /// Ends the observation at `time`.
     pub fn end_at(&self, time: SystemTime) {
-        self.cx.span().end_with_timestamp(time);
+        self.span.end_with_timestamp(time);
     }
 
     /// Starts a child observation (not made current; call [`end`](Self::end)).
@@ -176,14 +351,14 @@ impl Observation {
     pub fn score(&self, score: Score) {
         let score = score.trace_id(self.trace_id()).observation_id(self.id());
         self.client
-            .enqueue_score(score, Some(self.cx.span().span_context().is_sampled()));
+            .enqueue_score(score, Some(self.span.span_context.is_sampled()));
     }
 
     /// Scores this observation's trace.
     pub fn score_trace(&self, score: Score) {
         let score = score.trace_id(self.trace_id());
         self.client
-            .enqueue_score(score, Some(self.cx.span().span_context().is_sampled()));
+            .enqueue_score(score, Some(self.span.span_context.is_sampled()));
     }
 }
 
@@ -233,19 +408,20 @@ pub(crate) fn push_update_attributes(
     as_type: ObservationType,
     mask: Option<&MaskFn>,
 ) -> Option<Status> {
-    if let Some(level) = u.level {
+    let rare = u.rare.map_or_else(RareFields::default, |r| *r);
+    if let Some(level) = rare.level {
         out.push(KeyValue::new(
             keys::LANGFUSE_OBSERVATION_LEVEL,
             level.as_str(),
         ));
     }
-    if let Some(m) = &u.status_message {
+    if let Some(m) = &rare.status_message {
         out.push(KeyValue::new(
             keys::LANGFUSE_OBSERVATION_STATUS_MESSAGE,
             m.clone(),
         ));
     }
-    if let Some(v) = u.version {
+    if let Some(v) = rare.version {
         out.push(KeyValue::new(keys::LANGFUSE_VERSION, v));
     }
     if let Some(v) = u.input {
@@ -260,7 +436,7 @@ pub(crate) fn push_update_attributes(
             io_text(v, mask),
         ));
     }
-    if let Some(md) = &u.metadata {
+    if let Some(md) = &rare.metadata {
         match masked(md, mask) {
             serde_json::Value::Object(map) => {
                 for (k, v) in map {
@@ -290,9 +466,9 @@ pub(crate) fn push_update_attributes(
     let has_generation_fields = u.model.is_some()
         || u.model_parameters.is_some()
         || u.usage_details.is_some()
-        || u.cost_details.is_some()
-        || u.completion_start_time.is_some()
-        || u.prompt.is_some();
+        || rare.cost_details.is_some()
+        || rare.completion_start_time.is_some()
+        || rare.prompt.is_some();
     if has_generation_fields && !crate::types::takes_generation_fields(as_type) {
         tracing::warn!(
             target: "langfuse",
@@ -301,15 +477,12 @@ pub(crate) fn push_update_attributes(
         );
     }
     if crate::types::takes_generation_fields(as_type) {
-        if let Some(m) = &u.model {
-            out.push(KeyValue::new(
-                keys::LANGFUSE_OBSERVATION_MODEL_NAME,
-                m.clone(),
-            ));
+        if let Some(m) = u.model {
+            out.push(KeyValue::new(keys::LANGFUSE_OBSERVATION_MODEL_NAME, m));
         }
-        let json = |k: &'static str, v: Option<Encoded>, out: &mut Vec<KeyValue>| {
+        let json = |k: &'static str, v: Option<String>, out: &mut Vec<KeyValue>| {
             if let Some(v) = v {
-                out.push(KeyValue::new(k, v.text));
+                out.push(KeyValue::new(k, v));
             }
         };
         json(
@@ -322,14 +495,18 @@ pub(crate) fn push_update_attributes(
             u.usage_details,
             out,
         );
-        json(keys::LANGFUSE_OBSERVATION_COST_DETAILS, u.cost_details, out);
-        if let Some(t) = u.completion_start_time {
+        json(
+            keys::LANGFUSE_OBSERVATION_COST_DETAILS,
+            rare.cost_details,
+            out,
+        );
+        if let Some(t) = rare.completion_start_time {
             out.push(KeyValue::new(
                 keys::LANGFUSE_OBSERVATION_COMPLETION_START_TIME,
                 format!("\"{}\"", crate::time::iso_micros(t)),
             ));
         }
-        if let Some(p) = u.prompt.as_ref().filter(|p| !p.is_fallback) {
+        if let Some(p) = rare.prompt.as_ref().filter(|p| !p.is_fallback) {
             out.push(KeyValue::new(
                 keys::LANGFUSE_OBSERVATION_PROMPT_NAME,
                 p.name.clone(),
@@ -340,6 +517,6 @@ pub(crate) fn push_update_attributes(
             ));
         }
     }
-    (u.level == Some(Level::Error))
-        .then(|| Status::error(Cow::Owned(u.status_message.clone().unwrap_or_default())))
+    (rare.level == Some(Level::Error))
+        .then(|| Status::error(Cow::Owned(rare.status_message.unwrap_or_default())))
 }

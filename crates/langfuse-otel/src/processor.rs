@@ -246,16 +246,7 @@ impl SpanProcessor for LangfuseSpanProcessor {
 /// Python dict behaves when a key is written twice).
 pub(crate) fn dedupe_attributes(attrs: &mut Vec<KeyValue>) {
     let n = attrs.len();
-    let mut has_dup = false;
-    'outer: for i in 0..n {
-        for j in (i + 1)..n {
-            if attrs[i].key == attrs[j].key {
-                has_dup = true;
-                break 'outer;
-            }
-        }
-    }
-    if !has_dup {
+    if !has_duplicate_keys(attrs) {
         return;
     }
     let mut out: Vec<KeyValue> = Vec::with_capacity(n);
@@ -266,6 +257,29 @@ pub(crate) fn dedupe_attributes(attrs: &mut Vec<KeyValue>) {
         }
     }
     *attrs = out;
+}
+
+/// Whether two attributes share a key. Keys of different lengths differ, so when all lengths
+/// are distinct (the usual case) no pair is compared.
+fn has_duplicate_keys(attrs: &[KeyValue]) -> bool {
+    let mut lengths = 0u128;
+    let mut lengths_distinct = true;
+    for kv in attrs {
+        // Lengths are folded modulo 128: a shared bit only means "compare the pairs".
+        let bit = 1u128 << (kv.key.as_str().len() % 128);
+        if lengths & bit != 0 {
+            lengths_distinct = false;
+            break;
+        }
+        lengths |= bit;
+    }
+    if lengths_distinct {
+        return false;
+    }
+    attrs
+        .iter()
+        .enumerate()
+        .any(|(i, a)| attrs[i + 1..].iter().any(|b| a.key == b.key))
 }
 
 #[cfg(test)]
@@ -281,5 +295,28 @@ mod tests {
         ];
         dedupe_attributes(&mut attrs);
         assert_eq!(attrs, vec![KeyValue::new("a", 3), KeyValue::new("b", 2)]);
+    }
+
+    #[test]
+    fn keys_of_equal_length_are_compared_and_distinct_ones_kept() {
+        let mut attrs = vec![
+            KeyValue::new("ab", 1),
+            KeyValue::new("cd", 2),
+            KeyValue::new("x".repeat(130), 3),
+            KeyValue::new("yy", 4),
+        ];
+        let before = attrs.clone();
+        dedupe_attributes(&mut attrs);
+        assert_eq!(attrs, before);
+        let mut attrs = vec![
+            KeyValue::new("x".repeat(130), 1),
+            KeyValue::new("zz", 2),
+            KeyValue::new("x".repeat(130), 3),
+        ];
+        dedupe_attributes(&mut attrs);
+        assert_eq!(
+            attrs,
+            vec![KeyValue::new("x".repeat(130), 3), KeyValue::new("zz", 2)]
+        );
     }
 }

@@ -1,6 +1,7 @@
 //! Value types of the instrumentation API: observation types, levels, updates, prompts and
 //! trace contexts.
 
+use std::borrow::Cow;
 use std::time::SystemTime;
 
 use serde::Serialize;
@@ -159,19 +160,40 @@ impl Encoded {
 /// ```
 #[derive(Debug, Clone, Default)]
 pub struct ObservationUpdate {
-    pub(crate) name: Option<String>,
+    // The fields of a typical generation are inline; the others are boxed, so the builder
+    // chain moves a small value.
     pub(crate) input: Option<Encoded>,
     pub(crate) output: Option<Encoded>,
+    pub(crate) model: Option<Cow<'static, str>>,
+    pub(crate) model_parameters: Option<String>,
+    pub(crate) usage_details: Option<String>,
+    pub(crate) rare: Option<Box<RareFields>>,
+}
+
+/// The less common fields of an [`ObservationUpdate`].
+#[derive(Debug, Clone, Default)]
+pub(crate) struct RareFields {
+    pub(crate) name: Option<Cow<'static, str>>,
     pub(crate) metadata: Option<Value>,
     pub(crate) version: Option<String>,
     pub(crate) level: Option<Level>,
     pub(crate) status_message: Option<String>,
-    pub(crate) model: Option<String>,
-    pub(crate) model_parameters: Option<Encoded>,
-    pub(crate) usage_details: Option<Encoded>,
-    pub(crate) cost_details: Option<Encoded>,
+    pub(crate) cost_details: Option<String>,
     pub(crate) completion_start_time: Option<SystemTime>,
     pub(crate) prompt: Option<PromptRef>,
+}
+
+impl RareFields {
+    fn is_set(&self) -> bool {
+        self.name.is_some()
+            || self.metadata.is_some()
+            || self.version.is_some()
+            || self.level.is_some()
+            || self.status_message.is_some()
+            || self.cost_details.is_some()
+            || self.completion_start_time.is_some()
+            || self.prompt.is_some()
+    }
 }
 
 impl ObservationUpdate {
@@ -184,25 +206,27 @@ impl ObservationUpdate {
     /// Whether any field is set.
     #[inline]
     pub fn is_set(&self) -> bool {
-        self.name.is_some()
-            || self.input.is_some()
+        self.input.is_some()
             || self.output.is_some()
-            || self.metadata.is_some()
-            || self.version.is_some()
-            || self.level.is_some()
-            || self.status_message.is_some()
             || self.model.is_some()
             || self.model_parameters.is_some()
             || self.usage_details.is_some()
-            || self.cost_details.is_some()
-            || self.completion_start_time.is_some()
-            || self.prompt.is_some()
+            || self.rare.as_deref().is_some_and(RareFields::is_set)
     }
 
-    /// Renames the observation (the OpenTelemetry span name).
+    fn rare_mut(&mut self) -> &mut RareFields {
+        self.rare.get_or_insert_with(Box::default)
+    }
+
+    /// The prompt link, if set.
+    pub(crate) fn prompt_ref(&self) -> Option<&PromptRef> {
+        self.rare.as_deref().and_then(|r| r.prompt.as_ref())
+    }
+
+    /// Renames the observation (the OpenTelemetry span name); a literal costs no allocation.
     #[inline]
-    pub fn name(mut self, name: impl Into<String>) -> Self {
-        self.name = Some(name.into());
+    pub fn name(mut self, name: impl Into<Cow<'static, str>>) -> Self {
+        self.rare_mut().name = Some(name.into());
         self
     }
 
@@ -224,34 +248,34 @@ impl ObservationUpdate {
     /// value JSON-encoded, `null` values skipped); anything else is one JSON attribute.
     #[inline]
     pub fn metadata<T: Serialize + ?Sized>(mut self, metadata: &T) -> Self {
-        self.metadata = Some(to_json_value(metadata)).filter(|v| !v.is_null());
+        self.rare_mut().metadata = Some(to_json_value(metadata)).filter(|v| !v.is_null());
         self
     }
 
     /// Version of the code or app that produced the observation (`langfuse.version`).
     #[inline]
     pub fn version(mut self, version: impl Into<String>) -> Self {
-        self.version = Some(version.into());
+        self.rare_mut().version = Some(version.into());
         self
     }
 
     /// Level; [`Level::Error`] also sets the span status to ERROR with the status message.
     #[inline]
     pub fn level(mut self, level: Level) -> Self {
-        self.level = Some(level);
+        self.rare_mut().level = Some(level);
         self
     }
 
     /// Status message (free text, typically an error description).
     #[inline]
     pub fn status_message(mut self, message: impl Into<String>) -> Self {
-        self.status_message = Some(message.into());
+        self.rare_mut().status_message = Some(message.into());
         self
     }
 
-    /// Model name (generation-like observations only).
+    /// Model name (generation-like observations only); a literal costs no allocation.
     #[inline]
-    pub fn model(mut self, model: impl Into<String>) -> Self {
+    pub fn model(mut self, model: impl Into<Cow<'static, str>>) -> Self {
         self.model = Some(model.into());
         self
     }
@@ -259,7 +283,7 @@ impl ObservationUpdate {
     /// Model parameters, e.g. `{"temperature": 0.2}` (generation-like only).
     #[inline]
     pub fn model_parameters<T: Serialize + ?Sized>(mut self, parameters: &T) -> Self {
-        self.model_parameters = Encoded::new(parameters);
+        self.model_parameters = Encoded::new(parameters).map(|e| e.text);
         self
     }
 
@@ -267,35 +291,37 @@ impl ObservationUpdate {
     /// (generation-like only).
     #[inline]
     pub fn usage_details<T: Serialize + ?Sized>(mut self, usage: &T) -> Self {
-        self.usage_details = Encoded::new(usage);
+        self.usage_details = Encoded::new(usage).map(|e| e.text);
         self
     }
 
     /// Cost details in USD, e.g. `{"input": 0.0012, "total": 0.0021}` (generation-like only).
     #[inline]
     pub fn cost_details<T: Serialize + ?Sized>(mut self, cost: &T) -> Self {
-        self.cost_details = Encoded::new(cost);
+        self.rare_mut().cost_details = Encoded::new(cost).map(|e| e.text);
         self
     }
 
     /// When the first token arrived (generation-like only).
     #[inline]
     pub fn completion_start_time(mut self, time: SystemTime) -> Self {
-        self.completion_start_time = Some(time);
+        self.rare_mut().completion_start_time = Some(time);
         self
     }
 
     /// The prompt the generation used (generation-like only; fallback prompts are skipped).
     #[inline]
     pub fn prompt(mut self, prompt: PromptRef) -> Self {
-        self.prompt = Some(prompt);
+        self.rare_mut().prompt = Some(prompt);
         self
     }
 }
 
 /// How to start an observation: name, type, initial fields, explicit trace context.
 ///
-/// A `&str` or `String` converts into a `span` with that name.
+/// A `&'static str`, `String` or `Cow<'static, str>` converts into a `span` with that name
+/// (names are taken as `Cow<'static, str>`, like OpenTelemetry span names: a literal costs no
+/// allocation).
 ///
 /// ```
 /// use langfuse_otel::{ObservationOptions, ObservationType};
@@ -305,20 +331,23 @@ impl ObservationUpdate {
 /// assert_eq!(opts.as_type(), ObservationType::Generation);
 /// let span: ObservationOptions = "rag-pipeline".into();
 /// assert_eq!(span.as_type(), ObservationType::Span);
+/// let step = 3;
+/// let named: ObservationOptions = format!("step-{step}").into();
+/// assert_eq!(named.as_type(), ObservationType::Span);
 /// ```
 #[derive(Debug, Clone)]
 pub struct ObservationOptions {
-    pub(crate) name: String,
+    pub(crate) name: Cow<'static, str>,
     pub(crate) as_type: ObservationType,
     pub(crate) fields: ObservationUpdate,
-    pub(crate) trace_context: Option<TraceContext>,
+    pub(crate) trace_context: Option<Box<TraceContext>>,
     pub(crate) start_time: Option<SystemTime>,
 }
 
 impl ObservationOptions {
     /// An observation of the given type.
     #[inline]
-    pub fn new(name: impl Into<String>, as_type: ObservationType) -> Self {
+    pub fn new(name: impl Into<Cow<'static, str>>, as_type: ObservationType) -> Self {
         Self {
             name: name.into(),
             as_type,
@@ -344,7 +373,7 @@ impl ObservationOptions {
     /// Attaches to an existing trace (see [`TraceContext`]).
     #[inline]
     pub fn trace_context(mut self, trace_context: TraceContext) -> Self {
-        self.trace_context = Some(trace_context);
+        self.trace_context = Some(Box::new(trace_context));
         self
     }
 
@@ -358,96 +387,102 @@ impl ObservationOptions {
     /// Initial input (see [`ObservationUpdate::input`]).
     #[inline]
     pub fn input<T: Serialize + ?Sized>(mut self, input: &T) -> Self {
-        self.fields = self.fields.input(input);
+        self.fields.input = Encoded::new(input);
         self
     }
 
     /// Initial output (see [`ObservationUpdate::output`]).
     #[inline]
     pub fn output<T: Serialize + ?Sized>(mut self, output: &T) -> Self {
-        self.fields = self.fields.output(output);
+        self.fields.output = Encoded::new(output);
         self
     }
 
     /// Initial metadata (see [`ObservationUpdate::metadata`]).
     #[inline]
     pub fn metadata<T: Serialize + ?Sized>(mut self, metadata: &T) -> Self {
-        self.fields = self.fields.metadata(metadata);
+        self.fields.rare_mut().metadata = Some(to_json_value(metadata)).filter(|v| !v.is_null());
         self
     }
 
     /// Version (see [`ObservationUpdate::version`]).
     #[inline]
     pub fn version(mut self, version: impl Into<String>) -> Self {
-        self.fields = self.fields.version(version);
+        self.fields.rare_mut().version = Some(version.into());
         self
     }
 
     /// Level (see [`ObservationUpdate::level`]).
     #[inline]
     pub fn level(mut self, level: Level) -> Self {
-        self.fields = self.fields.level(level);
+        self.fields.rare_mut().level = Some(level);
         self
     }
 
     /// Status message (see [`ObservationUpdate::status_message`]).
     #[inline]
     pub fn status_message(mut self, message: impl Into<String>) -> Self {
-        self.fields = self.fields.status_message(message);
+        self.fields.rare_mut().status_message = Some(message.into());
         self
     }
 
     /// Model name (see [`ObservationUpdate::model`]).
     #[inline]
-    pub fn model(mut self, model: impl Into<String>) -> Self {
-        self.fields = self.fields.model(model);
+    pub fn model(mut self, model: impl Into<Cow<'static, str>>) -> Self {
+        self.fields.model = Some(model.into());
         self
     }
 
     /// Model parameters (see [`ObservationUpdate::model_parameters`]).
     #[inline]
     pub fn model_parameters<T: Serialize + ?Sized>(mut self, parameters: &T) -> Self {
-        self.fields = self.fields.model_parameters(parameters);
+        self.fields.model_parameters = Encoded::new(parameters).map(|e| e.text);
         self
     }
 
     /// Usage details (see [`ObservationUpdate::usage_details`]).
     #[inline]
     pub fn usage_details<T: Serialize + ?Sized>(mut self, usage: &T) -> Self {
-        self.fields = self.fields.usage_details(usage);
+        self.fields.usage_details = Encoded::new(usage).map(|e| e.text);
         self
     }
 
     /// Cost details (see [`ObservationUpdate::cost_details`]).
     #[inline]
     pub fn cost_details<T: Serialize + ?Sized>(mut self, cost: &T) -> Self {
-        self.fields = self.fields.cost_details(cost);
+        self.fields.rare_mut().cost_details = Encoded::new(cost).map(|e| e.text);
         self
     }
 
     /// Completion start time (see [`ObservationUpdate::completion_start_time`]).
     #[inline]
     pub fn completion_start_time(mut self, time: SystemTime) -> Self {
-        self.fields = self.fields.completion_start_time(time);
+        self.fields.rare_mut().completion_start_time = Some(time);
         self
     }
 
     /// Prompt link (see [`ObservationUpdate::prompt`]).
     #[inline]
     pub fn prompt(mut self, prompt: PromptRef) -> Self {
-        self.fields = self.fields.prompt(prompt);
+        self.fields.rare_mut().prompt = Some(prompt);
         self
     }
 }
 
-impl From<&str> for ObservationOptions {
-    fn from(name: &str) -> Self {
+impl From<&'static str> for ObservationOptions {
+    fn from(name: &'static str) -> Self {
         Self::new(name, ObservationType::Span)
     }
 }
 
 impl From<String> for ObservationOptions {
     fn from(name: String) -> Self {
+        Self::new(name, ObservationType::Span)
+    }
+}
+
+impl From<Cow<'static, str>> for ObservationOptions {
+    fn from(name: Cow<'static, str>) -> Self {
         Self::new(name, ObservationType::Span)
     }
 }
