@@ -3,6 +3,8 @@
 //!
 //! Every failure is reported as one `error: …` line on stderr with exit code 2.
 
+#![forbid(unsafe_code)]
+
 mod cli;
 mod translate_cmd;
 

@@ -36,6 +36,7 @@
 //!
 //! See [`translate::generation`] for the details.
 
+#![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
 pub mod canonical;

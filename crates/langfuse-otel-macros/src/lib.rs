@@ -1,6 +1,8 @@
 //! The `#[observe]` attribute of `langfuse-otel`. Use it as `langfuse_otel::observe`; the
 //! expansion only refers to `::langfuse_otel`, so callers need no other dependency.
 
+#![forbid(unsafe_code)]
+
 use proc_macro::TokenStream;
 use proc_macro2::{Span, TokenStream as TokenStream2};
 use quote::{format_ident, quote};

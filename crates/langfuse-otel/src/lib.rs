@@ -68,6 +68,7 @@
 //! `LANGFUSE_DEBUG=true` or [`LangfuseBuilder::debug`] prints one `langfuse: debug:` line on
 //! standard error for the resolved configuration (never the secret key), each export and score
 //! batch, and each flush and shutdown; [`Diagnostics`] redirects those lines.
+#![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
 mod client;

@@ -1,10 +1,10 @@
 //! [`Observation`]: a handle on one started observation (an OpenTelemetry span).
 
 use std::borrow::Cow;
-use std::cell::{RefCell, UnsafeCell};
-use std::fmt;
+use std::cell::RefCell;
+
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::SystemTime;
 
 use langfuse_otel_core::keys;
@@ -65,58 +65,23 @@ impl SharedSpan {
     }
 }
 
-/// The span slot with a minimal lock. Every critical section is a few writes into the span
-/// data (it is taken out to be ended), so contention is brief and rare; acquiring costs one
-/// atomic operation and releasing a plain store, where a `Mutex` costs two atomic operations.
-struct SpanCell {
-    locked: AtomicBool,
-    span: UnsafeCell<Option<SdkSpan>>,
-}
-
-// SAFETY: the span is only reached through `with`, which holds the lock (mutual exclusion),
-// and `SdkSpan` is `Send`.
-unsafe impl Sync for SpanCell {}
-
-impl fmt::Debug for SpanCell {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("SpanCell").finish_non_exhaustive()
-    }
-}
+/// The span slot. Every critical section is a few writes into the span data (it is taken out
+/// to be ended, so processors never run under the lock), so contention is brief and rare.
+#[derive(Debug)]
+struct SpanCell(Mutex<Option<SdkSpan>>);
 
 impl SpanCell {
     #[inline]
     fn new(span: SdkSpan) -> Self {
-        SpanCell {
-            locked: AtomicBool::new(false),
-            span: UnsafeCell::new(Some(span)),
-        }
+        SpanCell(Mutex::new(Some(span)))
     }
 
     /// Runs `f` with exclusive access to the slot. `f` must not call back into this cell
     /// (the span's own methods never run user code; ending does, and happens outside).
+    #[inline]
     fn with<R>(&self, f: impl FnOnce(&mut Option<SdkSpan>) -> R) -> R {
-        struct Unlock<'a>(&'a AtomicBool);
-        impl Drop for Unlock<'_> {
-            fn drop(&mut self) {
-                self.0.store(false, Ordering::Release);
-            }
-        }
-        let mut spins = 0u32;
-        while self
-            .locked
-            .compare_exchange_weak(false, true, Ordering::Acquire, Ordering::Relaxed)
-            .is_err()
-        {
-            spins += 1;
-            if spins < 64 {
-                std::hint::spin_loop();
-            } else {
-                std::thread::yield_now();
-            }
-        }
-        let _unlock = Unlock(&self.locked);
-        // SAFETY: the lock is held until `_unlock` drops, after `f` returns (or unwinds).
-        f(unsafe { &mut *self.span.get() })
+        // A panic under the lock leaves a consistent slot: a poisoned lock is still usable.
+        f(&mut self.0.lock().unwrap_or_else(|e| e.into_inner()))
     }
 }
 
