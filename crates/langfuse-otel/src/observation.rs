@@ -39,7 +39,9 @@ impl SharedSpan {
         SharedSpan {
             span_context: span.span_context().clone(),
             recording: AtomicBool::new(span.is_recording()),
-            span: SpanCell::new(span),
+            // Boxed once here: the SDK span is large, and every later move (into the shared
+            // cell, out of it to end it) then copies a pointer instead of the span.
+            span: SpanCell::new(Box::new(span)),
         }
     }
 
@@ -68,18 +70,18 @@ impl SharedSpan {
 /// The span slot. Every critical section is a few writes into the span data (it is taken out
 /// to be ended, so processors never run under the lock), so contention is brief and rare.
 #[derive(Debug)]
-struct SpanCell(Mutex<Option<SdkSpan>>);
+struct SpanCell(Mutex<Option<Box<SdkSpan>>>);
 
 impl SpanCell {
     #[inline]
-    fn new(span: SdkSpan) -> Self {
+    fn new(span: Box<SdkSpan>) -> Self {
         SpanCell(Mutex::new(Some(span)))
     }
 
     /// Runs `f` with exclusive access to the slot. `f` must not call back into this cell
     /// (the span's own methods never run user code; ending does, and happens outside).
     #[inline]
-    fn with<R>(&self, f: impl FnOnce(&mut Option<SdkSpan>) -> R) -> R {
+    fn with<R>(&self, f: impl FnOnce(&mut Option<Box<SdkSpan>>) -> R) -> R {
         // A panic under the lock leaves a consistent slot: a poisoned lock is still usable.
         f(&mut self.0.lock().unwrap_or_else(|e| e.into_inner()))
     }
