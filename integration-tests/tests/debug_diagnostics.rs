@@ -1,6 +1,7 @@
 //! `LANGFUSE_DEBUG` / `.debug(true)`: the client and its exporter report their configuration,
 //! every export and score batch, flushes and shutdowns, one line each, never a secret; with
-//! debug off they produce nothing at all.
+//! debug off they produce nothing at all. Warnings about lost data (scores that could not be
+//! sent) and bad settings reach the diagnostics too, once per kind, with or without debug.
 
 use std::sync::{Arc, Mutex};
 
@@ -197,4 +198,45 @@ fn client_without_debug_says_nothing() {
         "a span batch and a score batch"
     );
     assert!(lines.lock().unwrap().is_empty(), "{:?}", lines.lock());
+}
+
+/// Lost scores are reported without a `tracing` subscriber, once per kind of failure.
+#[test]
+fn dropped_scores_are_reported_once_without_secrets() {
+    let port = integration_tests::receiver::unused_port();
+    let (diagnostics, lines) = capture();
+    let langfuse = Langfuse::builder()
+        .public_key(PUBLIC_KEY)
+        .secret_key(SECRET_KEY)
+        .base_url(format!("http://127.0.0.1:{port}"))
+        .timeout(std::time::Duration::from_millis(300))
+        .diagnostics(diagnostics)
+        .build();
+    record_trace_with_score(&langfuse);
+    let _ = langfuse.flush();
+    record_trace_with_score(&langfuse);
+    let _ = langfuse.flush();
+    let _ = langfuse.shutdown();
+    let lines = lines.lock().unwrap().clone();
+    let dropped: Vec<&String> = lines
+        .iter()
+        .filter(|l| l.starts_with("warn: dropping ") && l.contains("scores"))
+        .collect();
+    assert_eq!(dropped.len(), 1, "{lines:#?}");
+    assert_no_secrets(&lines);
+}
+
+#[test]
+fn an_invalid_sample_rate_is_reported() {
+    let receiver = capture_receiver::Receiver::start();
+    let (diagnostics, lines) = capture();
+    let langfuse = client(&receiver, diagnostics).sample_rate(2.0).build();
+    langfuse.shutdown().unwrap();
+    let lines = lines.lock().unwrap().clone();
+    assert!(
+        lines
+            .iter()
+            .any(|l| l == "warn: sample rate 2 outside [0, 1]: using 1.0"),
+        "{lines:#?}"
+    );
 }

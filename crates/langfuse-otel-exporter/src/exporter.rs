@@ -124,6 +124,23 @@ impl Diagnostics {
         }
     }
 
+    /// Delivers the warning `message` the first time a warning of kind `key` is reported, so
+    /// a recurring failure is reported once instead of flooding standard error.
+    ///
+    /// ```
+    /// use std::sync::{Arc, Mutex};
+    /// use langfuse_otel_exporter::Diagnostics;
+    /// let lines = Arc::new(Mutex::new(Vec::<String>::new()));
+    /// let sink = lines.clone();
+    /// let diagnostics = Diagnostics::new(move |m| sink.lock().unwrap().push(m.to_owned()));
+    /// diagnostics.warn_once("scores-dropped", "dropping 3 scores: HTTP 500");
+    /// diagnostics.warn_once("scores-dropped", "dropping 1 score: HTTP 500");
+    /// assert_eq!(*lines.lock().unwrap(), ["dropping 3 scores: HTTP 500"]);
+    /// ```
+    pub fn warn_once(&self, key: &str, message: &str) {
+        self.once(key, message);
+    }
+
     /// Reports `message` the first time `key` is seen (repeats of a failure are counted in
     /// [`Stats`], not logged again).
     pub(crate) fn once(&self, key: &str, message: &str) {

@@ -448,9 +448,16 @@ impl LangfuseBuilder {
             (pk, _, Some(_)) => (pk.clone().unwrap_or_default(), String::new()),
             _ => return Err("LANGFUSE_PUBLIC_KEY / LANGFUSE_SECRET_KEY missing: the Langfuse client is disabled".into()),
         };
+        let diagnostics = self
+            .diagnostics
+            .clone()
+            .unwrap_or_default()
+            .with_debug(self.debug);
         let mut rate = self.sample_rate.unwrap_or(1.0);
         if !(0.0..=1.0).contains(&rate) || rate.is_nan() {
-            tracing::warn!(target: "langfuse", "sample rate {rate} outside [0, 1]: using 1.0");
+            let message = format!("sample rate {rate} outside [0, 1]: using 1.0");
+            tracing::warn!(target: "langfuse", "{message}");
+            diagnostics.warn_once("sample-rate", &message);
             rate = 1.0;
         }
         Ok(Config {
@@ -467,11 +474,7 @@ impl LangfuseBuilder {
             mask: self.mask.clone(),
             additional_headers: self.additional_headers.clone(),
             score_transport: self.score_transport,
-            diagnostics: self
-                .diagnostics
-                .clone()
-                .unwrap_or_default()
-                .with_debug(self.debug),
+            diagnostics,
             offline: self.offline.clone(),
         })
     }

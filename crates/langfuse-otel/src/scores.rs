@@ -411,7 +411,14 @@ fn write_offline(writer: &OfflineWriter, config: &Config, pending: &mut Vec<Valu
     let events: Vec<IngestionEvent> = pending.drain(..).filter_map(score_event).collect();
     let result = writer.write_events(&events);
     if let Err(e) = &result {
-        tracing::warn!(target: "langfuse", "dropping {n} scores: writing {}: {e}", writer.path().display());
+        let message = format!(
+            "dropping {n} scores: writing {}: {e}",
+            writer.path().display()
+        );
+        tracing::warn!(target: "langfuse", "{message}");
+        config
+            .diagnostics
+            .warn_once("scores-offline-failed", &message);
     }
     config.diagnostics.debug(|| {
         format!(
@@ -443,7 +450,11 @@ fn post(client: &ureq::Agent, config: &Config, pending: &mut Vec<Value>) {
         let started = Instant::now();
         let result = transport::post_json(client, config, path, std::mem::take(batch));
         if let Err(e) = &result {
-            tracing::warn!(target: "langfuse", "dropping {count} scores: {e}");
+            // Data loss: visible without a `tracing` subscriber (once per kind), like the
+            // exporter's own drop warnings.
+            let message = format!("dropping {count} scores: {e}");
+            tracing::warn!(target: "langfuse", "{message}");
+            config.diagnostics.warn_once("scores-send-failed", &message);
         }
         config.diagnostics.debug(|| {
             format!(
@@ -471,7 +482,9 @@ fn post(client: &ureq::Agent, config: &Config, pending: &mut Vec<Value>) {
         let bytes = serde_json::to_vec(&item).unwrap_or_default();
         let overhead = open.len() + close.len();
         if bytes.len() + overhead > MAX_BATCH_BYTES {
-            tracing::warn!(target: "langfuse", "dropping a score larger than {MAX_BATCH_BYTES} bytes");
+            let message = format!("dropping a score larger than {MAX_BATCH_BYTES} bytes");
+            tracing::warn!(target: "langfuse", "{message}");
+            config.diagnostics.warn_once("score-too-large", &message);
             continue;
         }
         if count > 0
