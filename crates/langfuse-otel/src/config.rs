@@ -14,7 +14,7 @@ use crate::processor::ShouldExportSpan;
 use crate::scores::ScoreTransport;
 
 /// Default base URL (Langfuse Cloud EU), as in the Python SDK.
-pub const DEFAULT_BASE_URL: &str = "https://cloud.langfuse.com";
+pub use langfuse_otel_exporter::config::DEFAULT_BASE_URL;
 
 /// Masks input, output and metadata before they are serialized. If it panics, the value
 /// becomes `"<fully masked due to failed mask function>"`.
@@ -468,7 +468,9 @@ impl LangfuseBuilder {
             release: self.release.clone(),
             flush_at: self.flush_at,
             flush_interval: self.flush_interval,
-            timeout: self.timeout.unwrap_or(Duration::from_secs(5)),
+            timeout: self
+                .timeout
+                .unwrap_or(langfuse_otel_exporter::config::DEFAULT_TIMEOUT),
             sample_rate: rate,
             io_capture_enabled: self.io_capture_enabled,
             mask: self.mask.clone(),

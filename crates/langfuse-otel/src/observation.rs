@@ -474,14 +474,7 @@ pub(crate) fn push_update_attributes(
             ));
         }
         if let Some(p) = rare.prompt.as_ref().filter(|p| !p.is_fallback) {
-            out.push(KeyValue::new(
-                keys::LANGFUSE_OBSERVATION_PROMPT_NAME,
-                p.name.clone(),
-            ));
-            out.push(KeyValue::new(
-                keys::LANGFUSE_OBSERVATION_PROMPT_VERSION,
-                p.version,
-            ));
+            p.push_key_values(out);
         }
     }
     (rare.level == Some(Level::Error))

@@ -246,14 +246,7 @@ impl PropagatedAttributes {
             out.push(KeyValue::new(keys::LANGFUSE_ENVIRONMENT, s(v)));
         }
         if let Some(p) = &self.prompt {
-            out.push(KeyValue::new(
-                keys::LANGFUSE_OBSERVATION_PROMPT_NAME,
-                p.name.clone(),
-            ));
-            out.push(KeyValue::new(
-                keys::LANGFUSE_OBSERVATION_PROMPT_VERSION,
-                p.version,
-            ));
+            p.push_key_values(&mut out);
         }
         out
     }

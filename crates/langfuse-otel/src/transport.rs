@@ -10,13 +10,17 @@ use langfuse_otel_exporter::{ExportFilter, LangfuseExporter};
 use crate::Error;
 use crate::config::Config;
 
-/// Path of the Langfuse OTLP traces endpoint.
-pub const TRACES_PATH: &str = "/api/public/otel/v1/traces";
+/// Name reported in `x-langfuse-sdk-name` (the exporter's definition).
+pub use langfuse_otel_exporter::SDK_NAME;
+/// Path of the Langfuse ingestion endpoint (`score-create` events, the JS SDK's score
+/// transport; the exporter's definition).
+pub use langfuse_otel_exporter::config::LANGFUSE_INGESTION_PATH as INGESTION_PATH;
+/// Path of the Langfuse OTLP traces endpoint (the exporter's definition).
+pub use langfuse_otel_exporter::config::LANGFUSE_OTLP_PATH as TRACES_PATH;
+
 /// Path of the Langfuse scores endpoint (Python SDK 5).
 pub const SCORES_PATH: &str = "/api/public/scores";
 
-/// Name reported in `x-langfuse-sdk-name`.
-pub const SDK_NAME: &str = "rust";
 /// Version reported in `x-langfuse-sdk-version` and as the instrumentation scope version.
 pub const SDK_VERSION: &str = env!("CARGO_PKG_VERSION");
 
@@ -68,9 +72,6 @@ pub(crate) fn http_agent(timeout: Duration) -> ureq::Agent {
         .build()
         .into()
 }
-
-/// Path of the Langfuse ingestion endpoint (`score-create` events, the JS SDK's score transport).
-pub const INGESTION_PATH: &str = "/api/public/ingestion";
 
 /// Posts one JSON body to `path` and returns the success status; retries transport errors,
 /// 429 and 5xx up to 3 attempts. A 207 (partial success) is not retried, like the Python SDK.

@@ -57,6 +57,19 @@ impl PromptRef {
             is_fallback: false,
         }
     }
+
+    /// Appends the prompt link attributes (name, integer version) to `out`.
+    pub(crate) fn push_key_values(&self, out: &mut Vec<opentelemetry::KeyValue>) {
+        use langfuse_otel_core::keys;
+        out.push(opentelemetry::KeyValue::new(
+            keys::LANGFUSE_OBSERVATION_PROMPT_NAME,
+            self.name.clone(),
+        ));
+        out.push(opentelemetry::KeyValue::new(
+            keys::LANGFUSE_OBSERVATION_PROMPT_VERSION,
+            self.version,
+        ));
+    }
 }
 
 /// Attaches a new observation to an existing trace (and optionally a parent span) instead of the

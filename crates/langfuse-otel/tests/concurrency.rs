@@ -5,38 +5,20 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
+mod common;
+
+use common::{attr, str_attr};
 use langfuse_otel::{
-    Langfuse, LangfuseSpanProcessor, ObservationUpdate, PropagatedAttributes, in_current_context,
-    propagate_attributes,
+    ObservationUpdate, PropagatedAttributes, in_current_context, propagate_attributes,
 };
 use opentelemetry::Value;
-use opentelemetry_sdk::trace::{
-    InMemorySpanExporter, SdkTracerProvider, SimpleSpanProcessor, SpanData,
-};
+use opentelemetry_sdk::trace::SpanData;
 
 const TASKS: usize = 1_000;
 
-fn attr(span: &SpanData, key: &str) -> Option<Value> {
-    span.attributes
-        .iter()
-        .find(|kv| kv.key.as_str() == key)
-        .map(|kv| kv.value.clone())
-}
-
-fn str_attr(span: &SpanData, key: &str) -> Option<String> {
-    attr(span, key).map(|v| v.as_str().into_owned())
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn thousand_tasks_keep_their_own_parents_and_attributes() {
-    let exporter = InMemorySpanExporter::default();
-    let provider = SdkTracerProvider::builder()
-        .with_span_processor(LangfuseSpanProcessor::new(
-            SimpleSpanProcessor::new(exporter.clone()),
-            None,
-        ))
-        .build();
-    let langfuse = Langfuse::with_provider(provider.clone(), None);
+    let (langfuse, provider, exporter) = common::setup();
 
     let mut handles = Vec::with_capacity(TASKS);
     for i in 0..TASKS {

@@ -1,11 +1,11 @@
 //! `#[observe]`: nesting, input/output capture, `Result` errors, methods, sync and async.
 //! One test function: the macro uses the process-wide client.
 
-use langfuse_otel::{Langfuse, LangfuseSpanProcessor, observe};
+mod common;
+
+use common::str_attr;
+use langfuse_otel::observe;
 use opentelemetry::trace::SpanId;
-use opentelemetry_sdk::trace::{
-    InMemorySpanExporter, SdkTracerProvider, SimpleSpanProcessor, SpanData,
-};
 
 #[derive(Debug)]
 struct NotSerializable;
@@ -63,23 +63,10 @@ impl Agent {
     }
 }
 
-fn attr(s: &SpanData, key: &str) -> Option<String> {
-    s.attributes
-        .iter()
-        .find(|kv| kv.key.as_str() == key)
-        .map(|kv| kv.value.to_string())
-}
-
 #[tokio::test]
 async fn observe_traces_sync_and_async_functions_and_methods() {
-    let exporter = InMemorySpanExporter::default();
-    let provider = SdkTracerProvider::builder()
-        .with_span_processor(LangfuseSpanProcessor::new(
-            SimpleSpanProcessor::new(exporter.clone()),
-            None,
-        ))
-        .build();
-    Langfuse::with_provider(provider.clone(), None).set_global();
+    let (langfuse, provider, exporter) = common::setup();
+    langfuse.set_global();
 
     let out = Agent {
         prefix: "n=".into(),
@@ -113,42 +100,42 @@ async fn observe_traces_sync_and_async_functions_and_methods() {
     }
 
     assert_eq!(
-        attr(run, "langfuse.observation.type").as_deref(),
+        str_attr(run, "langfuse.observation.type").as_deref(),
         Some("agent")
     );
     assert_eq!(
-        attr(run, "langfuse.observation.input").as_deref(),
+        str_attr(run, "langfuse.observation.input").as_deref(),
         Some(r#"{"question": "hello"}"#),
         "self is left out"
     );
     assert_eq!(
-        attr(run, "langfuse.observation.output").as_deref(),
+        str_attr(run, "langfuse.observation.output").as_deref(),
         Some("n=10"),
         "string output is raw"
     );
 
     assert_eq!(
-        attr(embed, "langfuse.observation.type").as_deref(),
+        str_attr(embed, "langfuse.observation.type").as_deref(),
         Some("embedding")
     );
-    let input = attr(embed, "langfuse.observation.input").unwrap();
+    let input = str_attr(embed, "langfuse.observation.input").unwrap();
     assert!(
         input.starts_with(r#"{"text": "hello", "_client": "<not serializable object of type: "#),
         "{input}"
     );
     assert!(!input.contains("secret"), "skipped argument");
     assert_eq!(
-        attr(embed, "langfuse.observation.output").as_deref(),
+        str_attr(embed, "langfuse.observation.output").as_deref(),
         Some("[0.5, 0.5, 0.5, 0.5, 0.5]"),
         "Ok value"
     );
 
     assert_eq!(
-        attr(parse, "langfuse.observation.level").as_deref(),
+        str_attr(parse, "langfuse.observation.level").as_deref(),
         Some("ERROR")
     );
     assert_eq!(
-        attr(parse, "langfuse.observation.status_message").as_deref(),
+        str_attr(parse, "langfuse.observation.status_message").as_deref(),
         Some("ParseError: invalid digit found in string")
     );
     assert_eq!(
@@ -156,17 +143,17 @@ async fn observe_traces_sync_and_async_functions_and_methods() {
         opentelemetry::trace::Status::error("ParseError: invalid digit found in string")
     );
     assert_eq!(
-        attr(parse, "langfuse.observation.output"),
+        str_attr(parse, "langfuse.observation.output"),
         None,
         "no output for an Err"
     );
 
     assert_eq!(
-        attr(step, "langfuse.observation.input").as_deref(),
+        str_attr(step, "langfuse.observation.input").as_deref(),
         Some(r#"{"x": 5}"#)
     );
     assert_eq!(
-        attr(step, "langfuse.observation.output"),
+        str_attr(step, "langfuse.observation.output"),
         None,
         "capture_output = false"
     );

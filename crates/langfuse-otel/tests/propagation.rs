@@ -2,42 +2,20 @@
 
 use std::collections::HashMap;
 
+mod common;
+
+use common::str_attr;
 use langfuse_otel::{
-    Langfuse, LangfuseSpanProcessor, ObservationOptions, ObservationType, PromptRef,
-    PropagatedAttributes, context_with_attributes, propagate_attributes_sync,
+    ObservationOptions, ObservationType, PromptRef, PropagatedAttributes, context_with_attributes,
+    propagate_attributes_sync,
 };
 use opentelemetry::Context;
 use opentelemetry::propagation::TextMapPropagator;
 use opentelemetry_sdk::propagation::BaggagePropagator;
-use opentelemetry_sdk::trace::{
-    InMemorySpanExporter, SdkTracerProvider, SimpleSpanProcessor, SpanData,
-};
-
-fn setup() -> (Langfuse, SdkTracerProvider, InMemorySpanExporter) {
-    let exporter = InMemorySpanExporter::default();
-    let provider = SdkTracerProvider::builder()
-        .with_span_processor(LangfuseSpanProcessor::new(
-            SimpleSpanProcessor::new(exporter.clone()),
-            None,
-        ))
-        .build();
-    (
-        Langfuse::with_provider(provider.clone(), None),
-        provider,
-        exporter,
-    )
-}
-
-fn attr(s: &SpanData, key: &str) -> Option<String> {
-    s.attributes
-        .iter()
-        .find(|kv| kv.key.as_str() == key)
-        .map(|kv| kv.value.to_string())
-}
 
 #[test]
 fn an_explicit_prompt_beats_a_propagated_one() {
-    let (langfuse, provider, exporter) = setup();
+    let (langfuse, provider, exporter) = common::setup();
     propagate_attributes_sync(
         PropagatedAttributes::new().prompt(PromptRef::new("propagated", 1)),
         || {
@@ -53,15 +31,15 @@ fn an_explicit_prompt_beats_a_propagated_one() {
     let spans = exporter.get_finished_spans().unwrap();
     let find = |n: &str| spans.iter().find(|s| s.name == n).unwrap();
     assert_eq!(
-        attr(find("plain-span"), "langfuse.observation.prompt.name").as_deref(),
+        str_attr(find("plain-span"), "langfuse.observation.prompt.name").as_deref(),
         Some("propagated")
     );
     assert_eq!(
-        attr(find("gen"), "langfuse.observation.prompt.name").as_deref(),
+        str_attr(find("gen"), "langfuse.observation.prompt.name").as_deref(),
         Some("explicit")
     );
     assert_eq!(
-        attr(find("gen"), "langfuse.observation.prompt.version").as_deref(),
+        str_attr(find("gen"), "langfuse.observation.prompt.version").as_deref(),
         Some("7")
     );
 }
@@ -85,21 +63,21 @@ fn baggage_carries_trace_attributes_to_another_service() {
     );
 
     // Service B: extract, then every span started under it carries the attributes.
-    let (langfuse, provider, exporter) = setup();
+    let (langfuse, provider, exporter) = common::setup();
     let incoming = BaggagePropagator::new().extract(&headers);
     let _guard = incoming.attach();
     langfuse.start_active_observation_sync("service-b", |_| {});
     provider.force_flush().unwrap();
     let spans = exporter.get_finished_spans().unwrap();
     let s = &spans[0];
-    assert_eq!(attr(s, "user.id").as_deref(), Some("user-9"));
-    assert_eq!(attr(s, "session.id").as_deref(), Some("s-9"));
+    assert_eq!(str_attr(s, "user.id").as_deref(), Some("user-9"));
+    assert_eq!(str_attr(s, "session.id").as_deref(), Some("s-9"));
     assert_eq!(
-        attr(s, "langfuse.trace.tags").as_deref(),
+        str_attr(s, "langfuse.trace.tags").as_deref(),
         Some(r#"["a","b"]"#)
     );
     assert_eq!(
-        attr(s, "langfuse.trace.metadata.tenant").as_deref(),
+        str_attr(s, "langfuse.trace.metadata.tenant").as_deref(),
         Some("\"acme\"")
     );
 }

@@ -1,31 +1,17 @@
 //! `tracing` spans (bridged by `tracing-opentelemetry`) with `gen_ai.*` fields, started inside
 //! an observation, nest under it and carry the propagated trace attributes.
 
-use langfuse_otel::{Langfuse, LangfuseSpanProcessor, PropagatedAttributes, propagate_attributes};
+mod common;
+
+use common::str_attr;
+use langfuse_otel::{PropagatedAttributes, propagate_attributes};
 use opentelemetry::trace::TracerProvider as _;
-use opentelemetry_sdk::trace::{
-    InMemorySpanExporter, SdkTracerProvider, SimpleSpanProcessor, SpanData,
-};
 use tracing::Instrument as _;
 use tracing_subscriber::layer::SubscriberExt as _;
 
-fn str_attr(span: &SpanData, key: &str) -> Option<String> {
-    span.attributes
-        .iter()
-        .find(|kv| kv.key.as_str() == key)
-        .map(|kv| kv.value.as_str().into_owned())
-}
-
 #[tokio::test(flavor = "current_thread")]
 async fn tracing_spans_nest_under_observations_and_get_propagated_attributes() {
-    let exporter = InMemorySpanExporter::default();
-    let provider = SdkTracerProvider::builder()
-        .with_span_processor(LangfuseSpanProcessor::new(
-            SimpleSpanProcessor::new(exporter.clone()),
-            None,
-        ))
-        .build();
-    let langfuse = Langfuse::with_provider(provider.clone(), None);
+    let (langfuse, provider, exporter) = common::setup();
     let subscriber = tracing_subscriber::registry()
         .with(tracing_opentelemetry::layer().with_tracer(provider.tracer("my-llm-crate")));
     let _default = tracing::subscriber::set_default(subscriber);
@@ -115,14 +101,7 @@ async fn tracing_spans_nest_under_observations_and_get_propagated_attributes() {
 
 #[tokio::test(flavor = "current_thread")]
 async fn app_root_is_the_first_exported_span_of_the_local_subtree() {
-    let exporter = InMemorySpanExporter::default();
-    let provider = SdkTracerProvider::builder()
-        .with_span_processor(LangfuseSpanProcessor::new(
-            SimpleSpanProcessor::new(exporter.clone()),
-            None,
-        ))
-        .build();
-    let langfuse = Langfuse::with_provider(provider.clone(), None);
+    let (langfuse, provider, exporter) = common::setup();
     let subscriber = tracing_subscriber::registry()
         .with(tracing_opentelemetry::layer().with_tracer(provider.tracer("web-framework")));
     let _default = tracing::subscriber::set_default(subscriber);
