@@ -333,8 +333,14 @@ pub(crate) fn now_ms() -> i64 {
         .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
 }
 
-/// A random UUID v4 (the envelope id, the server's de-duplication key).
-pub(crate) fn new_event_id() -> String {
+/// A random UUID v4: the id of an ingestion event envelope (the server's de-duplication key)
+/// or of a score.
+///
+/// ```
+/// let id = langfuse_otel_exporter::new_event_id();
+/// assert_eq!((id.len(), &id[14..15]), (36, "4"));
+/// ```
+pub fn new_event_id() -> String {
     let mut b: [u8; 16] = fastrand::u128(..).to_le_bytes();
     b[6] = (b[6] & 0x0f) | 0x40;
     b[8] = (b[8] & 0x3f) | 0x80;

@@ -56,6 +56,6 @@ pub use config::{Compression, ConfigError, OtlpMode, OtlpProtocol};
 pub use exporter::{Diagnostics, LangfuseExporter, LangfuseExporterBuilder, SDK_NAME, SDK_VERSION};
 pub use filter::ExportFilter;
 pub use http::RetryPolicy;
-pub use ingestion::MAX_BATCH_BYTES as MAX_INGESTION_BATCH_BYTES;
+pub use ingestion::{MAX_BATCH_BYTES as MAX_INGESTION_BATCH_BYTES, new_event_id};
 pub use processor::{BatchProcessor, BatchProcessorBuilder};
 pub use stats::{Stats, StatsSnapshot};

@@ -359,23 +359,6 @@ pub enum ScoreTransport {
     Ingestion,
 }
 
-/// A random UUID v4 (ingestion event ids).
-fn uuid_v4() -> String {
-    use opentelemetry_sdk::trace::{IdGenerator, RandomIdGenerator};
-    let mut b = RandomIdGenerator::default().new_trace_id().to_bytes();
-    b[6] = (b[6] & 0x0f) | 0x40;
-    b[8] = (b[8] & 0x3f) | 0x80;
-    let h: String = b.iter().map(|x| format!("{x:02x}")).collect();
-    format!(
-        "{}-{}-{}-{}-{}",
-        &h[..8],
-        &h[8..12],
-        &h[12..16],
-        &h[16..20],
-        &h[20..]
-    )
-}
-
 /// Sends `pending` to its destination.
 fn send(destination: &Destination, config: &Config, pending: &mut Vec<Value>) {
     match destination {
@@ -393,7 +376,7 @@ fn score_event(score: Value) -> Option<IngestionEvent> {
         .map(str::to_owned);
     let body: ScoreBody = serde_json::from_value(score).ok()?;
     Some(IngestionEvent {
-        id: Some(uuid_v4()),
+        id: Some(langfuse_otel_exporter::new_event_id()),
         timestamp: Some(
             timestamp.unwrap_or_else(|| crate::time::iso_micros(std::time::SystemTime::now())),
         ),
@@ -473,7 +456,7 @@ fn post(client: &ureq::Agent, config: &Config, pending: &mut Vec<Value>) {
         let item = match config.score_transport {
             ScoreTransport::Scores => score,
             ScoreTransport::Ingestion => serde_json::json!({
-                "id": uuid_v4(),
+                "id": langfuse_otel_exporter::new_event_id(),
                 "type": "score-create",
                 "timestamp": crate::time::iso_micros(std::time::SystemTime::now()),
                 "body": score,
@@ -510,7 +493,7 @@ mod tests {
 
     #[test]
     fn uuids_are_version_4() {
-        let u = uuid_v4();
+        let u = langfuse_otel_exporter::new_event_id();
         assert_eq!(u.len(), 36);
         assert_eq!(&u[14..15], "4");
         assert!(matches!(&u[19..20], "8" | "9" | "a" | "b"));
