@@ -1,7 +1,5 @@
 //! [`LangfuseExporter`]: the `opentelemetry_sdk` span exporter and its builder.
 
-use std::collections::HashSet;
-use std::fmt;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -14,11 +12,13 @@ use opentelemetry_sdk::error::{OTelSdkError, OTelSdkResult};
 use opentelemetry_sdk::trace::{SpanData, SpanExporter};
 
 use crate::config::{
-    self, Compression, ConfigError, DestinationConfig, Env, LANGFUSE_INGESTION_PATH,
-    LANGFUSE_OTLP_PATH, OtlpMode, OtlpProtocol, Secret,
+    self, Compression, ConfigError, DEFAULT_BASE_URL, DestinationConfig, Env,
+    LANGFUSE_INGESTION_PATH, LANGFUSE_OTLP_PATH, OtlpMode, OtlpProtocol, Secret,
 };
+use langfuse_otel_transport::settings::{self, Settings};
 use crate::filter::ExportFilter;
-use crate::http::{HttpSender, Outcome, RetryPolicy};
+use crate::http::RetryPolicy;
+use langfuse_otel_transport::{ContentEncoding, HttpSender, Outcome, Payload, Status};
 use crate::ingestion::IngestionTransport;
 use crate::offline::FileSink;
 use crate::otlp;
@@ -33,129 +33,8 @@ struct Buffers {
     body: Vec<u8>,
 }
 
-/// The SDK name sent in `x-langfuse-sdk-name`.
-pub const SDK_NAME: &str = "rust";
-/// The SDK version sent in `x-langfuse-sdk-version` (this crate's version).
-pub const SDK_VERSION: &str = env!("CARGO_PKG_VERSION");
-
-/// Where the exporter's warnings and debug lines go.
-///
-/// Warnings go to a function receiving one line of text; the default writes
-/// `langfuse-otel: <message>` to standard error. Debug lines (resolved destination, one line per
-/// export batch with its span count, result and duration, flush and shutdown results) are off
-/// by default and cost one branch when off: they are only formatted when
-/// [`with_debug`](Self::with_debug) turned them on (as `LANGFUSE_DEBUG=true` does). They go to
-/// standard error as `langfuse: debug: <message>`, or to the sink given with
-/// [`with_debug_sink`](Self::with_debug_sink). Neither kind of message ever contains keys or
-/// header values.
-///
-/// ```
-/// use std::sync::{Arc, Mutex};
-/// use langfuse_otel_exporter::Diagnostics;
-///
-/// let lines = Arc::new(Mutex::new(Vec::<String>::new()));
-/// let sink = lines.clone();
-/// let diagnostics = Diagnostics::default()
-///     .with_debug_sink(move |line| sink.lock().unwrap().push(line.to_owned()))
-///     .with_debug(true);
-/// diagnostics.debug(|| format!("flushed {} spans", 3));
-/// assert_eq!(*lines.lock().unwrap(), ["flushed 3 spans"]);
-///
-/// let quiet = Diagnostics::default(); // debug off: the closure is never called
-/// quiet.debug(|| unreachable!());
-/// ```
-#[derive(Clone)]
-pub struct Diagnostics {
-    sink: Arc<dyn Fn(&str) + Send + Sync>,
-    debug_sink: Arc<dyn Fn(&str) + Send + Sync>,
-    debug: bool,
-    seen: Arc<Mutex<HashSet<String>>>,
-}
-
-impl Default for Diagnostics {
-    fn default() -> Self {
-        Diagnostics::new(|msg| eprintln!("langfuse-otel: {msg}"))
-    }
-}
-
-impl fmt::Debug for Diagnostics {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Diagnostics")
-            .field("debug", &self.debug)
-            .finish_non_exhaustive()
-    }
-}
-
-impl Diagnostics {
-    /// Warnings delivered to `sink`; debug lines off (to standard error once turned on).
-    pub fn new(sink: impl Fn(&str) + Send + Sync + 'static) -> Self {
-        Diagnostics {
-            sink: Arc::new(sink),
-            debug_sink: Arc::new(|msg| eprintln!("langfuse: debug: {msg}")),
-            debug: false,
-            seen: Arc::default(),
-        }
-    }
-
-    /// Turns debug lines on or off.
-    pub fn with_debug(mut self, debug: bool) -> Self {
-        self.debug = debug;
-        self
-    }
-
-    /// Sends debug lines to `sink` (one call per line, without the `langfuse: debug: ` prefix)
-    /// instead of standard error. Does not turn them on.
-    pub fn with_debug_sink(mut self, sink: impl Fn(&str) + Send + Sync + 'static) -> Self {
-        self.debug_sink = Arc::new(sink);
-        self
-    }
-
-    /// Whether debug lines are on.
-    pub fn is_debug(&self) -> bool {
-        self.debug
-    }
-
-    /// Emits the debug line `message()` when debug lines are on; otherwise `message` is not
-    /// called, so nothing is formatted.
-    #[inline]
-    pub fn debug(&self, message: impl FnOnce() -> String) {
-        if self.debug {
-            (self.debug_sink)(&message());
-        }
-    }
-
-    /// Delivers the warning `message` the first time a warning of kind `key` is reported, so
-    /// a recurring failure is reported once instead of flooding standard error.
-    ///
-    /// ```
-    /// use std::sync::{Arc, Mutex};
-    /// use langfuse_otel_exporter::Diagnostics;
-    /// let lines = Arc::new(Mutex::new(Vec::<String>::new()));
-    /// let sink = lines.clone();
-    /// let diagnostics = Diagnostics::new(move |m| sink.lock().unwrap().push(m.to_owned()));
-    /// diagnostics.warn_once("scores-dropped", "dropping 3 scores: HTTP 500");
-    /// diagnostics.warn_once("scores-dropped", "dropping 1 score: HTTP 500");
-    /// assert_eq!(*lines.lock().unwrap(), ["dropping 3 scores: HTTP 500"]);
-    /// ```
-    pub fn warn_once(&self, key: &str, message: &str) {
-        self.once(key, message);
-    }
-
-    /// Reports `message` the first time `key` is seen (repeats of a failure are counted in
-    /// [`Stats`], not logged again).
-    pub(crate) fn once(&self, key: &str, message: &str) {
-        // Bounded: past MAX_DISTINCT kinds, new kinds are counted in Stats only.
-        const MAX_DISTINCT: usize = 256;
-        let first = self
-            .seen
-            .lock()
-            .map(|mut s| s.len() < MAX_DISTINCT && s.insert(key.to_string()))
-            .unwrap_or(true);
-        if first {
-            (self.sink)(message);
-        }
-    }
-}
+pub use langfuse_otel_transport::Diagnostics;
+pub use langfuse_otel_transport::langfuse::{SDK_NAME, SDK_VERSION};
 
 /// What the exporter does with a batch: one variant per destination.
 #[derive(Debug)]
@@ -166,7 +45,7 @@ enum Transport {
         compression: Compression,
     },
     #[cfg(feature = "grpc")]
-    Grpc(crate::grpc::GrpcSender),
+    Grpc(langfuse_otel_transport::GrpcSender),
     Ingestion(IngestionTransport),
     File(Arc<FileSink>),
 }
@@ -206,6 +85,9 @@ pub struct LangfuseExporter {
     filter: ExportFilter,
     mode: OtlpMode,
     timeout: Duration,
+    /// Batching settings from the same source as the rest (`without_env()` included).
+    batch_settings: config::BatchSettings,
+    retry: RetryPolicy,
     stats: Stats,
     diagnostics: Diagnostics,
     shut_down: AtomicBool,
@@ -222,12 +104,16 @@ impl LangfuseExporter {
         self.stats.clone()
     }
 
-    /// This exporter inside a [`crate::BatchProcessor`] with settings from the environment,
-    /// sharing one [`Stats`] (queue drops and export results in one place).
+    /// This exporter inside a [`crate::BatchProcessor`] with the batching settings read when
+    /// the exporter was built (so `without_env()` reaches them too), sharing one [`Stats`]
+    /// (queue drops and export results in one place). A batch that cannot be delivered within
+    /// the export timeout goes back to the queue and is retried (see [`crate::processor`]).
     pub fn into_batch_processor(self) -> crate::BatchProcessor<LangfuseExporter> {
         let stats = self.stats();
         let diagnostics = self.diagnostics.clone();
+        let settings = self.batch_settings.clone();
         crate::BatchProcessor::builder(self)
+            .settings(settings)
             .stats(stats)
             .diagnostics(diagnostics)
             .build()
@@ -264,10 +150,30 @@ impl LangfuseExporter {
         self.timeout
     }
 
+    /// The retry settings (the processor backs off between re-queued attempts with them).
+    pub(crate) fn retry_policy(&self) -> &RetryPolicy {
+        &self.retry
+    }
+
     fn export_now(&self, batch: Vec<SpanData>) -> OTelSdkResult {
+        match self.export_batch(batch, None, false) {
+            Ok(()) => Ok(()),
+            Err(Failure::Final(e) | Failure::Retry(_, e)) => Err(e),
+        }
+    }
+
+    /// Exports `batch` within the export timeout (and `cap`, when given). With `requeue`, a
+    /// batch that could not be delivered in time but may be later comes back as
+    /// [`Failure::Retry`] (nothing counted as lost); without it, it is dropped and counted.
+    pub(crate) fn export_batch(
+        &self,
+        batch: Vec<SpanData>,
+        cap: Option<Instant>,
+        requeue: bool,
+    ) -> Result<(), Failure> {
         if self.shut_down.load(Ordering::Acquire) {
             self.stats.add_dropped(batch.len() as u64);
-            return Err(OTelSdkError::AlreadyShutdown);
+            return Err(Failure::Final(OTelSdkError::AlreadyShutdown));
         }
         let total = batch.len();
         let mut spans = batch;
@@ -281,11 +187,11 @@ impl LangfuseExporter {
             return Ok(());
         }
         let started = Instant::now();
-        let deadline = started + self.timeout;
+        let deadline = cap.map_or(started + self.timeout, |c| c.min(started + self.timeout));
         let exported = spans.len();
-        // Last HTTP status answered, for the debug line.
+        // Last status answered, for the debug line.
         let mut status = None;
-        let result = match &self.transport {
+        let sent = match &self.transport {
             Transport::Otlp {
                 sender,
                 protocol,
@@ -300,32 +206,64 @@ impl LangfuseExporter {
             ),
             #[cfg(feature = "grpc")]
             Transport::Grpc(sender) => {
-                let n = spans.len() as u64;
-                let req = match self.mode {
-                    OtlpMode::Passthrough => otlp::request(spans, &self.resource_attrs),
-                    OtlpMode::Canonical => otlp::canonical_request(&spans, &self.resource),
-                };
-                let outcome = sender.send(&req, deadline, &self.stats);
-                self.settle(sender.url(), n, outcome, &mut status)
+                match self.encode_otlp(&spans, OtlpProtocol::HttpProtobuf, Compression::None) {
+                    Ok((body, _)) => {
+                        let payload =
+                            Payload::new(body, langfuse_otel_transport::PROTOBUF, ContentEncoding::Identity, spans.len());
+                        let outcome = sender.send(&payload, deadline);
+                        self.recycle(payload.body, false);
+                        self.settle(sender.url(), spans.len() as u64, outcome, &mut status)
+                    }
+                    Err(e) => {
+                        self.stats.add_dropped(spans.len() as u64);
+                        Sent::Final(OTelSdkError::InternalFailure(format!("encoding failed: {e}")))
+                    }
+                }
             }
-            Transport::Ingestion(t) => t.export(
+            Transport::Ingestion(t) => match t.export(
                 &spans,
                 &self.resource,
                 deadline,
                 &self.stats,
                 &self.diagnostics,
-            ),
-            Transport::File(f) => f.export(&spans, &self.resource, &self.stats),
+            ) {
+                Ok(()) => Sent::Ok,
+                Err(e) => Sent::Final(e),
+            },
+            Transport::File(f) => match f.export(&spans, &self.resource, &self.stats) {
+                Ok(()) => Sent::Ok,
+                Err(e) => Sent::Final(e),
+            },
         };
-        if result.is_err() {
+        let result = match sent {
+            Sent::Ok => Ok(()),
+            Sent::Final(e) => Err(Failure::Final(e)),
+            Sent::Undelivered(e) if requeue => Err(Failure::Retry(spans, e)),
+            Sent::Undelivered(e) => {
+                self.stats.add_dropped(exported as u64);
+                self.diagnostics.warn_once(
+                    "spans-dropped",
+                    &format!("dropping {exported} spans: {e} (counted in Stats::dropped_spans)"),
+                );
+                Err(Failure::Final(e))
+            }
+        };
+        if matches!(result, Err(Failure::Final(_))) {
             self.stats.add_failed_export(1);
         }
         self.diagnostics.debug(|| {
+            let r = match &result {
+                Ok(()) => Ok(()),
+                Err(Failure::Final(e)) => Err(OTelSdkError::InternalFailure(e.to_string())),
+                Err(Failure::Retry(_, e)) => Err(OTelSdkError::InternalFailure(format!(
+                    "{e}; kept in the queue for a later attempt"
+                ))),
+            };
             export_debug_line(
                 exported,
                 total - exported,
                 &self.destination(),
-                &result,
+                &r,
                 status,
                 started.elapsed(),
             )
@@ -394,83 +332,116 @@ impl LangfuseExporter {
         compression: Compression,
         spans: &[SpanData],
         deadline: Instant,
-        status: &mut Option<u16>,
-    ) -> OTelSdkResult {
-        let n = spans.len() as u64;
+        status: &mut Option<Status>,
+    ) -> Sent {
+        let n = spans.len();
         let (body, encoding) = match self.encode_otlp(spans, protocol, compression) {
             Ok(b) => b,
             Err(e) => {
-                self.stats.add_dropped(n);
-                return Err(OTelSdkError::InternalFailure(format!(
+                self.stats.add_dropped(n as u64);
+                return Sent::Final(OTelSdkError::InternalFailure(format!(
                     "encoding failed: {e}"
                 )));
             }
         };
-        let outcome = sender.post(&body, encoding, deadline, &self.stats);
-        self.recycle(body, encoding.is_some());
+        let payload = Payload::new(
+            body,
+            otlp::content_type(protocol),
+            if encoding.is_some() {
+                ContentEncoding::Gzip
+            } else {
+                ContentEncoding::Identity
+            },
+            n,
+        );
+        let outcome = sender.send(&payload, deadline);
+        self.recycle(payload.body, encoding.is_some());
         match outcome {
-            Outcome::TooLarge if spans.len() >= 2 => {
+            Outcome::Rejected {
+                status: Some(Status::Http(413)),
+                ..
+            } if spans.len() >= 2 => {
+                *status = Some(Status::Http(413));
                 let (a, b) = spans.split_at(spans.len() / 2);
                 let ra = self.send_otlp(sender, protocol, compression, a, deadline, status);
                 let rb = self.send_otlp(sender, protocol, compression, b, deadline, status);
-                ra.and(rb)
+                match (ra, rb) {
+                    (Sent::Ok, Sent::Ok) => Sent::Ok,
+                    (Sent::Final(e), _) | (_, Sent::Final(e)) => Sent::Final(e),
+                    // Half delivered: the other half cannot go back to the queue alone, so it
+                    // is dropped and counted.
+                    (Sent::Undelivered(e), Sent::Ok) => {
+                        self.stats.add_dropped(a.len() as u64);
+                        Sent::Final(e)
+                    }
+                    (Sent::Ok, Sent::Undelivered(e)) => {
+                        self.stats.add_dropped(b.len() as u64);
+                        Sent::Final(e)
+                    }
+                    (Sent::Undelivered(e), Sent::Undelivered(_)) => Sent::Undelivered(e),
+                }
             }
-            other => self.settle(sender.url(), n, other, status),
+            other => self.settle(sender.url(), n as u64, other, status),
         }
     }
 
-    /// Counts and reports the final outcome of sending `n` spans to `url`.
-    fn settle(
-        &self,
-        url: &str,
-        n: u64,
-        outcome: Outcome,
-        status: &mut Option<u16>,
-    ) -> OTelSdkResult {
-        match &outcome {
-            Outcome::Delivered { status: s, .. } | Outcome::Rejected { status: s, .. }
-                if *s != 0 =>
-            {
-                *status = Some(*s);
-            }
-            Outcome::TooLarge => *status = Some(413),
-            _ => {}
+    /// Counts and reports the outcome of sending `n` spans to `url`. Undelivered spans are
+    /// not counted here: the caller keeps or drops them.
+    fn settle(&self, url: &str, n: u64, outcome: Outcome, status: &mut Option<Status>) -> Sent {
+        if let Some(s) = outcome.status() {
+            *status = Some(s);
         }
+        self.stats
+            .add_retried(u64::from(outcome.attempts().saturating_sub(1)));
         match outcome {
             Outcome::Delivered { .. } => {
                 self.stats.add_exported(n);
                 self.stats.add_requests(1);
-                Ok(())
+                Sent::Ok
             }
-            Outcome::TooLarge => {
+            Outcome::Rejected { status, reason, .. } => {
                 self.stats.add_dropped(n);
-                let msg = format!("{url} answered 413 for a single span; the span is dropped");
-                self.diagnostics.once("otlp-413-single", &msg);
-                Err(OTelSdkError::InternalFailure(msg))
-            }
-            Outcome::Rejected { status, message } => {
-                self.stats.add_dropped(n);
-                let msg = if status == 0 {
-                    format!("export to {url} failed: {message}")
-                } else {
-                    format!("{url} rejected an export with HTTP {status}: {message}")
+                let msg = format!("{url} rejected an export: {reason}");
+                let kind = match status {
+                    Some(Status::Http(413)) => "otlp-413-single".to_string(),
+                    Some(s) => format!("otlp-rejected-{s}"),
+                    None => "otlp-rejected".to_string(),
                 };
-                self.diagnostics
-                    .once(&format!("otlp-rejected-{status}"), &msg);
-                Err(OTelSdkError::InternalFailure(msg))
+                self.diagnostics.warn_once(&kind, &msg);
+                Sent::Final(OTelSdkError::InternalFailure(msg))
             }
-            Outcome::GaveUp { reason, timed_out } => {
-                self.stats.add_dropped(n);
-                let msg = format!("export to {url} gave up: {reason}");
-                self.diagnostics.once("otlp-gave-up", &msg);
+            Outcome::Undelivered {
+                reason, timed_out, ..
+            } => {
                 if timed_out {
-                    Err(OTelSdkError::Timeout(self.timeout))
+                    Sent::Undelivered(OTelSdkError::Timeout(self.timeout))
                 } else {
-                    Err(OTelSdkError::InternalFailure(msg))
+                    Sent::Undelivered(OTelSdkError::InternalFailure(format!(
+                        "export to {url} gave up: {reason}"
+                    )))
                 }
             }
+            _ => Sent::Final(OTelSdkError::InternalFailure(format!(
+                "export to {url}: unknown outcome"
+            ))),
         }
     }
+}
+
+/// How sending one batch ended.
+pub(crate) enum Sent {
+    Ok,
+    Final(OTelSdkError),
+    Undelivered(OTelSdkError),
+}
+
+/// Why [`LangfuseExporter::export_batch`] did not deliver a batch.
+#[derive(Debug)]
+pub(crate) enum Failure {
+    /// Given up (and counted).
+    Final(OTelSdkError),
+    /// Not delivered in time, nothing counted: the spans, to be queued again.
+    Retry(Vec<SpanData>, OTelSdkError),
 }
 
 impl SpanExporter for LangfuseExporter {
@@ -687,23 +658,26 @@ impl LangfuseExporterBuilder {
         self
     }
 
-    /// Builds the exporter.
+    /// Builds the exporter. Settings not given to the builder come from the environment
+    /// (unless [`without_env`](Self::without_env)), validated by the shared rules of
+    /// [`langfuse_otel_transport::settings`]; see [`crate::config`] for where spans go.
     pub fn build(self) -> Result<LangfuseExporter, ConfigError> {
         let env = if self.ignore_env {
             Env::empty()
         } else {
             Env::process()
         };
+        let settings = Settings::read(&env)?;
         let diagnostics = self.diagnostics.clone().unwrap_or_default();
         let debug = self
             .debug
-            .unwrap_or_else(|| diagnostics.is_debug() || config::debug(&env));
+            .unwrap_or_else(|| diagnostics.is_debug() || settings.debug);
         let diagnostics = diagnostics.with_debug(debug);
         let base_url = self
             .base_url
             .clone()
-            .map(|u| u.trim_end_matches('/').to_string())
-            .unwrap_or_else(|| config::base_url(&env));
+            .or_else(|| settings.base_url.clone())
+            .map_or_else(|| DEFAULT_BASE_URL.to_string(), |u| u.trim_end_matches('/').to_string());
         let destination = if let Some(path) = self.file.clone() {
             DestinationConfig::File { path }
         } else if let Some(endpoint) = self.otlp_endpoint.clone() {
@@ -719,12 +693,25 @@ impl LangfuseExporterBuilder {
                 secret_key,
             }
         } else {
-            let mut d = config::resolve_destination(&env)?;
-            if let (DestinationConfig::Otlp { protocol, .. }, Some(p)) = (&mut d, self.protocol) {
-                *protocol = p;
-            }
-            if let DestinationConfig::LangfuseOtlp { base_url: b, .. } = &mut d {
-                b.clone_from(&base_url);
+            let mut d = config::destination_from(&settings)?;
+            match &mut d {
+                DestinationConfig::Otlp { protocol, .. } => {
+                    if let Some(p) = self.protocol {
+                        *protocol = p;
+                    }
+                }
+                DestinationConfig::LangfuseOtlp { base_url: b, .. } => b.clone_from(&base_url),
+                DestinationConfig::File { path } if !self.ingestion => {
+                    diagnostics.warn_once(
+                        "offline-destination",
+                        &format!(
+                            "no Langfuse keys (LANGFUSE_PUBLIC_KEY/LANGFUSE_SECRET_KEY) and no \
+                             LANGFUSE_OTLP_ENDPOINT: writing spans to the offline file {}",
+                            path.display()
+                        ),
+                    );
+                }
+                _ => {}
             }
             d
         };
@@ -749,10 +736,9 @@ impl LangfuseExporterBuilder {
             }
             (false, d) => d,
         };
-        let generic = matches!(destination, DestinationConfig::Otlp { .. });
         let timeout = match self.timeout {
-            Some(t) => t,
-            None => config::timeout(&env, generic)?,
+            Some(t) => settings::TIMEOUT.check_duration(t)?,
+            None => settings.timeout.unwrap_or(config::DEFAULT_TIMEOUT),
         };
         let compression = match self.compression {
             Some(c) => c,
@@ -763,6 +749,17 @@ impl LangfuseExporterBuilder {
             Some(m) => m,
             None => OtlpMode::from_env(&env)?,
         };
+        let http = |url: String, headers: Vec<(String, Secret)>| {
+            HttpSender::builder(url)
+                .headers(headers)
+                .retry(retry.clone())
+                .attempt_timeout(self.attempt_timeout)
+                .build()
+                .map_err(|e| ConfigError::Invalid {
+                    name: "endpoint",
+                    reason: e.to_string(),
+                })
+        };
         let transport = match destination {
             DestinationConfig::LangfuseOtlp {
                 base_url,
@@ -770,15 +767,9 @@ impl LangfuseExporterBuilder {
                 secret_key,
             } => {
                 let mut headers = config::langfuse_headers(&public_key, &secret_key);
-                headers.extend(self.headers);
+                headers.extend(self.headers.clone());
                 Transport::Otlp {
-                    sender: HttpSender::new(
-                        format!("{base_url}{LANGFUSE_OTLP_PATH}"),
-                        headers,
-                        otlp::content_type(OtlpProtocol::HttpProtobuf),
-                        retry,
-                        self.attempt_timeout,
-                    ),
+                    sender: http(format!("{base_url}{LANGFUSE_OTLP_PATH}"), headers)?,
                     protocol: OtlpProtocol::HttpProtobuf,
                     compression,
                 }
@@ -789,16 +780,9 @@ impl LangfuseExporterBuilder {
                 secret_key,
             } => {
                 let mut headers = config::langfuse_headers(&public_key, &secret_key);
-                headers.extend(self.headers);
+                headers.extend(self.headers.clone());
                 Transport::Ingestion(IngestionTransport::new(
-                    HttpSender::new(
-                        format!("{base_url}{LANGFUSE_INGESTION_PATH}"),
-                        headers,
-                        "application/json",
-                        retry.clone(),
-                        self.attempt_timeout,
-                    ),
-                    retry,
+                    http(format!("{base_url}{LANGFUSE_INGESTION_PATH}"), headers)?,
                     self.max_ingestion_batch_bytes
                         .unwrap_or(crate::ingestion::MAX_BATCH_BYTES),
                 ))
@@ -808,23 +792,17 @@ impl LangfuseExporterBuilder {
                 protocol: OtlpProtocol::Grpc,
                 mut headers,
             } => {
-                headers.extend(self.headers);
-                grpc_transport(endpoint, headers, compression, retry, self.attempt_timeout)?
+                headers.extend(self.headers.clone());
+                grpc_transport(endpoint, headers, compression, retry.clone(), self.attempt_timeout)?
             }
             DestinationConfig::Otlp {
                 endpoint,
                 protocol,
                 mut headers,
             } => {
-                headers.extend(self.headers);
+                headers.extend(self.headers.clone());
                 Transport::Otlp {
-                    sender: HttpSender::new(
-                        endpoint,
-                        headers,
-                        otlp::content_type(protocol),
-                        retry,
-                        self.attempt_timeout,
-                    ),
+                    sender: http(endpoint, headers)?,
                     protocol,
                     compression,
                 }
@@ -842,6 +820,8 @@ impl LangfuseExporterBuilder {
             filter: self.filter.unwrap_or_default(),
             mode,
             timeout,
+            batch_settings: config::BatchSettings::from_settings(&settings),
+            retry,
             stats: Stats::default(),
             diagnostics,
             shut_down: AtomicBool::new(false),
@@ -866,7 +846,7 @@ fn grpc_transport(
     retry: RetryPolicy,
     attempt_timeout: Option<Duration>,
 ) -> Result<Transport, ConfigError> {
-    crate::grpc::GrpcSender::new(
+    langfuse_otel_transport::GrpcSender::new(
         endpoint,
         headers,
         compression != Compression::None,
@@ -874,9 +854,9 @@ fn grpc_transport(
         attempt_timeout,
     )
     .map(Transport::Grpc)
-    .map_err(|reason| ConfigError::Invalid {
-        name: "OTEL_EXPORTER_OTLP_ENDPOINT",
-        reason,
+    .map_err(|e| ConfigError::Invalid {
+        name: "LANGFUSE_OTLP_ENDPOINT",
+        reason: e.to_string(),
     })
 }
 
@@ -906,7 +886,7 @@ fn export_debug_line(
     filtered: usize,
     destination: &str,
     result: &OTelSdkResult,
-    status: Option<u16>,
+    status: Option<Status>,
     elapsed: Duration,
 ) -> String {
     let mut line = format!("export: {exported} spans");
@@ -919,7 +899,7 @@ fn export_debug_line(
         Err(_) => line.push_str("failed"),
     }
     if let Some(status) = status {
-        line.push_str(&format!(" (HTTP {status})"));
+        line.push_str(&format!(" ({status})"));
     }
     if let Err(e) = result {
         line.push_str(&format!(": {e}"));
