@@ -323,10 +323,10 @@ impl BatchSettings {
     /// Defaults overridden by settings already read.
     pub fn from_settings(s: &Settings) -> Self {
         let mut b = BatchSettings::default();
-        if let Some(n) = s.flush_at {
+        if let Some(n) = s.span_batch_size() {
             b.max_export_batch = n;
         }
-        if let Some(d) = s.flush_interval {
+        if let Some(d) = s.span_schedule_delay() {
             b.schedule_delay = d;
         }
         if let Some(n) = s.max_queue_size {

@@ -97,6 +97,8 @@ struct Queue {
     /// Flush requests issued / completed (generation counters).
     flush_requested: u64,
     flush_done: u64,
+    /// The last flush generation that ended with batches back in the queue.
+    flush_failed: u64,
     shutdown: bool,
     /// Until when re-queued batches may still be retried at shutdown.
     shutdown_deadline: Option<Instant>,
@@ -421,9 +423,14 @@ fn run_worker<E: SpanExporter + 'static>(shared: &Shared, exporter: &Mutex<E>) {
         }
         let mut q = shared.lock();
         // Everything queued before the flush request was taken with `flush_gen` under the
-        // same lock, so the request is complete unless something went back to the queue.
-        if !requeued && flush_gen > q.flush_done {
+        // same lock, so the request is complete; if something went back to the queue, it
+        // failed (the spans stay queued and are retried), and says so at once rather than
+        // waiting out the flush timeout.
+        if flush_gen > q.flush_done {
             q.flush_done = flush_gen;
+            if requeued {
+                q.flush_failed = flush_gen;
+            }
         }
         drop(q);
         shared.done.notify_all();
@@ -497,9 +504,21 @@ impl<E: SpanExporter + 'static> SpanProcessor for BatchProcessor<E> {
         };
         self.shared.work.notify_one();
         let started = Instant::now();
-        let result = self.wait_until(self.shared.settings.flush_timeout, |q| {
-            q.flush_done >= target || q.worker_done
-        });
+        let result = self
+            .wait_until(self.shared.settings.flush_timeout, |q| {
+                q.flush_done >= target || q.worker_done
+            })
+            .and_then(|()| {
+                let q = self.shared.lock();
+                if q.flush_failed >= target {
+                    Err(OTelSdkError::InternalFailure(format!(
+                        "{} spans could not be delivered yet; they stay queued and are retried",
+                        q.len
+                    )))
+                } else {
+                    Ok(())
+                }
+            });
         self.shared.diagnostics.debug(|| {
             format!(
                 "flush: {} in {:.1} ms",

@@ -35,7 +35,7 @@
 //! let env = Env::from_pairs([("LANGFUSE_TIMEOUT", "2.5"), ("OTEL_BSP_SCHEDULE_DELAY", "0")]);
 //! let s = Settings::read(&env).unwrap();
 //! assert_eq!(s.timeout, Some(Duration::from_millis(2500)));
-//! assert_eq!(s.flush_interval, Some(Duration::ZERO));
+//! assert_eq!(s.span_schedule_delay(), Some(Duration::ZERO));
 //!
 //! let bad = Env::from_pairs([("LANGFUSE_TIMEOUT", "soon")]);
 //! assert_eq!(
@@ -472,10 +472,14 @@ pub struct Settings {
     pub base_url: Option<String>,
     /// `LANGFUSE_TIMEOUT`.
     pub timeout: Option<Duration>,
-    /// `LANGFUSE_FLUSH_AT`, then `OTEL_BSP_MAX_EXPORT_BATCH_SIZE`.
+    /// `LANGFUSE_FLUSH_AT` (spans and scores).
     pub flush_at: Option<usize>,
-    /// `LANGFUSE_FLUSH_INTERVAL`, then `OTEL_BSP_SCHEDULE_DELAY`.
+    /// `LANGFUSE_FLUSH_INTERVAL` (spans and scores).
     pub flush_interval: Option<Duration>,
+    /// `OTEL_BSP_MAX_EXPORT_BATCH_SIZE` (spans, when `LANGFUSE_FLUSH_AT` is unset).
+    pub bsp_max_export_batch_size: Option<usize>,
+    /// `OTEL_BSP_SCHEDULE_DELAY` (spans, when `LANGFUSE_FLUSH_INTERVAL` is unset).
+    pub bsp_schedule_delay: Option<Duration>,
     /// `OTEL_BSP_MAX_QUEUE_SIZE`.
     pub max_queue_size: Option<usize>,
     /// `LANGFUSE_OFFLINE_PATH`.
@@ -516,44 +520,70 @@ impl Settings {
 
     /// Reads and validates every variable; the first invalid one is the error.
     pub fn read(env: &Env) -> Result<Self, SettingError> {
+        let (settings, errors) = Settings::read_lenient(env);
+        match errors.into_iter().next() {
+            Some(e) => Err(e),
+            None => Ok(settings),
+        }
+    }
+
+    /// Reads every variable; invalid ones are left unset (their defaults apply) and returned
+    /// as errors, for callers that must not fail (the SDK's client warns and goes on).
+    pub fn read_lenient(env: &Env) -> (Self, Vec<SettingError>) {
+        fn keep<T>(
+            errors: &mut Vec<SettingError>,
+            r: Result<Option<T>, SettingError>,
+        ) -> Option<T> {
+            r.unwrap_or_else(|e| {
+                errors.push(e);
+                None
+            })
+        }
+        let mut errors = Vec::new();
         let keys = match (PUBLIC_KEY.text(env), SECRET_KEY.text(env)) {
             (Some(pk), Some(sk)) => Some((pk, Secret::new(sk))),
             (None, None) => None,
-            _ => return Err(SettingError::PartialKeys),
+            _ => keep(&mut errors, Err(SettingError::PartialKeys)),
         };
-        let flush_at = match FLUSH_AT.count(env)? {
-            Some(n) => Some(n),
-            None => BSP_MAX_EXPORT_BATCH_SIZE.count(env)?,
-        };
-        let flush_interval = match FLUSH_INTERVAL.duration(env)? {
-            Some(d) => Some(d),
-            None => BSP_SCHEDULE_DELAY.duration(env)?,
-        };
-        Ok(Settings {
+        let settings = Settings {
             keys,
             base_url: BASE_URL
                 .text(env)
                 .or_else(|| HOST.text(env))
                 .map(|u| u.trim_end_matches('/').to_string()),
-            timeout: TIMEOUT.duration(env)?,
-            flush_at,
-            flush_interval,
-            max_queue_size: BSP_MAX_QUEUE_SIZE.count(env)?,
+            timeout: keep(&mut errors, TIMEOUT.duration(env)),
+            flush_at: keep(&mut errors, FLUSH_AT.count(env)),
+            flush_interval: keep(&mut errors, FLUSH_INTERVAL.duration(env)),
+            bsp_max_export_batch_size: keep(&mut errors, BSP_MAX_EXPORT_BATCH_SIZE.count(env)),
+            bsp_schedule_delay: keep(&mut errors, BSP_SCHEDULE_DELAY.duration(env)),
+            max_queue_size: keep(&mut errors, BSP_MAX_QUEUE_SIZE.count(env)),
             offline_path: OFFLINE_PATH.text(env).map(PathBuf::from),
             debug: DEBUG.flag(env).unwrap_or(false),
             otlp_endpoint: OTLP_ENDPOINT.text(env),
-            otlp_protocol: OTLP_PROTOCOL.choice(env)?,
-            otlp_headers: OTLP_HEADERS.headers(env)?,
-            otlp_compression: OTLP_COMPRESSION.choice(env)?,
-            otlp_mode: OTLP_MODE.choice(env)?,
+            otlp_protocol: keep(&mut errors, OTLP_PROTOCOL.choice(env)),
+            otlp_headers: keep(&mut errors, OTLP_HEADERS.headers(env).map(Some))
+                .unwrap_or_default(),
+            otlp_compression: keep(&mut errors, OTLP_COMPRESSION.choice(env)),
+            otlp_mode: keep(&mut errors, OTLP_MODE.choice(env)),
             environment: TRACING_ENVIRONMENT.text(env),
             release: RELEASE
                 .text(env)
                 .or_else(|| RELEASE_FALLBACKS.iter().find_map(|k| env.get(k))),
-            sample_rate: SAMPLE_RATE.fraction(env)?,
+            sample_rate: keep(&mut errors, SAMPLE_RATE.fraction(env)),
             tracing_enabled: TRACING_ENABLED.flag(env).unwrap_or(true),
             io_capture_enabled: IO_CAPTURE_ENABLED.flag(env).unwrap_or(true),
-        })
+        };
+        (settings, errors)
+    }
+
+    /// Spans per export: `LANGFUSE_FLUSH_AT`, then `OTEL_BSP_MAX_EXPORT_BATCH_SIZE`.
+    pub fn span_batch_size(&self) -> Option<usize> {
+        self.flush_at.or(self.bsp_max_export_batch_size)
+    }
+
+    /// Delay between span exports: `LANGFUSE_FLUSH_INTERVAL`, then `OTEL_BSP_SCHEDULE_DELAY`.
+    pub fn span_schedule_delay(&self) -> Option<Duration> {
+        self.flush_interval.or(self.bsp_schedule_delay)
     }
 }
 
@@ -583,7 +613,8 @@ mod tests {
         let s = Settings::read(&env(&[("LANGFUSE_FLUSH_INTERVAL", "0")])).unwrap();
         assert_eq!(s.flush_interval, Some(Duration::ZERO));
         let s = Settings::read(&env(&[("OTEL_BSP_SCHEDULE_DELAY", "250")])).unwrap();
-        assert_eq!(s.flush_interval, Some(Duration::from_millis(250)));
+        assert_eq!(s.span_schedule_delay(), Some(Duration::from_millis(250)));
+        assert_eq!(s.flush_interval, None, "OTEL_BSP_* are for spans only");
     }
 
     #[test]
@@ -594,7 +625,10 @@ mod tests {
             ("OTEL_BSP_MAX_QUEUE_SIZE", "1000"),
         ]))
         .unwrap();
-        assert_eq!((s.flush_at, s.max_queue_size), (Some(100), Some(1000)));
+        assert_eq!(
+            (s.span_batch_size(), s.max_queue_size),
+            (Some(100), Some(1000))
+        );
         assert!(Settings::read(&env(&[("LANGFUSE_FLUSH_AT", "0")])).is_err());
     }
 
