@@ -237,7 +237,8 @@ fn an_invalid_sample_rate_is_reported() {
     assert!(
         lines
             .iter()
-            .any(|l| l == "warn: sample rate 2 outside [0, 1]: using 1.0"),
+            .any(|l| l
+                == "warn: invalid value for LANGFUSE_SAMPLE_RATE: 2 (expected a number from 0 to 1); using 1.0"),
         "{lines:#?}"
     );
 }

@@ -4,13 +4,12 @@ use std::fmt;
 use std::future::Future;
 use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
 use std::pin::Pin;
-use std::sync::{Arc, OnceLock, RwLock};
+use std::sync::{Arc, RwLock};
 use std::task::{Context as TaskContext, Poll};
 use std::time::{Duration, Instant, SystemTime};
 
 use langfuse_otel_core::keys;
 use langfuse_otel_exporter::BatchProcessor;
-use langfuse_otel_exporter::config::BatchSettings;
 use langfuse_otel_exporter::offline::OfflineWriter;
 use opentelemetry::trace::{
     FutureExt as _, SpanContext, SpanId, SpanKind, TraceContextExt, TraceFlags, TraceId,
@@ -129,16 +128,9 @@ impl LangfuseBuilder {
     ) -> Result<(LangfuseSpanProcessor, Option<OfflineWriter>)> {
         let exporter = transport::span_exporter(config)?;
         let offline = exporter.offline_writer();
-        let mut settings = BatchSettings::default();
-        if let Some(n) = config.flush_at {
-            settings.max_export_batch = n.max(1);
-        }
-        if let Some(d) = config.flush_interval {
-            settings.schedule_delay = d;
-        }
         let stats = exporter.stats();
         let bsp = BatchProcessor::builder(exporter)
-            .settings(settings)
+            .settings(config.batch.clone())
             .stats(stats)
             .diagnostics(config.diagnostics.clone())
             .build();
@@ -212,12 +204,8 @@ impl LangfuseBuilder {
             }
             (None, None) => None,
         };
-        let scores = ScoreQueue::start(
-            config.clone(),
-            transport::http_agent(config.timeout),
-            offline,
-        )
-        .map_err(|e| Error::Transport(e.to_string()))?;
+        let scores = ScoreQueue::start(config.clone(), transport::score_sender(&config)?, offline)
+            .map_err(|e| Error::Transport(e.to_string()))?;
         Ok(Langfuse {
             inner: Arc::new(Inner {
                 tracer,
@@ -236,7 +224,6 @@ impl LangfuseBuilder {
 const SPAN_ATTRIBUTE_CAPACITY: usize = 16;
 
 static GLOBAL: RwLock<Option<Langfuse>> = RwLock::new(None);
-static DISABLED: OnceLock<Langfuse> = OnceLock::new();
 
 /// Deadline of the flush and shutdown a [`GlobalGuard`] runs when dropped.
 pub const GLOBAL_GUARD_TIMEOUT: Duration = Duration::from_secs(10);
@@ -333,14 +320,29 @@ impl Langfuse {
         }
     }
 
-    /// The process-wide client set with [`set_global`](Self::set_global), or a disabled
-    /// client when none was set.
+    /// The process-wide client set with [`set_global`](Self::set_global) or
+    /// [`init_global`](Self::init_global). When none was set, the first call builds one from
+    /// the environment ([`from_env`](Self::from_env)) and installs it, as the Python SDK's
+    /// `get_client()` does: `#[observe]` in a program that never called `init_global` records
+    /// with the `LANGFUSE_*` settings (without keys: a disabled client and one warning). Such a
+    /// client is flushed by its background interval only; keep a [`GlobalGuard`] to deliver
+    /// everything at exit.
     pub fn global() -> Langfuse {
-        GLOBAL
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone()
-            .unwrap_or_else(|| DISABLED.get_or_init(Langfuse::disabled).clone())
+        if let Some(client) = GLOBAL.read().unwrap_or_else(|e| e.into_inner()).clone() {
+            return client;
+        }
+        let mut global = GLOBAL.write().unwrap_or_else(|e| e.into_inner());
+        global.get_or_insert_with(Langfuse::from_env).clone()
+    }
+
+    /// Counters of the score queue: scores sent, dropped (queue full, rejected, or undelivered
+    /// at shutdown) and retried. All zero for a disabled client.
+    pub fn score_stats(&self) -> crate::ScoreStats {
+        self.inner
+            .scores
+            .as_ref()
+            .map(ScoreQueue::stats)
+            .unwrap_or_default()
     }
 
     /// A builder with defaults (no environment variables read).
@@ -716,8 +718,13 @@ impl Langfuse {
             return Ok(());
         }
         let started = Instant::now();
-        // Scores are flushed by their own thread while the spans are exported.
-        let scores_done = self.inner.scores.as_ref().map(ScoreQueue::start_flush);
+        // Scores are delivered by their own thread (retrying until the deadline) while the
+        // spans are exported.
+        let scores_done = self
+            .inner
+            .scores
+            .as_ref()
+            .map(|q| q.start_drain(started + timeout));
         let spans = if self.inner.owns_provider {
             self.inner.provider.shutdown_with_timeout(timeout)
         } else {

@@ -132,7 +132,9 @@ pub use propagation::{
     MAX_ENVIRONMENT_LENGTH, MAX_VALUE_LENGTH, PropagatedAttributes, context_with_attributes,
     propagate_attributes, propagate_attributes_sync,
 };
-pub use scores::{Score, ScoreDataType, ScoreTransport, ScoreValue};
+pub use scores::{
+    DEFAULT_MAX_QUEUED_SCORES, Score, ScoreDataType, ScoreStats, ScoreTransport, ScoreValue,
+};
 pub use transport::{INGESTION_PATH, SCORES_PATH, SDK_NAME, SDK_VERSION, TRACES_PATH};
 pub use types::{
     Level, ObservationOptions, ObservationType, ObservationUpdate, PromptRef, TraceContext,
