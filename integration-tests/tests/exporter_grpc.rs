@@ -196,8 +196,7 @@ impl TraceService for Throttling {
         let mut calls = self.calls.lock().unwrap();
         calls.push(std::time::Instant::now());
         if calls.len() == 1 {
-            let details =
-                langfuse_otel_transport::grpc::retry_info_details(14, "busy", self.delay);
+            let details = langfuse_otel_transport::grpc::retry_info_details(14, "busy", self.delay);
             return Err(tonic::Status::with_details(
                 tonic::Code::Unavailable,
                 "busy",

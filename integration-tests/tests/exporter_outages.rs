@@ -48,7 +48,12 @@ fn produce(provider: &SdkTracerProvider, n: usize, per_burst: usize, pause: Dura
 fn delivered_count(rx: &Receiver, skip_first: usize) -> (usize, usize) {
     let mut ids = HashSet::new();
     let mut total = 0;
-    for r in rx.requests().iter().skip(skip_first).filter(|r| r.acknowledged()) {
+    for r in rx
+        .requests()
+        .iter()
+        .skip(skip_first)
+        .filter(|r| r.acknowledged())
+    {
         let spans = r.span_ids();
         total += spans.len();
         ids.extend(spans);
@@ -143,7 +148,10 @@ fn an_outage_past_the_budget_drops_exactly_the_shortfall_with_one_warning() {
     assert_eq!(s.queue_dropped_spans, 2_000, "{s:?}");
     assert_eq!(s.dropped_spans, 0, "{s:?}");
     let warnings = warnings.lock().unwrap();
-    let full: Vec<_> = warnings.iter().filter(|w| w.contains("queue full")).collect();
+    let full: Vec<_> = warnings
+        .iter()
+        .filter(|w| w.contains("queue full"))
+        .collect();
     assert_eq!(full.len(), 1, "{warnings:?}");
 }
 

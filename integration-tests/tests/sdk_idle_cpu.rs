@@ -38,7 +38,11 @@ fn an_idle_client_with_flush_interval_zero_uses_under_a_tenth_of_a_core() {
     while rx.requests().len() < 2 && started.elapsed() < Duration::from_secs(5) {
         std::thread::sleep(Duration::from_millis(10));
     }
-    assert_eq!(rx.requests().len(), 2, "one span request and one score request");
+    assert_eq!(
+        rx.requests().len(),
+        2,
+        "one span request and one score request"
+    );
     let before = process_cpu_time();
     let wall = Instant::now();
     std::thread::sleep(Duration::from_secs(1));

@@ -3,16 +3,38 @@
 
 use std::process::Command;
 
-const HTTP_CLIENTS: &[&str] = &["ureq", "reqwest", "hyper", "isahc", "attohttpc", "surf", "curl"];
+const HTTP_CLIENTS: &[&str] = &[
+    "ureq",
+    "reqwest",
+    "hyper",
+    "isahc",
+    "attohttpc",
+    "surf",
+    "curl",
+];
 
 #[test]
 fn the_sdk_default_build_has_exactly_one_http_client() {
     let out = Command::new(env!("CARGO"))
-        .args(["tree", "-e", "normal", "-p", "langfuse-otel", "--prefix", "none", "--locked", "--offline"])
+        .args([
+            "tree",
+            "-e",
+            "normal",
+            "-p",
+            "langfuse-otel",
+            "--prefix",
+            "none",
+            "--locked",
+            "--offline",
+        ])
         .current_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/.."))
         .output()
         .expect("cargo tree runs");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let tree = String::from_utf8_lossy(&out.stdout);
     let mut found: Vec<&str> = HTTP_CLIENTS
         .iter()

@@ -35,9 +35,7 @@ fn score_ids(rx: &Receiver) -> HashSet<String> {
     rx.requests()
         .iter()
         .filter(|r| r.acknowledged() && r.path == "/api/public/scores")
-        .flat_map(|r| {
-            serde_json::from_slice::<Vec<serde_json::Value>>(&r.body).unwrap_or_default()
-        })
+        .flat_map(|r| serde_json::from_slice::<Vec<serde_json::Value>>(&r.body).unwrap_or_default())
         .filter_map(|s| s["id"].as_str().map(str::to_owned))
         .collect()
 }
@@ -48,12 +46,18 @@ fn scores_sent_while_the_upstream_is_down_are_all_delivered_when_it_is_back() {
     let (diagnostics, warnings) = messages();
     let langfuse = client(port, diagnostics, 10_000);
     for i in 0..200 {
-        langfuse.create_score(Score::numeric("quality", 0.5).trace_id("t1").id(format!("s{i}")));
+        langfuse.create_score(
+            Score::numeric("quality", 0.5)
+                .trace_id("t1")
+                .id(format!("s{i}")),
+        );
     }
     std::thread::sleep(Duration::from_secs(2));
     assert_eq!(langfuse.score_stats().sent, 0, "the upstream was down");
     let rx = Receiver::start_on(port, |_, _| Action::status(200));
-    langfuse.shutdown_with_timeout(Duration::from_secs(20)).unwrap();
+    langfuse
+        .shutdown_with_timeout(Duration::from_secs(20))
+        .unwrap();
     assert_eq!(score_ids(&rx).len(), 200);
     let s = langfuse.score_stats();
     assert_eq!((s.sent, s.dropped), (200, 0), "{s:?}");
@@ -66,11 +70,17 @@ fn a_score_outage_past_the_queue_bound_drops_exactly_the_shortfall_with_one_warn
     let (diagnostics, warnings) = messages();
     let langfuse = client(port, diagnostics, 50);
     for i in 0..200 {
-        langfuse.create_score(Score::numeric("quality", 0.5).trace_id("t1").id(format!("s{i}")));
+        langfuse.create_score(
+            Score::numeric("quality", 0.5)
+                .trace_id("t1")
+                .id(format!("s{i}")),
+        );
     }
     std::thread::sleep(Duration::from_secs(1));
     let rx = Receiver::start_on(port, |_, _| Action::status(200));
-    langfuse.shutdown_with_timeout(Duration::from_secs(20)).unwrap();
+    langfuse
+        .shutdown_with_timeout(Duration::from_secs(20))
+        .unwrap();
     let ids = score_ids(&rx);
     assert_eq!(ids.len(), 50);
     assert!(ids.contains("s0"), "the oldest scores are kept");
@@ -78,7 +88,10 @@ fn a_score_outage_past_the_queue_bound_drops_exactly_the_shortfall_with_one_warn
     assert_eq!((s.sent, s.dropped), (50, 150), "{s:?}");
     let warnings = warnings.lock().unwrap();
     assert_eq!(
-        warnings.iter().filter(|w| w.contains("score queue full")).count(),
+        warnings
+            .iter()
+            .filter(|w| w.contains("score queue full"))
+            .count(),
         1,
         "{warnings:?}"
     );

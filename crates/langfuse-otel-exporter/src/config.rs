@@ -35,12 +35,12 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use langfuse_otel_transport::settings::{self, SettingError, Settings};
 pub use langfuse_otel_transport::langfuse::{
     DEFAULT_BASE_URL, INGESTION_PATH as LANGFUSE_INGESTION_PATH, OTLP_PATH as LANGFUSE_OTLP_PATH,
 };
-pub use langfuse_otel_transport::settings::{Env, Secret};
 pub use langfuse_otel_transport::langfuse_headers;
+use langfuse_otel_transport::settings::{self, SettingError, Settings};
+pub use langfuse_otel_transport::settings::{Env, Secret};
 
 /// File of the offline destination when `LANGFUSE_OFFLINE_PATH` is unset.
 pub const DEFAULT_OFFLINE_PATH: &str = "langfuse-traces.jsonl";
@@ -223,7 +223,10 @@ pub fn base_url(env: &Env) -> String {
     settings::BASE_URL
         .text(env)
         .or_else(|| settings::HOST.text(env))
-        .map_or_else(|| DEFAULT_BASE_URL.to_string(), |u| u.trim_end_matches('/').to_string())
+        .map_or_else(
+            || DEFAULT_BASE_URL.to_string(),
+            |u| u.trim_end_matches('/').to_string(),
+        )
 }
 
 /// Resolves the destination from the environment alone (see the module docs for the order).
@@ -246,7 +249,10 @@ pub fn destination_from(s: &Settings) -> Result<DestinationConfig, ConfigError> 
     }
     if let Some((public_key, secret_key)) = s.keys.clone() {
         return Ok(DestinationConfig::LangfuseOtlp {
-            base_url: s.base_url.clone().unwrap_or_else(|| DEFAULT_BASE_URL.into()),
+            base_url: s
+                .base_url
+                .clone()
+                .unwrap_or_else(|| DEFAULT_BASE_URL.into()),
             public_key,
             secret_key,
         });
@@ -335,7 +341,6 @@ impl BatchSettings {
         b
     }
 }
-
 
 #[cfg(test)]
 mod tests {

@@ -15,15 +15,15 @@ use crate::config::{
     self, Compression, ConfigError, DEFAULT_BASE_URL, DestinationConfig, Env,
     LANGFUSE_INGESTION_PATH, LANGFUSE_OTLP_PATH, OtlpMode, OtlpProtocol, Secret,
 };
-use langfuse_otel_transport::settings::{self, Settings};
 use crate::filter::ExportFilter;
 use crate::http::RetryPolicy;
-use langfuse_otel_transport::{ContentEncoding, HttpSender, Outcome, Payload, Status};
 use crate::ingestion::IngestionTransport;
 use crate::offline::FileSink;
 use crate::otlp;
 use crate::stats::Stats;
 use crate::wire::{self, EncodedResource};
+use langfuse_otel_transport::settings::{self, Settings};
+use langfuse_otel_transport::{ContentEncoding, HttpSender, Outcome, Payload, Status};
 
 /// Reused encoding buffers.
 #[derive(Debug, Default)]
@@ -208,15 +208,21 @@ impl LangfuseExporter {
             Transport::Grpc(sender) => {
                 match self.encode_otlp(&spans, OtlpProtocol::HttpProtobuf, Compression::None) {
                     Ok((body, _)) => {
-                        let payload =
-                            Payload::new(body, langfuse_otel_transport::PROTOBUF, ContentEncoding::Identity, spans.len());
+                        let payload = Payload::new(
+                            body,
+                            langfuse_otel_transport::PROTOBUF,
+                            ContentEncoding::Identity,
+                            spans.len(),
+                        );
                         let outcome = sender.send(&payload, deadline);
                         self.recycle(payload.body, false);
                         self.settle(sender.url(), spans.len() as u64, outcome, &mut status)
                     }
                     Err(e) => {
                         self.stats.add_dropped(spans.len() as u64);
-                        Sent::Final(OTelSdkError::InternalFailure(format!("encoding failed: {e}")))
+                        Sent::Final(OTelSdkError::InternalFailure(format!(
+                            "encoding failed: {e}"
+                        )))
                     }
                 }
             }
@@ -677,7 +683,10 @@ impl LangfuseExporterBuilder {
             .base_url
             .clone()
             .or_else(|| settings.base_url.clone())
-            .map_or_else(|| DEFAULT_BASE_URL.to_string(), |u| u.trim_end_matches('/').to_string());
+            .map_or_else(
+                || DEFAULT_BASE_URL.to_string(),
+                |u| u.trim_end_matches('/').to_string(),
+            );
         let destination = if let Some(path) = self.file.clone() {
             DestinationConfig::File { path }
         } else if let Some(endpoint) = self.otlp_endpoint.clone() {
@@ -793,7 +802,13 @@ impl LangfuseExporterBuilder {
                 mut headers,
             } => {
                 headers.extend(self.headers.clone());
-                grpc_transport(endpoint, headers, compression, retry.clone(), self.attempt_timeout)?
+                grpc_transport(
+                    endpoint,
+                    headers,
+                    compression,
+                    retry.clone(),
+                    self.attempt_timeout,
+                )?
             }
             DestinationConfig::Otlp {
                 endpoint,

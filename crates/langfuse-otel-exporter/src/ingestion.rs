@@ -81,12 +81,11 @@ impl IngestionTransport {
                 not_accepted = true;
             } else {
                 diag.warn_once(
-                    &format!("ingestion-rejected-{}", reason.split(' ').next().unwrap_or("")),
                     &format!(
-                        "{} rejected a {} event: {reason}",
-                        self.url(),
-                        item.kind
+                        "ingestion-rejected-{}",
+                        reason.split(' ').next().unwrap_or("")
                     ),
+                    &format!("{} rejected a {} event: {reason}", self.url(), item.kind),
                 );
             }
         }
@@ -106,7 +105,10 @@ impl IngestionTransport {
                     "ingestion to {} gave up on {} events: {}",
                     self.url(),
                     report.undelivered.len(),
-                    report.last_error.as_deref().unwrap_or("not delivered in time")
+                    report
+                        .last_error
+                        .as_deref()
+                        .unwrap_or("not delivered in time")
                 ),
             );
         }
@@ -180,5 +182,4 @@ mod tests {
         assert_eq!(&id[14..15], "4");
         assert_ne!(id, new_event_id());
     }
-
 }

@@ -21,7 +21,10 @@
 //! count against the same span and byte budget as queued ones, so spans are lost only when
 //! that budget is full (counted in `queue_dropped_spans`, warning `queue-full`) or at
 //! shutdown (counted in `dropped_spans`, warning `spans-dropped-at-shutdown`), each exactly.
-//! Other exporters are called once per batch, as the SDK's processors do.
+//! This holds for the OTLP destinations (HTTP and gRPC); native ingestion reports per-event
+//! results and drops (and counts) events still failing at the deadline, and the offline file
+//! has nothing to wait for. Other exporters are called once per batch, as the SDK's
+//! processors do.
 //!
 //! # Flush interval 0
 //!
@@ -305,8 +308,8 @@ fn run_worker<E: SpanExporter + 'static>(shared: &Shared, exporter: &Mutex<E>) {
                 let backing_off = retry_at.is_some_and(|t| now < t);
                 let partial_due = q.current_since.is_some_and(|t| now >= t + delay);
                 let has_current = !q.current.spans.is_empty();
-                let ready = !q.full.is_empty()
-                    || (has_current && (flush || q.shutdown || partial_due));
+                let ready =
+                    !q.full.is_empty() || (has_current && (flush || q.shutdown || partial_due));
                 if ready && !backing_off {
                     let mut chunks: Vec<Chunk> = q.full.drain(..).collect();
                     if has_current {
@@ -331,17 +334,16 @@ fn run_worker<E: SpanExporter + 'static>(shared: &Shared, exporter: &Mutex<E>) {
                 }
                 q = match wake {
                     Some(t) => {
-                        let d = t.saturating_duration_since(now).max(Duration::from_millis(1));
+                        let d = t
+                            .saturating_duration_since(now)
+                            .max(Duration::from_millis(1));
                         shared
                             .work
                             .wait_timeout(q, d)
                             .map(|(g, _)| g)
                             .unwrap_or_else(|p| p.into_inner().0)
                     }
-                    None => shared
-                        .work
-                        .wait(q)
-                        .unwrap_or_else(|p| p.into_inner()),
+                    None => shared.work.wait(q).unwrap_or_else(|p| p.into_inner()),
                 };
             }
         };

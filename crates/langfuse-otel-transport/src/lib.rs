@@ -9,7 +9,7 @@
 //! |---|---|
 //! | [`delivery`] | [`Payload`], the retry loop [`deliver`], [`Verdict`] (retryable / throttled / final), [`Outcome`] with the exact [`Status`] (HTTP status or gRPC code) |
 //! | [`http`] | [`HttpSender`]: OTLP/HTTP and any JSON POST, `Retry-After` honoured, per-request headers for proxies |
-//! | [`grpc`] (feature `grpc`) | `GrpcSender`: OTLP/gRPC with the server's `RetryInfo` delay honoured |
+//! | `grpc` (feature `grpc`) | `GrpcSender`: OTLP/gRPC with the server's `RetryInfo` delay honoured |
 //! | [`batch`] | [`JsonBatchSender`]: native ingestion (207 per-event results) and scores, byte-bounded |
 //! | [`langfuse`] | paths, SDK name and version, user agent, the Langfuse headers built once |
 //! | [`settings`] | the one settings model: every `LANGFUSE_*`/`OTEL_*` variable, its rule and default |

@@ -473,7 +473,10 @@ impl LangfuseBuilder {
         for e in &self.env_errors {
             warn(e, "the default");
         }
-        let rate = match self.sample_rate.map(|r| settings::SAMPLE_RATE.check_fraction(r)) {
+        let rate = match self
+            .sample_rate
+            .map(|r| settings::SAMPLE_RATE.check_fraction(r))
+        {
             None => 1.0,
             Some(Ok(r)) => r,
             Some(Err(e)) => {
@@ -580,7 +583,9 @@ mod tests {
             ("LANGFUSE_SECRET_KEY", "sk"),
             ("LANGFUSE_TIMEOUT", "soon"),
         ]));
-        b = b.diagnostics(Diagnostics::new(move |m| sink.lock().unwrap().push(m.to_owned())));
+        b = b.diagnostics(Diagnostics::new(move |m| {
+            sink.lock().unwrap().push(m.to_owned())
+        }));
         let c = b.resolve().unwrap();
         assert_eq!(c.timeout, langfuse_otel_exporter::config::DEFAULT_TIMEOUT);
         let exporter_error = langfuse_otel_exporter::config::timeout(&Env::from_pairs([(
@@ -609,7 +614,11 @@ mod tests {
         assert_eq!(c.batch.max_export_batch, 64);
         assert_eq!(c.batch.schedule_delay, Duration::from_millis(250));
         assert_eq!(c.batch.max_queue_spans, 5000);
-        assert_eq!((c.flush_at, c.flush_interval), (None, None), "scores keep their defaults");
+        assert_eq!(
+            (c.flush_at, c.flush_interval),
+            (None, None),
+            "scores keep their defaults"
+        );
     }
 
     #[test]

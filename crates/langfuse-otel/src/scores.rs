@@ -453,7 +453,9 @@ impl Worker {
                 self.max_queued
             );
             tracing::warn!(target: "langfuse", "{message}");
-            self.config.diagnostics.warn_once("score-queue-full", &message);
+            self.config
+                .diagnostics
+                .warn_once("score-queue-full", &message);
             return;
         }
         if self.pending.is_empty() {
@@ -485,7 +487,9 @@ impl Worker {
                  (counted in ScoreStats::dropped)"
             );
             tracing::warn!(target: "langfuse", "{message}");
-            self.config.diagnostics.warn_once("scores-dropped", &message);
+            self.config
+                .diagnostics
+                .warn_once("scores-dropped", &message);
         }
     }
 
@@ -597,7 +601,9 @@ fn post(
     cap: Option<Instant>,
 ) -> Vec<Value> {
     let started = Instant::now();
-    let deadline = cap.map_or(started + config.timeout, |c| c.min(started + config.timeout));
+    let deadline = cap.map_or(started + config.timeout, |c| {
+        c.min(started + config.timeout)
+    });
     let n = pending.len();
     let mut originals = std::collections::HashMap::with_capacity(n);
     let mut items = Vec::with_capacity(n);

@@ -79,9 +79,16 @@ mod tests {
             .expect("keys given");
         let h = headers(&config);
         let get = |k: &str| h.iter().find(|(n, _)| n == k).map(|(_, v)| v.expose());
-        assert_eq!(get("authorization"), Some("Basic cGstbGYtdGVzdDpzay1sZi10ZXN0"));
+        assert_eq!(
+            get("authorization"),
+            Some("Basic cGstbGYtdGVzdDpzay1sZi10ZXN0")
+        );
         assert_eq!(get("x-langfuse-ingestion-version"), Some("4"));
         assert_eq!(get("x-langfuse-public-key"), Some("pk-lf-test"));
-        assert_eq!(get("x-langfuse-sdk-name"), Some("custom"), "additional headers win");
+        assert_eq!(
+            get("x-langfuse-sdk-name"),
+            Some("custom"),
+            "additional headers win"
+        );
     }
 }
