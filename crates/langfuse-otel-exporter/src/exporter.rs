@@ -497,6 +497,7 @@ impl SpanExporter for LangfuseExporter {
 #[derive(Debug, Default)]
 pub struct LangfuseExporterBuilder {
     ignore_env: bool,
+    env: Option<Env>,
     base_url: Option<String>,
     keys: Option<(String, Secret)>,
     ingestion: bool,
@@ -519,6 +520,20 @@ impl LangfuseExporterBuilder {
     /// Ignores the process environment: only the builder's settings count.
     pub fn without_env(mut self) -> Self {
         self.ignore_env = true;
+        self
+    }
+
+    /// Reads the settings the builder does not give from `env` instead of the process
+    /// environment (a fixed map in tests, or settings gathered elsewhere).
+    ///
+    /// ```
+    /// use langfuse_otel_exporter::{LangfuseExporter, config::Env};
+    /// let env = Env::from_pairs([("LANGFUSE_OTLP_ENDPOINT", "http://127.0.0.1:4318/v1/traces")]);
+    /// let exporter = LangfuseExporter::builder().env(env).build().unwrap();
+    /// assert_eq!(exporter.destination(), "OTLP http://127.0.0.1:4318/v1/traces");
+    /// ```
+    pub fn env(mut self, env: Env) -> Self {
+        self.env = Some(env);
         self
     }
 
@@ -668,10 +683,10 @@ impl LangfuseExporterBuilder {
     /// (unless [`without_env`](Self::without_env)), validated by the shared rules of
     /// [`langfuse_otel_transport::settings`]; see [`crate::config`] for where spans go.
     pub fn build(self) -> Result<LangfuseExporter, ConfigError> {
-        let env = if self.ignore_env {
-            Env::empty()
-        } else {
-            Env::process()
+        let env = match (&self.env, self.ignore_env) {
+            (Some(env), _) => env.clone(),
+            (None, true) => Env::empty(),
+            (None, false) => Env::process(),
         };
         let settings = Settings::read(&env)?;
         let diagnostics = self.diagnostics.clone().unwrap_or_default();
@@ -981,6 +996,46 @@ mod tests {
         let r = futures_executor::block_on(e.export(vec![span]));
         assert!(matches!(r, Err(OTelSdkError::AlreadyShutdown)));
         assert_eq!(e.stats().snapshot().dropped_spans, 1);
+        std::fs::remove_file(path).ok();
+    }
+
+    #[test]
+    fn with_no_keys_and_no_endpoint_the_offline_file_is_used_and_said_once() {
+        let lines = Arc::new(Mutex::new(Vec::<String>::new()));
+        let sink = Arc::clone(&lines);
+        let path =
+            std::env::temp_dir().join(format!("lf-offline-said-{}.jsonl", std::process::id()));
+        let env = Env::from_pairs([("LANGFUSE_OFFLINE_PATH", path.display().to_string())]);
+        let diagnostics = Diagnostics::new(move |m| sink.lock().unwrap().push(m.to_owned()));
+        for _ in 0..2 {
+            let e = LangfuseExporter::builder()
+                .env(env.clone())
+                .diagnostics(diagnostics.clone())
+                .build()
+                .unwrap();
+            assert_eq!(e.destination(), format!("file {}", path.display()));
+        }
+        let said = lines.lock().unwrap().clone();
+        assert_eq!(said.len(), 1, "{said:?}");
+        assert!(
+            said[0].contains(&format!(
+                "writing spans to the offline file {}",
+                path.display()
+            )),
+            "{said:?}"
+        );
+        // An explicit file is what the user asked for: nothing to say.
+        let quiet = Arc::new(Mutex::new(Vec::<String>::new()));
+        let q = Arc::clone(&quiet);
+        LangfuseExporter::builder()
+            .without_env()
+            .file(&path)
+            .diagnostics(Diagnostics::new(move |m| {
+                q.lock().unwrap().push(m.to_owned())
+            }))
+            .build()
+            .unwrap();
+        assert!(quiet.lock().unwrap().is_empty());
         std::fs::remove_file(path).ok();
     }
 
