@@ -16,8 +16,8 @@ use opentelemetry_sdk::Resource;
 use opentelemetry_sdk::error::{OTelSdkError, OTelSdkResult};
 use opentelemetry_sdk::trace::SpanData;
 
-use crate::exporter::Diagnostics;
 use crate::stats::Stats;
+use langfuse_otel_transport::Diagnostics;
 
 /// The documented request limit of `/api/public/ingestion`.
 pub const MAX_BATCH_BYTES: usize = langfuse_otel_transport::batch::MAX_INGESTION_BATCH_BYTES;

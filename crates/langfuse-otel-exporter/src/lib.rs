@@ -39,6 +39,7 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+mod builder;
 pub mod config;
 mod exporter;
 pub mod filter;
@@ -50,8 +51,9 @@ pub mod processor;
 pub mod stats;
 mod wire;
 
+pub use builder::LangfuseExporterBuilder;
 pub use config::{Compression, ConfigError, OtlpMode, OtlpProtocol};
-pub use exporter::{Diagnostics, LangfuseExporter, LangfuseExporterBuilder, SDK_NAME, SDK_VERSION};
+pub use exporter::{Diagnostics, LangfuseExporter, SDK_NAME, SDK_VERSION};
 pub use filter::ExportFilter;
 pub use http::RetryPolicy;
 pub use ingestion::{MAX_BATCH_BYTES as MAX_INGESTION_BATCH_BYTES, new_event_id};

@@ -209,6 +209,23 @@ impl<E: SpanExporter + 'static> BatchProcessor<E> {
     }
 }
 
+impl LangfuseExporter {
+    /// This exporter inside a [`BatchProcessor`] with the batching settings read when
+    /// the exporter was built (so `without_env()` reaches them too), sharing one [`Stats`]
+    /// (queue drops and export results in one place). A batch that cannot be delivered within
+    /// the export timeout goes back to the queue and is retried (see [`crate::processor`]).
+    pub fn into_batch_processor(self) -> BatchProcessor<LangfuseExporter> {
+        let stats = self.stats();
+        let diagnostics = self.diagnostics().clone();
+        let settings = self.batch_settings().clone();
+        BatchProcessor::builder(self)
+            .settings(settings)
+            .stats(stats)
+            .diagnostics(diagnostics)
+            .build()
+    }
+}
+
 impl<E: SpanExporter + 'static> BatchProcessorBuilder<E> {
     /// Batching settings (default: [`BatchSettings::from_env`], falling back to the defaults
     /// when the environment is invalid).
@@ -524,7 +541,10 @@ impl<E: SpanExporter + 'static> SpanProcessor for BatchProcessor<E> {
         self.shared.diagnostics.debug(|| {
             format!(
                 "flush: {} in {:.1} ms",
-                crate::exporter::result_text(&result),
+                match &result {
+                    Ok(()) => "ok".to_string(),
+                    Err(e) => format!("failed: {e}"),
+                },
                 started.elapsed().as_secs_f64() * 1000.0
             )
         });
