@@ -100,7 +100,7 @@ pub enum OtlpProtocol {
 }
 
 impl OtlpProtocol {
-    /// Parses `OTEL_EXPORTER_OTLP_PROTOCOL` values.
+    /// Parses `LANGFUSE_OTLP_PROTOCOL` values.
     pub fn parse(value: &str) -> Result<Self, ConfigError> {
         match value.to_ascii_lowercase().as_str() {
             "http/protobuf" => Ok(OtlpProtocol::HttpProtobuf),
@@ -167,13 +167,13 @@ impl Default for Compression {
 }
 
 impl Compression {
-    /// Parses `OTEL_EXPORTER_OTLP_COMPRESSION` values (`gzip`, `none`).
+    /// Parses `LANGFUSE_OTLP_COMPRESSION` values (`gzip`, `none`).
     pub fn parse(value: &str) -> Result<Self, ConfigError> {
         match value.to_ascii_lowercase().as_str() {
             "gzip" => Ok(Compression::default()),
             "none" | "" => Ok(Compression::None),
             other => Err(ConfigError::Invalid {
-                name: "OTEL_EXPORTER_OTLP_COMPRESSION",
+                name: "LANGFUSE_OTLP_COMPRESSION",
                 reason: format!("{other:?} (supported: gzip, none)"),
             }),
         }
