@@ -563,7 +563,7 @@ impl Langfuse {
         match seed {
             Some(seed) => {
                 let digest = Sha256::digest(seed.as_bytes());
-                digest[..16].iter().map(|b| format!("{b:02x}")).collect()
+                langfuse_otel_transport::hex(&digest[..16])
             }
             None => RandomIdGenerator::default().new_trace_id().to_string(),
         }
