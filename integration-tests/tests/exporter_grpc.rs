@@ -179,3 +179,62 @@ fn a_grpc_collector_receives_canonical_spans() {
         panic!("canonical spans over gRPC translate differently: {d}");
     }
 }
+
+/// Answers the first call UNAVAILABLE with a `google.rpc.RetryInfo` asking for `delay`, then OK;
+/// records when each call arrived.
+struct Throttling {
+    delay: Duration,
+    calls: Arc<Mutex<Vec<std::time::Instant>>>,
+}
+
+#[tonic::async_trait]
+impl TraceService for Throttling {
+    async fn export(
+        &self,
+        _request: tonic::Request<ExportTraceServiceRequest>,
+    ) -> Result<tonic::Response<ExportTraceServiceResponse>, tonic::Status> {
+        let mut calls = self.calls.lock().unwrap();
+        calls.push(std::time::Instant::now());
+        if calls.len() == 1 {
+            let details = langfuse_otel_transport::grpc::retry_info_details(14, "busy", self.delay);
+            return Err(tonic::Status::with_details(
+                tonic::Code::Unavailable,
+                "busy",
+                details.into(),
+            ));
+        }
+        Ok(tonic::Response::new(ExportTraceServiceResponse::default()))
+    }
+}
+
+#[test]
+fn a_grpc_retry_waits_the_delay_the_server_asked_for() {
+    let delay = Duration::from_millis(1500);
+    let calls = Arc::new(Mutex::new(Vec::new()));
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    let port = unused_port();
+    let addr = format!("127.0.0.1:{port}").parse().unwrap();
+    runtime.spawn(
+        tonic::transport::Server::builder()
+            .add_service(
+                TraceServiceServer::new(Throttling {
+                    delay,
+                    calls: calls.clone(),
+                })
+                .accept_compressed(CompressionEncoding::Gzip),
+            )
+            .serve(addr),
+    );
+    // The exporter's own backoff starts at 30 ms: only the server's delay explains the gap.
+    let e = grpc_exporter(port, Duration::from_secs(10));
+    futures_executor::block_on(e.export(spans(0..3))).unwrap();
+    let calls = calls.lock().unwrap();
+    assert_eq!(calls.len(), 2);
+    let gap = calls[1] - calls[0];
+    assert!(gap >= delay && gap < delay * 2, "{gap:?}");
+    assert_eq!(e.stats().snapshot().exported_spans, 3);
+}

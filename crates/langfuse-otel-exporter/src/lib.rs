@@ -7,8 +7,8 @@
 //! |---|---|---|
 //! | Langfuse OTLP | keys given (builder or `LANGFUSE_PUBLIC_KEY`/`SECRET_KEY`) | OTLP protobuf + gzip to `{base}/api/public/otel/v1/traces`, Basic auth, `x-langfuse-*` headers |
 //! | Langfuse native ingestion | keys and [`LangfuseExporterBuilder::ingestion`] | translated events to `{base}/api/public/ingestion` |
-//! | any OTLP collector | an endpoint (builder or `OTEL_EXPORTER_OTLP_[TRACES_]ENDPOINT`) | OTLP/HTTP protobuf or JSON, or OTLP/gRPC (`grpc` feature): the spans as they are, or in [`OtlpMode::Canonical`] translated and re-encoded with the `langfuse.*` convention |
-//! | offline file | nothing configured | ingestion events as JSON lines (`langfuse-traces.jsonl`); [`offline::render_trace_file`] prints the trees |
+//! | any OTLP collector | an endpoint of its own (builder `.otlp_endpoint(..)` or `LANGFUSE_OTLP_ENDPOINT`; never the user's `OTEL_EXPORTER_OTLP_*`) | OTLP/HTTP protobuf or JSON, or OTLP/gRPC (`grpc` feature): the spans as they are, or in [`OtlpMode::Canonical`] translated and re-encoded with the `langfuse.*` convention |
+//! | offline file | nothing configured (said once, warning `offline-destination`) | ingestion events as JSON lines (`langfuse-traces.jsonl`); [`offline::render_trace_file`] prints the trees |
 //!
 //! `export()` never needs an async runtime: it works under [`BatchProcessor`] (recommended:
 //! a byte-bounded queue sized for bursts, exact drop counts), and equally under the SDK's
@@ -39,11 +39,10 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+mod builder;
 pub mod config;
 mod exporter;
 pub mod filter;
-#[cfg(feature = "grpc")]
-mod grpc;
 pub mod http;
 mod ingestion;
 pub mod offline;
@@ -52,8 +51,9 @@ pub mod processor;
 pub mod stats;
 mod wire;
 
+pub use builder::LangfuseExporterBuilder;
 pub use config::{Compression, ConfigError, OtlpMode, OtlpProtocol};
-pub use exporter::{Diagnostics, LangfuseExporter, LangfuseExporterBuilder, SDK_NAME, SDK_VERSION};
+pub use exporter::{Diagnostics, LangfuseExporter, SDK_NAME, SDK_VERSION};
 pub use filter::ExportFilter;
 pub use http::RetryPolicy;
 pub use ingestion::{MAX_BATCH_BYTES as MAX_INGESTION_BATCH_BYTES, new_event_id};

@@ -90,7 +90,10 @@ impl FileSink {
         stats: &Stats,
     ) -> OTelSdkResult {
         let events = translate_for_file(&self.translator, spans, resource);
-        let observations = events.iter().filter(|e| e.is_observation).count() as u64;
+        let observations = events
+            .iter()
+            .filter(|e| crate::ingestion::is_span_event(e))
+            .count() as u64;
         let result = self
             .out
             .lock()

@@ -10,7 +10,30 @@
 //!
 //! The export runs on one dedicated thread; `force_flush` and `shutdown` wait for it with a
 //! deadline and return [`OTelSdkError::Timeout`] instead of hanging.
+//!
+//! # No loss across outages
+//!
+//! With a [`LangfuseExporter`] inside (as [`LangfuseExporter::into_batch_processor`] builds
+//! it), a batch that could not be delivered within its export timeout (receiver down, slow,
+//! throttling) goes back to the front of the queue, oldest first, and is tried again with
+//! backoff (the exporter's [`RetryPolicy`](crate::RetryPolicy)) until it is delivered or the
+//! shutdown deadline passes; newer spans wait behind it. Batches in flight and re-queued
+//! count against the same span and byte budget as queued ones, so spans are lost only when
+//! that budget is full (counted in `queue_dropped_spans`, warning `queue-full`) or at
+//! shutdown (counted in `dropped_spans`, warning `spans-dropped-at-shutdown`), each exactly.
+//! This holds for the OTLP destinations (HTTP and gRPC); native ingestion reports per-event
+//! results and drops (and counts) events still failing at the deadline, and the offline file
+//! has nothing to wait for. Other exporters are called once per batch, as the SDK's
+//! processors do.
+//!
+//! # Flush interval 0
+//!
+//! A schedule delay of zero (`LANGFUSE_FLUSH_INTERVAL=0`) exports as soon as spans arrive.
+//! The worker sleeps on a condition variable while the queue is empty, so an idle processor
+//! costs no CPU whatever the delay.
 
+use std::any::Any;
+use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread::JoinHandle;
@@ -22,7 +45,7 @@ use opentelemetry_sdk::error::{OTelSdkError, OTelSdkResult};
 use opentelemetry_sdk::trace::{Span, SpanData, SpanExporter, SpanProcessor};
 
 use crate::config::{BatchSettings, ConfigError, Env};
-use crate::exporter::Diagnostics;
+use crate::exporter::{Diagnostics, Failure, LangfuseExporter};
 use crate::stats::Stats;
 
 /// Estimated in-memory size of a span: the struct, its attributes, events and links, and the
@@ -56,19 +79,40 @@ pub fn estimated_size(span: &SpanData) -> usize {
     std::mem::size_of::<SpanData>() + span.name.len() + attrs + events + span.links.len() * 128
 }
 
+/// Spans of at most one export batch and their estimated size.
+#[derive(Debug, Default)]
+struct Chunk {
+    spans: Vec<SpanData>,
+    bytes: usize,
+}
+
 /// Spans in chunks of at most one export batch: no chunk is ever reallocated, so a large
 /// queue costs no copying, and the worker exports chunks as they are.
 #[derive(Debug, Default)]
 struct Queue {
-    full: Vec<Vec<SpanData>>,
-    current: Vec<SpanData>,
+    full: VecDeque<Chunk>,
+    current: Chunk,
+    /// When the first span of `current` arrived.
+    current_since: Option<Instant>,
+    /// Spans and bytes queued or in flight (the budget counts both).
     len: usize,
     bytes: usize,
     /// Flush requests issued / completed (generation counters).
     flush_requested: u64,
     flush_done: u64,
+    /// The last flush generation that ended with batches back in the queue.
+    flush_failed: u64,
     shutdown: bool,
+    /// Until when re-queued batches may still be retried at shutdown.
+    shutdown_deadline: Option<Instant>,
     worker_done: bool,
+}
+
+impl Queue {
+    fn release(&mut self, spans: usize, bytes: usize) {
+        self.len = self.len.saturating_sub(spans);
+        self.bytes = self.bytes.saturating_sub(bytes);
+    }
 }
 
 #[derive(Debug)]
@@ -165,6 +209,23 @@ impl<E: SpanExporter + 'static> BatchProcessor<E> {
     }
 }
 
+impl LangfuseExporter {
+    /// This exporter inside a [`BatchProcessor`] with the batching settings read when
+    /// the exporter was built (so `without_env()` reaches them too), sharing one [`Stats`]
+    /// (queue drops and export results in one place). A batch that cannot be delivered within
+    /// the export timeout goes back to the queue and is retried (see [`crate::processor`]).
+    pub fn into_batch_processor(self) -> BatchProcessor<LangfuseExporter> {
+        let stats = self.stats();
+        let diagnostics = self.diagnostics().clone();
+        let settings = self.batch_settings().clone();
+        BatchProcessor::builder(self)
+            .settings(settings)
+            .stats(stats)
+            .diagnostics(diagnostics)
+            .build()
+    }
+}
+
 impl<E: SpanExporter + 'static> BatchProcessorBuilder<E> {
     /// Batching settings (default: [`BatchSettings::from_env`], falling back to the defaults
     /// when the environment is invalid).
@@ -216,7 +277,7 @@ impl<E: SpanExporter + 'static> BatchProcessorBuilder<E> {
         };
         if worker.is_none() {
             // Without a thread nothing can be exported: report it and count every span lost.
-            shared.diagnostics.once(
+            shared.diagnostics.warn_once(
                 "no-thread",
                 "cannot start the export thread; spans will be dropped",
             );
@@ -230,69 +291,167 @@ impl<E: SpanExporter + 'static> BatchProcessorBuilder<E> {
     }
 }
 
-fn run_worker<E: SpanExporter>(shared: &Shared, exporter: &Mutex<E>) {
+/// What the worker does next.
+enum Step {
+    /// Export these chunks.
+    Export(Vec<Chunk>, u64, bool),
+    /// Shut down: nothing left, or the shutdown deadline passed.
+    Stop,
+}
+
+fn run_worker<E: SpanExporter + 'static>(shared: &Shared, exporter: &Mutex<E>) {
     let _suppressed = Context::enter_telemetry_suppressed_scope();
-    let settings = &shared.settings;
-    let mut next_scheduled = Instant::now() + settings.schedule_delay;
+    let delay = shared.settings.schedule_delay;
+    // Backoff between re-queued attempts: the round and when the next one may start.
+    let mut round = 0u32;
+    let mut retry_at: Option<Instant> = None;
     loop {
-        let (batch, flush_gen, shutting_down) = {
+        let step = {
             let mut q = shared.lock();
             loop {
+                let now = Instant::now();
                 let flush = q.flush_requested > q.flush_done;
-                if q.shutdown
-                    || flush
-                    || !q.full.is_empty()
-                    || (Instant::now() >= next_scheduled && q.len > 0)
-                {
-                    break;
+                if q.shutdown {
+                    let expired = q.shutdown_deadline.is_some_and(|d| now >= d);
+                    if q.len == 0 || expired {
+                        break Step::Stop;
+                    }
                 }
-                let wait = next_scheduled.saturating_duration_since(Instant::now());
-                let wait = if wait.is_zero() {
-                    settings.schedule_delay
-                } else {
-                    wait
+                if q.len == 0 && flush {
+                    // Nothing queued or in flight: every earlier flush request is complete.
+                    q.flush_done = q.flush_requested;
+                    shared.done.notify_all();
+                }
+                let backing_off = retry_at.is_some_and(|t| now < t);
+                let partial_due = q.current_since.is_some_and(|t| now >= t + delay);
+                let has_current = !q.current.spans.is_empty();
+                let ready =
+                    !q.full.is_empty() || (has_current && (flush || q.shutdown || partial_due));
+                if ready && !backing_off {
+                    let mut chunks: Vec<Chunk> = q.full.drain(..).collect();
+                    if has_current {
+                        chunks.push(std::mem::take(&mut q.current));
+                        q.current_since = None;
+                    }
+                    break Step::Export(chunks, q.flush_requested, q.shutdown);
+                }
+                // Sleep until the next thing that can happen; with nothing queued, until woken
+                // (no timer: an idle worker costs no CPU, even with a zero delay).
+                let mut wake = None;
+                if backing_off {
+                    wake = retry_at;
+                } else if let Some(t) = q.current_since {
+                    wake = Some(t + delay);
+                }
+                if q.shutdown {
+                    wake = match (wake, q.shutdown_deadline) {
+                        (Some(a), Some(b)) => Some(a.min(b)),
+                        (a, b) => a.or(b),
+                    };
+                }
+                q = match wake {
+                    Some(t) => {
+                        let d = t
+                            .saturating_duration_since(now)
+                            .max(Duration::from_millis(1));
+                        shared
+                            .work
+                            .wait_timeout(q, d)
+                            .map(|(g, _)| g)
+                            .unwrap_or_else(|p| p.into_inner().0)
+                    }
+                    None => shared.work.wait(q).unwrap_or_else(|p| p.into_inner()),
                 };
-                q = shared
-                    .work
-                    .wait_timeout(q, wait)
-                    .map(|(g, _)| g)
-                    .unwrap_or_else(|p| p.into_inner().0);
-                if Instant::now() >= next_scheduled && q.len == 0 {
-                    next_scheduled = Instant::now() + settings.schedule_delay;
+            }
+        };
+        let (chunks, flush_gen, shutting_down) = match step {
+            Step::Export(chunks, flush_gen, shutting_down) => (chunks, flush_gen, shutting_down),
+            Step::Stop => {
+                let mut q = shared.lock();
+                let lost = q.len;
+                q.full.clear();
+                q.current = Chunk::default();
+                q.len = 0;
+                q.bytes = 0;
+                q.worker_done = true;
+                q.flush_done = q.flush_requested;
+                drop(q);
+                if lost > 0 {
+                    shared.stats.add_dropped(lost as u64);
+                    shared.diagnostics.warn_once(
+                        "spans-dropped-at-shutdown",
+                        &format!(
+                            "dropping {lost} spans not delivered before the shutdown deadline \
+                             (counted in Stats::dropped_spans)"
+                        ),
+                    );
+                }
+                let exporter = exporter.lock().unwrap_or_else(|p| p.into_inner());
+                let _ = exporter.force_flush();
+                drop(exporter);
+                shared.done.notify_all();
+                return;
+            }
+        };
+        let cap = if shutting_down {
+            shared.lock().shutdown_deadline
+        } else {
+            None
+        };
+        let mut requeued = false;
+        {
+            let exporter = exporter.lock().unwrap_or_else(|p| p.into_inner());
+            let ours = (&*exporter as &dyn Any).downcast_ref::<LangfuseExporter>();
+            let mut chunks = chunks.into_iter();
+            while let Some(chunk) = chunks.next() {
+                let (n, bytes) = (chunk.spans.len(), chunk.bytes);
+                let Some(ours) = ours else {
+                    // Errors are counted by the exporter and reported through diagnostics.
+                    let _ = futures_executor::block_on(exporter.export(chunk.spans));
+                    shared.lock().release(n, bytes);
+                    continue;
+                };
+                match ours.export_batch(chunk.spans, cap, true) {
+                    Ok(()) | Err(Failure::Final(_)) => shared.lock().release(n, bytes),
+                    Err(Failure::Retry(spans, _)) => {
+                        // Back to the front, oldest first; filtered-out spans leave the budget.
+                        let kept: usize = spans.iter().map(estimated_size).sum();
+                        let mut q = shared.lock();
+                        q.release(n - spans.len(), bytes.saturating_sub(kept));
+                        let rest: Vec<Chunk> = chunks.by_ref().collect();
+                        for c in rest.into_iter().rev() {
+                            q.full.push_front(c);
+                        }
+                        q.full.push_front(Chunk { spans, bytes: kept });
+                        drop(q);
+                        round += 1;
+                        let policy = ours.retry_policy();
+                        retry_at = Some(Instant::now() + policy.backoff(round));
+                        shared.diagnostics.debug(|| {
+                            format!("export: batch kept in the queue, retry round {round}")
+                        });
+                        requeued = true;
+                        break;
+                    }
                 }
             }
-            q.bytes = 0;
-            q.len = 0;
-            let mut chunks = std::mem::take(&mut q.full);
-            if !q.current.is_empty() {
-                chunks.push(std::mem::take(&mut q.current));
-            }
-            (chunks, q.flush_requested, q.shutdown)
-        };
-        next_scheduled = Instant::now() + settings.schedule_delay;
-        if !batch.is_empty() {
-            let exporter = exporter.lock().unwrap_or_else(|p| p.into_inner());
-            for chunk in batch {
-                // Errors are counted by the exporter (ours) and reported through diagnostics.
-                let _ = futures_executor::block_on(exporter.export(chunk));
-            }
-            if shutting_down {
-                let _ = exporter.force_flush();
-            }
-            drop(exporter);
+        }
+        if !requeued {
+            round = 0;
+            retry_at = None;
         }
         let mut q = shared.lock();
         // Everything queued before the flush request was taken with `flush_gen` under the
-        // same lock, so the request is complete even if new spans arrived meanwhile.
+        // same lock, so the request is complete; if something went back to the queue, it
+        // failed (the spans stay queued and are retried), and says so at once rather than
+        // waiting out the flush timeout.
         if flush_gen > q.flush_done {
             q.flush_done = flush_gen;
+            if requeued {
+                q.flush_failed = flush_gen;
+            }
         }
-        if shutting_down {
-            q.worker_done = true;
-            q.flush_done = q.flush_requested;
-            shared.done.notify_all();
-            return;
-        }
+        drop(q);
         shared.done.notify_all();
     }
 }
@@ -316,7 +475,7 @@ impl<E: SpanExporter + 'static> SpanProcessor for BatchProcessor<E> {
             drop(q);
             self.shared.stats.add_queue_dropped(1);
             if !self.shared.warned_full.swap(true, Ordering::Relaxed) {
-                self.shared.diagnostics.once(
+                self.shared.diagnostics.warn_once(
                     "queue-full",
                     &format!(
                         "span queue full ({} spans / {} bytes max); dropping spans, counted in \
@@ -328,17 +487,25 @@ impl<E: SpanExporter + 'static> SpanProcessor for BatchProcessor<E> {
             return;
         }
         q.bytes += size;
-        if q.current.capacity() == 0 {
-            q.current = Vec::with_capacity(settings.max_export_batch.min(4096));
-        }
-        q.current.push(span);
         q.len += 1;
-        // Wake the worker once per full batch only (a notify costs a syscall).
-        let wake = q.current.len() >= settings.max_export_batch;
-        if wake {
-            let chunk = std::mem::take(&mut q.current);
-            q.full.push(chunk);
+        let starts_batch = q.current.spans.is_empty();
+        if starts_batch {
+            if q.current.spans.capacity() == 0 {
+                q.current.spans = Vec::with_capacity(settings.max_export_batch.min(4096));
+            }
+            q.current_since = Some(Instant::now());
         }
+        q.current.spans.push(span);
+        q.current.bytes += size;
+        // Wake the worker when a batch starts (it schedules the partial export; at once with a
+        // zero delay) and when one is full; a notify costs a syscall, so not per span.
+        let full = q.current.spans.len() >= settings.max_export_batch;
+        if full {
+            let chunk = std::mem::take(&mut q.current);
+            q.current_since = None;
+            q.full.push_back(chunk);
+        }
+        let wake = full || (starts_batch && q.full.is_empty());
         drop(q);
         if wake {
             self.shared.work.notify_one();
@@ -356,13 +523,28 @@ impl<E: SpanExporter + 'static> SpanProcessor for BatchProcessor<E> {
         };
         self.shared.work.notify_one();
         let started = Instant::now();
-        let result = self.wait_until(self.shared.settings.flush_timeout, |q| {
-            q.flush_done >= target || q.worker_done
-        });
+        let result = self
+            .wait_until(self.shared.settings.flush_timeout, |q| {
+                q.flush_done >= target || q.worker_done
+            })
+            .and_then(|()| {
+                let q = self.shared.lock();
+                if q.flush_failed >= target {
+                    Err(OTelSdkError::InternalFailure(format!(
+                        "{} spans could not be delivered yet; they stay queued and are retried",
+                        q.len
+                    )))
+                } else {
+                    Ok(())
+                }
+            });
         self.shared.diagnostics.debug(|| {
             format!(
                 "flush: {} in {:.1} ms",
-                crate::exporter::result_text(&result),
+                match &result {
+                    Ok(()) => "ok".to_string(),
+                    Err(e) => format!("failed: {e}"),
+                },
                 started.elapsed().as_secs_f64() * 1000.0
             )
         });
@@ -377,6 +559,10 @@ impl<E: SpanExporter + 'static> SpanProcessor for BatchProcessor<E> {
                 return Err(OTelSdkError::AlreadyShutdown);
             }
             q.shutdown = true;
+            // The worker gives up on re-queued batches a little before the caller's deadline,
+            // so the drop is counted before `shutdown` returns.
+            let margin = (timeout / 10).min(Duration::from_millis(200));
+            q.shutdown_deadline = Some(deadline - margin);
         }
         self.shared.work.notify_one();
         let has_worker = self.worker.lock().map(|w| w.is_some()).unwrap_or(false);
@@ -392,7 +578,7 @@ impl<E: SpanExporter + 'static> SpanProcessor for BatchProcessor<E> {
             let mut q = self.shared.lock();
             let n = q.len as u64;
             q.full.clear();
-            q.current.clear();
+            q.current = Chunk::default();
             q.len = 0;
             self.shared.stats.add_queue_dropped(n);
         }

@@ -1,23 +1,18 @@
-//! [`Langfuse`]: the client. Starts observations, sends scores, flushes.
+//! [`Langfuse`]: the client. Starts observations, sends scores, flushes. Building it lives in
+//! `builder`, the process-wide client in `global`, running an active observation's body in
+//! `active`; none of them is imported here but `active`.
 
 use std::fmt;
 use std::future::Future;
-use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
-use std::pin::Pin;
-use std::sync::{Arc, OnceLock, RwLock};
-use std::task::{Context as TaskContext, Poll};
+use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use langfuse_otel_core::keys;
-use langfuse_otel_exporter::BatchProcessor;
-use langfuse_otel_exporter::config::BatchSettings;
-use langfuse_otel_exporter::offline::OfflineWriter;
 use opentelemetry::trace::{
-    FutureExt as _, SpanContext, SpanId, SpanKind, TraceContextExt, TraceFlags, TraceId,
-    TraceState, Tracer as _, TracerProvider as _,
+    SpanContext, SpanId, SpanKind, TraceContextExt, TraceFlags, TraceId, TraceState, Tracer as _,
+    TracerProvider as _,
 };
 use opentelemetry::{Context, InstrumentationScope, KeyValue};
-use opentelemetry_sdk::Resource;
 use opentelemetry_sdk::trace::{
     IdGenerator, RandomIdGenerator, Sampler, SamplingDecision, SdkTracer, SdkTracerProvider,
     ShouldSample,
@@ -26,13 +21,14 @@ use sha2::{Digest, Sha256};
 
 use crate::config::{Config, LangfuseBuilder, MaskFn};
 use crate::observation::{Observation, push_update_attributes};
-use crate::processor::{
-    AppRootClaim, LangfuseSpanProcessor, SCOPE_NAME, SdkSpanStart, with_sdk_start,
-};
+use crate::processor::{AppRootClaim, SCOPE_NAME, SdkSpanStart, with_sdk_start};
 use crate::scores::{Score, ScoreQueue};
-use crate::transport::{self, SDK_VERSION};
+use crate::transport::SDK_VERSION;
 use crate::types::{ObservationOptions, ObservationType, ObservationUpdate, TraceContext};
 use crate::{Error, Result};
+
+use crate::active::error_of;
+pub(crate) use crate::active::{run_active, run_active_sync};
 
 /// The Langfuse client: cheap to clone, safe to share across threads and tasks.
 ///
@@ -58,17 +54,19 @@ use crate::{Error, Result};
 /// ```
 #[derive(Clone)]
 pub struct Langfuse {
-    inner: Arc<Inner>,
+    pub(crate) inner: Arc<Inner>,
 }
 
-struct Inner {
-    tracer: SdkTracer,
-    provider: SdkTracerProvider,
-    owns_provider: bool,
-    enabled: bool,
-    config: Option<Config>,
-    sampler: Option<Sampler>,
-    scores: Option<ScoreQueue>,
+/// What every clone of a client and every observation it starts share: the tracer, the
+/// provider, the resolved configuration, the sampler and the score queue.
+pub(crate) struct Inner {
+    pub(crate) tracer: SdkTracer,
+    pub(crate) provider: SdkTracerProvider,
+    pub(crate) owns_provider: bool,
+    pub(crate) enabled: bool,
+    pub(crate) config: Option<Config>,
+    pub(crate) sampler: Option<Sampler>,
+    pub(crate) scores: Option<ScoreQueue>,
 }
 
 impl Drop for Inner {
@@ -91,7 +89,7 @@ impl fmt::Debug for Langfuse {
     }
 }
 
-fn scope(public_key: Option<&str>) -> InstrumentationScope {
+pub(crate) fn scope(public_key: Option<&str>) -> InstrumentationScope {
     let mut b = InstrumentationScope::builder(SCOPE_NAME).with_version(SDK_VERSION);
     if let Some(pk) = public_key {
         b = b.with_attributes([KeyValue::new(
@@ -102,245 +100,18 @@ fn scope(public_key: Option<&str>) -> InstrumentationScope {
     b.build()
 }
 
-impl LangfuseBuilder {
-    /// A [`LangfuseSpanProcessor`] sending to this Langfuse project through a batch processor:
-    /// add it to your own `SdkTracerProvider`, then pass that provider to
-    /// [`tracer_provider`](Self::tracer_provider).
-    ///
-    /// ```
-    /// use langfuse_otel::Langfuse;
-    /// use opentelemetry_sdk::trace::SdkTracerProvider;
-    /// let builder = Langfuse::builder().public_key("pk").secret_key("sk").base_url("http://127.0.0.1:9");
-    /// let provider = SdkTracerProvider::builder()
-    ///     .with_span_processor(builder.span_processor().unwrap())
-    ///     .build();
-    /// let langfuse = builder.tracer_provider(provider.clone()).build();
-    /// # langfuse.shutdown().ok(); provider.shutdown().ok();
-    /// ```
-    pub fn span_processor(&self) -> Result<LangfuseSpanProcessor> {
-        let config = self.resolve().map_err(Error::Config)?;
-        self.processor_for(&config).map(|(p, _)| p)
-    }
-
-    /// The span processor for `config`, and the exporter's offline file when it writes one.
-    fn processor_for(
-        &self,
-        config: &Config,
-    ) -> Result<(LangfuseSpanProcessor, Option<OfflineWriter>)> {
-        let exporter = transport::span_exporter(config)?;
-        let offline = exporter.offline_writer();
-        let mut settings = BatchSettings::default();
-        if let Some(n) = config.flush_at {
-            settings.max_export_batch = n.max(1);
-        }
-        if let Some(d) = config.flush_interval {
-            settings.schedule_delay = d;
-        }
-        let stats = exporter.stats();
-        let bsp = BatchProcessor::builder(exporter)
-            .settings(settings)
-            .stats(stats)
-            .diagnostics(config.diagnostics.clone())
-            .build();
-        let public_key = Some(config.public_key.clone()).filter(|k| !k.is_empty());
-        let mut p = LangfuseSpanProcessor::new(bsp, public_key);
-        if let Some(f) = &self.should_export {
-            p = p.with_should_export_span(f.clone());
-        }
-        Ok((p, offline))
-    }
-
-    /// Builds the client. Never fails: without keys (and not [`offline`](Self::offline)), with
-    /// tracing disabled, or when the HTTP client or offline file cannot be created, the client
-    /// is disabled (one warning) and every call is a cheap no-op that still runs your closures.
-    pub fn build(self) -> Langfuse {
-        if !self.tracing_enabled {
-            return Langfuse::disabled();
-        }
-        let config = match self.resolve() {
-            Ok(c) => c,
-            Err(why) => {
-                warn_visible(&why);
-                return Langfuse::disabled();
-            }
-        };
-        match self.build_enabled(config) {
-            Ok(l) => l,
-            Err(e) => {
-                warn_visible(&format!("Langfuse client disabled: {e}"));
-                Langfuse::disabled()
-            }
-        }
-    }
-
-    fn build_enabled(self, config: Config) -> Result<Langfuse> {
-        config.diagnostics.debug(|| config.debug_line());
-        let sampler =
-            (config.sample_rate < 1.0).then(|| Sampler::TraceIdRatioBased(config.sample_rate));
-        let mut offline = None;
-        let (provider, owns) = match self.tracer_provider.clone() {
-            Some(p) => (p, false),
-            None => {
-                let mut resource = Resource::builder();
-                if let Some(env) = &config.environment {
-                    resource = resource
-                        .with_attribute(KeyValue::new(keys::LANGFUSE_ENVIRONMENT, env.clone()));
-                }
-                if let Some(rel) = &config.release {
-                    resource =
-                        resource.with_attribute(KeyValue::new(keys::LANGFUSE_RELEASE, rel.clone()));
-                }
-                let (processor, writer) = self.processor_for(&config)?;
-                offline = writer;
-                let mut b = SdkTracerProvider::builder()
-                    .with_resource(resource.build())
-                    .with_span_processor(processor);
-                if let Some(s) = &sampler {
-                    b = b.with_sampler(s.clone());
-                }
-                (b.build(), true)
-            }
-        };
-        let tracer = provider.tracer_with_scope(scope(
-            Some(config.public_key.as_str()).filter(|k| !k.is_empty()),
-        ));
-        // With the user's provider, scores open the offline file themselves (appending).
-        let offline = match (offline, &config.offline) {
-            (Some(w), _) => Some(w),
-            (None, Some(path)) => {
-                Some(OfflineWriter::open(path).map_err(|e| Error::Transport(e.to_string()))?)
-            }
-            (None, None) => None,
-        };
-        let scores = ScoreQueue::start(
-            config.clone(),
-            transport::http_agent(config.timeout),
-            offline,
-        )
-        .map_err(|e| Error::Transport(e.to_string()))?;
-        Ok(Langfuse {
-            inner: Arc::new(Inner {
-                tracer,
-                provider,
-                owns_provider: owns,
-                enabled: true,
-                config: Some(config),
-                sampler,
-                scores: Some(scores),
-            }),
-        })
-    }
-}
-
 /// Initial attribute capacity of an observation's span.
 const SPAN_ATTRIBUTE_CAPACITY: usize = 16;
 
-static GLOBAL: RwLock<Option<Langfuse>> = RwLock::new(None);
-static DISABLED: OnceLock<Langfuse> = OnceLock::new();
-
-/// Deadline of the flush and shutdown a [`GlobalGuard`] runs when dropped.
-pub const GLOBAL_GUARD_TIMEOUT: Duration = Duration::from_secs(10);
-
-/// Keeps a client installed as the global one (used by `#[observe]`); when dropped, flushes
-/// and shuts that client down within a deadline, then uninstalls it.
-///
-/// Rust runs no destructor for statics at exit (there is no `atexit` like the Python SDK
-/// registers), so spans still queued in the global client when `main` returns would be lost.
-/// Keep the guard alive in `main`: it is dropped when `main` returns (also on `?` and on
-/// unwinding panics), which delivers everything recorded. Without a guard, only the background
-/// interval (`LANGFUSE_FLUSH_INTERVAL`, 5 s for spans, 1 s for scores) or an explicit
-/// [`Langfuse::flush`] sends them. `std::process::exit` skips destructors: flush before it.
-///
-/// ```
-/// use langfuse_otel::{Langfuse, observe};
-///
-/// #[observe]
-/// fn rerank(ids: Vec<u32>) -> Vec<u32> {
-///     ids.into_iter().rev().collect()
-/// }
-///
-/// fn main() {
-///     let _guard = Langfuse::from_env().init_global(); // keys from LANGFUSE_*
-///     assert_eq!(rerank(vec![1, 2]), vec![2, 1]);
-/// } // `_guard` dropped: spans flushed, client shut down
-/// ```
-#[must_use = "dropping the guard at once shuts the global client down: bind it with `let _guard = …`"]
-#[derive(Debug)]
-pub struct GlobalGuard {
-    client: Langfuse,
-    timeout: Duration,
-}
-
-impl GlobalGuard {
-    /// The deadline of the final flush and shutdown (default [`GLOBAL_GUARD_TIMEOUT`]).
-    pub fn timeout(mut self, timeout: Duration) -> Self {
-        self.timeout = timeout;
-        self
-    }
-
-    /// The guarded client (also returned by [`Langfuse::global`] while the guard lives).
-    pub fn client(&self) -> &Langfuse {
-        &self.client
-    }
-}
-
-impl Drop for GlobalGuard {
-    fn drop(&mut self) {
-        let result = self.client.shutdown_with_timeout(self.timeout);
-        if let Err(e) = result {
-            warn_visible(&format!("shutting the global Langfuse client down: {e}"));
-        }
-        let mut global = GLOBAL.write().unwrap_or_else(|e| e.into_inner());
-        if global
-            .as_ref()
-            .is_some_and(|g| Arc::ptr_eq(&g.inner, &self.client.inner))
-        {
-            *global = None;
-        }
-    }
-}
-
 impl Langfuse {
-    /// Makes this client the process-wide one, used by `#[observe]` (like the Python SDK's
-    /// `get_client()` singleton). Nothing flushes it at exit: prefer
-    /// [`init_global`](Self::init_global), or call [`flush`](Self::flush) before returning
-    /// from `main`.
-    ///
-    /// ```
-    /// let langfuse = langfuse_otel::Langfuse::disabled();
-    /// langfuse.set_global();
-    /// assert!(!langfuse_otel::Langfuse::global().is_enabled());
-    /// ```
-    pub fn set_global(&self) {
-        *GLOBAL.write().unwrap_or_else(|e| e.into_inner()) = Some(self.clone());
-    }
-
-    /// Makes this client the process-wide one (like [`set_global`](Self::set_global)) and
-    /// returns a [`GlobalGuard`] that flushes and shuts it down when dropped, with a deadline
-    /// ([`GLOBAL_GUARD_TIMEOUT`]): the Rust form of the Python SDK's `atexit` flush.
-    ///
-    /// ```
-    /// use langfuse_otel::Langfuse;
-    /// let guard = Langfuse::disabled().init_global();
-    /// assert!(!Langfuse::global().is_enabled());
-    /// drop(guard);
-    /// ```
-    pub fn init_global(&self) -> GlobalGuard {
-        self.set_global();
-        GlobalGuard {
-            client: self.clone(),
-            timeout: GLOBAL_GUARD_TIMEOUT,
-        }
-    }
-
-    /// The process-wide client set with [`set_global`](Self::set_global), or a disabled
-    /// client when none was set.
-    pub fn global() -> Langfuse {
-        GLOBAL
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone()
-            .unwrap_or_else(|| DISABLED.get_or_init(Langfuse::disabled).clone())
+    /// Counters of the score queue: scores sent, dropped (queue full, rejected, or undelivered
+    /// at shutdown) and retried. All zero for a disabled client.
+    pub fn score_stats(&self) -> crate::ScoreStats {
+        self.inner
+            .scores
+            .as_ref()
+            .map(ScoreQueue::stats)
+            .unwrap_or_default()
     }
 
     /// A builder with defaults (no environment variables read).
@@ -716,8 +487,16 @@ impl Langfuse {
             return Ok(());
         }
         let started = Instant::now();
-        // Scores are flushed by their own thread while the spans are exported.
-        let scores_done = self.inner.scores.as_ref().map(ScoreQueue::start_flush);
+        // Scores are delivered by their own thread (retrying until the deadline) while the
+        // spans are exported.
+        // The drain ends a little before the deadline, so its drops are counted (and warned
+        // about) before this call returns.
+        let margin = (timeout / 10).min(Duration::from_millis(200));
+        let scores_done = self
+            .inner
+            .scores
+            .as_ref()
+            .map(|q| q.start_drain(started + timeout - margin));
         let spans = if self.inner.owns_provider {
             self.inner.provider.shutdown_with_timeout(timeout)
         } else {
@@ -784,7 +563,7 @@ impl Langfuse {
         match seed {
             Some(seed) => {
                 let digest = Sha256::digest(seed.as_bytes());
-                digest[..16].iter().map(|b| format!("{b:02x}")).collect()
+                langfuse_otel_transport::hex(&digest[..16])
             }
             None => RandomIdGenerator::default().new_trace_id().to_string(),
         }
@@ -820,16 +599,6 @@ fn wait_done(done: Option<std::sync::mpsc::Receiver<()>>, timeout: Duration) -> 
     }
 }
 
-/// A warning the user must see: through `tracing` when a subscriber is installed, otherwise
-/// on standard error (like the Python SDK's logger, which prints warnings by default).
-fn warn_visible(message: &str) {
-    if tracing::dispatcher::has_been_set() {
-        tracing::warn!(target: "langfuse", "{message}");
-    } else {
-        eprintln!("langfuse: warning: {message}");
-    }
-}
-
 fn remote_parent(tc: &TraceContext) -> Option<SpanContext> {
     let trace_id = TraceId::from_hex(&tc.trace_id)
         .ok()
@@ -851,93 +620,12 @@ fn remote_parent(tc: &TraceContext) -> Option<SpanContext> {
     ))
 }
 
-fn error_of<T, E: fmt::Display>(r: &std::result::Result<T, E>) -> Option<(String, String)> {
-    r.as_ref()
-        .err()
-        .map(|e| (short_type_name::<E>(), e.to_string()))
-}
-
-fn short_type_name<E>() -> String {
-    let full = std::any::type_name::<E>();
-    let base = full.split('<').next().unwrap_or(full);
-    base.rsplit("::").next().unwrap_or(base).to_owned()
-}
-
-fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
-    payload
-        .downcast_ref::<&str>()
-        .map(|s| (*s).to_owned())
-        .or_else(|| payload.downcast_ref::<String>().cloned())
-        .unwrap_or_else(|| "panic".to_owned())
-}
-
-pin_project_lite::pin_project! {
-    /// Polls the inner future and turns a panic into `Err(payload)`.
-    struct CatchUnwind<F> {
-        #[pin]
-        inner: F,
-    }
-}
-
-impl<F: Future> Future for CatchUnwind<F> {
-    type Output = std::thread::Result<F::Output>;
-    fn poll(self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<Self::Output> {
-        let inner = self.project().inner;
-        match catch_unwind(AssertUnwindSafe(|| inner.poll(cx))) {
-            Ok(Poll::Pending) => Poll::Pending,
-            Ok(Poll::Ready(v)) => Poll::Ready(Ok(v)),
-            Err(p) => Poll::Ready(Err(p)),
-        }
-    }
-}
-
-pub(crate) async fn run_active<F, Fut, T>(
-    obs: Observation,
-    body: F,
-    error: impl Fn(&T) -> Option<(String, String)>,
-) -> T
-where
-    F: FnOnce(Observation) -> Fut,
-    Fut: Future<Output = T>,
-{
-    let cx = obs.child_context().clone();
-    let fut = CatchUnwind {
-        inner: body(obs.clone()).with_context(cx),
-    };
-    finish_active(&obs, fut.await, error)
-}
-
-pub(crate) fn run_active_sync<T>(
-    obs: Observation,
-    body: impl FnOnce(Observation) -> T,
-    error: impl Fn(&T) -> Option<(String, String)>,
-) -> T {
-    let result = {
-        let _guard = obs.child_context().clone().attach();
-        catch_unwind(AssertUnwindSafe(|| body(obs.clone())))
-    };
-    finish_active(&obs, result, error)
-}
-
-/// Ends an active observation with the outcome of its body: an error value marks it ERROR and
-/// is returned; a panic marks it ERROR and resumes unwinding.
-fn finish_active<T>(
-    obs: &Observation,
-    result: std::thread::Result<T>,
-    error: impl Fn(&T) -> Option<(String, String)>,
-) -> T {
-    match result {
-        Ok(value) => {
-            if let Some((ty, msg)) = error(&value) {
-                obs.record_error(&ty, &msg);
-            }
-            obs.end();
-            value
-        }
-        Err(payload) => {
-            obs.record_error("panic", &panic_message(&*payload));
-            obs.end();
-            resume_unwind(payload)
-        }
+/// A warning the user must see: through `tracing` when a subscriber is installed, otherwise
+/// on standard error (like the Python SDK's logger, which prints warnings by default).
+pub(crate) fn warn_visible(message: &str) {
+    if tracing::dispatcher::has_been_set() {
+        tracing::warn!(target: "langfuse", "{message}");
+    } else {
+        eprintln!("langfuse: warning: {message}");
     }
 }

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use langfuse_otel_exporter::Diagnostics;
+use langfuse_otel_transport::settings::{self, Env, SettingError, Settings};
 use opentelemetry_sdk::trace::SdkTracerProvider;
 use serde_json::Value;
 
@@ -14,7 +15,7 @@ use crate::processor::ShouldExportSpan;
 use crate::scores::ScoreTransport;
 
 /// Default base URL (Langfuse Cloud EU), as in the Python SDK.
-pub use langfuse_otel_exporter::config::DEFAULT_BASE_URL;
+pub use langfuse_otel_transport::langfuse::DEFAULT_BASE_URL;
 
 /// Masks input, output and metadata before they are serialized. If it panics, the value
 /// becomes `"<fully masked due to failed mask function>"`.
@@ -40,6 +41,10 @@ pub(crate) struct Config {
     pub(crate) mask: Option<MaskFn>,
     pub(crate) additional_headers: Vec<(String, String)>,
     pub(crate) score_transport: ScoreTransport,
+    /// Most scores queued at once.
+    pub(crate) max_queued_scores: usize,
+    /// Span batching (`LANGFUSE_FLUSH_*`, then `OTEL_BSP_*`, then the builder's values).
+    pub(crate) batch: langfuse_otel_exporter::config::BatchSettings,
     /// Warnings and debug lines (debug on when `LANGFUSE_DEBUG` / [`LangfuseBuilder::debug`]).
     pub(crate) diagnostics: Diagnostics,
     /// The offline file that replaces the network for spans and scores.
@@ -151,6 +156,11 @@ pub struct LangfuseBuilder {
     pub(crate) score_transport: ScoreTransport,
     pub(crate) diagnostics: Option<Diagnostics>,
     pub(crate) offline: Option<PathBuf>,
+    pub(crate) max_queued_scores: Option<usize>,
+    /// What the environment said (nothing for [`LangfuseBuilder::new`]).
+    pub(crate) env: Settings,
+    /// Invalid environment values: each is reported once and its default used.
+    pub(crate) env_errors: Vec<SettingError>,
 }
 
 impl fmt::Debug for LangfuseBuilder {
@@ -173,20 +183,6 @@ impl Default for LangfuseBuilder {
         Self::new()
     }
 }
-
-/// CI variables the Python SDK reads for the release when `LANGFUSE_RELEASE` is unset.
-const RELEASE_FALLBACKS: &[&str] = &[
-    "RENDER_GIT_COMMIT",
-    "CI_COMMIT_SHA",
-    "CIRCLE_SHA1",
-    "SOURCE_VERSION",
-    "TRAVIS_COMMIT",
-    "GIT_COMMIT",
-    "GITHUB_SHA",
-    "BITBUCKET_COMMIT",
-    "BUILD_SOURCEVERSION",
-    "DRONE_COMMIT_SHA",
-];
 
 impl LangfuseBuilder {
     /// Defaults only; no environment variables are read.
@@ -211,6 +207,9 @@ impl LangfuseBuilder {
             score_transport: ScoreTransport::Scores,
             diagnostics: None,
             offline: None,
+            max_queued_scores: None,
+            env: Settings::unset(),
+            env_errors: Vec::new(),
         }
     }
 
@@ -232,36 +231,47 @@ impl LangfuseBuilder {
     /// assert!(!b.get_tracing_enabled());
     /// ```
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Self {
-        let get = |k: &str| {
-            lookup(k)
-                .map(|v| v.trim().to_owned())
-                .filter(|v| !v.is_empty())
-        };
+        Self::from_settings_env(&Env::from_lookup(lookup))
+    }
+
+    /// Settings from an [`Env`], read and validated by the shared rules of
+    /// [`langfuse_otel_transport::settings`] (the exporter's too): an invalid value is
+    /// reported once, with the same message the exporter gives, and its default is used.
+    pub fn from_settings_env(env: &Env) -> Self {
+        let (s, errors) = Settings::read_lenient(env);
         let mut b = Self::new();
-        b.public_key = get("LANGFUSE_PUBLIC_KEY");
-        b.secret_key = get("LANGFUSE_SECRET_KEY");
-        b.base_url = get("LANGFUSE_BASE_URL").or_else(|| get("LANGFUSE_HOST"));
-        b.environment = get("LANGFUSE_TRACING_ENVIRONMENT");
-        b.release =
-            get("LANGFUSE_RELEASE").or_else(|| RELEASE_FALLBACKS.iter().find_map(|k| get(k)));
-        b.flush_at = get("LANGFUSE_FLUSH_AT")
-            .and_then(|v| v.parse().ok())
-            .filter(|n| *n > 0);
-        b.flush_interval = get("LANGFUSE_FLUSH_INTERVAL")
-            .and_then(|v| v.parse::<f64>().ok())
-            .filter(|s| s.is_finite() && *s >= 0.0)
-            .map(Duration::from_secs_f64);
-        b.timeout = get("LANGFUSE_TIMEOUT")
-            .and_then(|v| v.parse::<f64>().ok())
-            .filter(|s| s.is_finite() && *s > 0.0)
-            .map(Duration::from_secs_f64);
-        b.sample_rate = get("LANGFUSE_SAMPLE_RATE").and_then(|v| v.parse().ok());
-        b.tracing_enabled =
-            !get("LANGFUSE_TRACING_ENABLED").is_some_and(|v| v.eq_ignore_ascii_case("false"));
-        b.debug = get("LANGFUSE_DEBUG").is_some_and(|v| v.eq_ignore_ascii_case("true"));
-        b.io_capture_enabled = !get("LANGFUSE_OBSERVE_DECORATOR_IO_CAPTURE_ENABLED")
-            .is_some_and(|v| v.eq_ignore_ascii_case("false") || v == "0");
+        if let Some((pk, sk)) = &s.keys {
+            b.public_key = Some(pk.clone());
+            b.secret_key = Some(sk.expose().to_owned());
+        } else {
+            // One key alone: keep it so the client reports which one is missing.
+            b.public_key = settings::PUBLIC_KEY.text(env);
+            b.secret_key = settings::SECRET_KEY.text(env);
+        }
+        b.base_url.clone_from(&s.base_url);
+        b.environment.clone_from(&s.environment);
+        b.release.clone_from(&s.release);
+        b.flush_at = s.flush_at;
+        b.flush_interval = s.flush_interval;
+        b.timeout = s.timeout;
+        b.sample_rate = s.sample_rate;
+        b.tracing_enabled = s.tracing_enabled;
+        b.debug = s.debug;
+        b.io_capture_enabled = s.io_capture_enabled;
+        b.env = s;
+        b.env_errors = errors
+            .into_iter()
+            .filter(|e| !matches!(e, SettingError::PartialKeys))
+            .collect();
         b
+    }
+
+    /// Most scores queued at once, waiting or being retried during an outage (default
+    /// [`DEFAULT_MAX_QUEUED_SCORES`](crate::DEFAULT_MAX_QUEUED_SCORES)); past it new scores
+    /// are dropped, counted in [`ScoreStats::dropped`](crate::ScoreStats) and warned about once.
+    pub fn max_queued_scores(mut self, n: usize) -> Self {
+        self.max_queued_scores = Some(n.max(1));
+        self
     }
 
     /// Public key (`pk-lf-…`).
@@ -441,7 +451,9 @@ impl LangfuseBuilder {
         self.debug
     }
 
-    /// The resolved configuration, or why the client must be disabled.
+    /// The resolved configuration, or why the client must be disabled. Builder values are
+    /// checked by the same rules as the environment's; an invalid one is reported once and
+    /// its default used (the client never fails to build).
     pub(crate) fn resolve(&self) -> Result<Config, String> {
         let (pk, sk) = match (&self.public_key, &self.secret_key, &self.offline) {
             (Some(pk), Some(sk), _) => (pk.clone(), sk.clone()),
@@ -453,12 +465,39 @@ impl LangfuseBuilder {
             .clone()
             .unwrap_or_default()
             .with_debug(self.debug);
-        let mut rate = self.sample_rate.unwrap_or(1.0);
-        if !(0.0..=1.0).contains(&rate) || rate.is_nan() {
-            let message = format!("sample rate {rate} outside [0, 1]: using 1.0");
+        let warn = |e: &SettingError, fallback: &str| {
+            let message = format!("{e}; using {fallback}");
             tracing::warn!(target: "langfuse", "{message}");
-            diagnostics.warn_once("sample-rate", &message);
-            rate = 1.0;
+            diagnostics.warn_once(&format!("invalid-setting-{}", setting_name(e)), &message);
+        };
+        for e in &self.env_errors {
+            warn(e, "the default");
+        }
+        let rate = match self
+            .sample_rate
+            .map(|r| settings::SAMPLE_RATE.check_fraction(r))
+        {
+            None => 1.0,
+            Some(Ok(r)) => r,
+            Some(Err(e)) => {
+                warn(&e, "1.0");
+                1.0
+            }
+        };
+        let timeout = match self.timeout.map(|t| settings::TIMEOUT.check_duration(t)) {
+            None => langfuse_otel_exporter::config::DEFAULT_TIMEOUT,
+            Some(Ok(t)) => t,
+            Some(Err(e)) => {
+                warn(&e, "the default");
+                langfuse_otel_exporter::config::DEFAULT_TIMEOUT
+            }
+        };
+        let mut batch = langfuse_otel_exporter::config::BatchSettings::from_settings(&self.env);
+        if let Some(n) = self.flush_at {
+            batch.max_export_batch = n;
+        }
+        if let Some(d) = self.flush_interval {
+            batch.schedule_delay = d;
         }
         Ok(Config {
             public_key: pk,
@@ -468,17 +507,27 @@ impl LangfuseBuilder {
             release: self.release.clone(),
             flush_at: self.flush_at,
             flush_interval: self.flush_interval,
-            timeout: self
-                .timeout
-                .unwrap_or(langfuse_otel_exporter::config::DEFAULT_TIMEOUT),
+            timeout,
             sample_rate: rate,
             io_capture_enabled: self.io_capture_enabled,
             mask: self.mask.clone(),
             additional_headers: self.additional_headers.clone(),
             score_transport: self.score_transport,
+            max_queued_scores: self
+                .max_queued_scores
+                .unwrap_or(crate::scores::DEFAULT_MAX_QUEUED_SCORES),
+            batch,
             diagnostics,
             offline: self.offline.clone(),
         })
+    }
+}
+
+/// The variable an error is about, for its warning kind.
+fn setting_name(e: &SettingError) -> &'static str {
+    match e {
+        SettingError::Invalid { name, .. } => name,
+        _ => "keys",
     }
 }
 
@@ -526,6 +575,53 @@ mod tests {
     }
 
     #[test]
+    fn an_invalid_timeout_is_the_exporters_error_message_and_the_default() {
+        let lines = std::sync::Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
+        let sink = lines.clone();
+        let mut b = LangfuseBuilder::from_lookup(lookup(&[
+            ("LANGFUSE_PUBLIC_KEY", "pk"),
+            ("LANGFUSE_SECRET_KEY", "sk"),
+            ("LANGFUSE_TIMEOUT", "soon"),
+        ]));
+        b = b.diagnostics(Diagnostics::new(move |m| {
+            sink.lock().unwrap().push(m.to_owned())
+        }));
+        let c = b.resolve().unwrap();
+        assert_eq!(c.timeout, langfuse_otel_exporter::config::DEFAULT_TIMEOUT);
+        let exporter_error = langfuse_otel_exporter::config::timeout(&Env::from_pairs([(
+            "LANGFUSE_TIMEOUT",
+            "soon",
+        )]))
+        .unwrap_err()
+        .to_string();
+        assert_eq!(
+            *lines.lock().unwrap(),
+            [format!("{exporter_error}; using the default")]
+        );
+    }
+
+    #[test]
+    fn the_sdk_honours_otel_bsp_variables_for_spans_only() {
+        let c = LangfuseBuilder::from_lookup(lookup(&[
+            ("LANGFUSE_PUBLIC_KEY", "pk"),
+            ("LANGFUSE_SECRET_KEY", "sk"),
+            ("OTEL_BSP_MAX_EXPORT_BATCH_SIZE", "64"),
+            ("OTEL_BSP_SCHEDULE_DELAY", "250"),
+            ("OTEL_BSP_MAX_QUEUE_SIZE", "5000"),
+        ]))
+        .resolve()
+        .unwrap();
+        assert_eq!(c.batch.max_export_batch, 64);
+        assert_eq!(c.batch.schedule_delay, Duration::from_millis(250));
+        assert_eq!(c.batch.max_queue_spans, 5000);
+        assert_eq!(
+            (c.flush_at, c.flush_interval),
+            (None, None),
+            "scores keep their defaults"
+        );
+    }
+
+    #[test]
     fn the_debug_line_shows_the_configuration_but_never_the_secret_key() {
         let b = LangfuseBuilder::from_lookup(lookup(&[
             ("LANGFUSE_PUBLIC_KEY", "pk-lf-0123456789"),
@@ -546,7 +642,7 @@ mod tests {
         assert_eq!(
             line,
             "client: destination OTLP http://lf:3000/api/public/otel/v1/traces, base_url \
-             http://lf:3000/, public_key pk-lf-01…, flush_at 3, flush_interval 5s spans / 1s \
+             http://lf:3000, public_key pk-lf-01…, flush_at 3, flush_interval 5s spans / 1s \
              scores, timeout 5s, sample_rate 0.5, environment prod, release (unset), scores to \
              /api/public/scores"
         );

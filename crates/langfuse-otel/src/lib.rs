@@ -71,9 +71,12 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+mod active;
+mod builder;
 mod client;
 mod config;
 mod context;
+mod global;
 pub mod json;
 mod observation;
 mod processor;
@@ -122,9 +125,10 @@ pub mod __private;
 /// ```
 pub use langfuse_otel_macros::observe;
 
-pub use client::{GLOBAL_GUARD_TIMEOUT, GlobalGuard, Langfuse};
+pub use client::Langfuse;
 pub use config::{DEFAULT_BASE_URL, LangfuseBuilder, MASK_FALLBACK, MaskFn};
 pub use context::{in_current_context, with_current_context};
+pub use global::{GLOBAL_GUARD_TIMEOUT, GlobalGuard};
 pub use langfuse_otel_exporter::Diagnostics;
 pub use observation::Observation;
 pub use processor::{LangfuseSpanProcessor, SCOPE_NAME, ShouldExportSpan, is_default_export_span};
@@ -132,7 +136,9 @@ pub use propagation::{
     MAX_ENVIRONMENT_LENGTH, MAX_VALUE_LENGTH, PropagatedAttributes, context_with_attributes,
     propagate_attributes, propagate_attributes_sync,
 };
-pub use scores::{Score, ScoreDataType, ScoreTransport, ScoreValue};
+pub use scores::{
+    DEFAULT_MAX_QUEUED_SCORES, Score, ScoreDataType, ScoreStats, ScoreTransport, ScoreValue,
+};
 pub use transport::{INGESTION_PATH, SCORES_PATH, SDK_NAME, SDK_VERSION, TRACES_PATH};
 pub use types::{
     Level, ObservationOptions, ObservationType, ObservationUpdate, PromptRef, TraceContext,
@@ -141,6 +147,7 @@ pub use types::{
 
 /// Errors of the client's lifecycle calls (building a processor, flushing, shutting down).
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum Error {
     /// The configuration is incomplete (e.g. missing keys).
     #[error("configuration: {0}")]

@@ -2,6 +2,9 @@
 //! `POST /api/public/scores` as a JSON array (the Python SDK 5 transport), or appends them to
 //! the offline file as `score-create` ingestion events.
 
+use std::collections::VecDeque;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant, SystemTime};
@@ -11,12 +14,10 @@ use langfuse_otel_exporter::offline::OfflineWriter;
 use serde::Serialize;
 use serde_json::{Map, Value};
 
-use crate::config::Config;
-use crate::transport;
-use crate::types::to_json_value;
+use langfuse_otel_transport::{JsonBatchSender, JsonItem};
 
-/// Largest request body (bytes), as in the Python SDK.
-const MAX_BATCH_BYTES: usize = 1_000_000;
+use crate::config::Config;
+use crate::types::to_json_value;
 
 /// The kind of a score.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -258,20 +259,61 @@ impl Score {
 
 enum Msg {
     Score(Value),
+    /// Send what is queued now (one delivery attempt), then answer.
     Flush(Sender<()>),
+    /// Send what is queued, retrying until delivered or the deadline; drop (and count) the
+    /// rest; then answer.
+    Drain(Instant, Sender<()>),
     Shutdown,
 }
 
-/// The background sender: batches of `flush_at` (15) or every `flush_interval` (1 s).
+/// Counters of the score queue, readable while it runs ([`crate::Langfuse::score_stats`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ScoreStats {
+    /// Scores the destination accepted (or the offline file took).
+    pub sent: u64,
+    /// Scores lost: queue full, rejected for good, or undelivered at shutdown.
+    pub dropped: u64,
+    /// Requests sent again after a retryable failure.
+    pub retried: u64,
+}
+
+#[derive(Debug, Default)]
+pub(crate) struct ScoreCounters {
+    sent: AtomicU64,
+    dropped: AtomicU64,
+    retried: AtomicU64,
+}
+
+impl ScoreCounters {
+    pub(crate) fn snapshot(&self) -> ScoreStats {
+        ScoreStats {
+            sent: self.sent.load(Ordering::Relaxed),
+            dropped: self.dropped.load(Ordering::Relaxed),
+            retried: self.retried.load(Ordering::Relaxed),
+        }
+    }
+}
+
+/// Default most scores queued at once (waiting or being retried); past it new scores are
+/// dropped, counted and warned about once.
+pub const DEFAULT_MAX_QUEUED_SCORES: usize = 100_000;
+
+/// The background sender: batches of `flush_at` (15) or every `flush_interval` (1 s; 0 sends
+/// each score as it comes). Scores that cannot be delivered in time stay queued (oldest first,
+/// within the queue's bound) and are retried with backoff, like spans.
 #[derive(Debug)]
 pub(crate) struct ScoreQueue {
     tx: Sender<Msg>,
     thread: Option<JoinHandle<()>>,
+    counters: Arc<ScoreCounters>,
+    shutdown_timeout: Duration,
 }
 
 /// Where a batch of scores goes.
 enum Destination {
-    Http(ureq::Agent),
+    Http(JsonBatchSender),
     File(OfflineWriter),
 }
 
@@ -279,25 +321,43 @@ impl ScoreQueue {
     /// Starts the sender thread: scores go to `offline` when given, else over HTTP.
     pub(crate) fn start(
         config: Config,
-        client: ureq::Agent,
+        sender: JsonBatchSender,
         offline: Option<OfflineWriter>,
     ) -> std::io::Result<Self> {
         let (tx, rx) = mpsc::channel();
         let destination = match offline {
             Some(w) => Destination::File(w),
-            None => Destination::Http(client),
+            None => Destination::Http(sender),
+        };
+        let counters = Arc::new(ScoreCounters::default());
+        let shutdown_timeout = config.timeout;
+        let worker = Worker {
+            counters: Arc::clone(&counters),
+            flush_at: config.flush_at.unwrap_or(15),
+            interval: config.flush_interval.unwrap_or(Duration::from_secs(1)),
+            max_queued: config.max_queued_scores,
+            config,
+            destination,
+            pending: VecDeque::new(),
+            oldest: None,
+            round: 0,
+            retry_at: None,
         };
         let thread = std::thread::Builder::new()
             .name("langfuse-scores".into())
-            .spawn(move || run(rx, config, destination))?;
+            .spawn(move || worker.run(rx))?;
         Ok(Self {
             tx,
             thread: Some(thread),
+            counters,
+            shutdown_timeout,
         })
     }
 
     pub(crate) fn push(&self, score: Value) {
-        let _ = self.tx.send(Msg::Score(score));
+        if self.tx.send(Msg::Score(score)).is_err() {
+            self.counters.dropped.fetch_add(1, Ordering::Relaxed);
+        }
     }
 
     /// Asks the sender to send what is queued; the receiver hears when it is done.
@@ -306,10 +366,25 @@ impl ScoreQueue {
         self.tx.send(Msg::Flush(done_tx)).ok()?;
         Some(done_rx)
     }
+
+    /// Asks the sender to deliver everything by `deadline` (retrying), dropping and counting
+    /// what is left then; the receiver hears when it is done.
+    pub(crate) fn start_drain(&self, deadline: Instant) -> Option<Receiver<()>> {
+        let (done_tx, done_rx) = mpsc::channel();
+        self.tx.send(Msg::Drain(deadline, done_tx)).ok()?;
+        Some(done_rx)
+    }
+
+    pub(crate) fn stats(&self) -> ScoreStats {
+        self.counters.snapshot()
+    }
 }
 
 impl Drop for ScoreQueue {
     fn drop(&mut self) {
+        if let Some(done) = self.start_drain(Instant::now() + self.shutdown_timeout) {
+            let _ = done.recv_timeout(self.shutdown_timeout + Duration::from_secs(1));
+        }
         let _ = self.tx.send(Msg::Shutdown);
         if let Some(t) = self.thread.take() {
             let _ = t.join();
@@ -317,34 +392,134 @@ impl Drop for ScoreQueue {
     }
 }
 
-fn run(rx: Receiver<Msg>, config: Config, destination: Destination) {
-    let flush_at = config.flush_at.unwrap_or(15);
-    let interval = config.flush_interval.unwrap_or(Duration::from_secs(1));
-    let mut pending: Vec<Value> = Vec::new();
-    let mut deadline = Instant::now() + interval;
-    loop {
-        let wait = deadline.saturating_duration_since(Instant::now());
-        match rx.recv_timeout(wait) {
-            Ok(Msg::Score(s)) => {
-                pending.push(s);
-                if pending.len() >= flush_at {
-                    send(&destination, &config, &mut pending);
-                    deadline = Instant::now() + interval;
+struct Worker {
+    config: Config,
+    destination: Destination,
+    counters: Arc<ScoreCounters>,
+    flush_at: usize,
+    interval: Duration,
+    max_queued: usize,
+    /// Serialized scores, oldest first.
+    pending: VecDeque<Value>,
+    /// When the oldest waiting score arrived (schedules the interval send).
+    oldest: Option<Instant>,
+    round: u32,
+    retry_at: Option<Instant>,
+}
+
+impl Worker {
+    fn run(mut self, rx: Receiver<Msg>) {
+        loop {
+            let now = Instant::now();
+            // Nothing queued: block until a message, no timer (an idle worker costs no CPU).
+            let wake = if self.pending.is_empty() {
+                None
+            } else if let Some(t) = self.retry_at {
+                Some(t)
+            } else if self.pending.len() >= self.flush_at {
+                Some(now)
+            } else {
+                self.oldest.map(|t| t + self.interval)
+            };
+            let msg = match wake {
+                None => rx.recv().map_err(|_| RecvTimeoutError::Disconnected),
+                Some(t) if t <= now => Err(RecvTimeoutError::Timeout),
+                Some(t) => rx.recv_timeout(t - now),
+            };
+            match msg {
+                Ok(Msg::Score(s)) => self.enqueue(s),
+                Ok(Msg::Flush(done)) => {
+                    self.send(None);
+                    let _ = done.send(());
                 }
-            }
-            Ok(Msg::Flush(done)) => {
-                send(&destination, &config, &mut pending);
-                let _ = done.send(());
-            }
-            Ok(Msg::Shutdown) | Err(RecvTimeoutError::Disconnected) => {
-                send(&destination, &config, &mut pending);
-                return;
-            }
-            Err(RecvTimeoutError::Timeout) => {
-                send(&destination, &config, &mut pending);
-                deadline = Instant::now() + interval;
+                Ok(Msg::Drain(deadline, done)) => {
+                    self.drain(deadline);
+                    let _ = done.send(());
+                }
+                Ok(Msg::Shutdown) | Err(RecvTimeoutError::Disconnected) => {
+                    self.drain(Instant::now() + self.config.timeout);
+                    return;
+                }
+                Err(RecvTimeoutError::Timeout) => self.send(None),
             }
         }
+    }
+
+    fn enqueue(&mut self, score: Value) {
+        if self.pending.len() >= self.max_queued {
+            self.counters.dropped.fetch_add(1, Ordering::Relaxed);
+            let message = format!(
+                "score queue full ({} scores max); dropping scores, counted in ScoreStats::dropped",
+                self.max_queued
+            );
+            tracing::warn!(target: "langfuse", "{message}");
+            self.config
+                .diagnostics
+                .warn_once("score-queue-full", &message);
+            return;
+        }
+        if self.pending.is_empty() {
+            self.oldest = Some(Instant::now());
+        }
+        self.pending.push_back(score);
+    }
+
+    /// Retries until everything is delivered or `deadline` passes, then drops what is left.
+    fn drain(&mut self, deadline: Instant) {
+        while !self.pending.is_empty() && Instant::now() < deadline {
+            if let Some(t) = self.retry_at {
+                let now = Instant::now();
+                if t > now {
+                    std::thread::sleep((t - now).min(deadline - now));
+                    continue;
+                }
+            }
+            self.send(Some(deadline));
+        }
+        let lost = self.pending.len();
+        if lost > 0 {
+            self.pending.clear();
+            self.counters
+                .dropped
+                .fetch_add(lost as u64, Ordering::Relaxed);
+            let message = format!(
+                "dropping {lost} scores not delivered before the shutdown deadline \
+                 (counted in ScoreStats::dropped)"
+            );
+            tracing::warn!(target: "langfuse", "{message}");
+            self.config
+                .diagnostics
+                .warn_once("scores-dropped", &message);
+        }
+    }
+
+    /// One delivery attempt of everything queued; what may still be delivered stays queued.
+    fn send(&mut self, cap: Option<Instant>) {
+        if self.pending.is_empty() {
+            return;
+        }
+        let scores: Vec<Value> = self.pending.drain(..).collect();
+        self.oldest = None;
+        let undelivered = match &self.destination {
+            Destination::Http(sender) => post(sender, &self.config, &self.counters, scores, cap),
+            Destination::File(writer) => {
+                write_offline(writer, &self.config, &self.counters, scores);
+                Vec::new()
+            }
+        };
+        if undelivered.is_empty() {
+            self.round = 0;
+            self.retry_at = None;
+            return;
+        }
+        // Back to the front, oldest first, then back off.
+        for s in undelivered.into_iter().rev() {
+            self.pending.push_front(s);
+        }
+        self.oldest = Some(Instant::now());
+        self.round += 1;
+        let policy = langfuse_otel_transport::RetryPolicy::default();
+        self.retry_at = Some(Instant::now() + policy.backoff(self.round));
     }
 }
 
@@ -357,14 +532,6 @@ pub enum ScoreTransport {
     /// `POST /api/public/ingestion` with `score-create` events, at most 100 per request (the
     /// JS SDK 5).
     Ingestion,
-}
-
-/// Sends `pending` to its destination.
-fn send(destination: &Destination, config: &Config, pending: &mut Vec<Value>) {
-    match destination {
-        Destination::Http(agent) => post(agent, config, pending),
-        Destination::File(writer) => write_offline(writer, config, pending),
-    }
 }
 
 /// A score as the `score-create` ingestion event the server derives from it: the envelope
@@ -385,14 +552,20 @@ fn score_event(score: Value) -> Option<IngestionEvent> {
 }
 
 /// Appends `pending` to the offline file as `score-create` events.
-fn write_offline(writer: &OfflineWriter, config: &Config, pending: &mut Vec<Value>) {
-    if pending.is_empty() {
-        return;
-    }
+fn write_offline(
+    writer: &OfflineWriter,
+    config: &Config,
+    counters: &ScoreCounters,
+    pending: Vec<Value>,
+) {
     let started = Instant::now();
     let n = pending.len();
-    let events: Vec<IngestionEvent> = pending.drain(..).filter_map(score_event).collect();
+    let events: Vec<IngestionEvent> = pending.into_iter().filter_map(score_event).collect();
     let result = writer.write_events(&events);
+    match &result {
+        Ok(()) => counters.sent.fetch_add(n as u64, Ordering::Relaxed),
+        Err(_) => counters.dropped.fetch_add(n as u64, Ordering::Relaxed),
+    };
     if let Err(e) = &result {
         let message = format!(
             "dropping {n} scores: writing {}: {e}",
@@ -417,73 +590,75 @@ fn write_offline(writer: &OfflineWriter, config: &Config, pending: &mut Vec<Valu
     });
 }
 
-/// Posts `pending` in bodies of at most 1 MB; a single oversized score is dropped.
-fn post(client: &ureq::Agent, config: &Config, pending: &mut Vec<Value>) {
-    let (path, open, close, max_items): (&str, &[u8], &[u8], usize) = match config.score_transport {
-        ScoreTransport::Scores => (transport::SCORES_PATH, b"[", b"]", usize::MAX),
-        ScoreTransport::Ingestion => (transport::INGESTION_PATH, b"{\"batch\":[", b"]}", 100),
-    };
-    let mut batch: Vec<u8> = Vec::new();
-    let mut count = 0usize;
-    let flush = |batch: &mut Vec<u8>, count: &mut usize| {
-        if *count == 0 {
-            return;
-        }
-        batch.extend_from_slice(close);
-        let started = Instant::now();
-        let result = transport::post_json(client, config, path, std::mem::take(batch));
-        if let Err(e) = &result {
-            // Data loss: visible without a `tracing` subscriber (once per kind), like the
-            // exporter's own drop warnings.
-            let message = format!("dropping {count} scores: {e}");
-            tracing::warn!(target: "langfuse", "{message}");
-            config.diagnostics.warn_once("scores-send-failed", &message);
-        }
-        config.diagnostics.debug(|| {
-            format!(
-                "scores: {count} to {}{path}: {} in {:.1} ms",
-                config.base_url.trim_end_matches('/'),
-                match &result {
-                    Ok(status) => format!("ok (HTTP {status})"),
-                    Err(e) => format!("failed: {e}"),
-                },
-                started.elapsed().as_secs_f64() * 1000.0
-            )
-        });
-        *count = 0;
-    };
-    for score in pending.drain(..) {
+/// Posts `pending` in bodies of at most 1 MB (100 events for ingestion), within the timeout
+/// (and `cap`); returns the scores that may still be delivered later. Rejected ones are
+/// dropped, counted and reported once.
+fn post(
+    sender: &JsonBatchSender,
+    config: &Config,
+    counters: &ScoreCounters,
+    pending: Vec<Value>,
+    cap: Option<Instant>,
+) -> Vec<Value> {
+    let started = Instant::now();
+    let deadline = cap.map_or(started + config.timeout, |c| {
+        c.min(started + config.timeout)
+    });
+    let n = pending.len();
+    let mut originals = std::collections::HashMap::with_capacity(n);
+    let mut items = Vec::with_capacity(n);
+    for (i, score) in pending.into_iter().enumerate() {
         let item = match config.score_transport {
-            ScoreTransport::Scores => score,
+            ScoreTransport::Scores => score.clone(),
             ScoreTransport::Ingestion => serde_json::json!({
                 "id": langfuse_otel_exporter::new_event_id(),
                 "type": "score-create",
                 "timestamp": crate::time::iso_micros(std::time::SystemTime::now()),
-                "body": score,
+                "body": score.clone(),
             }),
         };
-        let bytes = serde_json::to_vec(&item).unwrap_or_default();
-        let overhead = open.len() + close.len();
-        if bytes.len() + overhead > MAX_BATCH_BYTES {
-            let message = format!("dropping a score larger than {MAX_BATCH_BYTES} bytes");
-            tracing::warn!(target: "langfuse", "{message}");
-            config.diagnostics.warn_once("score-too-large", &message);
-            continue;
-        }
-        if count > 0
-            && (batch.len() + bytes.len() + overhead > MAX_BATCH_BYTES || count >= max_items)
-        {
-            flush(&mut batch, &mut count);
-        }
-        if count == 0 {
-            batch.extend_from_slice(open);
-        } else {
-            batch.push(b',');
-        }
-        batch.extend_from_slice(&bytes);
-        count += 1;
+        let id = match config.score_transport {
+            ScoreTransport::Ingestion => item["id"].as_str().unwrap_or_default().to_owned(),
+            ScoreTransport::Scores => i.to_string(),
+        };
+        let json = serde_json::to_string(&item).unwrap_or_default();
+        originals.insert(id.clone(), score);
+        items.push(JsonItem::new(id, "score", json));
     }
-    flush(&mut batch, &mut count);
+    let report = sender.send(items, deadline);
+    counters
+        .sent
+        .fetch_add(report.delivered.len() as u64, Ordering::Relaxed);
+    counters
+        .retried
+        .fetch_add(u64::from(report.retries), Ordering::Relaxed);
+    if !report.rejected.is_empty() {
+        counters
+            .dropped
+            .fetch_add(report.rejected.len() as u64, Ordering::Relaxed);
+        let reason = &report.rejected[0].1;
+        let message = format!("dropping {} scores: {reason}", report.rejected.len());
+        tracing::warn!(target: "langfuse", "{message}");
+        config.diagnostics.warn_once("scores-dropped", &message);
+    }
+    config.diagnostics.debug(|| {
+        let url = sender.http().url();
+        let outcome = match (&report.last_error, report.last_status) {
+            (None, Some(status)) => format!("ok ({status})"),
+            (None, None) => "ok".to_string(),
+            (Some(e), _) if report.undelivered.is_empty() => format!("failed: {e}"),
+            (Some(e), _) => format!("not delivered yet, kept queued: {e}"),
+        };
+        format!(
+            "scores: {n} to {url}: {outcome} in {:.1} ms",
+            started.elapsed().as_secs_f64() * 1000.0
+        )
+    });
+    report
+        .undelivered
+        .into_iter()
+        .filter_map(|item| originals.remove(&item.id))
+        .collect()
 }
 
 #[cfg(test)]

@@ -1,40 +1,25 @@
-//! The seam to the network: the OTLP span exporter and the scores endpoint. Everything that
-//! knows about HTTP lives here, so the transport can be swapped for the project's own exporter
-//! crate without touching the instrumentation API.
-
-use std::collections::HashMap;
-use std::time::Duration;
+//! The seam to the network: the span exporter and the score sender, both built on
+//! [`langfuse_otel_transport`] (one HTTP client, one retry loop, the Langfuse headers built
+//! once). The SDK keeps no HTTP client of its own.
 
 use langfuse_otel_exporter::{ExportFilter, LangfuseExporter};
+use langfuse_otel_transport::{HttpSender, JsonBatchSender, Secret, langfuse_headers};
 
 use crate::Error;
 use crate::config::Config;
+use crate::scores::ScoreTransport;
 
-/// Name reported in `x-langfuse-sdk-name` (the exporter's definition).
-pub use langfuse_otel_exporter::SDK_NAME;
-/// Path of the Langfuse ingestion endpoint (`score-create` events, the JS SDK's score
-/// transport; the exporter's definition).
-pub use langfuse_otel_exporter::config::LANGFUSE_INGESTION_PATH as INGESTION_PATH;
-/// Path of the Langfuse OTLP traces endpoint (the exporter's definition).
-pub use langfuse_otel_exporter::config::LANGFUSE_OTLP_PATH as TRACES_PATH;
+pub use langfuse_otel_transport::langfuse::{
+    INGESTION_PATH, OTLP_PATH as TRACES_PATH, SCORES_PATH, SDK_NAME, SDK_VERSION,
+};
 
-/// Path of the Langfuse scores endpoint (Python SDK 5).
-pub const SCORES_PATH: &str = "/api/public/scores";
-
-/// Version reported in `x-langfuse-sdk-version` and as the instrumentation scope version.
-pub const SDK_VERSION: &str = env!("CARGO_PKG_VERSION");
-
-/// The headers every request carries: Basic auth, SDK identification, and
-/// `x-langfuse-ingestion-version: 4` (Langfuse's real-time ingestion path).
-pub(crate) fn headers(config: &Config) -> HashMap<String, String> {
-    let secret = langfuse_otel_exporter::config::Secret::new(config.secret_key.clone());
-    let mut h: HashMap<String, String> =
-        langfuse_otel_exporter::config::langfuse_headers(&config.public_key, &secret)
-            .into_iter()
-            .map(|(k, v)| (k, v.expose().to_owned()))
-            .collect();
+/// The headers every request carries: Basic auth, SDK identification,
+/// `x-langfuse-ingestion-version: 4`, then the user's additional headers.
+pub(crate) fn headers(config: &Config) -> Vec<(String, Secret)> {
+    let mut h = langfuse_headers(&config.public_key, &Secret::new(config.secret_key.clone()));
     for (k, v) in &config.additional_headers {
-        h.insert(k.clone(), v.clone());
+        h.retain(|(name, _)| !name.eq_ignore_ascii_case(k));
+        h.push((k.clone(), Secret::new(v.clone())));
     }
     h
 }
@@ -62,52 +47,22 @@ pub(crate) fn span_exporter(config: &Config) -> Result<LangfuseExporter, Error> 
     builder.build().map_err(|e| Error::Transport(e.to_string()))
 }
 
-/// The blocking HTTP agent of the scores queue (the same `ureq` client the exporter uses;
-/// rustls, no OpenSSL, no async runtime).
-pub(crate) fn http_agent(timeout: Duration) -> ureq::Agent {
-    ureq::Agent::config_builder()
-        .http_status_as_error(false)
-        .timeout_global(Some(timeout))
-        .user_agent(concat!("langfuse-otel-rust/", env!("CARGO_PKG_VERSION")))
+/// The score sender: a JSON array to `POST /api/public/scores` (1 MB requests, the Python
+/// SDK 5), or `score-create` events to `/api/public/ingestion` (100 per request, the JS SDK).
+pub(crate) fn score_sender(config: &Config) -> Result<JsonBatchSender, Error> {
+    let base = config.base_url.trim_end_matches('/');
+    let path = match config.score_transport {
+        ScoreTransport::Scores => SCORES_PATH,
+        ScoreTransport::Ingestion => INGESTION_PATH,
+    };
+    let http = HttpSender::builder(format!("{base}{path}"))
+        .headers(headers(config))
         .build()
-        .into()
-}
-
-/// Posts one JSON body to `path` and returns the success status; retries transport errors,
-/// 429 and 5xx up to 3 attempts. A 207 (partial success) is not retried, like the Python SDK.
-pub(crate) fn post_json(
-    agent: &ureq::Agent,
-    config: &Config,
-    path: &str,
-    body: Vec<u8>,
-) -> Result<u16, Error> {
-    let url = format!("{}{path}", config.base_url.trim_end_matches('/'));
-    let mut last = String::new();
-    for attempt in 0..3u32 {
-        if attempt > 0 {
-            std::thread::sleep(Duration::from_millis(250 << attempt));
-        }
-        let mut req = agent.post(&url).header("Content-Type", "application/json");
-        for (k, v) in headers(config) {
-            req = req.header(k, v);
-        }
-        match req.send(&body[..]) {
-            Ok(resp) if resp.status().is_success() => return Ok(resp.status().as_u16()),
-            Ok(resp) if resp.status().as_u16() == 429 || resp.status().is_server_error() => {
-                last = format!("HTTP {}", resp.status());
-            }
-            Ok(resp) => {
-                return Err(Error::Transport(format!(
-                    "scores rejected: HTTP {}",
-                    resp.status()
-                )));
-            }
-            Err(e) => last = e.to_string(),
-        }
-    }
-    Err(Error::Transport(format!(
-        "scores not sent after 3 attempts: {last}"
-    )))
+        .map_err(|e| Error::Transport(e.to_string()))?;
+    Ok(match config.score_transport {
+        ScoreTransport::Scores => JsonBatchSender::scores(http),
+        ScoreTransport::Ingestion => JsonBatchSender::ingestion(http).max_items(100),
+    })
 }
 
 #[cfg(test)]
@@ -119,11 +74,21 @@ mod tests {
         let config = crate::LangfuseBuilder::new()
             .public_key("pk-lf-test")
             .secret_key("sk-lf-test")
+            .additional_header("x-langfuse-sdk-name", "custom")
             .resolve()
             .expect("keys given");
         let h = headers(&config);
-        assert_eq!(h["authorization"], "Basic cGstbGYtdGVzdDpzay1sZi10ZXN0");
-        assert_eq!(h["x-langfuse-ingestion-version"], "4");
-        assert_eq!(h["x-langfuse-public-key"], "pk-lf-test");
+        let get = |k: &str| h.iter().find(|(n, _)| n == k).map(|(_, v)| v.expose());
+        assert_eq!(
+            get("authorization"),
+            Some("Basic cGstbGYtdGVzdDpzay1sZi10ZXN0")
+        );
+        assert_eq!(get("x-langfuse-ingestion-version"), Some("4"));
+        assert_eq!(get("x-langfuse-public-key"), Some("pk-lf-test"));
+        assert_eq!(
+            get("x-langfuse-sdk-name"),
+            Some("custom"),
+            "additional headers win"
+        );
     }
 }
