@@ -204,6 +204,7 @@ pub struct LangfuseExporter {
     encoded_resource: EncodedResource,
     buffers: Mutex<Buffers>,
     filter: ExportFilter,
+    trees: crate::filter::WholeTrees,
     mode: OtlpMode,
     timeout: Duration,
     stats: Stats,
@@ -272,7 +273,8 @@ impl LangfuseExporter {
         let total = batch.len();
         let mut spans = batch;
         if !matches!(self.filter, ExportFilter::All) {
-            spans.retain(|s| self.filter.accepts(s));
+            // Whole trees: filtered ancestors of exported spans are kept (see WholeTrees).
+            self.trees.retain(&mut spans, &self.filter);
         }
         self.stats.add_filtered((total - spans.len()) as u64);
         if spans.is_empty() {
@@ -840,6 +842,7 @@ impl LangfuseExporterBuilder {
             resource_attrs,
             resource,
             filter: self.filter.unwrap_or_default(),
+            trees: crate::filter::WholeTrees::default(),
             mode,
             timeout,
             stats: Stats::default(),
