@@ -272,6 +272,7 @@ impl LangfuseExporter {
         }
         let total = batch.len();
         let mut spans = batch;
+        crate::filter::propagation_reach::check(&spans, &self.diagnostics);
         if !matches!(self.filter, ExportFilter::All) {
             // Whole trees: filtered ancestors of exported spans are kept (see WholeTrees).
             self.trees.retain(&mut spans, &self.filter);

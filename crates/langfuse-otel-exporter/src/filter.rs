@@ -239,6 +239,81 @@ impl Default for WholeTrees {
     }
 }
 
+/// Whether `propagate_attributes` can reach spans of other instrumentation: it needs a
+/// `LangfuseSpanProcessor` (crate `langfuse-otel`) on the provider those spans come from. The
+/// processor counts itself here; `propagate_attributes` marks its use; an exporter that receives
+/// spans of other instrumentation while attributes were propagated and no processor is installed
+/// warns once (through its [`Diagnostics`](crate::Diagnostics)).
+///
+/// ```
+/// use langfuse_otel_exporter::filter::propagation_reach;
+/// propagation_reach::processor_attached();
+/// assert!(propagation_reach::processors() >= 1);
+/// propagation_reach::processor_detached();
+/// ```
+pub mod propagation_reach {
+    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+
+    use opentelemetry_sdk::trace::SpanData;
+
+    use crate::Diagnostics;
+
+    static PROCESSORS: AtomicUsize = AtomicUsize::new(0);
+    static USED: AtomicBool = AtomicBool::new(false);
+
+    /// Scope name of the Langfuse SDK's own spans (always reached).
+    const SDK_SCOPE: &str = langfuse_otel_core::keys::SCOPE_LANGFUSE_SDK;
+
+    /// A processor that propagates attributes to every span of its provider was created.
+    pub fn processor_attached() {
+        PROCESSORS.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Such a processor was dropped.
+    pub fn processor_detached() {
+        let _ = PROCESSORS.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| n.checked_sub(1));
+    }
+
+    /// Live processors.
+    pub fn processors() -> usize {
+        PROCESSORS.load(Ordering::Relaxed)
+    }
+
+    /// `propagate_attributes` was called.
+    pub fn note_used() {
+        if !USED.load(Ordering::Relaxed) {
+            USED.store(true, Ordering::Relaxed);
+        }
+    }
+
+    /// Whether `propagate_attributes` was called in this process.
+    pub fn used() -> bool {
+        USED.load(Ordering::Relaxed)
+    }
+
+    /// Warns once when `batch` holds spans of other instrumentation that propagated attributes
+    /// could not reach (attributes propagated, no processor installed).
+    pub fn check(batch: &[SpanData], diagnostics: &Diagnostics) {
+        if !used() || processors() > 0 {
+            return;
+        }
+        if batch
+            .iter()
+            .any(|s| s.instrumentation_scope.name() != SDK_SCOPE)
+        {
+            diagnostics.warn_once(
+                "propagation-unreachable",
+                "propagate_attributes reaches only the Langfuse SDK's own observations here: \
+                 spans of other instrumentation (tracing, rig, genai...) are exported without \
+                 the propagated user, session, tags and metadata because no \
+                 LangfuseSpanProcessor is on their tracer provider; add \
+                 `Langfuse::builder().span_processor()` to that provider (see the \
+                 langfuse-otel README)",
+            );
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -143,7 +143,8 @@ impl LangfuseBuilder {
             .diagnostics(config.diagnostics.clone())
             .build();
         let public_key = Some(config.public_key.clone()).filter(|k| !k.is_empty());
-        let mut p = LangfuseSpanProcessor::new(bsp, public_key);
+        let mut p = LangfuseSpanProcessor::new(bsp, public_key)
+            .with_environment_and_release(config.environment.clone(), config.release.clone());
         if let Some(f) = &self.should_export {
             p = p.with_should_export_span(f.clone());
         }
@@ -191,6 +192,7 @@ impl LangfuseBuilder {
                         resource.with_attribute(KeyValue::new(keys::LANGFUSE_RELEASE, rel.clone()));
                 }
                 let (processor, writer) = self.processor_for(&config)?;
+                let processor = processor.internal();
                 offline = writer;
                 let mut b = SdkTracerProvider::builder()
                     .with_resource(resource.build())
@@ -444,6 +446,8 @@ impl Langfuse {
         let explicit_prompt =
             opts.fields.prompt_ref().is_some() && crate::types::takes_generation_fields(as_type);
         let status = push_update_attributes(&mut attrs, opts.fields, as_type, self.mask());
+        // Propagated attributes reach the SDK's spans even on a provider without our processor.
+        crate::processor::push_start_attributes(&mut attrs, parent, explicit_prompt);
         let mut builder = self
             .inner
             .tracer
@@ -453,7 +457,7 @@ impl Langfuse {
         if let Some(t) = opts.start_time {
             builder = builder.with_start_time(t);
         }
-        let marker = SdkSpanStart { explicit_prompt };
+        let marker = SdkSpanStart;
         let tracer = &self.inner.tracer;
         let mut span = with_sdk_start(marker, || tracer.build_with_context(builder, parent));
         let trace_id = opentelemetry::trace::Span::span_context(&span).trace_id();

@@ -333,6 +333,7 @@ fn write_on_current_span(cx: &Context, attrs: &PropagatedAttributes) {
 /// # }
 /// ```
 pub fn propagate_attributes<F: Future>(attrs: PropagatedAttributes, future: F) -> WithContext<F> {
+    langfuse_otel_exporter::filter::propagation_reach::note_used();
     let cx = Context::current();
     write_on_current_span(&cx, &attrs);
     future.with_context(context_with_attributes(&cx, &attrs))
@@ -346,6 +347,7 @@ pub fn propagate_attributes<F: Future>(attrs: PropagatedAttributes, future: F) -
 /// assert_eq!(n, 7);
 /// ```
 pub fn propagate_attributes_sync<R>(attrs: PropagatedAttributes, body: impl FnOnce() -> R) -> R {
+    langfuse_otel_exporter::filter::propagation_reach::note_used();
     let cx = Context::current();
     write_on_current_span(&cx, &attrs);
     let _guard = context_with_attributes(&cx, &attrs).attach();
