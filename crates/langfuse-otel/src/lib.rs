@@ -135,7 +135,7 @@ pub use propagation::{
 pub use scores::{Score, ScoreDataType, ScoreTransport, ScoreValue};
 pub use transport::{INGESTION_PATH, SCORES_PATH, SDK_NAME, SDK_VERSION, TRACES_PATH};
 pub use types::{
-    Level, ObservationOptions, ObservationType, ObservationUpdate, PromptRef, TraceContext,
+    Level, ObservationOptions, ObservationType, ObservationUpdate, PromptRef, Skill, TraceContext,
     takes_generation_fields,
 };
 

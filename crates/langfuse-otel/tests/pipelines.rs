@@ -332,3 +332,55 @@ fn iso(t: std::time::SystemTime) -> String {
         format!("{base}.{micros:06}Z")
     }
 }
+
+#[tokio::test(flavor = "current_thread")]
+async fn a_child_observation_whose_body_fails_is_marked_error_and_the_error_returned() {
+    let (langfuse, provider, exporter, _g) = pipeline(true);
+    let root = langfuse.start_observation("root");
+    let r: Result<(), String> = root
+        .try_start_active_observation("child", |_| async { Err("tool down".to_owned()) })
+        .await;
+    let ok: Result<u8, String> = root.try_start_active_observation_sync("sync-child", |_| Ok(3));
+    root.end();
+    assert_eq!(r, Err("tool down".to_owned()));
+    assert_eq!(ok, Ok(3));
+    provider.force_flush().unwrap();
+    let spans = exporter.get_finished_spans().unwrap();
+    let child = find(&spans, "child");
+    assert_eq!(child.parent_span_id, find(&spans, "root").span_context.span_id());
+    assert_eq!(
+        str_attr(child, "langfuse.observation.level").as_deref(),
+        Some("ERROR")
+    );
+    assert_eq!(
+        str_attr(child, "langfuse.observation.status_message").as_deref(),
+        Some("tool down")
+    );
+    assert_eq!(str_attr(find(&spans, "sync-child"), "langfuse.observation.level"), None);
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn propagated_skills_reach_other_instrumentation_and_updates_write_them() {
+    use langfuse_otel::{ObservationType, ObservationUpdate, Skill};
+    let (langfuse, provider, exporter, _g) = pipeline(true);
+    propagate_attributes(
+        PropagatedAttributes::new().skills_available([Skill::new("refund-policy").version(2)]),
+        async {
+            tracing::info_span!("chat m", gen_ai.operation.name = "chat").in_scope(|| {});
+        },
+    )
+    .await;
+    let g = langfuse.start_observation(langfuse_otel::ObservationOptions::new("gen", ObservationType::Generation));
+    g.update(ObservationUpdate::new().skills_available([Skill::new("tone")]));
+    g.end();
+    provider.force_flush().unwrap();
+    let spans = exporter.get_finished_spans().unwrap();
+    assert_eq!(
+        str_attr(find(&spans, "chat m"), "langfuse.observation.skills_available").as_deref(),
+        Some(r#"[{"name":"refund-policy","version":2}]"#)
+    );
+    assert_eq!(
+        str_attr(find(&spans, "gen"), "langfuse.observation.skills_available").as_deref(),
+        Some(r#"[{"name":"tone"}]"#)
+    );
+}
