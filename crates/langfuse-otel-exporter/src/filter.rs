@@ -392,7 +392,7 @@ mod tests {
 
     #[test]
     fn a_detached_child_ending_after_its_dropped_parent_is_reparented_to_the_nearest_kept_ancestor()
-     {
+    {
         // obs(1, LLM) -> task(2, dropped: ended with no exported child yet) -> late llm(3).
         let trees = WholeTrees::default();
         let mut batch = vec![span(2, 1, false), span(3, 2, true), span(1, 0, true)];

@@ -855,7 +855,9 @@ fn remote_parent(tc: &TraceContext) -> Option<SpanContext> {
     ))
 }
 
-pub(crate) fn error_of<T, E: fmt::Display>(r: &std::result::Result<T, E>) -> Option<(String, String)> {
+pub(crate) fn error_of<T, E: fmt::Display>(
+    r: &std::result::Result<T, E>,
+) -> Option<(String, String)> {
     r.as_ref()
         .err()
         .map(|e| (short_type_name::<E>(), e.to_string()))

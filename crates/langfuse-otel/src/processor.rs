@@ -4,47 +4,6 @@
 //! exported while keeping every exported tree whole, adds the `langfuse.*` attributes the
 //! Langfuse server reads for signals it does not derive itself, and hands the rest to the export
 //! pipeline.
-//!
-//! # Whole trees
-//!
-//! The export filter drops spans without LLM work, but such a span may sit between an
-//! observation and the LLM spans below it (a `#[tracing::instrument]` handler, an HTTP span).
-//! The processor keeps a filtered span once a span below it was exported (children end before
-//! their parents), so nothing that reaches Langfuse points to a parent that was never sent and a
-//! request gets its root; leaves without LLM work (a database query) stay filtered. A child
-//! that ends after its parent was dropped (a detached task) is re-parented to the nearest
-//! ancestor that was kept. See [`WholeTrees`] for the bounds.
-//!
-//! # One agent run, one trace
-//!
-//! Some instrumentation starts its top span as a new root on purpose (rig's `invoke_agent`
-//! span is created with `parent: None`), so an agent called inside
-//! [`Langfuse::start_active_observation`](crate::Langfuse::start_active_observation) would start
-//! a trace of its own, without the propagated user or session. When a span starts as a new
-//! root while a Langfuse observation is the current context (an SDK observation, or an
-//! exported span that is still open), the processor *adopts* it: the span and all spans of its
-//! trace get the propagated attributes, and at the end they are handed to Langfuse with the
-//! observation's trace id, the adopted root under the observation.
-//!
-//! This is done when spans end, on the data handed to the Langfuse exporter only: a span's
-//! trace id is fixed when it starts (`opentelemetry_sdk` gives processors no way to change it,
-//! and an `IdGenerator` or `Sampler` is not told the current context's observation or which
-//! spans are explicit roots), so other exporters on the same provider still see the
-//! instrumentation's own trace. Turn it off with
-//! [`adopt_new_roots(false)`](LangfuseSpanProcessor::adopt_new_roots). Limits: a
-//! `tracing-opentelemetry` span starts when it is first entered (or when its first child or its
-//! end needs it), so the observation must be current then; the adopted root keeps its own
-//! sampling decision; the exporter-only set-up (no processor) cannot adopt.
-//!
-//! # Signals the server does not read
-//!
-//! Langfuse's OTLP endpoint derives the observation from the span's attributes, but it does not
-//! read every current GenAI key. For spans of other instrumentation the processor adds the key
-//! it does read: `langfuse.observation.completion_start_time` from
-//! `gen_ai.response.time_to_first_chunk` (start time plus the delay), and
-//! `langfuse.observation.level = ERROR` (with `error.type` as status message) from
-//! `gen_ai.tool.call.outcome = error` or an `error.type` on a span whose status is not set.
-//! Keys already present are never overwritten.
 
 use std::cell::Cell;
 use std::collections::{HashMap, HashSet, VecDeque};
@@ -129,6 +88,51 @@ pub fn is_default_export_span(span: &SpanData) -> bool {
 /// - `on_end`: drops spans the export filter rejects (and SDK spans of another public key),
 ///   makes attribute keys unique (last write wins, at the first position), and forwards the
 ///   span to the wrapped processor.
+/// - spans of other instrumentation also get the client's environment and release
+///   ([`with_environment_and_release`](Self::with_environment_and_release)).
+///
+/// # Whole trees
+///
+/// The export filter drops spans without LLM work, but such a span may sit between an
+/// observation and the LLM spans below it (a `#[tracing::instrument]` handler, an HTTP span).
+/// The processor keeps a filtered span once a span below it was exported (children end before
+/// their parents), so nothing that reaches Langfuse points to a parent that was never sent and a
+/// request gets its root; leaves without LLM work (a database query) stay filtered. A child
+/// that ends after its parent was dropped (a detached task) is re-parented to the nearest
+/// ancestor that was kept. See [`WholeTrees`](langfuse_otel_exporter::filter::WholeTrees) for the bounds.
+///
+/// # One agent run, one trace
+///
+/// Some instrumentation starts its top span as a new root on purpose (rig's `invoke_agent`
+/// span is created with `parent: None`), so an agent called inside
+/// [`Langfuse::start_active_observation`](crate::Langfuse::start_active_observation) would start
+/// a trace of its own, without the propagated user or session. When a span starts as a new
+/// root while a Langfuse observation is the current context (an SDK observation, or an
+/// exported span that is still open), the processor *adopts* it: the span and all spans of its
+/// trace get the propagated attributes, and at the end they are handed to Langfuse with the
+/// observation's trace id, the adopted root under the observation.
+///
+/// This is done when spans end, on the data handed to the Langfuse exporter only: a span's
+/// trace id is fixed before any processor sees it (`opentelemetry_sdk` 0.33 lets a processor
+/// add attributes at start, not change the span context). A custom `IdGenerator` could hand an
+/// explicit root the current observation's trace id, but it cannot give the span a parent (it
+/// would float at the top of the trace), a `Sampler` cannot change ids at all, and both need
+/// installing on your provider; rewriting at the end needs nothing but this processor. Other
+/// exporters on the same provider therefore still see the instrumentation's own trace. Turn it off with
+/// [`adopt_new_roots(false)`](LangfuseSpanProcessor::adopt_new_roots). Limits: a
+/// `tracing-opentelemetry` span starts when it is first entered (or when its first child or its
+/// end needs it), so the observation must be current then; the adopted root keeps its own
+/// sampling decision; the exporter-only set-up (no processor) cannot adopt.
+///
+/// # Signals the server does not read
+///
+/// Langfuse's OTLP endpoint derives the observation from the span's attributes, but it does not
+/// read every current GenAI key. For spans of other instrumentation the processor adds the key
+/// it does read: `langfuse.observation.completion_start_time` from
+/// `gen_ai.response.time_to_first_chunk` (start time plus the delay), and
+/// `langfuse.observation.level = ERROR` (with `error.type` as status message) from
+/// `gen_ai.tool.call.outcome = error` or an `error.type` on a span whose status is not set.
+/// Keys already present are never overwritten.
 ///
 /// [`LangfuseBuilder::span_processor`]: crate::LangfuseBuilder::span_processor
 pub struct LangfuseSpanProcessor {
@@ -261,13 +265,14 @@ impl LangfuseSpanProcessor {
                 .push(KeyValue::new(keys::LANGFUSE_ENVIRONMENT, env));
         }
         if let Some(rel) = release {
-            self.defaults.push(KeyValue::new(keys::LANGFUSE_RELEASE, rel));
+            self.defaults
+                .push(KeyValue::new(keys::LANGFUSE_RELEASE, rel));
         }
         self
     }
 
     /// Whether a span started as a new root while a Langfuse observation is current is adopted
-    /// into that observation's trace (default `true`; see the [module docs](self)).
+    /// into that observation's trace (default `true`; see ["One agent run, one trace"](LangfuseSpanProcessor#one-agent-run-one-trace)).
     pub fn adopt_new_roots(mut self, adopt: bool) -> Self {
         self.adopt = adopt;
         self
@@ -360,7 +365,11 @@ impl LangfuseSpanProcessor {
 /// The baggage and propagated attributes of `cx`, for a span the SDK builds (the processor
 /// adds them to other instrumentation's spans; the SDK's own carry them even on a provider
 /// without it). A propagated prompt is left out when the span links its own.
-pub(crate) fn push_start_attributes(attrs: &mut Vec<KeyValue>, cx: &Context, explicit_prompt: bool) {
+pub(crate) fn push_start_attributes(
+    attrs: &mut Vec<KeyValue>,
+    cx: &Context,
+    explicit_prompt: bool,
+) {
     if !opentelemetry::baggage::BaggageExt::baggage(cx).is_empty() {
         attrs.extend(baggage_key_values(cx));
     }

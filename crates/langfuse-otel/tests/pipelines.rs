@@ -21,10 +21,9 @@ fn pipeline(
     tracing::subscriber::DefaultGuard,
 ) {
     let exporter = InMemorySpanExporter::default();
-    let processor =
-        LangfuseSpanProcessor::new(SimpleSpanProcessor::new(exporter.clone()), None)
-            .with_environment_and_release(Some("staging".into()), Some("v9".into()))
-            .adopt_new_roots(adopt);
+    let processor = LangfuseSpanProcessor::new(SimpleSpanProcessor::new(exporter.clone()), None)
+        .with_environment_and_release(Some("staging".into()), Some("v9".into()))
+        .adopt_new_roots(adopt);
     let provider = SdkTracerProvider::builder()
         .with_span_processor(processor)
         .build();
@@ -56,10 +55,8 @@ fn assert_whole(spans: &[SpanData]) {
         let p = s.parent_span_id;
         if p != opentelemetry::trace::SpanId::INVALID {
             assert!(
-                spans
-                    .iter()
-                    .any(|q| q.span_context.span_id() == p
-                        && q.span_context.trace_id() == s.span_context.trace_id()),
+                spans.iter().any(|q| q.span_context.span_id() == p
+                    && q.span_context.trace_id() == s.span_context.trace_id()),
                 "{} points to a parent that was never exported",
                 s.name
             );
@@ -149,8 +146,11 @@ async fn agent_run() {
     );
     async {
         tracing::info_span!("chat m", gen_ai.operation.name = "chat").in_scope(|| {});
-        tracing::info_span!("execute_tool lookup", gen_ai.operation.name = "execute_tool")
-            .in_scope(|| {});
+        tracing::info_span!(
+            "execute_tool lookup",
+            gen_ai.operation.name = "execute_tool"
+        )
+        .in_scope(|| {});
     }
     .instrument(agent)
     .await;
@@ -173,9 +173,24 @@ async fn an_agent_run_started_as_a_new_root_is_adopted_into_the_current_observat
     let obs = find(&spans, "support-request");
     let trace = obs.span_context.trace_id();
     for s in &spans {
-        assert_eq!(s.span_context.trace_id(), trace, "{} in another trace", s.name);
-        assert_eq!(str_attr(s, "user.id").as_deref(), Some("user-7"), "{}", s.name);
-        assert_eq!(str_attr(s, "session.id").as_deref(), Some("s-7"), "{}", s.name);
+        assert_eq!(
+            s.span_context.trace_id(),
+            trace,
+            "{} in another trace",
+            s.name
+        );
+        assert_eq!(
+            str_attr(s, "user.id").as_deref(),
+            Some("user-7"),
+            "{}",
+            s.name
+        );
+        assert_eq!(
+            str_attr(s, "session.id").as_deref(),
+            Some("s-7"),
+            "{}",
+            s.name
+        );
     }
     let agent = find(&spans, "invoke_agent helper");
     assert_eq!(agent.parent_span_id, obs.span_context.span_id());
@@ -197,10 +212,7 @@ async fn adoption_switched_off_keeps_the_agent_run_in_its_own_trace() {
     let spans = exporter.get_finished_spans().unwrap();
     let obs = find(&spans, "support-request");
     let agent = find(&spans, "invoke_agent helper");
-    assert_ne!(
-        agent.span_context.trace_id(),
-        obs.span_context.trace_id()
-    );
+    assert_ne!(agent.span_context.trace_id(), obs.span_context.trace_id());
     assert_eq!(agent.parent_span_id, opentelemetry::trace::SpanId::INVALID);
 }
 
@@ -279,7 +291,10 @@ async fn a_failed_tool_outcome_becomes_level_error_and_a_success_does_not() {
         Some("TimeoutError")
     );
     assert_eq!(
-        str_attr(find(&spans, "execute_tool fine"), "langfuse.observation.level"),
+        str_attr(
+            find(&spans, "execute_tool fine"),
+            "langfuse.observation.level"
+        ),
         None
     );
 }
@@ -347,7 +362,10 @@ async fn a_child_observation_whose_body_fails_is_marked_error_and_the_error_retu
     provider.force_flush().unwrap();
     let spans = exporter.get_finished_spans().unwrap();
     let child = find(&spans, "child");
-    assert_eq!(child.parent_span_id, find(&spans, "root").span_context.span_id());
+    assert_eq!(
+        child.parent_span_id,
+        find(&spans, "root").span_context.span_id()
+    );
     assert_eq!(
         str_attr(child, "langfuse.observation.level").as_deref(),
         Some("ERROR")
@@ -356,7 +374,10 @@ async fn a_child_observation_whose_body_fails_is_marked_error_and_the_error_retu
         str_attr(child, "langfuse.observation.status_message").as_deref(),
         Some("tool down")
     );
-    assert_eq!(str_attr(find(&spans, "sync-child"), "langfuse.observation.level"), None);
+    assert_eq!(
+        str_attr(find(&spans, "sync-child"), "langfuse.observation.level"),
+        None
+    );
 }
 
 #[tokio::test(flavor = "current_thread")]
@@ -370,13 +391,20 @@ async fn propagated_skills_reach_other_instrumentation_and_updates_write_them() 
         },
     )
     .await;
-    let g = langfuse.start_observation(langfuse_otel::ObservationOptions::new("gen", ObservationType::Generation));
+    let g = langfuse.start_observation(langfuse_otel::ObservationOptions::new(
+        "gen",
+        ObservationType::Generation,
+    ));
     g.update(ObservationUpdate::new().skills_available([Skill::new("tone")]));
     g.end();
     provider.force_flush().unwrap();
     let spans = exporter.get_finished_spans().unwrap();
     assert_eq!(
-        str_attr(find(&spans, "chat m"), "langfuse.observation.skills_available").as_deref(),
+        str_attr(
+            find(&spans, "chat m"),
+            "langfuse.observation.skills_available"
+        )
+        .as_deref(),
         Some(r#"[{"name":"refund-policy","version":2}]"#)
     );
     assert_eq!(

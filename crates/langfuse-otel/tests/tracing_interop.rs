@@ -132,7 +132,10 @@ async fn app_root_is_the_first_exported_span_of_the_local_subtree() {
     assert_eq!(root_flag("llm-request").as_deref(), Some("true"));
     assert_eq!(root_flag("inside-llm-span"), None);
     assert_eq!(root_flag("inside-http-span").as_deref(), Some("true"));
-    let http = spans.iter().find(|s| s.name == "http-request").expect("kept");
+    let http = spans
+        .iter()
+        .find(|s| s.name == "http-request")
+        .expect("kept");
     let inner = spans.iter().find(|s| s.name == "inside-http-span").unwrap();
     assert_eq!(inner.parent_span_id, http.span_context.span_id());
     assert_eq!(root_flag("http-request"), None);
