@@ -39,6 +39,7 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+mod canonical_exporter;
 pub mod config;
 mod exporter;
 pub mod filter;
@@ -52,6 +53,7 @@ pub mod processor;
 pub mod stats;
 mod wire;
 
+pub use canonical_exporter::CanonicalExporter;
 pub use config::{Compression, ConfigError, OtlpMode, OtlpProtocol};
 pub use exporter::{Diagnostics, LangfuseExporter, LangfuseExporterBuilder, SDK_NAME, SDK_VERSION};
 pub use filter::ExportFilter;
