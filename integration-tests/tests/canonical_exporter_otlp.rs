@@ -98,7 +98,11 @@ fn assert_round_trip(original: &[SpanData], resource: &Resource, bodies: &[Vec<u
     }
     .encode_to_vec();
     let canonical = otlp::decode_protobuf(&merged).expect("decodes");
-    assert_eq!(canonical.span_count(), original.len(), "every span arrives once");
+    assert_eq!(
+        canonical.span_count(),
+        original.len(),
+        "every span arrives once"
+    );
     for rs in &canonical.resource_spans {
         for ss in &rs.scope_spans {
             if !ss.scope.name.starts_with("langfuse-sdk") {

@@ -628,7 +628,6 @@ fn id_bytes(id: &str, len: usize) -> Vec<u8> {
     }
 }
 
-
 /// The canonical spans of a batch of `opentelemetry_sdk` spans, as `SpanData` again, for any
 /// `SpanExporter` (`opentelemetry-otlp`'s included): every span of `spans`, in order, with the
 /// canonical attributes, name, times, status and scope of [`canonical_request`]. Span context
@@ -807,11 +806,9 @@ fn sdk_value(v: any_value::Value) -> Option<opentelemetry::Value> {
                 )))
             }
         }
-        any_value::Value::BytesValue(b) => V::from(
-            b.iter()
-                .map(|x| format!("{x:02x}"))
-                .collect::<String>(),
-        ),
+        any_value::Value::BytesValue(b) => {
+            V::from(b.iter().map(|x| format!("{x:02x}")).collect::<String>())
+        }
         any_value::Value::KvlistValue(_) | any_value::Value::StringValueStrindex(_) => {
             return None;
         }

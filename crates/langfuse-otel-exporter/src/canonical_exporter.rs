@@ -87,8 +87,7 @@ impl<E: SpanExporter> SpanExporter for CanonicalExporter<E> {
         if batch.is_empty() {
             return Ok(());
         }
-        let canonical =
-            langfuse_otel_core::canonical::canonical_span_data(&batch, &self.resource);
+        let canonical = langfuse_otel_core::canonical::canonical_span_data(&batch, &self.resource);
         drop(batch);
         self.inner.export(canonical).await
     }
