@@ -40,6 +40,7 @@
 #![warn(missing_docs)]
 
 pub mod canonical;
+pub mod conventions;
 pub mod keys;
 pub mod otlp;
 pub mod record;

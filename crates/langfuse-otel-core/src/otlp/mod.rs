@@ -20,6 +20,7 @@ mod sdk;
 pub use self::json::{any_value as json_any_value, batch_from_json, decode_json};
 pub use self::proto::{batch_from_request, decode_protobuf};
 pub use self::sdk::batch_from_span_data;
+pub(crate) use self::sdk::value as sdk_value;
 
 use crate::span::SpanBatch;
 

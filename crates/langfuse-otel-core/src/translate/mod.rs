@@ -287,7 +287,8 @@ fn observation_event(
     let mut metadata = metadata::observation_metadata(cx, shared);
     let mut input = io_field(input);
     io::move_tool_definitions(&mut metadata, &mut input);
-    let (level, status_message) = level::level_and_status(cx);
+    let (level, status_message) =
+        level::level_and_status(cx, compatibility == Compatibility::Repair);
     let mut body = ObservationBody {
         id: cx.span.span_id.to_string(),
         trace_id: Some(Some(cx.span.trace_id.to_string())),

@@ -21,6 +21,7 @@ mod usage;
 use serde_json::{Map, Value};
 
 use super::{Compatibility, SpanContext};
+use crate::conventions::ttft_completion_start_ms;
 use crate::keys;
 use crate::record::ObservationType;
 use crate::time::{format_iso_millis, parse_date_lenient, parse_iso_with_offset};
@@ -307,7 +308,20 @@ fn completion_start_time(
             );
             return None;
         }
-        None => return ms_to_first_chunk(cx, start_unix_ms),
+        None => {
+            return ms_to_first_chunk(cx, start_unix_ms).or_else(|| {
+                // Repair: the server does not read the GenAI convention's time to first chunk.
+                let start_nanos = cx.span.start_time_unix_nano.or_else(|| {
+                    u64::try_from(start_unix_ms)
+                        .ok()
+                        .and_then(|ms| ms.checked_mul(1_000_000))
+                })?;
+                repair
+                    .then(|| ttft_completion_start_ms(start_nanos, cx.attrs()))
+                    .flatten()
+                    .map(format_iso_millis)
+            });
+        }
     };
     if is_schema_datetime(&text) {
         return Some(text);
@@ -339,8 +353,8 @@ fn repair_datetime(text: &str) -> String {
 fn ms_to_first_chunk(cx: &SpanContext<'_, '_>, start_unix_ms: i64) -> Option<String> {
     let attrs = cx.attrs();
     let v = attrs
-        .get("ai.response.msToFirstChunk")
-        .or_else(|| attrs.get("ai.stream.msToFirstChunk"))?;
+        .get(keys::AI_RESPONSE_MS_TO_FIRST_CHUNK)
+        .or_else(|| attrs.get(keys::AI_STREAM_MS_TO_FIRST_CHUNK))?;
     if !v.is_truthy() {
         return None;
     }
@@ -524,6 +538,40 @@ mod tests {
         assert_eq!(
             ok.completion_start_time.as_deref(),
             Some("2026-01-01T09:00:00.420123Z")
+        );
+    }
+
+    #[test]
+    fn time_to_first_chunk_gives_the_completion_start_in_repair_mode_only() {
+        let attrs = [(
+            keys::GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK,
+            AttrValue::Number(0.4205),
+        )];
+        let server = fields(&attrs, Compatibility::Server).expect("valid");
+        assert_eq!(server.completion_start_time, None);
+        let repaired = fields(&attrs, Compatibility::Repair).expect("valid");
+        assert_eq!(
+            repaired.completion_start_time.as_deref(),
+            Some("2026-01-01T09:00:00.420Z")
+        );
+    }
+
+    #[test]
+    fn explicit_completion_start_beats_time_to_first_chunk() {
+        let attrs = [
+            (
+                keys::GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK,
+                AttrValue::Number(2.0),
+            ),
+            (
+                keys::LANGFUSE_OBSERVATION_COMPLETION_START_TIME,
+                AttrValue::str("2026-01-01T09:00:00.100Z"),
+            ),
+        ];
+        let ok = fields(&attrs, Compatibility::Repair).expect("valid");
+        assert_eq!(
+            ok.completion_start_time.as_deref(),
+            Some("2026-01-01T09:00:00.100Z")
         );
     }
 
