@@ -187,7 +187,13 @@ impl Translator {
                         span,
                     };
                     let facts = SpanFacts::derive(&cx, now);
-                    let trace_event = trace::trace_event(&cx, &shared, &facts, &already_seen);
+                    let trace_event = trace::trace_event(
+                        &cx,
+                        &shared,
+                        &facts,
+                        &already_seen,
+                        self.options.compatibility == Compatibility::Repair,
+                    );
                     if let Some(trace) = trace_event {
                         if !trace.is_shallow {
                             full_trace_ids.insert(&span.trace_id);
@@ -281,9 +287,10 @@ fn observation_event(
     facts: SpanFacts,
     compatibility: Compatibility,
 ) -> Result<IngestionEvent, Box<DroppedObservation>> {
-    let kind = kind::observation_type(cx);
+    let repair = compatibility == Compatibility::Repair;
+    let kind = kind::observation_type(cx, repair);
     let (start, end) = (facts.start_ms, facts.end_ms);
-    let (input, output) = io::input_output(cx, io::IoTarget::Observation);
+    let (input, output) = io::input_output(cx, io::IoTarget::Observation, repair);
     let mut metadata = metadata::observation_metadata(cx, shared);
     let mut input = io_field(input);
     io::move_tool_definitions(&mut metadata, &mut input);

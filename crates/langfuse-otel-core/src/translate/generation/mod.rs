@@ -73,10 +73,10 @@ pub fn generation_fields(
         (None, None)
     };
     let fields = GenerationFields {
-        model: model(cx),
+        model: model(cx, repair),
         model_parameters: model_parameters(cx),
-        usage_details: usage::usage_details(cx),
-        cost_details: usage::cost_details(cx),
+        usage_details: usage::usage_details(cx, repair),
+        cost_details: usage::cost_details(cx, repair),
         completion_start_time,
         prompt_name,
         prompt_version,
@@ -91,11 +91,16 @@ pub fn generation_fields(
     }
 }
 
-fn is_agent_operation(cx: &SpanContext<'_, '_>) -> bool {
-    matches!(
-        cx.attrs().get_str(keys::GEN_AI_OPERATION_NAME),
-        Some("invoke_agent" | "agent_step")
-    )
+/// Spans whose model, usage and cost the server skips: agent spans that repeat their child
+/// calls' aggregate usage (`invoke_agent`, `agent_step`); in repair mode also the orchestration
+/// operations of the current conventions (`handle_conversation_turn`, `invoke_workflow`), whose
+/// usage can only be such an aggregate.
+pub(crate) fn is_aggregate_operation(cx: &SpanContext<'_, '_>, repair: bool) -> bool {
+    match cx.attrs().get_str(keys::GEN_AI_OPERATION_NAME) {
+        Some("invoke_agent" | "agent_step") => true,
+        Some("handle_conversation_turn" | "invoke_workflow") => repair,
+        _ => false,
+    }
 }
 
 /// Model keys in precedence order: response model beats request model.
@@ -110,8 +115,8 @@ const MODEL_KEYS: [&str; 7] = [
 ];
 
 /// The model name: first truthy model key, then Genkit's model span name.
-pub fn model(cx: &SpanContext<'_, '_>) -> Option<String> {
-    if is_agent_operation(cx) {
+pub fn model(cx: &SpanContext<'_, '_>, repair: bool) -> Option<String> {
+    if is_aggregate_operation(cx, repair) {
         return None;
     }
     let attrs = cx.attrs();
@@ -391,6 +396,14 @@ fn prompt_link(
         .or_else(|| ai_prompt().and_then(|p| p.get("version").cloned()))
         .filter(|v| !v.is_null());
 
+    if repair
+        && name_value.is_none()
+        && version_value.is_none()
+        && let Some((name, version)) = semconv_prompt_link(cx)
+    {
+        return (Some(name), Some(version));
+    }
+
     let mut invalid = false;
     let name = match name_value {
         None => None,
@@ -457,6 +470,22 @@ fn prompt_link(
             }
         }
     }
+}
+
+/// The prompt link of the GenAI conventions (repair mode, when no Langfuse prompt attribute is
+/// set): `gen_ai.prompt.name` with `gen_ai.prompt.version`, a string there but an integer in
+/// Langfuse, so the link is made only when the version reads as an integer.
+fn semconv_prompt_link(cx: &SpanContext<'_, '_>) -> Option<(String, i64)> {
+    let attrs = cx.attrs();
+    let name = attrs
+        .get_str(keys::GEN_AI_PROMPT_NAME)
+        .filter(|n| !n.is_empty())?;
+    let version = match attrs.get(keys::GEN_AI_PROMPT_VERSION)? {
+        AttrValue::Str(s) => s.trim().parse::<i64>().ok()?,
+        AttrValue::Number(n) if n.fract() == 0.0 && n.abs() < 9e15 => *n as i64,
+        _ => return None,
+    };
+    Some((name.to_owned(), version))
 }
 
 fn errors_push(errors: &mut Vec<String>, repair: bool, message: &str) {
@@ -601,6 +630,49 @@ mod tests {
     }
 
     #[test]
+    fn gen_ai_prompt_name_and_string_version_link_the_prompt_in_repair_mode() {
+        let attrs = [
+            (keys::GEN_AI_PROMPT_NAME, AttrValue::str("support-answer")),
+            (keys::GEN_AI_PROMPT_VERSION, AttrValue::str("4")),
+        ];
+        let ok = fields(&attrs, Compatibility::Repair).expect("valid");
+        assert_eq!(
+            (ok.prompt_name.as_deref(), ok.prompt_version),
+            (Some("support-answer"), Some(4))
+        );
+        let server = fields(&attrs, Compatibility::Server).expect("valid");
+        assert_eq!((server.prompt_name, server.prompt_version), (None, None));
+    }
+
+    #[test]
+    fn gen_ai_prompt_version_that_is_not_an_integer_links_nothing() {
+        let attrs = [
+            (keys::GEN_AI_PROMPT_NAME, AttrValue::str("support-answer")),
+            (keys::GEN_AI_PROMPT_VERSION, AttrValue::str("2026-11-rc1")),
+        ];
+        let ok = fields(&attrs, Compatibility::Repair).expect("valid");
+        assert_eq!((ok.prompt_name, ok.prompt_version), (None, None));
+    }
+
+    #[test]
+    fn langfuse_prompt_attributes_beat_gen_ai_prompt_attributes() {
+        let attrs = [
+            (keys::LANGFUSE_OBSERVATION_PROMPT_NAME, AttrValue::str("lf")),
+            (
+                keys::LANGFUSE_OBSERVATION_PROMPT_VERSION,
+                AttrValue::Number(7.0),
+            ),
+            (keys::GEN_AI_PROMPT_NAME, AttrValue::str("semconv")),
+            (keys::GEN_AI_PROMPT_VERSION, AttrValue::str("1")),
+        ];
+        let ok = fields(&attrs, Compatibility::Repair).expect("valid");
+        assert_eq!(
+            (ok.prompt_name.as_deref(), ok.prompt_version),
+            (Some("lf"), Some(7))
+        );
+    }
+
+    #[test]
     fn response_model_beats_request_model() {
         let attrs = [
             (keys::GEN_AI_REQUEST_MODEL, AttrValue::str("req")),
@@ -639,6 +711,103 @@ mod tests {
             ok.usage_details.map(Value::Object),
             Some(serde_json::json!({"input":80,"output":15,"input_cached_tokens":20}))
         );
+    }
+
+    fn usage(attrs: &[(&'static str, f64)], compat: Compatibility) -> Option<Value> {
+        let attrs: Vec<(&'static str, AttrValue<'static>)> = attrs
+            .iter()
+            .map(|(k, v)| (*k, AttrValue::Number(*v)))
+            .collect();
+        fields(&attrs, compat)
+            .expect("valid")
+            .usage_details
+            .map(Value::Object)
+    }
+
+    /// The example of langfuse#17117: input 300 includes 40 cache reads and 25 cache writes.
+    #[test]
+    fn cache_write_input_tokens_is_a_cache_creation_subtracted_from_input() {
+        let attrs = [
+            ("gen_ai.usage.input_tokens", 300.0),
+            ("gen_ai.usage.cache_read.input_tokens", 40.0),
+            ("gen_ai.usage.cache_write.input_tokens", 25.0),
+        ];
+        // The server (before the fix) keeps the new spelling as a raw, unsubtracted key.
+        assert_eq!(
+            usage(&attrs, Compatibility::Server),
+            Some(
+                serde_json::json!({"input":260,"cache_write.input_tokens":25,"input_cached_tokens":40})
+            )
+        );
+        assert_eq!(
+            usage(&attrs, Compatibility::Repair),
+            Some(
+                serde_json::json!({"input":235,"input_cached_tokens":40,"input_cache_creation":25})
+            )
+        );
+    }
+
+    #[test]
+    fn cache_creation_old_spelling_still_counts_as_cache_creation() {
+        let attrs = [
+            ("gen_ai.usage.input_tokens", 100.0),
+            ("gen_ai.usage.cache_creation.input_tokens", 10.0),
+        ];
+        let want = Some(serde_json::json!({"input":90,"input_cache_creation":10}));
+        assert_eq!(usage(&attrs, Compatibility::Repair), want);
+        assert_eq!(usage(&attrs, Compatibility::Server), want);
+    }
+
+    /// The semconv example: 100 text tokens (40 of them cached) + 200 image tokens = 300 input.
+    #[test]
+    fn input_tokens_include_cached_tokens_and_the_buckets_add_up_to_it() {
+        let attrs = [
+            ("gen_ai.usage.input_tokens", 300.0),
+            ("gen_ai.usage.output_tokens", 50.0),
+            ("gen_ai.usage.cache_read.input_tokens", 40.0),
+        ];
+        let got = usage(&attrs, Compatibility::Repair).unwrap();
+        assert_eq!(
+            got,
+            serde_json::json!({"input":260,"output":50,"input_cached_tokens":40})
+        );
+        let sum: f64 = got
+            .as_object()
+            .unwrap()
+            .values()
+            .filter_map(Value::as_f64)
+            .sum();
+        assert_eq!(sum, 350.0);
+    }
+
+    #[test]
+    fn modality_counts_are_subsets_and_never_added_to_the_total() {
+        let attrs = [
+            ("gen_ai.usage.input_tokens", 300.0),
+            ("gen_ai.usage.output_tokens", 50.0),
+            ("gen_ai.usage.cache_read.input_tokens", 40.0),
+            ("gen_ai.usage.text.input_tokens", 100.0),
+            ("gen_ai.usage.image.input_tokens", 200.0),
+            ("gen_ai.usage.text.cache_read.input_tokens", 40.0),
+            ("gen_ai.usage.audio.output_tokens", 50.0),
+        ];
+        let got = usage(&attrs, Compatibility::Repair).unwrap();
+        // Kept under their convention names, not subtracted, and an explicit total keeps the
+        // server from summing them in.
+        assert_eq!(
+            got,
+            serde_json::json!({"input":260,"output":50,"audio.output_tokens":50,
+                "image.input_tokens":200,"text.cache_read.input_tokens":40,
+                "text.input_tokens":100,"input_cached_tokens":40,"total":350})
+        );
+        // A reported total is kept as it is.
+        let mut with_total = attrs.to_vec();
+        with_total.push(("gen_ai.usage.total_tokens", 999.0));
+        let got = usage(&with_total, Compatibility::Repair).unwrap();
+        assert_eq!(got["total"], 999);
+        // The server mode keeps the keys and leaves the total to the server.
+        let server = usage(&attrs, Compatibility::Server).unwrap();
+        assert!(server.get("total").is_none());
     }
 
     #[test]
