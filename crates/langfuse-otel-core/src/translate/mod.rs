@@ -343,7 +343,7 @@ fn observation_event(
 fn apply_generation_fields(body: &mut ObservationBody, fields: GenerationFields) {
     body.completion_start_time = Some(fields.completion_start_time);
     body.model = fields.model.map(Some);
-    body.model_parameters = Some(Some(fields.model_parameters));
+    body.model_parameters = Some(fields.model_parameters);
     body.usage = Some(None);
     body.usage_details = fields.usage_details.filter(|m| !m.is_empty()).map(Some);
     body.cost_details = fields.cost_details.filter(|m| !m.is_empty()).map(Some);

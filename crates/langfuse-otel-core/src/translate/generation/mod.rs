@@ -25,7 +25,7 @@ use crate::conventions::ttft_completion_start_ms;
 use crate::keys;
 use crate::record::ObservationType;
 use crate::time::{format_iso_millis, parse_date_lenient, parse_iso_with_offset};
-use crate::value::{AttrValue, js_number, json_parse};
+use crate::value::{AttrValue, js_number, json_is_truthy, json_parse};
 
 pub use self::usage::normalize_usage;
 
@@ -34,8 +34,8 @@ pub use self::usage::normalize_usage;
 pub struct GenerationFields {
     /// Model name.
     pub model: Option<String>,
-    /// Model parameters (sanitized: strings and numbers).
-    pub model_parameters: Map<String, Value>,
+    /// Model parameters (sanitized: strings and numbers); `None` is `null`.
+    pub model_parameters: Option<Map<String, Value>>,
     /// Usage details (normalized); `None` or empty → omitted.
     pub usage_details: Option<Map<String, Value>>,
     /// Cost details (normalized); `None` or empty → omitted.
@@ -74,7 +74,18 @@ pub fn generation_fields(
     };
     let fields = GenerationFields {
         model: model(cx, repair),
-        model_parameters: model_parameters(cx),
+        model_parameters: match model_parameters(cx, repair) {
+            Value::Object(m) => Some(m),
+            Value::Null => None,
+            other => {
+                // Only the server mode gets here: repair mode skips non-record candidates.
+                errors.push(format!(
+                    "body.modelParameters: Invalid input: expected record, received {}",
+                    js_type_name(&other)
+                ));
+                None
+            }
+        },
         usage_details: usage::usage_details(cx, repair),
         cost_details: usage::cost_details(cx, repair),
         completion_start_time,
@@ -167,13 +178,6 @@ fn json_attr(cx: &SpanContext<'_, '_>, key: &str) -> Option<Value> {
     json_parse(&v.to_js_string())
 }
 
-fn json_object(v: Option<Value>) -> Option<Map<String, Value>> {
-    match v? {
-        Value::Object(m) => Some(m),
-        _ => None,
-    }
-}
-
 /// `String(v)` of an attribute, or `null` when absent.
 fn ai_param(cx: &SpanContext<'_, '_>, keys_in_order: &[&str]) -> Value {
     keys_in_order
@@ -184,9 +188,62 @@ fn ai_param(cx: &SpanContext<'_, '_>, keys_in_order: &[&str]) -> Value {
         })
 }
 
-/// Model parameters, sanitized.
-pub fn model_parameters(cx: &SpanContext<'_, '_>) -> Map<String, Value> {
-    let explicit = json_attr(cx, keys::LANGFUSE_OBSERVATION_MODEL_PARAMETERS);
+/// `typeof` of a JSON value, as the schema's messages name it.
+fn js_type_name(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "boolean",
+        Value::Number(_) => "number",
+        Value::String(_) => "string",
+        Value::Array(_) => "array",
+        Value::Object(_) => "object",
+    }
+}
+
+/// The server's `sanitizeModelParams`: objects and arrays (by index) become records of strings
+/// and numbers; any other value is returned as it is.
+fn sanitize_params(v: Value) -> Value {
+    match v {
+        Value::Object(m) => Value::Object(sanitize_json(m)),
+        Value::Array(items) => Value::Object(sanitize_json(
+            items
+                .into_iter()
+                .enumerate()
+                .map(|(i, v)| (i.to_string(), v))
+                .collect(),
+        )),
+        other => other,
+    }
+}
+
+/// `sanitizeModelParams(JSON.parse(value))` of a truthy attribute; `None` when it is absent,
+/// falsy or not JSON (the server's `catch` falls through).
+fn parsed_params(cx: &SpanContext<'_, '_>, key: &str) -> Option<Value> {
+    let v = cx.attrs().truthy(key)?;
+    json_parse(&v.to_js_string()).map(sanitize_params)
+}
+
+/// Object spread `{...value}` into `m`: a record's entries, a string's characters by index;
+/// other values add nothing.
+fn spread_into(m: &mut Map<String, Value>, value: Value) {
+    match value {
+        Value::Object(entries) => m.extend(entries),
+        Value::String(s) => {
+            for (i, c) in s.chars().enumerate() {
+                m.insert(i.to_string(), Value::String(c.to_string()));
+            }
+        }
+        _ => {}
+    }
+}
+
+/// Model parameters, sanitized (server: `extractModelParameters`). The first source that
+/// yields a value wins, whatever its shape: `null` is a `null` field, and a value that is not a
+/// record (the JSON text `42`, say) makes the server's schema drop the observation. In repair
+/// mode such values are skipped and the next source is tried.
+pub fn model_parameters(cx: &SpanContext<'_, '_>, repair: bool) -> Value {
+    let usable = |v: &Value| !repair || matches!(v, Value::Object(_) | Value::Null);
+    let explicit = parsed_params(cx, keys::LANGFUSE_OBSERVATION_MODEL_PARAMETERS);
     let scope = cx.scope_name();
     if scope == keys::SCOPE_VERCEL_AI {
         let provider = json_attr(cx, "ai.response.providerMetadata");
@@ -230,13 +287,13 @@ pub fn model_parameters(cx: &SpanContext<'_, '_>) -> Map<String, Value> {
             "service_tier".into(),
             tier.unwrap_or_else(|| ai_param(cx, &["gen_ai.request.service_tier"])),
         );
-        if let Some(explicit) = json_object(explicit) {
-            m.extend(sanitize_json(explicit));
+        if let Some(explicit) = explicit {
+            spread_into(&mut m, explicit);
         }
-        return m;
+        return Value::Object(m);
     }
-    if let Some(explicit) = json_object(explicit) {
-        return sanitize_json(explicit);
+    if let Some(explicit) = explicit.filter(|e| json_is_truthy(e) && usable(e)) {
+        return explicit;
     }
     if scope == keys::SCOPE_GENKIT_TRACER {
         let config = json_attr(cx, keys::GENKIT_INPUT)
@@ -245,13 +302,17 @@ pub fn model_parameters(cx: &SpanContext<'_, '_>) -> Map<String, Value> {
                 json_attr(cx, keys::GENKIT_OUTPUT)
                     .and_then(|o| o.get("request").and_then(|r| r.get("config")).cloned())
             });
-        if let Some(config) = json_object(config) {
-            return sanitize_json(config);
+        if let Some(config) = config
+            .filter(json_is_truthy)
+            .map(sanitize_params)
+            .filter(|c| usable(c))
+        {
+            return config;
         }
     }
     for key in [keys::LLM_INVOCATION_PARAMETERS, keys::MODEL_CONFIG] {
-        if let Some(m) = json_object(json_attr(cx, key)) {
-            return sanitize_json(m);
+        if let Some(params) = parsed_params(cx, key).filter(|p| usable(p)) {
+            return params;
         }
     }
     let mut m = Map::new();
@@ -263,7 +324,7 @@ pub fn model_parameters(cx: &SpanContext<'_, '_>) -> Map<String, Value> {
             }
         }
     }
-    m
+    Value::Object(m)
 }
 
 /// Whether the schema accepts the text as an ISO-8601 date-time with offset.
@@ -690,9 +751,70 @@ mod tests {
         )];
         let ok = fields(&attrs, Compatibility::Server).expect("valid");
         assert_eq!(
-            Value::Object(ok.model_parameters),
+            Value::Object(ok.model_parameters.unwrap()),
             serde_json::json!({"t":0.1,"stop":"[\"END\"]","lp":"false"})
         );
+    }
+
+    fn params(v: AttrValue<'static>, compat: Compatibility) -> Result<GenerationFields, Rejection> {
+        fields(&[(keys::LANGFUSE_OBSERVATION_MODEL_PARAMETERS, v)], compat)
+    }
+
+    #[test]
+    fn model_parameters_array_blob_is_spread_by_index() {
+        let ok = params(AttrValue::str(r#"["a",{"b":1}]"#), Compatibility::Server).expect("valid");
+        assert_eq!(
+            ok.model_parameters.map(Value::Object),
+            Some(serde_json::json!({"0":"a","1":"{\"b\":1}"}))
+        );
+    }
+
+    #[test]
+    fn model_parameters_primitive_blob_is_rejected_or_skipped() {
+        for text in ["42", r#""fast""#, "true"] {
+            assert!(
+                params(AttrValue::str(text), Compatibility::Server).is_err(),
+                "{text}"
+            );
+            let ok = params(AttrValue::str(text), Compatibility::Repair).expect("repaired");
+            assert_eq!(ok.model_parameters, Some(Map::new()), "{text}");
+        }
+    }
+
+    #[test]
+    fn model_parameters_invalid_or_falsy_blob_falls_through() {
+        for v in [
+            AttrValue::str("{oops"),
+            AttrValue::str("null"),
+            AttrValue::str("0"),
+        ] {
+            let ok = fields(
+                &[
+                    (keys::LANGFUSE_OBSERVATION_MODEL_PARAMETERS, v.clone()),
+                    ("gen_ai.request.temperature", AttrValue::Number(0.5)),
+                ],
+                Compatibility::Server,
+            )
+            .expect("valid");
+            assert_eq!(
+                ok.model_parameters.map(Value::Object),
+                Some(serde_json::json!({"temperature":0.5})),
+                "{v:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn invocation_parameters_null_blob_gives_null_parameters() {
+        let ok = fields(
+            &[
+                (keys::LLM_INVOCATION_PARAMETERS, AttrValue::str("null")),
+                ("gen_ai.request.temperature", AttrValue::Number(0.5)),
+            ],
+            Compatibility::Server,
+        )
+        .expect("valid");
+        assert_eq!(ok.model_parameters, None);
     }
 
     #[test]
