@@ -33,6 +33,7 @@
 
 pub mod context;
 pub mod environment;
+pub(crate) mod evaluation;
 pub mod generation;
 pub mod io;
 pub mod kind;
@@ -102,7 +103,9 @@ pub struct DroppedObservation {
 /// The result of translating one batch.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Translation {
-    /// The ingestion events, in span order (a span's `trace-create` before its observation).
+    /// The ingestion events, in span order: a span's `trace-create`, its observation, then (in
+    /// [`Compatibility::Repair`] mode) the `score-create`s of its `gen_ai.evaluation.result`
+    /// events.
     pub events: Vec<IngestionEvent>,
     /// Observations the server would drop (empty in [`Compatibility::Repair`] mode).
     pub dropped: Vec<DroppedObservation>,
@@ -201,9 +204,20 @@ impl Translator {
                         already_seen.insert(&span.trace_id);
                         out.events.push(trace.event);
                     }
+                    // Repair mode: evaluation results become scores of the observation.
+                    let scores_environment = (self.options.compatibility == Compatibility::Repair
+                        && span
+                            .events
+                            .iter()
+                            .any(|e| e.name == crate::keys::EVENT_GEN_AI_EVALUATION_RESULT))
+                    .then(|| facts.environment.clone());
                     match observation_event(&cx, &shared, facts, self.options.compatibility) {
                         Ok(event) => out.events.push(event),
                         Err(dropped) => out.dropped.push(*dropped),
+                    }
+                    if let Some(environment) = scores_environment {
+                        out.events
+                            .extend(evaluation::evaluation_scores(&cx, &environment));
                     }
                 }
             }
@@ -281,6 +295,10 @@ pub(crate) fn io_field(value: Option<Value>) -> Option<Option<Value>> {
     }
 }
 
+/// Observation metadata key of the skills a span reports in
+/// `langfuse.observation.skills_available` (repair mode): a JSON array of `{name, version?}`.
+pub const SKILLS_AVAILABLE_METADATA_KEY: &str = "skills_available";
+
 fn observation_event(
     cx: &SpanContext<'_, '_>,
     shared: &SharedMetadata,
@@ -292,6 +310,14 @@ fn observation_event(
     let (start, end) = (facts.start_ms, facts.end_ms);
     let (input, output) = io::input_output(cx, io::IoTarget::Observation, repair);
     let mut metadata = metadata::observation_metadata(cx, shared);
+    // Repair: the ingestion records have no skills field, and the SDK scope's attributes are
+    // left out of the metadata, so the skills list is kept as a metadata key.
+    if repair && let Some(skills) = crate::conventions::skills_available(cx.attrs()) {
+        metadata.user.insert(
+            SKILLS_AVAILABLE_METADATA_KEY.to_owned(),
+            crate::conventions::skills_value(&skills),
+        );
+    }
     let mut input = io_field(input);
     io::move_tool_definitions(&mut metadata, &mut input);
     let (level, status_message) =
@@ -455,5 +481,112 @@ mod tests {
         let traces = |t: &Translation| t.events.iter().filter(|e| e.body.trace().is_some()).count();
         assert_eq!(traces(&first), 1);
         assert_eq!(traces(&second), 0);
+    }
+
+    fn span_batch(scope: &'static str, span: Span<'static>) -> SpanBatch<'static> {
+        SpanBatch {
+            resource_spans: vec![ResourceSpans {
+                scope_spans: vec![ScopeSpans {
+                    scope: Scope {
+                        name: Cow::Borrowed(scope),
+                        ..Scope::default()
+                    },
+                    spans: vec![span],
+                }],
+                ..ResourceSpans::default()
+            }],
+        }
+    }
+
+    fn generation_span(
+        attrs: Vec<(&'static str, AttrValue<'static>)>,
+        events: Vec<crate::span::SpanEvent<'static>>,
+    ) -> Span<'static> {
+        Span {
+            trace_id: Cow::Borrowed("4bf92f3577b34da6a3ce929d0e0e4736"),
+            span_id: Cow::Borrowed("00f067aa0ba902b7"),
+            name: Cow::Borrowed("chat gpt-4o"),
+            start_time_unix_ms: Some(1_767_258_000_000),
+            attributes: Attributes::from_pairs(
+                attrs.into_iter().map(|(k, v)| (Cow::Borrowed(k), v)),
+            ),
+            events,
+            ..Span::default()
+        }
+    }
+
+    #[test]
+    fn skills_available_is_kept_in_the_metadata_in_repair_mode() {
+        let batch = span_batch(
+            crate::keys::SCOPE_LANGFUSE_SDK,
+            generation_span(
+                vec![
+                    (
+                        crate::keys::LANGFUSE_OBSERVATION_TYPE,
+                        AttrValue::str("generation"),
+                    ),
+                    (
+                        crate::keys::LANGFUSE_OBSERVATION_SKILLS_AVAILABLE,
+                        AttrValue::str(r#"[{"name":"refunds","version":2},{"skillName":"tone"}]"#),
+                    ),
+                ],
+                vec![],
+            ),
+        );
+        let metadata_of = |mode| {
+            let out = translate_in(mode, &batch);
+            let obs = out
+                .events
+                .iter()
+                .find_map(|e| e.body.observation())
+                .cloned()
+                .unwrap();
+            obs.metadata.unwrap().unwrap().user
+        };
+        assert_eq!(
+            metadata_of(Compatibility::Repair).get(SKILLS_AVAILABLE_METADATA_KEY),
+            Some(&serde_json::json!([{"name":"refunds","version":2},{"name":"tone"}]))
+        );
+        assert!(metadata_of(Compatibility::Server).is_empty());
+    }
+
+    #[test]
+    fn evaluation_result_events_become_scores_in_repair_mode_only() {
+        let event = crate::span::SpanEvent {
+            name: Cow::Borrowed(crate::keys::EVENT_GEN_AI_EVALUATION_RESULT),
+            time_unix_ms: None,
+            attributes: vec![
+                (
+                    Cow::Borrowed(crate::keys::GEN_AI_EVALUATION_NAME),
+                    AttrValue::str("relevance"),
+                ),
+                (
+                    Cow::Borrowed(crate::keys::GEN_AI_EVALUATION_SCORE_VALUE),
+                    AttrValue::Number(1.0),
+                ),
+            ],
+        };
+        let batch = span_batch(
+            "app",
+            generation_span(
+                vec![(crate::keys::GEN_AI_OPERATION_NAME, AttrValue::str("chat"))],
+                vec![event],
+            ),
+        );
+        let types = |mode| -> Vec<&'static str> {
+            translate_in(mode, &batch)
+                .events
+                .iter()
+                .map(IngestionEvent::event_type)
+                .collect()
+        };
+        assert_eq!(
+            types(Compatibility::Repair),
+            ["trace-create", "generation-create", "score-create"]
+        );
+        assert_eq!(
+            types(Compatibility::Server),
+            ["trace-create", "generation-create"]
+        );
     }
 }
