@@ -26,6 +26,7 @@ use crate::span::SpanBatch;
 
 /// Why an OTLP export could not be decoded.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum DecodeError {
     /// The body is not valid JSON.
     #[error("invalid OTLP/JSON: {0}")]

@@ -3,18 +3,48 @@
 //! Every span becomes exactly one observation event (`span-create`, `generation-create`, …);
 //! `trace-create` events are synthesized for root spans, for spans that carry trace-level
 //! attributes, and once for every trace id not seen before. The rules, stage by stage, live in
-//! the submodules:
+//! the crate's internal modules (one per rule):
 //!
 //! | module | what it derives |
 //! |---|---|
-//! | [`kind`] | observation type and name |
-//! | [`io`] | input and output |
-//! | [`generation`] | model, model parameters, usage, cost, completion start, prompt link |
-//! | [`level`] | level and status message |
-//! | [`metadata`] | metadata (user keys, filtered attributes, resource, scope) |
-//! | [`environment`] | environment, version, release |
-//! | [`trace`] | trace synthesis: roots, trace updates, shallow traces, user/session/tags/public |
-//! | [`seen`] | the seen-trace set a long-lived translator keeps across batches |
+//! | `kind` | observation type and name |
+//! | `io` | input and output |
+//! | `generation` | model, model parameters, usage, cost, completion start, prompt link |
+//! | `level` | level and status message |
+//! | `metadata` | metadata (user keys, filtered attributes, resource, scope) |
+//! | `environment` | environment, version, release |
+//! | `trace` | trace synthesis: roots, trace updates, shallow traces, user/session/tags/public |
+//! | `evaluation` | scores from `gen_ai.evaluation.result` events (repair mode) |
+//! | `seen` | the seen-trace set a long-lived translator keeps across batches ([`SeenTraces`]) |
+//!
+//! # Repair mode
+//!
+//! [`Compatibility::Server`] derives exactly what the Langfuse server derives (the conformance
+//! corpus checks it). [`Compatibility::Repair`], the default, keeps what the server would
+//! silently drop and reads the current GenAI conventions the server does not read yet:
+//!
+//! | input | server | repair mode |
+//! |---|---|---|
+//! | `completion_start_time` without zone, with a space, or as epoch-ms | drops the observation | reads it as UTC |
+//! | prompt version as a numeric string; prompt name without version | drops the observation | integer version; unlinked prompt |
+//! | non-string `langfuse.version` | drops the observation | version rendered as text |
+//! | model parameters blob that is JSON text of a number, string or boolean | drops the observation | ignores the blob, tries the next source |
+//! | `gen_ai.response.time_to_first_chunk` (seconds) | ignored | completion start = span start + that time |
+//! | `gen_ai.tool.call.outcome = error`, or `error.type` on a GenAI span, status unset | level `DEFAULT` | level `ERROR`, status message `"<error.type>: <error.message>"` |
+//! | `gen_ai.usage.cache_write.input_tokens` | raw key, not subtracted from input (langfuse#17117) | `input_cache_creation`, subtracted from `input` like `cache_creation` |
+//! | `gen_ai.usage.{text,image,audio,video}.{input,output}_tokens`, `….cache_read.input_tokens` | raw keys, summed into the total when none is reported | raw keys, subsets: `total` set to the sum of the other buckets |
+//! | `gen_ai.operation.name` `fetch_response` / `handle_conversation_turn`, `plan` / `invoke_workflow` / `retrieval`, `search_memory` / other memory operations | span (unless another rule applies) | generation / agent / chain / retriever / span |
+//! | `handle_conversation_turn`, `invoke_workflow` with usage | (span) | model, usage and cost skipped, like `invoke_agent` (an aggregate of child calls) |
+//! | `gen_ai.skill.name` (skill-loading `execute_tool` refinements) | span | tool |
+//! | `gen_ai.prompt.name` + `gen_ai.prompt.version` (a string) | input `{"name": …, "version": …}` (read as indexed prompt keys) | prompt link when the version is an integer; not input |
+//! | structured (`AnyValue` map) content on the `gen_ai.client.inference.operation.details` event | `{"kvlistValue":…}` text as input/output | the messages it encodes |
+//! | `gen_ai.evaluation.result` events | ignored | `score-create` records for the observation |
+//! | `langfuse.observation.skills_available` | a span attribute (left out for SDK scopes) | also the metadata key [`SKILLS_AVAILABLE_METADATA_KEY`], normalized |
+//!
+//! Metadata and model-parameter JSON blobs follow the server in both modes: an object gives
+//! its keys, an array one key per element (`"0"`, `"1"`, …), JSON text of a primitive and
+//! invalid JSON give nothing (metadata) or fall through to the next source (model
+//! parameters, except the rejections above).
 //!
 //! ```
 //! use langfuse_otel_core::otlp;
@@ -31,35 +61,38 @@
 //! assert_eq!(events[1].event_type(), "generation-create");
 //! ```
 
-pub mod context;
-pub mod environment;
+pub(crate) mod context;
+pub(crate) mod environment;
 pub(crate) mod evaluation;
-pub mod generation;
-pub mod io;
-pub mod kind;
-pub mod level;
-pub mod metadata;
-pub mod seen;
-pub mod trace;
+pub(crate) mod generation;
+pub(crate) mod io;
+pub(crate) mod kind;
+pub(crate) mod level;
+pub(crate) mod metadata;
+pub(crate) mod seen;
+pub(crate) mod trace;
 
 use std::collections::HashSet;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde_json::Value;
 
-pub use self::context::SpanContext;
+pub(crate) use self::context::SpanContext;
 use self::generation::GenerationFields;
 use self::metadata::SharedMetadata;
-use self::seen::SeenTraces;
+pub use self::seen::SeenTraces;
 use crate::record::{EventBody, IngestionEvent, ObservationBody, ObservationType};
 use crate::span::{Scope, SpanBatch};
 use crate::time::format_iso_millis;
 
-/// How the translator treats observations the Langfuse server would silently drop.
+/// How the translator treats observations the Langfuse server would silently drop, and the
+/// conventions it does not read yet (see [Repair mode](self#repair-mode)).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
 pub enum Compatibility {
-    /// Keep such observations by repairing the offending field (documented deviations from the
-    /// server, see [`generation`]). The default: nothing the user sent is lost.
+    /// Keep such observations by repairing the offending field, and read the current GenAI
+    /// conventions (documented deviations from the server, see [Repair mode](self#repair-mode)).
+    /// The default: nothing the user sent is lost.
     #[default]
     Repair,
     /// Do exactly what the server does: report the observation as dropped.
@@ -245,7 +278,7 @@ pub fn translate_batch(batch: &SpanBatch<'_>) -> Translation {
 
 /// Values derived once per span and shared by its observation and trace events.
 #[derive(Debug, Clone)]
-pub struct SpanFacts {
+pub(crate) struct SpanFacts {
     /// Observation name.
     pub name: String,
     /// Normalized environment.

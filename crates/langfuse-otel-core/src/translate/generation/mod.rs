@@ -27,7 +27,8 @@ use crate::record::ObservationType;
 use crate::time::{format_iso_millis, parse_date_lenient, parse_iso_with_offset};
 use crate::value::{AttrValue, js_number, json_is_truthy, json_parse};
 
-pub use self::usage::normalize_usage;
+#[cfg(test)]
+use self::usage::normalize_usage;
 
 /// The generation fields of a generation-like observation, validated.
 #[derive(Debug, Clone, Default, PartialEq)]
