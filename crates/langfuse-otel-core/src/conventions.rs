@@ -92,7 +92,8 @@ pub(crate) fn ttft_completion_start_ms(
     }
     let at_nanos = i128::from(start_unix_nanos) + offset_nanos as i128;
     let ms = at_nanos / 1_000_000;
-    (ms <= MAX_DATE_MS).then(|| ms as i64)
+    // Bounded above: the value fits i64.
+    (ms <= MAX_DATE_MS).then_some(ms as i64)
 }
 
 /// The completion start time (ISO-8601 UTC, milliseconds) a streamed call reports through
@@ -144,7 +145,8 @@ pub(crate) fn reported_failure(attrs: &(impl Lookup + ?Sized)) -> Option<Option<
         .and_then(|v| v.as_str().map(|s| s.trim().eq_ignore_ascii_case("error")))
         .unwrap_or(false);
     let error_type = text(keys::ERROR_TYPE);
-    if !outcome_error && !(error_type.is_some() && is_gen_ai_span(attrs)) {
+    let failed = outcome_error || (error_type.is_some() && is_gen_ai_span(attrs));
+    if !failed {
         return None;
     }
     let message = text(keys::ERROR_MESSAGE);
