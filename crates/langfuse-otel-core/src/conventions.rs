@@ -5,7 +5,7 @@
 //! | convention | derived value | `langfuse.*` attribute the server reads |
 //! |---|---|---|
 //! | `gen_ai.response.time_to_first_chunk` (seconds after the span start) | completion start time | `langfuse.observation.completion_start_time` |
-//! | `gen_ai.tool.call.outcome = error`, or `error.type` on a GenAI span, without span status | level `ERROR`, status message from `error.type` / `error.message` | `langfuse.observation.level`, `langfuse.observation.status_message` |
+//! | `gen_ai.tool.call.outcome = error`, or `error.type` (`gen_ai.tool.error.type`) on a GenAI span, without span status | level `ERROR`, status message from `error.type` / `error.message` | `langfuse.observation.level`, `langfuse.observation.status_message` |
 //! | `langfuse.observation.skills_available` (Python SDK 5.2) | the list of `{name, version?}` | (the attribute itself) |
 //!
 //! ```
@@ -131,8 +131,9 @@ fn is_gen_ai_span(attrs: &(impl Lookup + ?Sized)) -> bool {
 }
 
 /// A failure the span reports through attributes: `Some(status message)` when
-/// `gen_ai.tool.call.outcome` is `error` or a GenAI span carries `error.type`. The message is
-/// `"<error.type>: <error.message>"`, or whichever of the two is present.
+/// `gen_ai.tool.call.outcome` is `error` (or `failed` / `failure`, any case) or a GenAI span
+/// carries `error.type` (or rig's `gen_ai.tool.error.type`). The message is
+/// `"<error type>: <error.message>"`, or whichever of the two is present.
 pub(crate) fn reported_failure(attrs: &(impl Lookup + ?Sized)) -> Option<Option<String>> {
     let text = |key: &str| {
         attrs
@@ -142,9 +143,16 @@ pub(crate) fn reported_failure(attrs: &(impl Lookup + ?Sized)) -> Option<Option<
     };
     let outcome_error = attrs
         .lookup(keys::GEN_AI_TOOL_CALL_OUTCOME)
-        .and_then(|v| v.as_str().map(|s| s.trim().eq_ignore_ascii_case("error")))
+        .and_then(|v| {
+            v.as_str().map(|s| {
+                let s = s.trim();
+                ["error", "failed", "failure"]
+                    .iter()
+                    .any(|f| s.eq_ignore_ascii_case(f))
+            })
+        })
         .unwrap_or(false);
-    let error_type = text(keys::ERROR_TYPE);
+    let error_type = text(keys::ERROR_TYPE).or_else(|| text(keys::GEN_AI_TOOL_ERROR_TYPE));
     let failed = outcome_error || (error_type.is_some() && is_gen_ai_span(attrs));
     if !failed {
         return None;
@@ -354,6 +362,18 @@ mod tests {
             f.status_message.as_deref(),
             Some("TimeoutError: no answer in 5 s")
         );
+    }
+
+    #[test]
+    fn rig_tool_error_type_and_failed_outcome_count_as_failures() {
+        let attrs = [
+            KeyValue::new(keys::GEN_AI_TOOL_CALL_OUTCOME, "Failed"),
+            KeyValue::new(keys::GEN_AI_TOOL_ERROR_TYPE, "ToolCallError"),
+        ];
+        let f = tool_failure_level(&attrs, &Status::Unset).unwrap();
+        assert_eq!(f.status_message.as_deref(), Some("ToolCallError"));
+        let success = [KeyValue::new(keys::GEN_AI_TOOL_CALL_OUTCOME, "success")];
+        assert_eq!(tool_failure_level(&success, &Status::Unset), None);
     }
 
     #[test]

@@ -291,6 +291,8 @@ pub const GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK: &str = "gen_ai.response.time_to_f
 pub const GEN_AI_TOOL_CALL_OUTCOME: &str = "gen_ai.tool.call.outcome";
 /// Class of error an operation ended with (core semconv; set only on failure).
 pub const ERROR_TYPE: &str = "error.type";
+/// Class of error a tool call ended with (rig's spelling on `execute_tool` spans).
+pub const GEN_AI_TOOL_ERROR_TYPE: &str = "gen_ai.tool.error.type";
 /// Human-readable error message (core semconv).
 pub const ERROR_MESSAGE: &str = "error.message";
 /// Name of the prompt template an inference used.

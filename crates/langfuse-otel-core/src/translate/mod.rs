@@ -30,7 +30,7 @@
 //! | non-string `langfuse.version` | drops the observation | version rendered as text |
 //! | model parameters blob that is JSON text of a number, string or boolean | drops the observation | ignores the blob, tries the next source |
 //! | `gen_ai.response.time_to_first_chunk` (seconds) | ignored | completion start = span start + that time |
-//! | `gen_ai.tool.call.outcome = error`, or `error.type` on a GenAI span, status unset | level `DEFAULT` | level `ERROR`, status message `"<error.type>: <error.message>"` |
+//! | `gen_ai.tool.call.outcome = error`, or `error.type` (`gen_ai.tool.error.type`) on a GenAI span, status unset | level `DEFAULT` | level `ERROR`, status message `"<error.type>: <error.message>"` |
 //! | `gen_ai.usage.cache_write.input_tokens` | raw key, not subtracted from input (langfuse#17117) | `input_cache_creation`, subtracted from `input` like `cache_creation` |
 //! | `gen_ai.usage.{text,image,audio,video}.{input,output}_tokens`, `….cache_read.input_tokens` | raw keys, summed into the total when none is reported | raw keys, subsets: `total` set to the sum of the other buckets |
 //! | `gen_ai.operation.name` `fetch_response` / `handle_conversation_turn`, `plan` / `invoke_workflow` / `retrieval`, `search_memory` / other memory operations | span (unless another rule applies) | generation / agent / chain / retriever / span |
