@@ -459,7 +459,7 @@ pub(crate) fn push_update_attributes(
     }
     if let Some(skills) = &rare.skills_available {
         out.push(KeyValue::new(
-            crate::types::SKILLS_AVAILABLE_KEY,
+            keys::LANGFUSE_OBSERVATION_SKILLS_AVAILABLE,
             skills.clone(),
         ));
     }

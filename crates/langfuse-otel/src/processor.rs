@@ -385,62 +385,29 @@ pub(crate) fn push_start_attributes(
 }
 
 /// Adds the `langfuse.*` attributes the Langfuse server reads for signals a span carries under
-/// keys it does not read: completion start time from `gen_ai.response.time_to_first_chunk`,
-/// ERROR level from a failed tool outcome or an `error.type`. Present keys are kept.
+/// keys it does not read (the core's [`conventions`](langfuse_otel_core::conventions)):
+/// completion start time from `gen_ai.response.time_to_first_chunk`, ERROR level from a
+/// reported tool failure. Keys already present are kept.
 fn add_server_signals(span: &mut SpanData) {
-    let mut ttft = None;
-    let mut failed_outcome = false;
-    let mut error_type = None;
-    let mut has_level = false;
-    let mut has_completion_start = false;
-    for kv in &span.attributes {
-        match kv.key.as_str() {
-            GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK => ttft = seconds(&kv.value),
-            GEN_AI_TOOL_CALL_OUTCOME => {
-                failed_outcome = matches!(&kv.value, Value::String(s) if s.as_str() == "error")
-            }
-            ERROR_TYPE => error_type = Some(kv.value.to_string()),
-            keys::LANGFUSE_OBSERVATION_LEVEL => has_level = true,
-            keys::LANGFUSE_OBSERVATION_COMPLETION_START_TIME => has_completion_start = true,
-            _ => {}
-        }
-    }
-    if let (Some(delay), false) = (ttft, has_completion_start) {
-        let at = span.start_time + delay;
+    use langfuse_otel_core::conventions::{completion_start_from_ttft, tool_failure_level};
+    if let Some(at) = completion_start_from_ttft(span.start_time, &span.attributes) {
         span.attributes.push(KeyValue::new(
             keys::LANGFUSE_OBSERVATION_COMPLETION_START_TIME,
-            format!("\"{}\"", crate::time::iso_micros(at)),
+            at,
         ));
     }
-    let status_error = matches!(span.status, opentelemetry::trace::Status::Error { .. });
-    if !has_level && !status_error && (failed_outcome || error_type.is_some()) {
-        span.attributes
-            .push(KeyValue::new(keys::LANGFUSE_OBSERVATION_LEVEL, "ERROR"));
-        if let Some(t) = error_type {
+    if let Some(failure) = tool_failure_level(&span.attributes, &span.status) {
+        span.attributes.push(KeyValue::new(
+            keys::LANGFUSE_OBSERVATION_LEVEL,
+            failure.level.as_str(),
+        ));
+        if let Some(message) = failure.status_message {
             span.attributes.push(KeyValue::new(
                 keys::LANGFUSE_OBSERVATION_STATUS_MESSAGE,
-                Value::String(StringValue::from(t)),
+                Value::String(StringValue::from(message)),
             ));
         }
     }
-}
-
-/// `gen_ai.response.time_to_first_chunk` (seconds).
-const GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK: &str = "gen_ai.response.time_to_first_chunk";
-/// `gen_ai.tool.call.outcome` (`success` / `error`).
-const GEN_AI_TOOL_CALL_OUTCOME: &str = "gen_ai.tool.call.outcome";
-/// `error.type`.
-const ERROR_TYPE: &str = "error.type";
-
-/// A non-negative finite number of seconds.
-fn seconds(v: &Value) -> Option<Duration> {
-    let s = match v {
-        Value::F64(f) => *f,
-        Value::I64(i) => *i as f64,
-        Value::String(s) => s.as_str().trim().parse().ok()?,
-        _ => return None,
-    };
-    (s.is_finite() && s >= 0.0 && s < 1e9).then(|| Duration::from_secs_f64(s))
 }
 
 fn span_key(id: opentelemetry::trace::SpanId) -> u64 {

@@ -268,7 +268,10 @@ impl PropagatedAttributes {
             p.push_key_values(&mut out);
         }
         if let Some(v) = &self.skills_available {
-            out.push(KeyValue::new(crate::types::SKILLS_AVAILABLE_KEY, s(v)));
+            out.push(KeyValue::new(
+                keys::LANGFUSE_OBSERVATION_SKILLS_AVAILABLE,
+                s(v),
+            ));
         }
         out
     }

@@ -198,8 +198,7 @@ pub(crate) struct RareFields {
     pub(crate) skills_available: Option<String>,
 }
 
-/// `langfuse.observation.skills_available` (Python SDK 5.2).
-pub(crate) const SKILLS_AVAILABLE_KEY: &str = "langfuse.observation.skills_available";
+use langfuse_otel_core::conventions::{SkillRef, skills_available_json};
 
 /// A skill an agent could use, as Langfuse's skill management reports it on a model call or a
 /// skill-loading tool call: a name and, optionally, the skill version (an integer).
@@ -238,18 +237,11 @@ impl Skill {
     /// `{"name": …, "version": …}` objects, `version` left out when unknown (as the Python SDK
     /// 5.2 writes it).
     pub fn encode_list(skills: &[Skill]) -> String {
-        let list: Vec<Value> = skills
+        let refs: Vec<SkillRef> = skills
             .iter()
-            .map(|s| {
-                let mut o = serde_json::Map::new();
-                o.insert("name".into(), Value::String(s.name.clone()));
-                if let Some(v) = s.version {
-                    o.insert("version".into(), Value::from(v));
-                }
-                Value::Object(o)
-            })
+            .map(|s| SkillRef::new(s.name.clone(), s.version))
             .collect();
-        crate::json::to_python_json(&Value::Array(list), crate::json::JsonStyle::Compact)
+        skills_available_json(&refs)
     }
 }
 

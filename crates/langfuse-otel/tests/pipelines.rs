@@ -241,6 +241,25 @@ async fn a_new_root_without_a_current_observation_is_not_adopted() {
     );
 }
 
+/// What the Langfuse server derives from `spans` (the core translator in server mode).
+fn server_records(spans: &[SpanData]) -> Vec<langfuse_otel_core::record::ObservationBody> {
+    use langfuse_otel_core::record::EventBody;
+    use langfuse_otel_core::translate::{Compatibility, TranslateOptions, Translator};
+    let resource = opentelemetry_sdk::Resource::builder_empty().build();
+    let batch = langfuse_otel_core::otlp::batch_from_span_data(spans, &resource);
+    let mut options = TranslateOptions::default();
+    options.compatibility = Compatibility::Server;
+    Translator::with_options(options)
+        .translate(&batch)
+        .events
+        .into_iter()
+        .filter_map(|e| match e.body {
+            EventBody::ObservationCreate(_, body) => Some(body),
+            _ => None,
+        })
+        .collect()
+}
+
 #[tokio::test(flavor = "current_thread")]
 async fn time_to_first_chunk_becomes_the_completion_start_time_the_server_reads() {
     let (_langfuse, provider, exporter, _g) = pipeline(true);
@@ -253,13 +272,17 @@ async fn time_to_first_chunk_becomes_the_completion_start_time_the_server_reads(
     provider.force_flush().unwrap();
     let spans = exporter.get_finished_spans().unwrap();
     let s = find(&spans, "chat m");
-    let expected = format!(
-        "\"{}\"",
-        iso(s.start_time + std::time::Duration::from_millis(250))
-    );
+    let start_ms = s
+        .start_time
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64;
+    let records = server_records(&spans);
     assert_eq!(
-        str_attr(s, "langfuse.observation.completion_start_time"),
-        Some(expected)
+        records[0].completion_start_time,
+        Some(Some(langfuse_otel_core::time::format_iso_millis(
+            start_ms + 250
+        )))
     );
 }
 
@@ -316,36 +339,6 @@ fn sdk_spans_carry_propagated_attributes_on_a_provider_without_the_processor() {
         str_attr(find(&spans, "plain"), "user.id").as_deref(),
         Some("u-2")
     );
-}
-
-/// Python's `isoformat()` for UTC, as the SDK writes it (microseconds unless zero).
-fn iso(t: std::time::SystemTime) -> String {
-    let d = t.duration_since(std::time::UNIX_EPOCH).unwrap();
-    let secs = d.as_secs() as i64;
-    let micros = d.subsec_micros();
-    let days = secs.div_euclid(86_400);
-    let rem = secs.rem_euclid(86_400);
-    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    let base = format!(
-        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}",
-        rem / 3600,
-        (rem % 3600) / 60,
-        rem % 60
-    );
-    if micros == 0 {
-        format!("{base}Z")
-    } else {
-        format!("{base}.{micros:06}Z")
-    }
 }
 
 #[tokio::test(flavor = "current_thread")]
