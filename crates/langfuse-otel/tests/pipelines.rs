@@ -247,8 +247,10 @@ fn server_records(spans: &[SpanData]) -> Vec<langfuse_otel_core::record::Observa
     use langfuse_otel_core::translate::{Compatibility, TranslateOptions, Translator};
     let resource = opentelemetry_sdk::Resource::builder_empty().build();
     let batch = langfuse_otel_core::otlp::batch_from_span_data(spans, &resource);
-    let mut options = TranslateOptions::default();
-    options.compatibility = Compatibility::Server;
+    let options = TranslateOptions {
+        compatibility: Compatibility::Server,
+        ..TranslateOptions::default()
+    };
     Translator::with_options(options)
         .translate(&batch)
         .events
