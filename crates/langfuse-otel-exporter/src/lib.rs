@@ -39,7 +39,7 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
-mod canonical_exporter;
+pub mod canonical_exporter;
 pub mod config;
 mod exporter;
 pub mod filter;
