@@ -284,17 +284,20 @@ impl LangfuseSpanProcessor {
         self
     }
 
-    fn should_export(&self, span: &SpanData) -> bool {
-        if span.instrumentation_scope.name() == SCOPE_NAME {
-            if let Some(ours) = &self.public_key {
-                let other_project = span.instrumentation_scope.attributes().any(|kv| {
+    /// An SDK span recorded for another Langfuse project: never sent, not even as an ancestor.
+    fn other_project(&self, span: &SpanData) -> bool {
+        span.instrumentation_scope.name() == SCOPE_NAME
+            && self.public_key.as_ref().is_some_and(|ours| {
+                span.instrumentation_scope.attributes().any(|kv| {
                     kv.key.as_str() == keys::SCOPE_ATTRIBUTE_PUBLIC_KEY
                         && matches!(&kv.value, opentelemetry::Value::String(theirs) if theirs.as_str() != ours)
-                });
-                if other_project {
-                    return false;
-                }
-            }
+                })
+            })
+    }
+
+    fn should_export(&self, span: &SpanData) -> bool {
+        if self.other_project(span) {
+            return false;
         }
         match &self.should_export {
             Some(filter) => std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| filter(span)))
@@ -484,6 +487,9 @@ impl SpanProcessor for LangfuseSpanProcessor {
                 span.parent_span_id = a.parent;
                 span.parent_span_is_remote = false;
             }
+        }
+        if self.other_project(&span) {
+            return;
         }
         let accepted = self.should_export(&span);
         if !self.trees.decide(&mut span, accepted) {

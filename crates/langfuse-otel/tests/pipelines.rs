@@ -407,3 +407,26 @@ async fn propagated_skills_reach_other_instrumentation_and_updates_write_them() 
         Some(r#"[{"name":"tone"}]"#)
     );
 }
+
+#[tokio::test(flavor = "current_thread")]
+async fn an_sdk_span_of_another_project_is_never_kept_as_an_ancestor() {
+    let exporter = InMemorySpanExporter::default();
+    let provider = SdkTracerProvider::builder()
+        .with_span_processor(LangfuseSpanProcessor::new(
+            SimpleSpanProcessor::new(exporter.clone()),
+            Some("pk-ours".into()),
+        ))
+        .build();
+    let subscriber = tracing_subscriber::registry()
+        .with(tracing_opentelemetry::layer().with_tracer(provider.tracer("app")));
+    let _g = tracing::subscriber::set_default(subscriber);
+    let theirs = Langfuse::with_provider(provider.clone(), Some("pk-theirs"));
+    theirs
+        .start_active_observation("their-step", |_| async {
+            tracing::info_span!("llm", gen_ai.operation.name = "chat").in_scope(|| {});
+        })
+        .await;
+    provider.force_flush().unwrap();
+    let spans = exporter.get_finished_spans().unwrap();
+    assert_eq!(names(&spans), ["llm"]);
+}
