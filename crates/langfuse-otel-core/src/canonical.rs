@@ -628,6 +628,211 @@ fn id_bytes(id: &str, len: usize) -> Vec<u8> {
     }
 }
 
+/// The canonical spans of a batch of `opentelemetry_sdk` spans, as `SpanData` again, for any
+/// `SpanExporter` (`opentelemetry-otlp`'s included): every span of `spans`, in order, with the
+/// canonical attributes, name, times, status and scope of [`canonical_request`]. Span context
+/// (ids, flags, trace state) and the parent link are the original's; the resource is the
+/// exporter's own (pass `resource` to it as well).
+///
+/// OTLP values that `opentelemetry::Value` cannot hold become text: arrays mixing types (an
+/// input such as `[1, "a"]`) are written as their JSON text, and integer arrays with doubles as
+/// doubles.
+///
+/// ```
+/// use langfuse_otel_core::canonical::canonical_span_data;
+/// use opentelemetry::trace::{SpanContext, SpanId, SpanKind, Status, TraceFlags, TraceId, TraceState};
+/// use opentelemetry::{InstrumentationScope, KeyValue};
+/// use opentelemetry_sdk::trace::{SpanData, SpanEvents, SpanLinks};
+/// use opentelemetry_sdk::Resource;
+///
+/// let span = SpanData {
+///     span_context: SpanContext::new(TraceId::from(1), SpanId::from(2), TraceFlags::SAMPLED, false, TraceState::default()),
+///     parent_span_id: SpanId::INVALID,
+///     parent_span_is_remote: false,
+///     span_kind: SpanKind::Client,
+///     name: "chat gpt-4o".into(),
+///     start_time: std::time::UNIX_EPOCH + std::time::Duration::from_secs(1_767_258_000),
+///     end_time: std::time::UNIX_EPOCH + std::time::Duration::from_secs(1_767_258_001),
+///     attributes: vec![
+///         KeyValue::new("gen_ai.operation.name", "chat"),
+///         KeyValue::new("gen_ai.request.model", "gpt-4o"),
+///     ],
+///     dropped_attributes_count: 0,
+///     events: SpanEvents::default(),
+///     links: SpanLinks::default(),
+///     status: Status::Unset,
+///     instrumentation_scope: InstrumentationScope::builder("my-llm-client").build(),
+/// };
+/// let out = canonical_span_data(&[span], &Resource::builder_empty().build());
+/// let attr = |k: &str| out[0].attributes.iter().find(|kv| kv.key.as_str() == k).map(|kv| kv.value.to_string());
+/// assert_eq!(attr("langfuse.observation.type").as_deref(), Some("generation"));
+/// assert_eq!(attr("langfuse.observation.model.name").as_deref(), Some("gpt-4o"));
+/// assert_eq!(out[0].instrumentation_scope.name(), "langfuse-sdk");
+/// ```
+pub fn canonical_span_data(
+    spans: &[opentelemetry_sdk::trace::SpanData],
+    resource: &opentelemetry_sdk::Resource,
+) -> Vec<opentelemetry_sdk::trace::SpanData> {
+    let batch = crate::otlp::batch_from_span_data(spans, resource);
+    let request = canonical_request(&batch);
+    let mut out = Vec::with_capacity(spans.len());
+    let mut originals = spans.iter();
+    for rs in request.resource_spans {
+        for ss in rs.scope_spans {
+            let scope = ss.scope.map(sdk_scope).unwrap_or_else(|| {
+                opentelemetry::InstrumentationScope::builder(CANONICAL_SCOPE_NAME).build()
+            });
+            for proto in ss.spans {
+                let Some(original) = originals.next() else {
+                    return out;
+                };
+                out.push(sdk_span(proto, original, scope.clone()));
+            }
+        }
+    }
+    // Never lose a span: should the request hold fewer, the rest pass unchanged.
+    out.extend(originals.cloned());
+    out
+}
+
+fn sdk_scope(scope: InstrumentationScope) -> opentelemetry::InstrumentationScope {
+    let mut b = opentelemetry::InstrumentationScope::builder(scope.name)
+        .with_attributes(scope.attributes.into_iter().filter_map(sdk_key_value));
+    if !scope.version.is_empty() {
+        b = b.with_version(scope.version);
+    }
+    b.build()
+}
+
+fn sdk_span(
+    proto: ProtoSpan,
+    original: &opentelemetry_sdk::trace::SpanData,
+    scope: opentelemetry::InstrumentationScope,
+) -> opentelemetry_sdk::trace::SpanData {
+    use std::time::{Duration, UNIX_EPOCH};
+    let status = match proto.status {
+        Some(s) if s.code == ProtoStatusCode::Error as i32 => opentelemetry::trace::Status::Error {
+            description: s.message.into(),
+        },
+        Some(s) if s.code == ProtoStatusCode::Ok as i32 => opentelemetry::trace::Status::Ok,
+        _ => opentelemetry::trace::Status::Unset,
+    };
+    opentelemetry_sdk::trace::SpanData {
+        span_context: original.span_context.clone(),
+        parent_span_id: original.parent_span_id,
+        parent_span_is_remote: original.parent_span_is_remote,
+        span_kind: opentelemetry::trace::SpanKind::Internal,
+        name: proto.name.into(),
+        start_time: UNIX_EPOCH + Duration::from_nanos(proto.start_time_unix_nano),
+        end_time: UNIX_EPOCH + Duration::from_nanos(proto.end_time_unix_nano),
+        attributes: proto
+            .attributes
+            .into_iter()
+            .filter_map(sdk_key_value)
+            .collect(),
+        dropped_attributes_count: 0,
+        events: opentelemetry_sdk::trace::SpanEvents::default(),
+        links: opentelemetry_sdk::trace::SpanLinks::default(),
+        status,
+        instrumentation_scope: scope,
+    }
+}
+
+fn sdk_key_value(kv: KeyValue) -> Option<opentelemetry::KeyValue> {
+    let value = sdk_value(kv.value?.value?)?;
+    Some(opentelemetry::KeyValue::new(kv.key, value))
+}
+
+fn sdk_value(v: any_value::Value) -> Option<opentelemetry::Value> {
+    use opentelemetry::{Array, Value as V};
+    Some(match v {
+        any_value::Value::StringValue(s) => V::from(s),
+        any_value::Value::BoolValue(b) => V::Bool(b),
+        any_value::Value::IntValue(i) => V::I64(i),
+        any_value::Value::DoubleValue(d) => V::F64(d),
+        any_value::Value::ArrayValue(a) => {
+            let items: Vec<any_value::Value> =
+                a.values.iter().filter_map(|v| v.value.clone()).collect();
+            let all = |f: fn(&any_value::Value) -> bool| items.iter().all(f);
+            if all(|v| matches!(v, any_value::Value::StringValue(_))) {
+                V::Array(Array::String(
+                    items
+                        .into_iter()
+                        .filter_map(|v| match v {
+                            any_value::Value::StringValue(s) => Some(s.into()),
+                            _ => None,
+                        })
+                        .collect(),
+                ))
+            } else if all(|v| matches!(v, any_value::Value::BoolValue(_))) {
+                V::Array(Array::Bool(
+                    items
+                        .into_iter()
+                        .filter_map(|v| match v {
+                            any_value::Value::BoolValue(b) => Some(b),
+                            _ => None,
+                        })
+                        .collect(),
+                ))
+            } else if all(|v| matches!(v, any_value::Value::IntValue(_))) {
+                V::Array(Array::I64(
+                    items
+                        .into_iter()
+                        .filter_map(|v| match v {
+                            any_value::Value::IntValue(i) => Some(i),
+                            _ => None,
+                        })
+                        .collect(),
+                ))
+            } else if all(|v| {
+                matches!(
+                    v,
+                    any_value::Value::IntValue(_) | any_value::Value::DoubleValue(_)
+                )
+            }) {
+                V::Array(Array::F64(
+                    items
+                        .into_iter()
+                        .filter_map(|v| match v {
+                            any_value::Value::IntValue(i) => Some(i as f64),
+                            any_value::Value::DoubleValue(d) => Some(d),
+                            _ => None,
+                        })
+                        .collect(),
+                ))
+            } else {
+                V::from(js_json_stringify(&Value::Array(
+                    items.iter().map(any_to_json).collect(),
+                )))
+            }
+        }
+        any_value::Value::BytesValue(b) => {
+            V::from(b.iter().map(|x| format!("{x:02x}")).collect::<String>())
+        }
+        any_value::Value::KvlistValue(_) | any_value::Value::StringValueStrindex(_) => {
+            return None;
+        }
+    })
+}
+
+fn any_to_json(v: &any_value::Value) -> Value {
+    match v {
+        any_value::Value::StringValue(s) => Value::String(s.clone()),
+        any_value::Value::BoolValue(b) => Value::Bool(*b),
+        any_value::Value::IntValue(i) => Value::from(*i),
+        any_value::Value::DoubleValue(d) => serde_json::Number::from_f64(*d)
+            .map(Value::Number)
+            .unwrap_or(Value::Null),
+        any_value::Value::ArrayValue(a) => Value::Array(
+            a.values
+                .iter()
+                .filter_map(|x| x.value.as_ref().map(any_to_json))
+                .collect(),
+        ),
+        _ => Value::Null,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -281,6 +281,46 @@ pub const GEN_AI_TOOL_CALL_ARGUMENTS: &str = "gen_ai.tool.call.arguments";
 /// GenAI semconv tool call result.
 pub const GEN_AI_TOOL_CALL_RESULT: &str = "gen_ai.tool.call.result";
 
+// ---------------------------------------------------------------------------------------------
+// GenAI semantic conventions, late 2026 (`open-telemetry/semantic-conventions-genai`)
+// ---------------------------------------------------------------------------------------------
+
+/// Seconds from the span start to the first chunk of a streamed response (double).
+pub const GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK: &str = "gen_ai.response.time_to_first_chunk";
+/// Outcome of a tool call (`success`, `error`, …).
+pub const GEN_AI_TOOL_CALL_OUTCOME: &str = "gen_ai.tool.call.outcome";
+/// Class of error an operation ended with (core semconv; set only on failure).
+pub const ERROR_TYPE: &str = "error.type";
+/// Class of error a tool call ended with (rig's spelling on `execute_tool` spans).
+pub const GEN_AI_TOOL_ERROR_TYPE: &str = "gen_ai.tool.error.type";
+/// Human-readable error message (core semconv).
+pub const ERROR_MESSAGE: &str = "error.message";
+/// Name of the prompt template an inference used.
+pub const GEN_AI_PROMPT_NAME: &str = "gen_ai.prompt.name";
+/// Version of the prompt template an inference used (a string in semconv).
+pub const GEN_AI_PROMPT_VERSION: &str = "gen_ai.prompt.version";
+/// Prefix of prompt template variables (`gen_ai.prompt.variable.<key>`).
+pub const GEN_AI_PROMPT_VARIABLE_PREFIX: &str = "gen_ai.prompt.variable.";
+/// Name of the agent skill an `execute_tool` span loads or reads.
+pub const GEN_AI_SKILL_NAME: &str = "gen_ai.skill.name";
+/// Log/span event carrying an evaluation result.
+pub const EVENT_GEN_AI_EVALUATION_RESULT: &str = "gen_ai.evaluation.result";
+/// Evaluation (score) name.
+pub const GEN_AI_EVALUATION_NAME: &str = "gen_ai.evaluation.name";
+/// Numeric evaluation score.
+pub const GEN_AI_EVALUATION_SCORE_VALUE: &str = "gen_ai.evaluation.score.value";
+/// Label of an evaluation score (`relevant`, `pass`, …).
+pub const GEN_AI_EVALUATION_SCORE_LABEL: &str = "gen_ai.evaluation.score.label";
+/// Free-text explanation of an evaluation score.
+pub const GEN_AI_EVALUATION_EXPLANATION: &str = "gen_ai.evaluation.explanation";
+/// Vercel AI SDK milliseconds to the first chunk (response).
+pub const AI_RESPONSE_MS_TO_FIRST_CHUNK: &str = "ai.response.msToFirstChunk";
+/// Vercel AI SDK milliseconds to the first chunk (stream).
+pub const AI_STREAM_MS_TO_FIRST_CHUNK: &str = "ai.stream.msToFirstChunk";
+/// Skills available to a model call or skill-loading tool (Langfuse Python SDK 5.2): JSON text
+/// of a compact list `[{"name":"…","version":2}]` (`version` optional).
+pub const LANGFUSE_OBSERVATION_SKILLS_AVAILABLE: &str = "langfuse.observation.skills_available";
+
 /// Attribute keys holding input or output; left out of `metadata.attributes`.
 pub const IO_ATTRIBUTE_KEYS: &[&str] = &[
     LANGFUSE_TRACE_INPUT,

@@ -34,12 +34,14 @@
 //! | prompt version as numeric string; prompt name without version (`prompt-link-invalid-forms`) | drops the observation | integer version; unlinked prompt |
 //! | non-string `langfuse.version` (no case; named in the corpus README) | drops the observation | version rendered as text |
 //!
-//! See [`translate::generation`] for the details.
+//! See [Repair mode](translate#repair-mode) for every repair, including the current GenAI
+//! conventions the server does not read yet.
 
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
 pub mod canonical;
+pub mod conventions;
 pub mod keys;
 pub mod otlp;
 pub mod record;

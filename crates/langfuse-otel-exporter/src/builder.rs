@@ -389,6 +389,7 @@ impl LangfuseExporterBuilder {
             resource_attrs,
             resource,
             filter: self.filter.unwrap_or_default(),
+            trees: crate::filter::WholeTrees::default(),
             mode,
             timeout,
             batch_settings: config::BatchSettings::from_settings(&settings),

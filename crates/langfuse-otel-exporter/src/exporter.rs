@@ -78,6 +78,8 @@ pub struct LangfuseExporter {
     pub(crate) encoded_resource: EncodedResource,
     pub(crate) buffers: Mutex<Buffers>,
     pub(crate) filter: ExportFilter,
+    /// Whole trees: filtered ancestors of exported spans are kept (see [`crate::filter::WholeTrees`]).
+    pub(crate) trees: crate::filter::WholeTrees,
     pub(crate) mode: OtlpMode,
     pub(crate) timeout: Duration,
     /// Batching settings from the same source as the rest (`without_env()` included).
@@ -162,8 +164,10 @@ impl LangfuseExporter {
         }
         let total = batch.len();
         let mut spans = batch;
+        crate::filter::propagation_reach::check(&spans, &self.diagnostics);
         if !matches!(self.filter, ExportFilter::All) {
-            spans.retain(|s| self.filter.accepts(s));
+            // Whole trees: filtered ancestors of exported spans are kept (see WholeTrees).
+            self.trees.retain(&mut spans, &self.filter);
         }
         self.stats.add_filtered((total - spans.len()) as u64);
         if spans.is_empty() {

@@ -40,6 +40,7 @@
 #![warn(missing_docs)]
 
 mod builder;
+pub mod canonical_exporter;
 pub mod config;
 mod exporter;
 pub mod filter;
@@ -52,6 +53,7 @@ pub mod stats;
 mod wire;
 
 pub use builder::LangfuseExporterBuilder;
+pub use canonical_exporter::CanonicalExporter;
 pub use config::{Compression, ConfigError, OtlpMode, OtlpProtocol};
 pub use exporter::{Diagnostics, LangfuseExporter, SDK_NAME, SDK_VERSION};
 pub use filter::ExportFilter;

@@ -52,7 +52,8 @@ impl LangfuseBuilder {
             .diagnostics(config.diagnostics.clone())
             .build();
         let public_key = Some(config.public_key.clone()).filter(|k| !k.is_empty());
-        let mut p = LangfuseSpanProcessor::new(bsp, public_key);
+        let mut p = LangfuseSpanProcessor::new(bsp, public_key)
+            .with_environment_and_release(config.environment.clone(), config.release.clone());
         if let Some(f) = &self.should_export {
             p = p.with_should_export_span(f.clone());
         }
@@ -100,6 +101,7 @@ impl LangfuseBuilder {
                         resource.with_attribute(KeyValue::new(keys::LANGFUSE_RELEASE, rel.clone()));
                 }
                 let (processor, writer) = self.processor_for(&config)?;
+                let processor = processor.internal();
                 offline = writer;
                 let mut b = SdkTracerProvider::builder()
                     .with_resource(resource.build())

@@ -215,6 +215,8 @@ impl Langfuse {
         let explicit_prompt =
             opts.fields.prompt_ref().is_some() && crate::types::takes_generation_fields(as_type);
         let status = push_update_attributes(&mut attrs, opts.fields, as_type, self.mask());
+        // Propagated attributes reach the SDK's spans even on a provider without our processor.
+        crate::processor::push_start_attributes(&mut attrs, parent, explicit_prompt);
         let mut builder = self
             .inner
             .tracer
@@ -224,7 +226,7 @@ impl Langfuse {
         if let Some(t) = opts.start_time {
             builder = builder.with_start_time(t);
         }
-        let marker = SdkSpanStart { explicit_prompt };
+        let marker = SdkSpanStart;
         let tracer = &self.inner.tracer;
         let mut span = with_sdk_start(marker, || tracer.build_with_context(builder, parent));
         let trace_id = opentelemetry::trace::Span::span_context(&span).trace_id();

@@ -125,6 +125,19 @@ pub mod __private;
 /// ```
 pub use langfuse_otel_macros::observe;
 
+/// The `opentelemetry` API crate this SDK is built on (0.33). Use this re-export (or the same
+/// version in your `Cargo.toml`) so your tracer, context and key-value types are the ones the
+/// SDK takes: two versions in one build fail with "multiple versions of crate `opentelemetry`".
+pub use opentelemetry;
+/// The `opentelemetry_sdk` crate this SDK is built on (0.33): [`LangfuseSpanProcessor`] is an
+/// `opentelemetry_sdk::trace::SpanProcessor` of this version, so build your `SdkTracerProvider`
+/// from this re-export (or the same version).
+pub use opentelemetry_sdk;
+/// The `tracing-opentelemetry` version (0.34) that bridges `tracing` to this `opentelemetry`
+/// version (feature `tracing-opentelemetry`).
+#[cfg(feature = "tracing-opentelemetry")]
+pub use tracing_opentelemetry;
+
 pub use client::Langfuse;
 pub use config::{DEFAULT_BASE_URL, LangfuseBuilder, MASK_FALLBACK, MaskFn};
 pub use context::{in_current_context, with_current_context};
@@ -141,7 +154,7 @@ pub use scores::{
 };
 pub use transport::{INGESTION_PATH, SCORES_PATH, SDK_NAME, SDK_VERSION, TRACES_PATH};
 pub use types::{
-    Level, ObservationOptions, ObservationType, ObservationUpdate, PromptRef, TraceContext,
+    Level, ObservationOptions, ObservationType, ObservationUpdate, PromptRef, Skill, TraceContext,
     takes_generation_fields,
 };
 

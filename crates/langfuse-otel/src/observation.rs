@@ -296,6 +296,60 @@ impl Observation {
         crate::client::run_active(obs, body, |_: &T| None).await
     }
 
+    /// Like [`start_active_observation`](Self::start_active_observation) for a body returning
+    /// `Result`: an `Err` marks the child ERROR (level, status message = the error's `Display`,
+    /// OTel status, `exception` event) and is returned unchanged (see
+    /// [`Langfuse::try_start_active_observation`]).
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let langfuse = langfuse_otel::Langfuse::disabled();
+    /// let root = langfuse.start_observation("root");
+    /// let r: Result<u32, String> = root
+    ///     .try_start_active_observation("step", |_obs| async { Err("boom".to_owned()) })
+    ///     .await;
+    /// assert_eq!(r, Err("boom".to_owned()));
+    /// root.end();
+    /// # }
+    /// ```
+    pub async fn try_start_active_observation<O, F, Fut, T, E>(
+        &self,
+        options: O,
+        body: F,
+    ) -> Result<T, E>
+    where
+        O: Into<ObservationOptions>,
+        F: FnOnce(Observation) -> Fut,
+        Fut: std::future::Future<Output = Result<T, E>>,
+        E: std::fmt::Display,
+    {
+        let obs = self.client.start_in(options.into(), self.child_context());
+        crate::active::run_active(obs, body, crate::active::error_of::<T, E>).await
+    }
+
+    /// Synchronous form of [`try_start_active_observation`](Self::try_start_active_observation).
+    ///
+    /// ```
+    /// let langfuse = langfuse_otel::Langfuse::disabled();
+    /// let root = langfuse.start_observation("root");
+    /// let r: Result<u8, std::fmt::Error> = root.try_start_active_observation_sync("step", |_| Ok(1));
+    /// assert_eq!(r, Ok(1));
+    /// root.end();
+    /// ```
+    pub fn try_start_active_observation_sync<O, T, E>(
+        &self,
+        options: O,
+        body: impl FnOnce(Observation) -> Result<T, E>,
+    ) -> Result<T, E>
+    where
+        O: Into<ObservationOptions>,
+        E: std::fmt::Display,
+    {
+        let obs = self.client.start_in(options.into(), self.child_context());
+        crate::active::run_active_sync(obs, body, crate::active::error_of::<T, E>)
+    }
+
     /// Synchronous form of [`start_active_observation`](Self::start_active_observation).
     pub fn start_active_observation_sync<O, T>(
         &self,
@@ -401,6 +455,12 @@ pub(crate) fn push_update_attributes(
         out.push(KeyValue::new(
             keys::LANGFUSE_OBSERVATION_OUTPUT,
             io_text(v, mask),
+        ));
+    }
+    if let Some(skills) = &rare.skills_available {
+        out.push(KeyValue::new(
+            keys::LANGFUSE_OBSERVATION_SKILLS_AVAILABLE,
+            skills.clone(),
         ));
     }
     if let Some(md) = &rare.metadata {

@@ -16,7 +16,7 @@ use opentelemetry::{Array, Context, Key, KeyValue, StringValue, Value};
 use serde::Serialize;
 
 use crate::json::{JsonStyle, to_python_json};
-use crate::types::{PromptRef, to_json_value};
+use crate::types::{PromptRef, Skill, to_json_value};
 
 /// Longest accepted value (characters), as in the Python SDK.
 pub const MAX_VALUE_LENGTH: usize = 200;
@@ -53,6 +53,8 @@ pub struct PropagatedAttributes {
     tags: Vec<Arc<str>>,
     metadata: Vec<(Arc<str>, Arc<str>)>,
     prompt: Option<PromptRef>,
+    /// Encoded `langfuse.observation.skills_available` (never sent as baggage).
+    skills_available: Option<Arc<str>>,
     as_baggage: bool,
 }
 
@@ -160,6 +162,22 @@ impl PropagatedAttributes {
         self
     }
 
+    /// The skills the agent could use, written as `langfuse.observation.skills_available` on
+    /// every span started inside the scope (as Python SDK 5.2's
+    /// `propagate_attributes(skills_available=…)`), so model calls and skill-loading tool calls
+    /// of any instrumentation report them. Never written as baggage. An empty list clears it.
+    ///
+    /// ```
+    /// use langfuse_otel::{PropagatedAttributes, Skill};
+    /// let attrs = PropagatedAttributes::new().skills_available([Skill::new("refund-policy").version(3)]);
+    /// # drop(attrs);
+    /// ```
+    pub fn skills_available(mut self, skills: impl IntoIterator<Item = Skill>) -> Self {
+        let skills: Vec<Skill> = skills.into_iter().collect();
+        self.skills_available = (!skills.is_empty()).then(|| Skill::encode_list(&skills).into());
+        self
+    }
+
     /// Also writes W3C baggage (`langfuse_user_id`, `langfuse_metadata_<key>`, …) so the
     /// attributes cross service boundaries when a baggage propagator is installed.
     pub fn as_baggage(mut self, as_baggage: bool) -> Self {
@@ -194,6 +212,7 @@ impl PropagatedAttributes {
         scalar!(trace_name);
         scalar!(environment);
         scalar!(prompt);
+        scalar!(skills_available);
         for tag in &inner.tags {
             if !out.tags.contains(tag) {
                 out.tags.push(tag.clone());
@@ -247,6 +266,12 @@ impl PropagatedAttributes {
         }
         if let Some(p) = &self.prompt {
             p.push_key_values(&mut out);
+        }
+        if let Some(v) = &self.skills_available {
+            out.push(KeyValue::new(
+                keys::LANGFUSE_OBSERVATION_SKILLS_AVAILABLE,
+                s(v),
+            ));
         }
         out
     }
@@ -333,6 +358,7 @@ fn write_on_current_span(cx: &Context, attrs: &PropagatedAttributes) {
 /// # }
 /// ```
 pub fn propagate_attributes<F: Future>(attrs: PropagatedAttributes, future: F) -> WithContext<F> {
+    langfuse_otel_exporter::filter::propagation_reach::note_used();
     let cx = Context::current();
     write_on_current_span(&cx, &attrs);
     future.with_context(context_with_attributes(&cx, &attrs))
@@ -346,6 +372,7 @@ pub fn propagate_attributes<F: Future>(attrs: PropagatedAttributes, future: F) -
 /// assert_eq!(n, 7);
 /// ```
 pub fn propagate_attributes_sync<R>(attrs: PropagatedAttributes, body: impl FnOnce() -> R) -> R {
+    langfuse_otel_exporter::filter::propagation_reach::note_used();
     let cx = Context::current();
     write_on_current_span(&cx, &attrs);
     let _guard = context_with_attributes(&cx, &attrs).attach();
@@ -477,6 +504,27 @@ mod tests {
         assert_eq!(
             m.metadata,
             vec![("x".into(), "1".into()), ("y".into(), "3".into())]
+        );
+    }
+
+    #[test]
+    fn skills_available_are_a_compact_json_list_and_never_baggage() {
+        let a = PropagatedAttributes::new()
+            .skills_available([Skill::new("refund-policy").version(2), Skill::new("tone")])
+            .as_baggage(true);
+        assert!(kv_map(&a).contains(&(
+            "langfuse.observation.skills_available".into(),
+            r#"[{"name":"refund-policy","version":2},{"name":"tone"}]"#.into()
+        )));
+        assert!(
+            a.baggage_entries()
+                .iter()
+                .all(|kv| !kv.key.as_str().contains("skill"))
+        );
+        let inner = PropagatedAttributes::new().skills_available([Skill::new("x")]);
+        assert_eq!(
+            a.merged(&inner).skills_available.as_deref(),
+            Some(r#"[{"name":"x"}]"#)
         );
     }
 

@@ -194,6 +194,55 @@ pub(crate) struct RareFields {
     pub(crate) cost_details: Option<String>,
     pub(crate) completion_start_time: Option<SystemTime>,
     pub(crate) prompt: Option<PromptRef>,
+    /// `langfuse.observation.skills_available`, encoded.
+    pub(crate) skills_available: Option<String>,
+}
+
+use langfuse_otel_core::conventions::{SkillRef, skills_available_json};
+
+/// A skill an agent could use, as Langfuse's skill management reports it on a model call or a
+/// skill-loading tool call: a name and, optionally, the skill version (an integer).
+///
+/// ```
+/// use langfuse_otel::Skill;
+/// assert_eq!(
+///     Skill::encode_list(&[Skill::new("refund-policy").version(2), Skill::new("tone")]),
+///     r#"[{"name":"refund-policy","version":2},{"name":"tone"}]"#
+/// );
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Skill {
+    /// The skill's name.
+    pub name: String,
+    /// Its version, if known.
+    pub version: Option<i64>,
+}
+
+impl Skill {
+    /// A skill without a version.
+    pub fn new(name: impl Into<String>) -> Self {
+        Skill {
+            name: name.into(),
+            version: None,
+        }
+    }
+
+    /// Sets the version.
+    pub fn version(mut self, version: i64) -> Self {
+        self.version = Some(version);
+        self
+    }
+
+    /// The value of `langfuse.observation.skills_available`: a compact JSON list of
+    /// `{"name": …, "version": …}` objects, `version` left out when unknown (as the Python SDK
+    /// 5.2 writes it).
+    pub fn encode_list(skills: &[Skill]) -> String {
+        let refs: Vec<SkillRef> = skills
+            .iter()
+            .map(|s| SkillRef::new(s.name.clone(), s.version))
+            .collect();
+        skills_available_json(&refs)
+    }
 }
 
 impl RareFields {
@@ -206,6 +255,7 @@ impl RareFields {
             || self.cost_details.is_some()
             || self.completion_start_time.is_some()
             || self.prompt.is_some()
+            || self.skills_available.is_some()
     }
 }
 
@@ -326,6 +376,22 @@ impl ObservationUpdate {
     #[inline]
     pub fn prompt(mut self, prompt: PromptRef) -> Self {
         self.rare_mut().prompt = Some(prompt);
+        self
+    }
+
+    /// The skills the model could use (`langfuse.observation.skills_available`, see
+    /// [`Skill::encode_list`]); any observation type, on this observation only. Langfuse links
+    /// them on generations and on skill-loading tool calls.
+    ///
+    /// ```
+    /// use langfuse_otel::{ObservationUpdate, Skill};
+    /// let update = ObservationUpdate::new().skills_available([Skill::new("refund-policy").version(1)]);
+    /// # drop(update);
+    /// ```
+    #[inline]
+    pub fn skills_available(mut self, skills: impl IntoIterator<Item = Skill>) -> Self {
+        let skills: Vec<Skill> = skills.into_iter().collect();
+        self.rare_mut().skills_available = Some(Skill::encode_list(&skills));
         self
     }
 }

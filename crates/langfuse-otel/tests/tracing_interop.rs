@@ -112,7 +112,8 @@ async fn app_root_is_the_first_exported_span_of_the_local_subtree() {
         .start_active_observation("inside-llm-span", |_o| async {})
         .instrument(llm)
         .await;
-    // A foreign parent that is not exported (no gen_ai.*): the observation is the app root.
+    // A foreign parent that is not expected to be exported (no gen_ai.*): the observation is
+    // the app root; the parent is kept when it ends, as the root of the trace (whole trees).
     let http = tracing::info_span!("http-request");
     langfuse
         .start_active_observation("inside-http-span", |_o| async {})
@@ -131,5 +132,11 @@ async fn app_root_is_the_first_exported_span_of_the_local_subtree() {
     assert_eq!(root_flag("llm-request").as_deref(), Some("true"));
     assert_eq!(root_flag("inside-llm-span"), None);
     assert_eq!(root_flag("inside-http-span").as_deref(), Some("true"));
-    assert!(spans.iter().all(|s| s.name != "http-request"));
+    let http = spans
+        .iter()
+        .find(|s| s.name == "http-request")
+        .expect("kept");
+    let inner = spans.iter().find(|s| s.name == "inside-http-span").unwrap();
+    assert_eq!(inner.parent_span_id, http.span_context.span_id());
+    assert_eq!(root_flag("http-request"), None);
 }

@@ -20,11 +20,13 @@ mod sdk;
 pub use self::json::{any_value as json_any_value, batch_from_json, decode_json};
 pub use self::proto::{batch_from_request, decode_protobuf};
 pub use self::sdk::batch_from_span_data;
+pub(crate) use self::sdk::value as sdk_value;
 
 use crate::span::SpanBatch;
 
 /// Why an OTLP export could not be decoded.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum DecodeError {
     /// The body is not valid JSON.
     #[error("invalid OTLP/JSON: {0}")]

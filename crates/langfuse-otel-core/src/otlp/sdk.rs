@@ -126,7 +126,7 @@ fn attributes<'a>(kvs: impl Iterator<Item = &'a KeyValue>) -> Attributes<'a> {
 }
 
 /// An `opentelemetry::Value` as the server sees the `AnyValue` the exporter makes of it.
-fn value(v: &Value) -> AttrValue<'_> {
+pub(crate) fn value(v: &Value) -> AttrValue<'_> {
     match v {
         Value::Bool(b) => AttrValue::Bool(*b),
         Value::I64(i) => AttrValue::Number(*i as f64),

@@ -32,14 +32,7 @@ fn non_empty_str<'v>(value: Option<&'v AttrValue<'_>>) -> Option<&'v str> {
 
 /// Langfuse's environment normalization: lower-case, strip leading `langfuse` prefixes (with an
 /// optional `-`/`_`), keep at most 40 characters; anything not matching `^[a-z0-9-_]+$` becomes
-/// `"default"`.
-///
-/// ```
-/// use langfuse_otel_core::translate::environment::normalize_environment;
-/// assert_eq!(normalize_environment("Production"), "production");
-/// assert_eq!(normalize_environment("langfuse-test"), "test");
-/// assert_eq!(normalize_environment("my env"), "default");
-/// ```
+/// `"default"` (`Production` → `production`, `langfuse-test` → `test`, `my env` → `default`).
 pub fn normalize_environment(raw: &str) -> String {
     // Fast path: already a valid, normalized name (the usual `production`, `staging`).
     if !raw.is_empty()
@@ -85,4 +78,16 @@ pub fn release(cx: &SpanContext<'_, '_>) -> Option<String> {
     cx.attr(keys::LANGFUSE_RELEASE)
         .or_else(|| cx.resource.attributes.get(keys::LANGFUSE_RELEASE))
         .map(|v| v.to_json_string().into_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn environment_names_are_normalized_like_the_server() {
+        assert_eq!(normalize_environment("Production"), "production");
+        assert_eq!(normalize_environment("langfuse-test"), "test");
+        assert_eq!(normalize_environment("my env"), "default");
+    }
 }

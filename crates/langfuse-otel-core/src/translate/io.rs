@@ -38,8 +38,44 @@ type Side = Option<Value>;
 
 /// Input and output of a span. `None` means undefined (the key is omitted), `Some(Value::Null)`
 /// means `null`.
-pub fn input_output(cx: &SpanContext<'_, '_>, target: IoTarget) -> (Option<Value>, Option<Value>) {
-    chain(cx.attrs(), &cx.span.events, cx.scope_name(), target)
+///
+/// In repair mode (`repair`):
+///
+/// * `gen_ai.prompt.name`, `gen_ai.prompt.version` and `gen_ai.prompt.variable.*` (prompt
+///   template identity, not content) are not read as indexed Traceloop prompt keys; the server,
+///   matching on the `gen_ai.prompt` prefix, makes `{"name": …, "version": …}` the input.
+/// * Structured content on the `gen_ai.client.inference.operation.details` event (the
+///   convention requires `AnyValue` maps there, which the server receives as
+///   `{"kvlistValue":…}` text) is read as the messages it encodes.
+pub fn input_output(
+    cx: &SpanContext<'_, '_>,
+    target: IoTarget,
+    repair: bool,
+) -> (Option<Value>, Option<Value>) {
+    let attrs = cx.attrs();
+    if repair && has_prompt_template_keys(attrs) {
+        let content = Attributes::from_pairs(
+            attrs
+                .iter()
+                .filter(|(k, _)| !is_prompt_template_key(k))
+                .map(|(k, v)| (Cow::Borrowed(k), v.clone())),
+        );
+        return chain(&content, &cx.span.events, cx.scope_name(), target, repair);
+    }
+    chain(attrs, &cx.span.events, cx.scope_name(), target, repair)
+}
+
+/// `gen_ai.prompt.name`, `gen_ai.prompt.version`, `gen_ai.prompt.variable.<key>`.
+fn is_prompt_template_key(key: &str) -> bool {
+    key == keys::GEN_AI_PROMPT_NAME
+        || key == keys::GEN_AI_PROMPT_VERSION
+        || key.starts_with(keys::GEN_AI_PROMPT_VARIABLE_PREFIX)
+}
+
+fn has_prompt_template_keys(attrs: &Attributes<'_>) -> bool {
+    attrs.contains(keys::GEN_AI_PROMPT_NAME)
+        || attrs.contains(keys::GEN_AI_PROMPT_VERSION)
+        || attrs.has_prefix(keys::GEN_AI_PROMPT_VARIABLE_PREFIX)
 }
 
 /// Moves tool definitions found in the metadata into the input (server:
@@ -73,6 +109,7 @@ fn chain(
     events: &[SpanEvent<'_>],
     scope: &str,
     target: IoTarget,
+    repair: bool,
 ) -> (Side, Side) {
     if let Some(found) = langfuse_stage(attrs, target) {
         return found;
@@ -87,7 +124,7 @@ fn chain(
         }
         _ => {}
     }
-    if let Some(found) = events_stages(events, scope) {
+    if let Some(found) = events_stages(events, scope, repair) {
         return found;
     }
     if let Some(found) = vertex_stage(attrs) {
@@ -258,15 +295,95 @@ fn event_attributes<'a>(event: &SpanEvent<'a>) -> Attributes<'a> {
     Attributes::from_pairs(event.attributes.iter().cloned())
 }
 
+/// An event's attributes with structured `AnyValue` maps and arrays of maps (which arrive as
+/// the JSON text of their wrapper, `{"kvlistValue":{"values":[…]}}`) turned into the JSON text of
+/// the value they encode, as span attributes carry content.
+fn structured_event_attributes<'a>(event: &SpanEvent<'a>) -> Attributes<'a> {
+    Attributes::from_pairs(event.attributes.iter().map(|(k, v)| {
+        let plain = match v {
+            AttrValue::Str(s) if s.starts_with("{\"kvlistValue\"") => json_parse(s)
+                .map(|w| AttrValue::Str(Cow::Owned(js_json_stringify(&any_value_json(&w))))),
+            AttrValue::Array(items) if items.iter().any(is_wrapped_map) => {
+                let values: Vec<Value> = items
+                    .iter()
+                    .map(|item| match item {
+                        AttrValue::Str(s) if is_wrapped_map(item) => {
+                            json_parse(s).map_or(Value::Null, |w| any_value_json(&w))
+                        }
+                        other => other.to_json(),
+                    })
+                    .collect();
+                Some(AttrValue::Str(Cow::Owned(js_json_stringify(
+                    &Value::Array(values),
+                ))))
+            }
+            _ => None,
+        };
+        (k.clone(), plain.unwrap_or_else(|| v.clone()))
+    }))
+}
+
+fn is_wrapped_map(v: &AttrValue<'_>) -> bool {
+    v.as_str()
+        .is_some_and(|s| s.starts_with("{\"kvlistValue\""))
+}
+
+/// The plain JSON of an OTLP/JSON `AnyValue` (`{"stringValue": …}`, `{"kvlistValue": …}`, …).
+fn any_value_json(wrapper: &Value) -> Value {
+    let Some(obj) = wrapper.as_object() else {
+        return wrapper.clone();
+    };
+    let Some((kind, inner)) = obj.iter().next() else {
+        return Value::Null;
+    };
+    match kind.as_str() {
+        "stringValue" | "boolValue" | "bytesValue" => inner.clone(),
+        "intValue" | "doubleValue" => match inner {
+            Value::String(s) => s
+                .parse::<f64>()
+                .ok()
+                .map_or_else(|| inner.clone(), crate::value::js_number),
+            other => other.clone(),
+        },
+        "arrayValue" => Value::Array(
+            inner
+                .get("values")
+                .and_then(Value::as_array)
+                .map(|vs| vs.iter().map(any_value_json).collect())
+                .unwrap_or_default(),
+        ),
+        "kvlistValue" => {
+            let mut m = Map::new();
+            for kv in inner
+                .get("values")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+            {
+                if let Some(key) = kv.get("key").and_then(Value::as_str) {
+                    let value = kv.get("value").map_or(Value::Null, any_value_json);
+                    m.insert(key.to_owned(), value);
+                }
+            }
+            Value::Object(m)
+        }
+        _ => wrapper.clone(),
+    }
+}
+
 /// Stages 5–7: span events (inference details, message events, legacy content events).
-fn events_stages(events: &[SpanEvent<'_>], scope: &str) -> Option<(Side, Side)> {
+fn events_stages(events: &[SpanEvent<'_>], scope: &str, repair: bool) -> Option<(Side, Side)> {
     if events.is_empty() {
         return None;
     }
     if let Some(details) = events
         .iter()
         .find(|e| e.name == keys::EVENT_GEN_AI_INFERENCE_DETAILS)
-        && let Some(found) = gen_ai_messages(&event_attributes(details))
+        && let Some(found) = gen_ai_messages(&if repair {
+            structured_event_attributes(details)
+        } else {
+            event_attributes(details)
+        })
     {
         return Some(found);
     }
@@ -314,7 +431,7 @@ fn events_stages(events: &[SpanEvent<'_>], scope: &str) -> Option<(Side, Side)> 
             return Value::Object(Map::new());
         };
         let attrs = event_attributes(event);
-        let (i, o) = chain(&attrs, &[], scope, IoTarget::Observation);
+        let (i, o) = chain(&attrs, &[], scope, IoTarget::Observation, repair);
         let found = if pick_output { o } else { i };
         match found {
             Some(v) if json_is_truthy(&v) => v,
@@ -495,7 +612,7 @@ mod tests {
             scope: &scope,
             span,
         };
-        input_output(&cx, target)
+        input_output(&cx, target, false)
     }
 
     fn run(attrs: Vec<(&'static str, AttrValue<'static>)>) -> (Side, Side) {
@@ -833,5 +950,69 @@ mod tests {
             ("gen_ai.tool.call.result", s("r")),
         ]);
         assert_eq!(got, (Some(json!("{}")), Some(json!("r"))));
+    }
+
+    fn run_repaired(span: &Span<'static>) -> (Side, Side) {
+        let (resource, scope) = (Resource::default(), Scope::default());
+        let cx = SpanContext {
+            resource: &resource,
+            scope: &scope,
+            span,
+        };
+        input_output(&cx, IoTarget::Observation, true)
+    }
+
+    #[test]
+    fn gen_ai_prompt_name_and_version_are_not_prompt_content_in_repair_mode() {
+        let sp = span(
+            vec![
+                ("gen_ai.prompt.name", s("support-answer")),
+                ("gen_ai.prompt.version", s("4")),
+                ("gen_ai.prompt.variable.city", s("Paris")),
+                ("gen_ai.input.messages", s("[]")),
+            ],
+            vec![],
+        );
+        // The server reads them as indexed Traceloop prompt keys.
+        assert_eq!(
+            run_in("app", &sp, IoTarget::Observation),
+            (
+                Some(
+                    json!({"name": "support-answer", "version": "4", "variable": {"city": "Paris"}})
+                ),
+                Some(json!({}))
+            )
+        );
+        assert_eq!(run_repaired(&sp), (Some(json!("[]")), None));
+    }
+
+    #[test]
+    fn structured_content_on_the_inference_details_event_is_read_in_repair_mode() {
+        let user = r#"{"kvlistValue":{"values":[{"key":"role","value":{"stringValue":"user"}},{"key":"parts","value":{"arrayValue":{"values":[{"kvlistValue":{"values":[{"key":"type","value":{"stringValue":"text"}},{"key":"content","value":{"stringValue":"hi"}}]}}]}}}]}}"#;
+        let answer = r#"{"kvlistValue":{"values":[{"key":"role","value":{"stringValue":"assistant"}},{"key":"index","value":{"intValue":"0"}}]}}"#;
+        let sp = span(
+            vec![],
+            vec![event(
+                "gen_ai.client.inference.operation.details",
+                vec![
+                    ("gen_ai.input.messages", AttrValue::Array(vec![s(user)])),
+                    ("gen_ai.output.messages", AttrValue::Array(vec![s(answer)])),
+                ],
+            )],
+        );
+        assert_eq!(
+            run_repaired(&sp),
+            (
+                Some(json!(
+                    r#"[{"role":"user","parts":[{"type":"text","content":"hi"}]}]"#
+                )),
+                Some(json!(r#"[{"role":"assistant","index":0}]"#))
+            )
+        );
+        // The server keeps the wrapper text.
+        assert_eq!(
+            run_in("app", &sp, IoTarget::Observation).0,
+            Some(json!([user]))
+        );
     }
 }

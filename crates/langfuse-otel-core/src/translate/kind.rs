@@ -51,15 +51,23 @@ const VERCEL_MODEL_OPERATIONS: [(&str, ObservationType); 6] = [
 
 /// The observation type of a span: the first convention that recognizes it wins; `Span` by
 /// default.
-pub fn observation_type(cx: &SpanContext<'_, '_>) -> ObservationType {
+///
+/// In repair mode (`repair`) the GenAI operation mapper also knows the operations the server does
+/// not map yet (see [`current_genai_operation`]), and a span naming an agent skill
+/// (`gen_ai.skill.name`, the `execute_tool` refinements for skills) is a tool call.
+pub fn observation_type(cx: &SpanContext<'_, '_>, repair: bool) -> ObservationType {
     python_sdk_fix(cx)
         .or_else(|| explicit(cx))
         .or_else(|| openinference(cx))
         .or_else(|| genai_operation(cx))
+        .or_else(|| repair.then(|| current_genai_operation(cx)).flatten())
         .or_else(|| genkit(cx))
         .or_else(|| vercel_model_operation(cx))
         .or_else(|| vercel_tool_call(cx))
         .or_else(|| genai_tool(cx))
+        .or_else(|| {
+            (repair && meaningful(cx, keys::GEN_AI_SKILL_NAME)).then_some(ObservationType::Tool)
+        })
         .or_else(|| flue(cx))
         .or_else(|| livekit(cx))
         .or_else(|| model_fallback(cx))
@@ -127,6 +135,32 @@ fn genai_operation(cx: &SpanContext<'_, '_>) -> Option<ObservationType> {
         "embeddings" => ObservationType::Embedding,
         "invoke_agent" | "create_agent" => ObservationType::Agent,
         "execute_tool" => ObservationType::Tool,
+        _ => return None,
+    })
+}
+
+/// Operations of the current GenAI conventions the server does not map (repair mode):
+///
+/// | `gen_ai.operation.name` | type | why |
+/// |---|---|---|
+/// | `fetch_response` | generation | retrieves a background model response, with its usage |
+/// | `handle_conversation_turn` | agent | a framework runner's entry point (ADK / OpenAI Agents `Runner.run`) running an agent for one turn |
+/// | `plan` | agent | an agent's planning step |
+/// | `invoke_workflow` | chain | a workflow of steps and agents |
+/// | `retrieval`, `search_memory` | retriever | a search over a data source or memory |
+/// | `create_memory_store`, `delete_memory_store`, `create_memory`, `update_memory`, `upsert_memory`, `delete_memory` | span | storage bookkeeping, no model call |
+fn current_genai_operation(cx: &SpanContext<'_, '_>) -> Option<ObservationType> {
+    Some(match cx.attrs().get_str(keys::GEN_AI_OPERATION_NAME)? {
+        "fetch_response" => ObservationType::Generation,
+        "handle_conversation_turn" | "plan" => ObservationType::Agent,
+        "invoke_workflow" => ObservationType::Chain,
+        "retrieval" | "search_memory" => ObservationType::Retriever,
+        "create_memory_store"
+        | "delete_memory_store"
+        | "create_memory"
+        | "update_memory"
+        | "upsert_memory"
+        | "delete_memory" => ObservationType::Span,
         _ => return None,
     })
 }
@@ -247,11 +281,27 @@ mod tests {
     }
 
     fn kind_of(scope: &Scope<'_>, res: &Resource<'_>, s: &Span<'_>) -> ObservationType {
-        observation_type(&SpanContext {
-            resource: res,
-            scope,
-            span: s,
-        })
+        kind_in(scope, res, s, false)
+    }
+
+    fn kind_in(
+        scope: &Scope<'_>,
+        res: &Resource<'_>,
+        s: &Span<'_>,
+        repair: bool,
+    ) -> ObservationType {
+        observation_type(
+            &SpanContext {
+                resource: res,
+                scope,
+                span: s,
+            },
+            repair,
+        )
+    }
+
+    fn repaired_kind(attrs: &[(&'static str, AttrValue<'static>)]) -> ObservationType {
+        kind_in(&Scope::default(), &Resource::default(), &span(attrs), true)
     }
 
     fn kind(attrs: &[(&'static str, AttrValue<'static>)]) -> ObservationType {
@@ -321,6 +371,46 @@ mod tests {
             kind(&[(keys::GEN_AI_OPERATION_NAME, s("retrieval"))]),
             ObservationType::Span
         );
+    }
+
+    #[test]
+    fn current_genai_operations_map_in_repair_mode_only() {
+        let cases = [
+            ("fetch_response", ObservationType::Generation),
+            ("handle_conversation_turn", ObservationType::Agent),
+            ("plan", ObservationType::Agent),
+            ("invoke_workflow", ObservationType::Chain),
+            ("retrieval", ObservationType::Retriever),
+            ("search_memory", ObservationType::Retriever),
+            ("upsert_memory", ObservationType::Span),
+        ];
+        for (op, want) in cases {
+            let attrs = [(keys::GEN_AI_OPERATION_NAME, s(op))];
+            assert_eq!(repaired_kind(&attrs), want, "{op}");
+            assert_eq!(kind(&attrs), ObservationType::Span, "{op} (server)");
+        }
+    }
+
+    #[test]
+    fn memory_operations_stay_spans_even_with_a_model() {
+        let attrs = [
+            (keys::GEN_AI_OPERATION_NAME, s("create_memory")),
+            (keys::GEN_AI_REQUEST_MODEL, s("text-embedding-3-small")),
+        ];
+        assert_eq!(repaired_kind(&attrs), ObservationType::Span);
+        assert_eq!(kind(&attrs), ObservationType::Generation);
+    }
+
+    #[test]
+    fn skill_loading_execute_tool_refinements_are_tools() {
+        let attrs = [(keys::GEN_AI_SKILL_NAME, s("refund-policy"))];
+        assert_eq!(repaired_kind(&attrs), ObservationType::Tool);
+        assert_eq!(kind(&attrs), ObservationType::Span);
+        let load = [
+            (keys::GEN_AI_OPERATION_NAME, s("execute_tool")),
+            (keys::GEN_AI_SKILL_NAME, s("refund-policy")),
+        ];
+        assert_eq!(repaired_kind(&load), ObservationType::Tool);
     }
 
     #[test]

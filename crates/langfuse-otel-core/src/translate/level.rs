@@ -4,6 +4,7 @@
 //! count.
 
 use super::SpanContext;
+use crate::conventions::reported_failure;
 use crate::keys;
 use crate::record::Level;
 use crate::span::StatusCode;
@@ -43,14 +44,20 @@ fn parse_level(text: &str) -> Option<Level> {
     }
 }
 
-/// The observation level and status message of a span.
-pub fn level_and_status(cx: &SpanContext<'_, '_>) -> (Level, Option<String>) {
+/// The observation level and status message of a span. In repair mode a failure reported
+/// through `gen_ai.tool.call.outcome = error` or `error.type` (see [`crate::conventions`]) on a
+/// span without status also gives `ERROR`, its status message from `error.type` /
+/// `error.message` when there is no other.
+pub fn level_and_status(cx: &SpanContext<'_, '_>, repair: bool) -> (Level, Option<String>) {
     let attrs = cx.attrs();
     let explicit = attrs
         .get(keys::LANGFUSE_OBSERVATION_LEVEL)
         .and_then(|v| parse_level(&v.to_js_string()));
+    let reported = (repair && explicit.is_none() && cx.span.status_code == StatusCode::Unset)
+        .then(|| reported_failure(attrs))
+        .flatten();
     let level = explicit.unwrap_or_else(|| {
-        if cx.span.status_code == StatusCode::Error {
+        if cx.span.status_code == StatusCode::Error || reported.is_some() {
             Level::Error
         } else if cx.scope_name() == keys::SCOPE_LIVEKIT_AGENTS
             && LIVEKIT_DEBUG_SPAN_NAMES.contains(&cx.span.name.as_ref())
@@ -62,7 +69,12 @@ pub fn level_and_status(cx: &SpanContext<'_, '_>) -> (Level, Option<String>) {
     });
     let status = match attrs.get(keys::LANGFUSE_OBSERVATION_STATUS_MESSAGE) {
         Some(v) => Some(v.to_json_string().into_owned()),
-        None => cx.span.status_message.as_deref().map(str::to_owned),
+        None => cx
+            .span
+            .status_message
+            .as_deref()
+            .map(str::to_owned)
+            .or_else(|| reported.flatten()),
     };
     (level, status)
 }
@@ -80,6 +92,15 @@ mod tests {
         code: StatusCode,
         msg: Option<&'static str>,
     ) -> (Level, Option<String>) {
+        run_in(attrs, code, msg, false)
+    }
+
+    fn run_in(
+        attrs: &[(&'static str, &'static str)],
+        code: StatusCode,
+        msg: Option<&'static str>,
+        repair: bool,
+    ) -> (Level, Option<String>) {
         let span = Span {
             status_code: code,
             status_message: msg.map(Cow::Borrowed),
@@ -91,11 +112,14 @@ mod tests {
             ..Span::default()
         };
         let (res, scope) = (Resource::default(), Scope::default());
-        level_and_status(&SpanContext {
-            resource: &res,
-            scope: &scope,
-            span: &span,
-        })
+        level_and_status(
+            &SpanContext {
+                resource: &res,
+                scope: &scope,
+                span: &span,
+            },
+            repair,
+        )
     }
 
     #[test]
@@ -152,5 +176,41 @@ mod tests {
             Some("boom"),
         );
         assert_eq!(msg.as_deref(), Some("mine"));
+    }
+
+    #[test]
+    fn failed_tool_outcome_without_status_is_error_in_repair_mode_only() {
+        let attrs = [(keys::GEN_AI_TOOL_CALL_OUTCOME, "error")];
+        assert_eq!(
+            run_in(&attrs, StatusCode::Unset, None, false).0,
+            Level::Default
+        );
+        assert_eq!(
+            run_in(&attrs, StatusCode::Unset, None, true),
+            (Level::Error, None)
+        );
+    }
+
+    #[test]
+    fn error_type_on_a_tool_without_status_gives_error_with_its_message() {
+        let attrs = [
+            (keys::GEN_AI_OPERATION_NAME, "execute_tool"),
+            (keys::ERROR_TYPE, "TimeoutError"),
+        ];
+        assert_eq!(
+            run_in(&attrs, StatusCode::Unset, None, true),
+            (Level::Error, Some("TimeoutError".to_owned()))
+        );
+        // An explicit level, or a status the instrumentation set, keeps its word.
+        let explicit = [
+            (keys::GEN_AI_OPERATION_NAME, "execute_tool"),
+            (keys::ERROR_TYPE, "TimeoutError"),
+            (keys::LANGFUSE_OBSERVATION_LEVEL, "WARNING"),
+        ];
+        assert_eq!(
+            run_in(&explicit, StatusCode::Unset, None, true).0,
+            Level::Warning
+        );
+        assert_eq!(run_in(&attrs, StatusCode::Ok, None, true).0, Level::Default);
     }
 }

@@ -16,7 +16,7 @@ use super::SpanContext;
 use crate::keys;
 use crate::record::{Metadata, SharedJson};
 use crate::span::{Attributes, Resource, Scope, key_slot};
-use crate::value::AttrValue;
+use crate::value::{AttrValue, json_parse};
 
 /// Which record the user metadata keys are read for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -42,15 +42,11 @@ const AI_TELEMETRY_RESERVED: [&str; 4] = ["userId", "sessionId", "tags", "langfu
 /// User metadata keys from a set of attributes.
 pub fn user_metadata(attrs: &Attributes<'_>, domain: MetadataDomain) -> Map<String, Value> {
     let prefix = domain.prefix();
-    let mut out = Map::new();
+    // `attrs[prefix] || attrs["langfuse.metadata"]`: a falsy primary value falls back.
     let blob = attrs
         .truthy(prefix)
-        .or_else(|| attrs.truthy(keys::LANGFUSE_METADATA));
-    if let Some(Value::Object(obj)) =
-        blob.and_then(|v| serde_json::from_str(&v.to_js_string()).ok())
-    {
-        out = obj;
-    }
+        .or_else(|| attrs.get(keys::LANGFUSE_METADATA));
+    let mut out = blob.map(blob_entries).unwrap_or_default();
     for p in [prefix, keys::LANGFUSE_METADATA, keys::AI_TELEMETRY_METADATA] {
         for (key, value) in attrs.with_prefix(p) {
             let Some(rest) = key[p.len()..].strip_prefix('.') else {
@@ -63,6 +59,33 @@ pub fn user_metadata(attrs: &Attributes<'_>, domain: MetadataDomain) -> Map<Stri
         }
     }
     out
+}
+
+/// The entries of a metadata blob, as the server spreads it into the metadata (server:
+/// `parseMetadataAttribute`, then `{...blob}`):
+///
+/// | blob | entries |
+/// |---|---|
+/// | JSON text of an object | its keys |
+/// | JSON text of an array, or an array attribute | one key per element: `"0"`, `"1"`, … |
+/// | JSON text of a number, string, boolean or `null`; text that is not JSON; a number or boolean attribute | none (the server drops it) |
+fn blob_entries(value: &AttrValue<'_>) -> Map<String, Value> {
+    let parsed = match value {
+        AttrValue::Str(s) => json_parse(s),
+        AttrValue::Array(items) => {
+            Some(Value::Array(items.iter().map(AttrValue::to_json).collect()))
+        }
+        AttrValue::Number(_) | AttrValue::Bool(_) => None,
+    };
+    match parsed {
+        Some(Value::Object(obj)) => obj,
+        Some(Value::Array(items)) => items
+            .into_iter()
+            .enumerate()
+            .map(|(i, v)| (i.to_string(), v))
+            .collect(),
+        _ => Map::new(),
+    }
 }
 
 /// Whether a span attribute is an input/output key and so left out of `metadata.attributes`.
@@ -197,4 +220,98 @@ pub fn root_trace_metadata(cx: &SpanContext<'_, '_>, shared: &SharedMetadata) ->
 pub fn trace_update_metadata(cx: &SpanContext<'_, '_>, shared: &SharedMetadata) -> Metadata {
     let trace = user_metadata(cx.attrs(), MetadataDomain::Trace);
     assemble(cx, shared, &[&trace], false)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::borrow::Cow;
+
+    use serde_json::json;
+
+    use super::*;
+
+    fn observation_keys(pairs: Vec<(&'static str, AttrValue<'static>)>) -> Value {
+        let attrs = Attributes::from_pairs(pairs.into_iter().map(|(k, v)| (Cow::Borrowed(k), v)));
+        Value::Object(user_metadata(&attrs, MetadataDomain::Observation))
+    }
+
+    fn blob(v: AttrValue<'static>) -> Value {
+        observation_keys(vec![(keys::LANGFUSE_OBSERVATION_METADATA, v)])
+    }
+
+    #[test]
+    fn an_object_blob_gives_its_keys_and_dotted_keys_override_them() {
+        let got = observation_keys(vec![
+            (
+                keys::LANGFUSE_OBSERVATION_METADATA,
+                AttrValue::str(r#"{"a":1,"b":{"c":true}}"#),
+            ),
+            ("langfuse.observation.metadata.a", AttrValue::str("dotted")),
+        ]);
+        assert_eq!(got, json!({"a": "dotted", "b": {"c": true}}));
+    }
+
+    #[test]
+    fn an_array_blob_gives_one_key_per_element() {
+        assert_eq!(
+            blob(AttrValue::str(r#"["x",{"y":2}]"#)),
+            json!({"0": "x", "1": {"y": 2}})
+        );
+        assert_eq!(
+            blob(AttrValue::Array(vec![
+                AttrValue::str(r#"{"a":1}"#),
+                AttrValue::Number(2.0)
+            ])),
+            json!({"0": r#"{"a":1}"#, "1": 2})
+        );
+        assert_eq!(blob(AttrValue::str("[]")), json!({}));
+    }
+
+    #[test]
+    fn number_string_boolean_and_null_blobs_are_dropped() {
+        for text in ["42", r#""text""#, "true", "null"] {
+            assert_eq!(blob(AttrValue::str(text)), json!({}), "{text}");
+        }
+        assert_eq!(blob(AttrValue::Number(42.0)), json!({}));
+        assert_eq!(blob(AttrValue::Bool(true)), json!({}));
+    }
+
+    #[test]
+    fn an_invalid_json_blob_is_dropped() {
+        assert_eq!(blob(AttrValue::str("{invalid json")), json!({}));
+        assert_eq!(blob(AttrValue::str("a,b")), json!({}));
+    }
+
+    #[test]
+    fn a_falsy_blob_falls_back_to_langfuse_metadata() {
+        for falsy in [
+            AttrValue::str(""),
+            AttrValue::Number(0.0),
+            AttrValue::Bool(false),
+        ] {
+            let got = observation_keys(vec![
+                (keys::LANGFUSE_OBSERVATION_METADATA, falsy),
+                (keys::LANGFUSE_METADATA, AttrValue::str(r#"["fallback"]"#)),
+            ]);
+            assert_eq!(got, json!({"0": "fallback"}));
+        }
+        // A truthy primary blob wins even when it yields nothing.
+        let got = observation_keys(vec![
+            (keys::LANGFUSE_OBSERVATION_METADATA, AttrValue::str("42")),
+            (keys::LANGFUSE_METADATA, AttrValue::str(r#"{"a":1}"#)),
+        ]);
+        assert_eq!(got, json!({}));
+    }
+
+    #[test]
+    fn trace_metadata_blobs_follow_the_same_rules() {
+        let attrs = Attributes::from_pairs([(
+            Cow::Borrowed(keys::LANGFUSE_TRACE_METADATA),
+            AttrValue::str(r#"[1,2]"#),
+        )]);
+        assert_eq!(
+            Value::Object(user_metadata(&attrs, MetadataDomain::Trace)),
+            json!({"0": 1, "1": 2})
+        );
+    }
 }

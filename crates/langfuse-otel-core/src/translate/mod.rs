@@ -3,18 +3,48 @@
 //! Every span becomes exactly one observation event (`span-create`, `generation-create`, …);
 //! `trace-create` events are synthesized for root spans, for spans that carry trace-level
 //! attributes, and once for every trace id not seen before. The rules, stage by stage, live in
-//! the submodules:
+//! the crate's internal modules (one per rule):
 //!
 //! | module | what it derives |
 //! |---|---|
-//! | [`kind`] | observation type and name |
-//! | [`io`] | input and output |
-//! | [`generation`] | model, model parameters, usage, cost, completion start, prompt link |
-//! | [`level`] | level and status message |
-//! | [`metadata`] | metadata (user keys, filtered attributes, resource, scope) |
-//! | [`environment`] | environment, version, release |
-//! | [`trace`] | trace synthesis: roots, trace updates, shallow traces, user/session/tags/public |
-//! | [`seen`] | the seen-trace set a long-lived translator keeps across batches |
+//! | `kind` | observation type and name |
+//! | `io` | input and output |
+//! | `generation` | model, model parameters, usage, cost, completion start, prompt link |
+//! | `level` | level and status message |
+//! | `metadata` | metadata (user keys, filtered attributes, resource, scope) |
+//! | `environment` | environment, version, release |
+//! | `trace` | trace synthesis: roots, trace updates, shallow traces, user/session/tags/public |
+//! | `evaluation` | scores from `gen_ai.evaluation.result` events (repair mode) |
+//! | `seen` | the seen-trace set a long-lived translator keeps across batches ([`SeenTraces`]) |
+//!
+//! # Repair mode
+//!
+//! [`Compatibility::Server`] derives exactly what the Langfuse server derives (the conformance
+//! corpus checks it). [`Compatibility::Repair`], the default, keeps what the server would
+//! silently drop and reads the current GenAI conventions the server does not read yet:
+//!
+//! | input | server | repair mode |
+//! |---|---|---|
+//! | `completion_start_time` without zone, with a space, or as epoch-ms | drops the observation | reads it as UTC |
+//! | prompt version as a numeric string; prompt name without version | drops the observation | integer version; unlinked prompt |
+//! | non-string `langfuse.version` | drops the observation | version rendered as text |
+//! | model parameters blob that is JSON text of a number, string or boolean | drops the observation | ignores the blob, tries the next source |
+//! | `gen_ai.response.time_to_first_chunk` (seconds) | ignored | completion start = span start + that time |
+//! | `gen_ai.tool.call.outcome = error`, or `error.type` (`gen_ai.tool.error.type`) on a GenAI span, status unset | level `DEFAULT` | level `ERROR`, status message `"<error.type>: <error.message>"` |
+//! | `gen_ai.usage.cache_write.input_tokens` | raw key, not subtracted from input (langfuse#17117) | `input_cache_creation`, subtracted from `input` like `cache_creation` |
+//! | `gen_ai.usage.{text,image,audio,video}.{input,output}_tokens`, `….cache_read.input_tokens` | raw keys, summed into the total when none is reported | raw keys, subsets: `total` set to the sum of the other buckets |
+//! | `gen_ai.operation.name` `fetch_response` / `handle_conversation_turn`, `plan` / `invoke_workflow` / `retrieval`, `search_memory` / other memory operations | span (unless another rule applies) | generation / agent / chain / retriever / span |
+//! | `handle_conversation_turn`, `invoke_workflow` with usage | (span) | model, usage and cost skipped, like `invoke_agent` (an aggregate of child calls) |
+//! | `gen_ai.skill.name` (skill-loading `execute_tool` refinements) | span | tool |
+//! | `gen_ai.prompt.name` + `gen_ai.prompt.version` (a string) | input `{"name": …, "version": …}` (read as indexed prompt keys) | prompt link when the version is an integer; not input |
+//! | structured (`AnyValue` map) content on the `gen_ai.client.inference.operation.details` event | `{"kvlistValue":…}` text as input/output | the messages it encodes |
+//! | `gen_ai.evaluation.result` events | ignored | `score-create` records for the observation |
+//! | `langfuse.observation.skills_available` | a span attribute (left out for SDK scopes) | also the metadata key [`SKILLS_AVAILABLE_METADATA_KEY`], normalized |
+//!
+//! Metadata and model-parameter JSON blobs follow the server in both modes: an object gives
+//! its keys, an array one key per element (`"0"`, `"1"`, …), JSON text of a primitive and
+//! invalid JSON give nothing (metadata) or fall through to the next source (model
+//! parameters, except the rejections above).
 //!
 //! ```
 //! use langfuse_otel_core::otlp;
@@ -31,34 +61,38 @@
 //! assert_eq!(events[1].event_type(), "generation-create");
 //! ```
 
-pub mod context;
-pub mod environment;
-pub mod generation;
-pub mod io;
-pub mod kind;
-pub mod level;
-pub mod metadata;
-pub mod seen;
-pub mod trace;
+pub(crate) mod context;
+pub(crate) mod environment;
+pub(crate) mod evaluation;
+pub(crate) mod generation;
+pub(crate) mod io;
+pub(crate) mod kind;
+pub(crate) mod level;
+pub(crate) mod metadata;
+pub(crate) mod seen;
+pub(crate) mod trace;
 
 use std::collections::HashSet;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde_json::Value;
 
-pub use self::context::SpanContext;
+pub(crate) use self::context::SpanContext;
 use self::generation::GenerationFields;
 use self::metadata::SharedMetadata;
-use self::seen::SeenTraces;
+pub use self::seen::SeenTraces;
 use crate::record::{EventBody, IngestionEvent, ObservationBody, ObservationType};
 use crate::span::{Scope, SpanBatch};
 use crate::time::format_iso_millis;
 
-/// How the translator treats observations the Langfuse server would silently drop.
+/// How the translator treats observations the Langfuse server would silently drop, and the
+/// conventions it does not read yet (see [Repair mode](self#repair-mode)).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
 pub enum Compatibility {
-    /// Keep such observations by repairing the offending field (documented deviations from the
-    /// server, see [`generation`]). The default: nothing the user sent is lost.
+    /// Keep such observations by repairing the offending field, and read the current GenAI
+    /// conventions (documented deviations from the server, see [Repair mode](self#repair-mode)).
+    /// The default: nothing the user sent is lost.
     #[default]
     Repair,
     /// Do exactly what the server does: report the observation as dropped.
@@ -102,7 +136,9 @@ pub struct DroppedObservation {
 /// The result of translating one batch.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Translation {
-    /// The ingestion events, in span order (a span's `trace-create` before its observation).
+    /// The ingestion events, in span order: a span's `trace-create`, its observation, then (in
+    /// [`Compatibility::Repair`] mode) the `score-create`s of its `gen_ai.evaluation.result`
+    /// events.
     pub events: Vec<IngestionEvent>,
     /// Observations the server would drop (empty in [`Compatibility::Repair`] mode).
     pub dropped: Vec<DroppedObservation>,
@@ -187,7 +223,13 @@ impl Translator {
                         span,
                     };
                     let facts = SpanFacts::derive(&cx, now);
-                    let trace_event = trace::trace_event(&cx, &shared, &facts, &already_seen);
+                    let trace_event = trace::trace_event(
+                        &cx,
+                        &shared,
+                        &facts,
+                        &already_seen,
+                        self.options.compatibility == Compatibility::Repair,
+                    );
                     if let Some(trace) = trace_event {
                         if !trace.is_shallow {
                             full_trace_ids.insert(&span.trace_id);
@@ -195,9 +237,20 @@ impl Translator {
                         already_seen.insert(&span.trace_id);
                         out.events.push(trace.event);
                     }
+                    // Repair mode: evaluation results become scores of the observation.
+                    let scores_environment = (self.options.compatibility == Compatibility::Repair
+                        && span
+                            .events
+                            .iter()
+                            .any(|e| e.name == crate::keys::EVENT_GEN_AI_EVALUATION_RESULT))
+                    .then(|| facts.environment.clone());
                     match observation_event(&cx, &shared, facts, self.options.compatibility) {
                         Ok(event) => out.events.push(event),
                         Err(dropped) => out.dropped.push(*dropped),
+                    }
+                    if let Some(environment) = scores_environment {
+                        out.events
+                            .extend(evaluation::evaluation_scores(&cx, &environment));
                     }
                 }
             }
@@ -225,7 +278,7 @@ pub fn translate_batch(batch: &SpanBatch<'_>) -> Translation {
 
 /// Values derived once per span and shared by its observation and trace events.
 #[derive(Debug, Clone)]
-pub struct SpanFacts {
+pub(crate) struct SpanFacts {
     /// Observation name.
     pub name: String,
     /// Normalized environment.
@@ -275,19 +328,33 @@ pub(crate) fn io_field(value: Option<Value>) -> Option<Option<Value>> {
     }
 }
 
+/// Observation metadata key of the skills a span reports in
+/// `langfuse.observation.skills_available` (repair mode): a JSON array of `{name, version?}`.
+pub const SKILLS_AVAILABLE_METADATA_KEY: &str = "skills_available";
+
 fn observation_event(
     cx: &SpanContext<'_, '_>,
     shared: &SharedMetadata,
     facts: SpanFacts,
     compatibility: Compatibility,
 ) -> Result<IngestionEvent, Box<DroppedObservation>> {
-    let kind = kind::observation_type(cx);
+    let repair = compatibility == Compatibility::Repair;
+    let kind = kind::observation_type(cx, repair);
     let (start, end) = (facts.start_ms, facts.end_ms);
-    let (input, output) = io::input_output(cx, io::IoTarget::Observation);
+    let (input, output) = io::input_output(cx, io::IoTarget::Observation, repair);
     let mut metadata = metadata::observation_metadata(cx, shared);
+    // Repair: the ingestion records have no skills field, and the SDK scope's attributes are
+    // left out of the metadata, so the skills list is kept as a metadata key.
+    if repair && let Some(skills) = crate::conventions::skills_available(cx.attrs()) {
+        metadata.user.insert(
+            SKILLS_AVAILABLE_METADATA_KEY.to_owned(),
+            crate::conventions::skills_value(&skills),
+        );
+    }
     let mut input = io_field(input);
     io::move_tool_definitions(&mut metadata, &mut input);
-    let (level, status_message) = level::level_and_status(cx);
+    let (level, status_message) =
+        level::level_and_status(cx, compatibility == Compatibility::Repair);
     let mut body = ObservationBody {
         id: cx.span.span_id.to_string(),
         trace_id: Some(Some(cx.span.trace_id.to_string())),
@@ -335,7 +402,7 @@ fn observation_event(
 fn apply_generation_fields(body: &mut ObservationBody, fields: GenerationFields) {
     body.completion_start_time = Some(fields.completion_start_time);
     body.model = fields.model.map(Some);
-    body.model_parameters = Some(Some(fields.model_parameters));
+    body.model_parameters = Some(fields.model_parameters);
     body.usage = Some(None);
     body.usage_details = fields.usage_details.filter(|m| !m.is_empty()).map(Some);
     body.cost_details = fields.cost_details.filter(|m| !m.is_empty()).map(Some);
@@ -447,5 +514,112 @@ mod tests {
         let traces = |t: &Translation| t.events.iter().filter(|e| e.body.trace().is_some()).count();
         assert_eq!(traces(&first), 1);
         assert_eq!(traces(&second), 0);
+    }
+
+    fn span_batch(scope: &'static str, span: Span<'static>) -> SpanBatch<'static> {
+        SpanBatch {
+            resource_spans: vec![ResourceSpans {
+                scope_spans: vec![ScopeSpans {
+                    scope: Scope {
+                        name: Cow::Borrowed(scope),
+                        ..Scope::default()
+                    },
+                    spans: vec![span],
+                }],
+                ..ResourceSpans::default()
+            }],
+        }
+    }
+
+    fn generation_span(
+        attrs: Vec<(&'static str, AttrValue<'static>)>,
+        events: Vec<crate::span::SpanEvent<'static>>,
+    ) -> Span<'static> {
+        Span {
+            trace_id: Cow::Borrowed("4bf92f3577b34da6a3ce929d0e0e4736"),
+            span_id: Cow::Borrowed("00f067aa0ba902b7"),
+            name: Cow::Borrowed("chat gpt-4o"),
+            start_time_unix_ms: Some(1_767_258_000_000),
+            attributes: Attributes::from_pairs(
+                attrs.into_iter().map(|(k, v)| (Cow::Borrowed(k), v)),
+            ),
+            events,
+            ..Span::default()
+        }
+    }
+
+    #[test]
+    fn skills_available_is_kept_in_the_metadata_in_repair_mode() {
+        let batch = span_batch(
+            crate::keys::SCOPE_LANGFUSE_SDK,
+            generation_span(
+                vec![
+                    (
+                        crate::keys::LANGFUSE_OBSERVATION_TYPE,
+                        AttrValue::str("generation"),
+                    ),
+                    (
+                        crate::keys::LANGFUSE_OBSERVATION_SKILLS_AVAILABLE,
+                        AttrValue::str(r#"[{"name":"refunds","version":2},{"skillName":"tone"}]"#),
+                    ),
+                ],
+                vec![],
+            ),
+        );
+        let metadata_of = |mode| {
+            let out = translate_in(mode, &batch);
+            let obs = out
+                .events
+                .iter()
+                .find_map(|e| e.body.observation())
+                .cloned()
+                .unwrap();
+            obs.metadata.unwrap().unwrap().user
+        };
+        assert_eq!(
+            metadata_of(Compatibility::Repair).get(SKILLS_AVAILABLE_METADATA_KEY),
+            Some(&serde_json::json!([{"name":"refunds","version":2},{"name":"tone"}]))
+        );
+        assert!(metadata_of(Compatibility::Server).is_empty());
+    }
+
+    #[test]
+    fn evaluation_result_events_become_scores_in_repair_mode_only() {
+        let event = crate::span::SpanEvent {
+            name: Cow::Borrowed(crate::keys::EVENT_GEN_AI_EVALUATION_RESULT),
+            time_unix_ms: None,
+            attributes: vec![
+                (
+                    Cow::Borrowed(crate::keys::GEN_AI_EVALUATION_NAME),
+                    AttrValue::str("relevance"),
+                ),
+                (
+                    Cow::Borrowed(crate::keys::GEN_AI_EVALUATION_SCORE_VALUE),
+                    AttrValue::Number(1.0),
+                ),
+            ],
+        };
+        let batch = span_batch(
+            "app",
+            generation_span(
+                vec![(crate::keys::GEN_AI_OPERATION_NAME, AttrValue::str("chat"))],
+                vec![event],
+            ),
+        );
+        let types = |mode| -> Vec<&'static str> {
+            translate_in(mode, &batch)
+                .events
+                .iter()
+                .map(IngestionEvent::event_type)
+                .collect()
+        };
+        assert_eq!(
+            types(Compatibility::Repair),
+            ["trace-create", "generation-create", "score-create"]
+        );
+        assert_eq!(
+            types(Compatibility::Server),
+            ["trace-create", "generation-create"]
+        );
     }
 }

@@ -57,12 +57,14 @@ pub fn has_trace_updates(cx: &SpanContext<'_, '_>) -> bool {
 }
 
 /// The `trace-create` event a span produces, if any. `seen` holds the trace ids that already
-/// got a trace (before or earlier in this batch).
+/// got a trace (before or earlier in this batch); `repair` selects the repair-mode input/output
+/// rules (see [`io::input_output`]).
 pub fn trace_event(
     cx: &SpanContext<'_, '_>,
     shared: &SharedMetadata,
     facts: &SpanFacts,
     seen: &HashSet<&str>,
+    repair: bool,
 ) -> Option<TraceEvent> {
     let is_root = cx.is_root();
     let updates = has_trace_updates(cx);
@@ -84,7 +86,7 @@ pub fn trace_event(
                 .map(|v| v.to_json_string().into_owned())
                 .unwrap_or_else(|| facts.name.clone());
             body.name = Some(Some(name));
-            let (input, output) = io::input_output(cx, io::IoTarget::Trace);
+            let (input, output) = io::input_output(cx, io::IoTarget::Trace, repair);
             body.input = io_field(input);
             body.output = io_field(output);
             body.metadata = Some(Some(metadata::root_trace_metadata(cx, shared)));

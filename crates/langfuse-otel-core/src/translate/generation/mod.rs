@@ -21,20 +21,22 @@ mod usage;
 use serde_json::{Map, Value};
 
 use super::{Compatibility, SpanContext};
+use crate::conventions::ttft_completion_start_ms;
 use crate::keys;
 use crate::record::ObservationType;
 use crate::time::{format_iso_millis, parse_date_lenient, parse_iso_with_offset};
-use crate::value::{AttrValue, js_number, json_parse};
+use crate::value::{AttrValue, js_number, json_is_truthy, json_parse};
 
-pub use self::usage::normalize_usage;
+#[cfg(test)]
+use self::usage::normalize_usage;
 
 /// The generation fields of a generation-like observation, validated.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct GenerationFields {
     /// Model name.
     pub model: Option<String>,
-    /// Model parameters (sanitized: strings and numbers).
-    pub model_parameters: Map<String, Value>,
+    /// Model parameters (sanitized: strings and numbers); `None` is `null`.
+    pub model_parameters: Option<Map<String, Value>>,
     /// Usage details (normalized); `None` or empty → omitted.
     pub usage_details: Option<Map<String, Value>>,
     /// Cost details (normalized); `None` or empty → omitted.
@@ -72,10 +74,21 @@ pub fn generation_fields(
         (None, None)
     };
     let fields = GenerationFields {
-        model: model(cx),
-        model_parameters: model_parameters(cx),
-        usage_details: usage::usage_details(cx),
-        cost_details: usage::cost_details(cx),
+        model: model(cx, repair),
+        model_parameters: match model_parameters(cx, repair) {
+            Value::Object(m) => Some(m),
+            Value::Null => None,
+            other => {
+                // Only the server mode gets here: repair mode skips non-record candidates.
+                errors.push(format!(
+                    "body.modelParameters: Invalid input: expected record, received {}",
+                    js_type_name(&other)
+                ));
+                None
+            }
+        },
+        usage_details: usage::usage_details(cx, repair),
+        cost_details: usage::cost_details(cx, repair),
         completion_start_time,
         prompt_name,
         prompt_version,
@@ -90,11 +103,16 @@ pub fn generation_fields(
     }
 }
 
-fn is_agent_operation(cx: &SpanContext<'_, '_>) -> bool {
-    matches!(
-        cx.attrs().get_str(keys::GEN_AI_OPERATION_NAME),
-        Some("invoke_agent" | "agent_step")
-    )
+/// Spans whose model, usage and cost the server skips: agent spans that repeat their child
+/// calls' aggregate usage (`invoke_agent`, `agent_step`); in repair mode also the orchestration
+/// operations of the current conventions (`handle_conversation_turn`, `invoke_workflow`), whose
+/// usage can only be such an aggregate.
+pub(crate) fn is_aggregate_operation(cx: &SpanContext<'_, '_>, repair: bool) -> bool {
+    match cx.attrs().get_str(keys::GEN_AI_OPERATION_NAME) {
+        Some("invoke_agent" | "agent_step") => true,
+        Some("handle_conversation_turn" | "invoke_workflow") => repair,
+        _ => false,
+    }
 }
 
 /// Model keys in precedence order: response model beats request model.
@@ -109,8 +127,8 @@ const MODEL_KEYS: [&str; 7] = [
 ];
 
 /// The model name: first truthy model key, then Genkit's model span name.
-pub fn model(cx: &SpanContext<'_, '_>) -> Option<String> {
-    if is_agent_operation(cx) {
+pub fn model(cx: &SpanContext<'_, '_>, repair: bool) -> Option<String> {
+    if is_aggregate_operation(cx, repair) {
         return None;
     }
     let attrs = cx.attrs();
@@ -161,13 +179,6 @@ fn json_attr(cx: &SpanContext<'_, '_>, key: &str) -> Option<Value> {
     json_parse(&v.to_js_string())
 }
 
-fn json_object(v: Option<Value>) -> Option<Map<String, Value>> {
-    match v? {
-        Value::Object(m) => Some(m),
-        _ => None,
-    }
-}
-
 /// `String(v)` of an attribute, or `null` when absent.
 fn ai_param(cx: &SpanContext<'_, '_>, keys_in_order: &[&str]) -> Value {
     keys_in_order
@@ -178,9 +189,62 @@ fn ai_param(cx: &SpanContext<'_, '_>, keys_in_order: &[&str]) -> Value {
         })
 }
 
-/// Model parameters, sanitized.
-pub fn model_parameters(cx: &SpanContext<'_, '_>) -> Map<String, Value> {
-    let explicit = json_attr(cx, keys::LANGFUSE_OBSERVATION_MODEL_PARAMETERS);
+/// `typeof` of a JSON value, as the schema's messages name it.
+fn js_type_name(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "boolean",
+        Value::Number(_) => "number",
+        Value::String(_) => "string",
+        Value::Array(_) => "array",
+        Value::Object(_) => "object",
+    }
+}
+
+/// The server's `sanitizeModelParams`: objects and arrays (by index) become records of strings
+/// and numbers; any other value is returned as it is.
+fn sanitize_params(v: Value) -> Value {
+    match v {
+        Value::Object(m) => Value::Object(sanitize_json(m)),
+        Value::Array(items) => Value::Object(sanitize_json(
+            items
+                .into_iter()
+                .enumerate()
+                .map(|(i, v)| (i.to_string(), v))
+                .collect(),
+        )),
+        other => other,
+    }
+}
+
+/// `sanitizeModelParams(JSON.parse(value))` of a truthy attribute; `None` when it is absent,
+/// falsy or not JSON (the server's `catch` falls through).
+fn parsed_params(cx: &SpanContext<'_, '_>, key: &str) -> Option<Value> {
+    let v = cx.attrs().truthy(key)?;
+    json_parse(&v.to_js_string()).map(sanitize_params)
+}
+
+/// Object spread `{...value}` into `m`: a record's entries, a string's characters by index;
+/// other values add nothing.
+fn spread_into(m: &mut Map<String, Value>, value: Value) {
+    match value {
+        Value::Object(entries) => m.extend(entries),
+        Value::String(s) => {
+            for (i, c) in s.chars().enumerate() {
+                m.insert(i.to_string(), Value::String(c.to_string()));
+            }
+        }
+        _ => {}
+    }
+}
+
+/// Model parameters, sanitized (server: `extractModelParameters`). The first source that
+/// yields a value wins, whatever its shape: `null` is a `null` field, and a value that is not a
+/// record (the JSON text `42`, say) makes the server's schema drop the observation. In repair
+/// mode such values are skipped and the next source is tried.
+pub fn model_parameters(cx: &SpanContext<'_, '_>, repair: bool) -> Value {
+    let usable = |v: &Value| !repair || matches!(v, Value::Object(_) | Value::Null);
+    let explicit = parsed_params(cx, keys::LANGFUSE_OBSERVATION_MODEL_PARAMETERS);
     let scope = cx.scope_name();
     if scope == keys::SCOPE_VERCEL_AI {
         let provider = json_attr(cx, "ai.response.providerMetadata");
@@ -224,13 +288,13 @@ pub fn model_parameters(cx: &SpanContext<'_, '_>) -> Map<String, Value> {
             "service_tier".into(),
             tier.unwrap_or_else(|| ai_param(cx, &["gen_ai.request.service_tier"])),
         );
-        if let Some(explicit) = json_object(explicit) {
-            m.extend(sanitize_json(explicit));
+        if let Some(explicit) = explicit {
+            spread_into(&mut m, explicit);
         }
-        return m;
+        return Value::Object(m);
     }
-    if let Some(explicit) = json_object(explicit) {
-        return sanitize_json(explicit);
+    if let Some(explicit) = explicit.filter(|e| json_is_truthy(e) && usable(e)) {
+        return explicit;
     }
     if scope == keys::SCOPE_GENKIT_TRACER {
         let config = json_attr(cx, keys::GENKIT_INPUT)
@@ -239,13 +303,17 @@ pub fn model_parameters(cx: &SpanContext<'_, '_>) -> Map<String, Value> {
                 json_attr(cx, keys::GENKIT_OUTPUT)
                     .and_then(|o| o.get("request").and_then(|r| r.get("config")).cloned())
             });
-        if let Some(config) = json_object(config) {
-            return sanitize_json(config);
+        if let Some(config) = config
+            .filter(json_is_truthy)
+            .map(sanitize_params)
+            .filter(|c| usable(c))
+        {
+            return config;
         }
     }
     for key in [keys::LLM_INVOCATION_PARAMETERS, keys::MODEL_CONFIG] {
-        if let Some(m) = json_object(json_attr(cx, key)) {
-            return sanitize_json(m);
+        if let Some(params) = parsed_params(cx, key).filter(|p| usable(p)) {
+            return params;
         }
     }
     let mut m = Map::new();
@@ -257,7 +325,7 @@ pub fn model_parameters(cx: &SpanContext<'_, '_>) -> Map<String, Value> {
             }
         }
     }
-    m
+    Value::Object(m)
 }
 
 /// Whether the schema accepts the text as an ISO-8601 date-time with offset.
@@ -307,7 +375,20 @@ fn completion_start_time(
             );
             return None;
         }
-        None => return ms_to_first_chunk(cx, start_unix_ms),
+        None => {
+            return ms_to_first_chunk(cx, start_unix_ms).or_else(|| {
+                // Repair: the server does not read the GenAI convention's time to first chunk.
+                let start_nanos = cx.span.start_time_unix_nano.or_else(|| {
+                    u64::try_from(start_unix_ms)
+                        .ok()
+                        .and_then(|ms| ms.checked_mul(1_000_000))
+                })?;
+                repair
+                    .then(|| ttft_completion_start_ms(start_nanos, cx.attrs()))
+                    .flatten()
+                    .map(format_iso_millis)
+            });
+        }
     };
     if is_schema_datetime(&text) {
         return Some(text);
@@ -339,8 +420,8 @@ fn repair_datetime(text: &str) -> String {
 fn ms_to_first_chunk(cx: &SpanContext<'_, '_>, start_unix_ms: i64) -> Option<String> {
     let attrs = cx.attrs();
     let v = attrs
-        .get("ai.response.msToFirstChunk")
-        .or_else(|| attrs.get("ai.stream.msToFirstChunk"))?;
+        .get(keys::AI_RESPONSE_MS_TO_FIRST_CHUNK)
+        .or_else(|| attrs.get(keys::AI_STREAM_MS_TO_FIRST_CHUNK))?;
     if !v.is_truthy() {
         return None;
     }
@@ -376,6 +457,14 @@ fn prompt_link(
         .map(|v| v.to_json())
         .or_else(|| ai_prompt().and_then(|p| p.get("version").cloned()))
         .filter(|v| !v.is_null());
+
+    if repair
+        && name_value.is_none()
+        && version_value.is_none()
+        && let Some((name, version)) = semconv_prompt_link(cx)
+    {
+        return (Some(name), Some(version));
+    }
 
     let mut invalid = false;
     let name = match name_value {
@@ -443,6 +532,22 @@ fn prompt_link(
             }
         }
     }
+}
+
+/// The prompt link of the GenAI conventions (repair mode, when no Langfuse prompt attribute is
+/// set): `gen_ai.prompt.name` with `gen_ai.prompt.version`, a string there but an integer in
+/// Langfuse, so the link is made only when the version reads as an integer.
+fn semconv_prompt_link(cx: &SpanContext<'_, '_>) -> Option<(String, i64)> {
+    let attrs = cx.attrs();
+    let name = attrs
+        .get_str(keys::GEN_AI_PROMPT_NAME)
+        .filter(|n| !n.is_empty())?;
+    let version = match attrs.get(keys::GEN_AI_PROMPT_VERSION)? {
+        AttrValue::Str(s) => s.trim().parse::<i64>().ok()?,
+        AttrValue::Number(n) if n.fract() == 0.0 && n.abs() < 9e15 => *n as i64,
+        _ => return None,
+    };
+    Some((name.to_owned(), version))
 }
 
 fn errors_push(errors: &mut Vec<String>, repair: bool, message: &str) {
@@ -528,6 +633,40 @@ mod tests {
     }
 
     #[test]
+    fn time_to_first_chunk_gives_the_completion_start_in_repair_mode_only() {
+        let attrs = [(
+            keys::GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK,
+            AttrValue::Number(0.4205),
+        )];
+        let server = fields(&attrs, Compatibility::Server).expect("valid");
+        assert_eq!(server.completion_start_time, None);
+        let repaired = fields(&attrs, Compatibility::Repair).expect("valid");
+        assert_eq!(
+            repaired.completion_start_time.as_deref(),
+            Some("2026-01-01T09:00:00.420Z")
+        );
+    }
+
+    #[test]
+    fn explicit_completion_start_beats_time_to_first_chunk() {
+        let attrs = [
+            (
+                keys::GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK,
+                AttrValue::Number(2.0),
+            ),
+            (
+                keys::LANGFUSE_OBSERVATION_COMPLETION_START_TIME,
+                AttrValue::str("2026-01-01T09:00:00.100Z"),
+            ),
+        ];
+        let ok = fields(&attrs, Compatibility::Repair).expect("valid");
+        assert_eq!(
+            ok.completion_start_time.as_deref(),
+            Some("2026-01-01T09:00:00.100Z")
+        );
+    }
+
+    #[test]
     fn prompt_version_string_is_rejected_or_repaired() {
         let attrs = [
             (keys::LANGFUSE_OBSERVATION_PROMPT_NAME, AttrValue::str("p")),
@@ -553,6 +692,49 @@ mod tests {
     }
 
     #[test]
+    fn gen_ai_prompt_name_and_string_version_link_the_prompt_in_repair_mode() {
+        let attrs = [
+            (keys::GEN_AI_PROMPT_NAME, AttrValue::str("support-answer")),
+            (keys::GEN_AI_PROMPT_VERSION, AttrValue::str("4")),
+        ];
+        let ok = fields(&attrs, Compatibility::Repair).expect("valid");
+        assert_eq!(
+            (ok.prompt_name.as_deref(), ok.prompt_version),
+            (Some("support-answer"), Some(4))
+        );
+        let server = fields(&attrs, Compatibility::Server).expect("valid");
+        assert_eq!((server.prompt_name, server.prompt_version), (None, None));
+    }
+
+    #[test]
+    fn gen_ai_prompt_version_that_is_not_an_integer_links_nothing() {
+        let attrs = [
+            (keys::GEN_AI_PROMPT_NAME, AttrValue::str("support-answer")),
+            (keys::GEN_AI_PROMPT_VERSION, AttrValue::str("2026-11-rc1")),
+        ];
+        let ok = fields(&attrs, Compatibility::Repair).expect("valid");
+        assert_eq!((ok.prompt_name, ok.prompt_version), (None, None));
+    }
+
+    #[test]
+    fn langfuse_prompt_attributes_beat_gen_ai_prompt_attributes() {
+        let attrs = [
+            (keys::LANGFUSE_OBSERVATION_PROMPT_NAME, AttrValue::str("lf")),
+            (
+                keys::LANGFUSE_OBSERVATION_PROMPT_VERSION,
+                AttrValue::Number(7.0),
+            ),
+            (keys::GEN_AI_PROMPT_NAME, AttrValue::str("semconv")),
+            (keys::GEN_AI_PROMPT_VERSION, AttrValue::str("1")),
+        ];
+        let ok = fields(&attrs, Compatibility::Repair).expect("valid");
+        assert_eq!(
+            (ok.prompt_name.as_deref(), ok.prompt_version),
+            (Some("lf"), Some(7))
+        );
+    }
+
+    #[test]
     fn response_model_beats_request_model() {
         let attrs = [
             (keys::GEN_AI_REQUEST_MODEL, AttrValue::str("req")),
@@ -570,9 +752,70 @@ mod tests {
         )];
         let ok = fields(&attrs, Compatibility::Server).expect("valid");
         assert_eq!(
-            Value::Object(ok.model_parameters),
+            Value::Object(ok.model_parameters.unwrap()),
             serde_json::json!({"t":0.1,"stop":"[\"END\"]","lp":"false"})
         );
+    }
+
+    fn params(v: AttrValue<'static>, compat: Compatibility) -> Result<GenerationFields, Rejection> {
+        fields(&[(keys::LANGFUSE_OBSERVATION_MODEL_PARAMETERS, v)], compat)
+    }
+
+    #[test]
+    fn model_parameters_array_blob_is_spread_by_index() {
+        let ok = params(AttrValue::str(r#"["a",{"b":1}]"#), Compatibility::Server).expect("valid");
+        assert_eq!(
+            ok.model_parameters.map(Value::Object),
+            Some(serde_json::json!({"0":"a","1":"{\"b\":1}"}))
+        );
+    }
+
+    #[test]
+    fn model_parameters_primitive_blob_is_rejected_or_skipped() {
+        for text in ["42", r#""fast""#, "true"] {
+            assert!(
+                params(AttrValue::str(text), Compatibility::Server).is_err(),
+                "{text}"
+            );
+            let ok = params(AttrValue::str(text), Compatibility::Repair).expect("repaired");
+            assert_eq!(ok.model_parameters, Some(Map::new()), "{text}");
+        }
+    }
+
+    #[test]
+    fn model_parameters_invalid_or_falsy_blob_falls_through() {
+        for v in [
+            AttrValue::str("{oops"),
+            AttrValue::str("null"),
+            AttrValue::str("0"),
+        ] {
+            let ok = fields(
+                &[
+                    (keys::LANGFUSE_OBSERVATION_MODEL_PARAMETERS, v.clone()),
+                    ("gen_ai.request.temperature", AttrValue::Number(0.5)),
+                ],
+                Compatibility::Server,
+            )
+            .expect("valid");
+            assert_eq!(
+                ok.model_parameters.map(Value::Object),
+                Some(serde_json::json!({"temperature":0.5})),
+                "{v:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn invocation_parameters_null_blob_gives_null_parameters() {
+        let ok = fields(
+            &[
+                (keys::LLM_INVOCATION_PARAMETERS, AttrValue::str("null")),
+                ("gen_ai.request.temperature", AttrValue::Number(0.5)),
+            ],
+            Compatibility::Server,
+        )
+        .expect("valid");
+        assert_eq!(ok.model_parameters, None);
     }
 
     #[test]
@@ -591,6 +834,103 @@ mod tests {
             ok.usage_details.map(Value::Object),
             Some(serde_json::json!({"input":80,"output":15,"input_cached_tokens":20}))
         );
+    }
+
+    fn usage(attrs: &[(&'static str, f64)], compat: Compatibility) -> Option<Value> {
+        let attrs: Vec<(&'static str, AttrValue<'static>)> = attrs
+            .iter()
+            .map(|(k, v)| (*k, AttrValue::Number(*v)))
+            .collect();
+        fields(&attrs, compat)
+            .expect("valid")
+            .usage_details
+            .map(Value::Object)
+    }
+
+    /// The example of langfuse#17117: input 300 includes 40 cache reads and 25 cache writes.
+    #[test]
+    fn cache_write_input_tokens_is_a_cache_creation_subtracted_from_input() {
+        let attrs = [
+            ("gen_ai.usage.input_tokens", 300.0),
+            ("gen_ai.usage.cache_read.input_tokens", 40.0),
+            ("gen_ai.usage.cache_write.input_tokens", 25.0),
+        ];
+        // The server (before the fix) keeps the new spelling as a raw, unsubtracted key.
+        assert_eq!(
+            usage(&attrs, Compatibility::Server),
+            Some(
+                serde_json::json!({"input":260,"cache_write.input_tokens":25,"input_cached_tokens":40})
+            )
+        );
+        assert_eq!(
+            usage(&attrs, Compatibility::Repair),
+            Some(
+                serde_json::json!({"input":235,"input_cached_tokens":40,"input_cache_creation":25})
+            )
+        );
+    }
+
+    #[test]
+    fn cache_creation_old_spelling_still_counts_as_cache_creation() {
+        let attrs = [
+            ("gen_ai.usage.input_tokens", 100.0),
+            ("gen_ai.usage.cache_creation.input_tokens", 10.0),
+        ];
+        let want = Some(serde_json::json!({"input":90,"input_cache_creation":10}));
+        assert_eq!(usage(&attrs, Compatibility::Repair), want);
+        assert_eq!(usage(&attrs, Compatibility::Server), want);
+    }
+
+    /// The semconv example: 100 text tokens (40 of them cached) + 200 image tokens = 300 input.
+    #[test]
+    fn input_tokens_include_cached_tokens_and_the_buckets_add_up_to_it() {
+        let attrs = [
+            ("gen_ai.usage.input_tokens", 300.0),
+            ("gen_ai.usage.output_tokens", 50.0),
+            ("gen_ai.usage.cache_read.input_tokens", 40.0),
+        ];
+        let got = usage(&attrs, Compatibility::Repair).unwrap();
+        assert_eq!(
+            got,
+            serde_json::json!({"input":260,"output":50,"input_cached_tokens":40})
+        );
+        let sum: f64 = got
+            .as_object()
+            .unwrap()
+            .values()
+            .filter_map(Value::as_f64)
+            .sum();
+        assert_eq!(sum, 350.0);
+    }
+
+    #[test]
+    fn modality_counts_are_subsets_and_never_added_to_the_total() {
+        let attrs = [
+            ("gen_ai.usage.input_tokens", 300.0),
+            ("gen_ai.usage.output_tokens", 50.0),
+            ("gen_ai.usage.cache_read.input_tokens", 40.0),
+            ("gen_ai.usage.text.input_tokens", 100.0),
+            ("gen_ai.usage.image.input_tokens", 200.0),
+            ("gen_ai.usage.text.cache_read.input_tokens", 40.0),
+            ("gen_ai.usage.audio.output_tokens", 50.0),
+        ];
+        let got = usage(&attrs, Compatibility::Repair).unwrap();
+        // Kept under their convention names, not subtracted, and an explicit total keeps the
+        // server from summing them in.
+        assert_eq!(
+            got,
+            serde_json::json!({"input":260,"output":50,"audio.output_tokens":50,
+                "image.input_tokens":200,"text.cache_read.input_tokens":40,
+                "text.input_tokens":100,"input_cached_tokens":40,"total":350})
+        );
+        // A reported total is kept as it is.
+        let mut with_total = attrs.to_vec();
+        with_total.push(("gen_ai.usage.total_tokens", 999.0));
+        let got = usage(&with_total, Compatibility::Repair).unwrap();
+        assert_eq!(got["total"], 999);
+        // The server mode keeps the keys and leaves the total to the server.
+        let server = usage(&attrs, Compatibility::Server).unwrap();
+        assert!(server.get("total").is_none());
     }
 
     #[test]

@@ -4,6 +4,7 @@
 use serde_json::{Map, Number, Value};
 
 use super::super::SpanContext;
+use super::is_aggregate_operation;
 use crate::keys;
 use crate::value::{AttrValue, js_number, json_parse};
 
@@ -53,16 +54,23 @@ fn explicit_details(value: Option<&AttrValue<'_>>) -> Explicit {
     }
 }
 
-fn is_agent_operation(cx: &SpanContext<'_, '_>) -> bool {
-    matches!(
-        cx.attrs().get_str(keys::GEN_AI_OPERATION_NAME),
-        Some("invoke_agent" | "agent_step")
-    )
-}
-
 /// The usage details as the schema stores them (`None` when nothing survives).
-pub fn usage_details(cx: &SpanContext<'_, '_>) -> Option<Map<String, Value>> {
-    if is_agent_operation(cx) {
+///
+/// In repair mode (`repair`), the generic `gen_ai.usage.*` extraction also follows the current
+/// GenAI conventions:
+///
+/// * `cache_write.input_tokens` (which replaced `cache_creation.input_tokens`) is a cache
+///   creation count: stored as `input_cache_creation` and subtracted from `input`, like the old
+///   spelling (the server before langfuse#17117 keeps it as a raw key and prices it at zero).
+/// * `input_tokens` includes cached tokens, so cache reads and writes are subtracted from it
+///   (as the server does for the spellings it knows): the buckets sum to the inclusive count.
+/// * Per-modality counts (`{text,image,audio,video}.input_tokens`, `….output_tokens`,
+///   `….cache_read.input_tokens`) are subsets of those totals. They stay in `usageDetails` under
+///   their convention names (so they are visible), but must never be added up: when the span
+///   reports no total, `total` is set to the sum of the other buckets, which is what the server
+///   would compute from them alone (it sums every key when `total` is absent).
+pub fn usage_details(cx: &SpanContext<'_, '_>, repair: bool) -> Option<Map<String, Value>> {
+    if is_aggregate_operation(cx, repair) {
         return None;
     }
     if let Explicit::Used(map) = explicit_details(cx.attr(keys::LANGFUSE_OBSERVATION_USAGE_DETAILS))
@@ -70,17 +78,50 @@ pub fn usage_details(cx: &SpanContext<'_, '_>) -> Option<Map<String, Value>> {
         return normalize_usage(&map);
     }
     let usage = match cx.scope_name() {
-        keys::SCOPE_GENKIT_TRACER => genkit_usage(cx).unwrap_or_else(|| generic_usage(cx)),
+        keys::SCOPE_GENKIT_TRACER => genkit_usage(cx).unwrap_or_else(|| generic_usage(cx, repair)),
         keys::SCOPE_VERCEL_AI => vercel_usage(cx),
         keys::SCOPE_GCP_VERTEX_AGENT
             if cx.attrs().contains(keys::GCP_VERTEX_AGENT_LLM_RESPONSE) =>
         {
-            vertex_usage(cx)
+            vertex_usage(cx, repair)
         }
-        _ => generic_usage(cx),
+        _ => generic_usage(cx, repair),
     };
     let map: Map<String, Value> = usage.into_iter().map(|(k, v)| (k, js_number(v))).collect();
-    normalize_usage(&map)
+    let mut normalized = normalize_usage(&map)?;
+    if repair {
+        total_without_modality_subsets(&mut normalized);
+    }
+    Some(normalized)
+}
+
+/// Whether a usage key (prefix stripped) is a per-modality subset count of the GenAI
+/// conventions: `<modality>.input_tokens`, `<modality>.output_tokens` or
+/// `<modality>.cache_read.input_tokens`.
+pub(crate) fn is_modality_subset(key: &str) -> bool {
+    const MODALITIES: [&str; 4] = ["text.", "image.", "audio.", "video."];
+    MODALITIES.iter().any(|m| {
+        key.strip_prefix(m).is_some_and(|rest| {
+            matches!(
+                rest,
+                "input_tokens" | "output_tokens" | "cache_read.input_tokens"
+            )
+        })
+    })
+}
+
+/// Sets `total` to the sum of the buckets that are not modality subsets, when modality
+/// subsets are present and no total was reported (the server would otherwise add them in).
+fn total_without_modality_subsets(usage: &mut Map<String, Value>) {
+    if usage.contains_key("total") || !usage.keys().any(|k| is_modality_subset(k)) {
+        return;
+    }
+    let sum: f64 = usage
+        .iter()
+        .filter(|(k, _)| !is_modality_subset(k))
+        .filter_map(|(_, v)| v.as_f64())
+        .sum();
+    usage.insert("total".into(), js_number(sum));
 }
 
 fn parse_json_attr(cx: &SpanContext<'_, '_>, key: &str) -> Option<Value> {
@@ -261,7 +302,10 @@ const CACHE_CREATION_ALIASES: &[&str] = &[
 const REASONING_ALIASES: &[&str] = &["reasoning.output_tokens", "completion_details.reasoning"];
 const AUDIO_ALIASES: &[&str] = &["completion_details.audio"];
 
-fn generic_usage(cx: &SpanContext<'_, '_>) -> Usage {
+/// The current convention's cache creation spelling, read first in repair mode.
+const CACHE_WRITE: &str = "cache_write.input_tokens";
+
+fn generic_usage(cx: &SpanContext<'_, '_>, repair: bool) -> Usage {
     let attrs = cx.attrs();
     let mut raw: Vec<(&str, f64)> = Vec::new();
     for (prefix, skip) in [
@@ -286,21 +330,27 @@ fn generic_usage(cx: &SpanContext<'_, '_>) -> Usage {
     let output = pick(OUTPUT_ALIASES);
     let total = pick(TOTAL_ALIASES);
     let cache_read = pick(CACHE_READ_ALIASES);
-    let cache_creation = pick(CACHE_CREATION_ALIASES);
+    let cache_write = if repair {
+        raw.iter().find(|(k, _)| *k == CACHE_WRITE).map(|(_, v)| *v)
+    } else {
+        None
+    };
+    let cache_creation = cache_write.or_else(|| pick(CACHE_CREATION_ALIASES));
     let reasoning = pick(REASONING_ALIASES);
     let audio = pick(AUDIO_ALIASES);
     let is_alias = |k: &str| {
-        [
-            INPUT_ALIASES,
-            OUTPUT_ALIASES,
-            TOTAL_ALIASES,
-            CACHE_READ_ALIASES,
-            CACHE_CREATION_ALIASES,
-            REASONING_ALIASES,
-            AUDIO_ALIASES,
-        ]
-        .iter()
-        .any(|g| g.contains(&k))
+        (repair && k == CACHE_WRITE)
+            || [
+                INPUT_ALIASES,
+                OUTPUT_ALIASES,
+                TOTAL_ALIASES,
+                CACHE_READ_ALIASES,
+                CACHE_CREATION_ALIASES,
+                REASONING_ALIASES,
+                AUDIO_ALIASES,
+            ]
+            .iter()
+            .any(|g| g.contains(&k))
     };
     let mut usage = Usage::new();
     if let Some(i) = input {
@@ -330,8 +380,8 @@ fn generic_usage(cx: &SpanContext<'_, '_>) -> Usage {
     usage
 }
 
-fn vertex_usage(cx: &SpanContext<'_, '_>) -> Usage {
-    let mut usage = generic_usage(cx);
+fn vertex_usage(cx: &SpanContext<'_, '_>, repair: bool) -> Usage {
+    let mut usage = generic_usage(cx, repair);
     if get(&usage, "input_cached_tokens").is_some() {
         return usage;
     }
@@ -449,8 +499,8 @@ pub fn normalize_usage(map: &Map<String, Value>) -> Option<Map<String, Value>> {
 }
 
 /// The cost details as the schema stores them: non-negative numbers only.
-pub fn cost_details(cx: &SpanContext<'_, '_>) -> Option<Map<String, Value>> {
-    if is_agent_operation(cx) {
+pub fn cost_details(cx: &SpanContext<'_, '_>, repair: bool) -> Option<Map<String, Value>> {
+    if is_aggregate_operation(cx, repair) {
         return None;
     }
     let map = match explicit_details(cx.attr(keys::LANGFUSE_OBSERVATION_COST_DETAILS)) {
