@@ -4,8 +4,9 @@
 //! records out, with the same results the Langfuse server derives from the same spans.
 //!
 //! No I/O, no async, no network: decoding ([`otlp`]), the span model ([`span`]), the record
-//! model ([`record`]), the rules ([`translate`]) and the way back to OTLP with one convention
-//! ([`canonical`]).
+//! model ([`record`]), the rules ([`translate`]), the way back to OTLP with one convention
+//! ([`canonical`]), every attribute key in one place ([`keys`]), and the signals of the current
+//! GenAI conventions the server does not read yet, for span processors ([`conventions`]).
 //!
 //! ```
 //! use langfuse_otel_core::{otlp, translate::translate_batch};

@@ -52,17 +52,7 @@ pub fn input_output(
     target: IoTarget,
     repair: bool,
 ) -> (Option<Value>, Option<Value>) {
-    let attrs = cx.attrs();
-    if repair && has_prompt_template_keys(attrs) {
-        let content = Attributes::from_pairs(
-            attrs
-                .iter()
-                .filter(|(k, _)| !is_prompt_template_key(k))
-                .map(|(k, v)| (Cow::Borrowed(k), v.clone())),
-        );
-        return chain(&content, &cx.span.events, cx.scope_name(), target, repair);
-    }
-    chain(attrs, &cx.span.events, cx.scope_name(), target, repair)
+    chain(cx.attrs(), &cx.span.events, cx.scope_name(), target, repair)
 }
 
 /// `gen_ai.prompt.name`, `gen_ai.prompt.version`, `gen_ai.prompt.variable.<key>`.
@@ -170,6 +160,23 @@ fn chain(
         (keys::LLM_INPUT_MESSAGES, keys::LLM_OUTPUT_MESSAGES),
     ] {
         if attrs.has_prefix(i) || attrs.has_prefix(o) {
+            // Repair: prompt template identity is not prompt content (only this stage reads
+            // `gen_ai.prompt*` keys, so leaving them out here is leaving them out of the chain).
+            if repair && i == keys::GEN_AI_PROMPT && has_prompt_template_keys(attrs) {
+                let content = Attributes::from_pairs(
+                    attrs
+                        .iter()
+                        .filter(|(k, _)| !is_prompt_template_key(k))
+                        .map(|(k, v)| (Cow::Borrowed(k), v.clone())),
+                );
+                if content.has_prefix(i) || content.has_prefix(o) {
+                    return (
+                        Some(rebuild::rebuild(&content, i)),
+                        Some(rebuild::rebuild(&content, o)),
+                    );
+                }
+                continue;
+            }
             return (
                 Some(rebuild::rebuild(attrs, i)),
                 Some(rebuild::rebuild(attrs, o)),
