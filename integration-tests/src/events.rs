@@ -109,7 +109,7 @@ pub fn translate_events(
 fn normalize_id(id: &str, hex_len: usize) -> String {
     if id.is_empty() {
         "0".repeat(hex_len)
-    } else if id.len() % 2 == 0 && id.bytes().all(|b| b.is_ascii_hexdigit()) {
+    } else if id.len().is_multiple_of(2) && id.bytes().all(|b| b.is_ascii_hexdigit()) {
         id.to_ascii_lowercase()
     } else {
         id.bytes().map(|b| format!("{b:02x}")).collect()
@@ -184,17 +184,16 @@ pub fn normalize_for_canonical(event: &mut Value, original_side: bool) -> bool {
         params.retain(|_, v| !v.is_null());
         changed |= params.len() != before;
     }
-    if original_side {
-        if let Some(Value::Object(metadata)) = body.get_mut("metadata") {
-            if let Some(scope) = metadata.get("scope") {
-                let from_sdk = scope["name"]
-                    .as_str()
-                    .is_some_and(|n| n.starts_with("langfuse-sdk"));
-                if !from_sdk {
-                    let canonical = canonical_scope(scope);
-                    metadata.insert("scope".into(), canonical);
-                }
-            }
+    if original_side
+        && let Some(Value::Object(metadata)) = body.get_mut("metadata")
+        && let Some(scope) = metadata.get("scope")
+    {
+        let from_sdk = scope["name"]
+            .as_str()
+            .is_some_and(|n| n.starts_with("langfuse-sdk"));
+        if !from_sdk {
+            let canonical = canonical_scope(scope);
+            metadata.insert("scope".into(), canonical);
         }
     }
     changed

@@ -455,15 +455,15 @@ fn push_trace_fields(
     if let Some(Some(session)) = &trace.session_id {
         out.push(string_kv(keys::LANGFUSE_SESSION_ID, session.clone()));
     }
-    if let Some(Some(tags)) = &trace.tags {
-        if !tags.is_empty() {
-            out.push(kv(
-                keys::LANGFUSE_TRACE_TAGS,
-                any_value::Value::ArrayValue(ArrayValue {
-                    values: tags.iter().map(|t| string_value(t.clone())).collect(),
-                }),
-            ));
-        }
+    if let Some(Some(tags)) = &trace.tags
+        && !tags.is_empty()
+    {
+        out.push(kv(
+            keys::LANGFUSE_TRACE_TAGS,
+            any_value::Value::ArrayValue(ArrayValue {
+                values: tags.iter().map(|t| string_value(t.clone())).collect(),
+            }),
+        ));
     }
     if let Some(Some(public)) = trace.public {
         out.push(kv(
@@ -619,7 +619,7 @@ fn id_bytes(id: &str, len: usize) -> Vec<u8> {
     }
     let hex = id.as_bytes();
     let nibble = |b: u8| (b as char).to_digit(16).map(|d| d as u8);
-    if hex.len() % 2 == 0 && hex.iter().all(|b| b.is_ascii_hexdigit()) {
+    if hex.len().is_multiple_of(2) && hex.iter().all(|b| b.is_ascii_hexdigit()) {
         hex.chunks_exact(2)
             .filter_map(|pair| Some(nibble(pair[0])? << 4 | nibble(pair[1])?))
             .collect()

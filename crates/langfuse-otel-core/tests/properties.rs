@@ -260,7 +260,7 @@ fn comparable(events: &[IngestionEvent]) -> Vec<String> {
     let id = |s: &str, hex_len: usize| -> String {
         if s.is_empty() {
             "0".repeat(hex_len)
-        } else if s.len() % 2 == 0 && s.bytes().all(|b| b.is_ascii_hexdigit()) {
+        } else if s.len().is_multiple_of(2) && s.bytes().all(|b| b.is_ascii_hexdigit()) {
             s.to_ascii_lowercase()
         } else {
             s.bytes().map(|b| format!("{b:02x}")).collect()

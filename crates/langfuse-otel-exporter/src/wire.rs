@@ -455,7 +455,7 @@ mod tests {
             span_context: SpanContext::new(
                 TraceId::from(u128::from(i) << 64 | 0xabc),
                 SpanId::from(i + 1),
-                if i % 2 == 0 {
+                if i.is_multiple_of(2) {
                     TraceFlags::SAMPLED
                 } else {
                     TraceFlags::default()
@@ -463,7 +463,7 @@ mod tests {
                 false,
                 TraceState::default(),
             ),
-            parent_span_id: if i % 3 == 0 {
+            parent_span_id: if i.is_multiple_of(3) {
                 SpanId::INVALID
             } else {
                 SpanId::from(1000 + i)
@@ -481,7 +481,7 @@ mod tests {
             attributes: vec![
                 KeyValue::new("s", "x".repeat(200 * i as usize)),
                 KeyValue::new("empty", ""),
-                KeyValue::new("b", i % 2 == 0),
+                KeyValue::new("b", i.is_multiple_of(2)),
                 KeyValue::new("neg", -5i64 - i as i64),
                 KeyValue::new("f", 0.25f64),
                 KeyValue::new("zero", 0i64),
@@ -494,7 +494,7 @@ mod tests {
                 KeyValue::new("fl", Value::Array(Array::F64(vec![]))),
             ],
             dropped_attributes_count: (i % 2) as u32,
-            events: if i % 2 == 0 {
+            events: if i.is_multiple_of(2) {
                 events
             } else {
                 SpanEvents::default()

@@ -137,10 +137,10 @@ pub fn any_value(value: Option<&Value>) -> AttrValue<'static> {
     if let Some(b) = v.get("boolValue").filter(|b| !b.is_null()) {
         return AttrValue::Bool(matches!(b, Value::Bool(true)));
     }
-    if let Some(Value::Object(arr)) = v.get("arrayValue") {
-        if let Some(Value::Array(items)) = arr.get("values") {
-            return AttrValue::Array(items.iter().map(|i| any_value(Some(i))).collect());
-        }
+    if let Some(Value::Object(arr)) = v.get("arrayValue")
+        && let Some(Value::Array(items)) = arr.get("values")
+    {
+        return AttrValue::Array(items.iter().map(|i| any_value(Some(i))).collect());
     }
     if let Some(i) = v.get("intValue").filter(|i| !i.is_null()) {
         return match i {

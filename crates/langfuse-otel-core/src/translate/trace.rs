@@ -211,16 +211,16 @@ pub fn tags(cx: &SpanContext<'_, '_>) -> Vec<String> {
 }
 
 fn parse_tag_string(s: &str) -> Vec<String> {
-    if s.starts_with('[') {
-        if let Ok(Value::Array(items)) = serde_json::from_str::<Value>(s) {
-            return items
-                .into_iter()
-                .map(|v| match v {
-                    Value::String(s) => s,
-                    other => crate::value::js_json_stringify(&other),
-                })
-                .collect();
-        }
+    if s.starts_with('[')
+        && let Ok(Value::Array(items)) = serde_json::from_str::<Value>(s)
+    {
+        return items
+            .into_iter()
+            .map(|v| match v {
+                Value::String(s) => s,
+                other => crate::value::js_json_stringify(&other),
+            })
+            .collect();
     }
     if s.contains(',') {
         return s.split(',').map(|t| t.trim().to_owned()).collect();
