@@ -463,6 +463,19 @@ pub enum ScoreDataType {
     Correction,
 }
 
+impl ScoreDataType {
+    /// The name on the wire (`"NUMERIC"`, `"CATEGORICAL"`, …), as serialized.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ScoreDataType::Numeric => "NUMERIC",
+            ScoreDataType::Categorical => "CATEGORICAL",
+            ScoreDataType::Boolean => "BOOLEAN",
+            ScoreDataType::Text => "TEXT",
+            ScoreDataType::Correction => "CORRECTION",
+        }
+    }
+}
+
 /// Where a score comes from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "UPPERCASE")]

@@ -31,6 +31,43 @@ pub fn format_iso_millis(unix_ms: i64) -> String {
     buf.iter().map(|&b| char::from(b)).collect()
 }
 
+/// Formats a time as Python's `datetime.isoformat()` writes a UTC time with a `Z` suffix, as
+/// the official Python SDK sends it: `2026-11-22T14:54:53.069935Z`, microseconds, the fraction
+/// omitted when they are zero.
+///
+/// ```
+/// use std::time::{Duration, UNIX_EPOCH};
+/// use langfuse_otel_core::time::format_iso_micros;
+/// let t = UNIX_EPOCH + Duration::from_nanos(1_795_359_293_069_935_123);
+/// assert_eq!(format_iso_micros(t), "2026-11-22T14:54:53.069935Z");
+/// ```
+pub fn format_iso_micros(time: std::time::SystemTime) -> String {
+    let (secs, micros) = match time.duration_since(std::time::UNIX_EPOCH) {
+        Ok(d) => (
+            i64::try_from(d.as_secs()).unwrap_or(i64::MAX),
+            d.subsec_micros(),
+        ),
+        Err(e) => {
+            let d = e.duration();
+            let mut s = -i64::try_from(d.as_secs()).unwrap_or(i64::MAX);
+            let mut us = d.subsec_micros();
+            if us > 0 {
+                s -= 1;
+                us = 1_000_000 - us;
+            }
+            (s, us)
+        }
+    };
+    let (y, m, d) = civil_from_days(secs.div_euclid(86_400));
+    let rem = secs.rem_euclid(86_400);
+    let (h, min, s) = (rem / 3600, (rem % 3600) / 60, rem % 60);
+    if micros == 0 {
+        format!("{y:04}-{m:02}-{d:02}T{h:02}:{min:02}:{s:02}Z")
+    } else {
+        format!("{y:04}-{m:02}-{d:02}T{h:02}:{min:02}:{s:02}.{micros:06}Z")
+    }
+}
+
 fn format_expanded_year(y: i64, m: i64, d: i64, ms_of_day: i64) -> String {
     let (h, rem) = (ms_of_day / 3_600_000, ms_of_day % 3_600_000);
     let (min, rem) = (rem / 60_000, rem % 60_000);
@@ -210,6 +247,21 @@ fn civil_from_days(z: i64) -> (i64, i64, i64) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn formats_like_python_isoformat() {
+        use std::time::{Duration, UNIX_EPOCH};
+        let t = UNIX_EPOCH + Duration::from_micros(1_704_067_200_000_000);
+        assert_eq!(format_iso_micros(t), "2024-01-01T00:00:00Z");
+        assert_eq!(
+            format_iso_micros(UNIX_EPOCH + Duration::from_secs(951_782_400)),
+            "2000-02-29T00:00:00Z"
+        );
+        assert_eq!(
+            format_iso_micros(UNIX_EPOCH - Duration::from_micros(1)),
+            "1969-12-31T23:59:59.999999Z"
+        );
+    }
 
     #[test]
     fn formats_like_to_iso_string() {

@@ -5,22 +5,25 @@
 use std::fmt;
 use std::sync::Arc;
 
-use langfuse_otel_core::keys::is_known_llm_scope;
+use langfuse_otel_core::keys::{LANGFUSE_OBSERVATION_TYPE, is_known_llm_scope};
 use opentelemetry_sdk::trace::SpanData;
 
 pub use langfuse_otel_core::keys::KNOWN_LLM_SCOPES;
 
-/// The default filter of the official SDKs: a span is exported when its scope is a known LLM
-/// scope (see [`KNOWN_LLM_SCOPES`]; `ai` matches exactly only), any attribute key starts with
-/// `gen_ai.`, or any attribute key starts with `langfuse.`.
+/// The default filter (the one definition, used by the exporter, the SDK's span processor and
+/// [`CanonicalExporter`](crate::CanonicalExporter)): as the official SDKs, a span is exported
+/// when its scope is a known LLM scope (see [`KNOWN_LLM_SCOPES`], the SDK's own `langfuse-sdk`
+/// included; `ai` matches exactly only) or any attribute key starts with `gen_ai.`; and a span
+/// explicitly marked as an observation (`langfuse.observation.type`) whatever its scope.
 ///
-/// (The last rule is ours: spans our own instrumentation marks with `langfuse.*` attributes are
-/// Langfuse spans whatever their scope.)
+/// Other `langfuse.*` keys do not count: the span processor copies propagated trace attributes
+/// (`langfuse.user.id`, `langfuse.environment`, …) onto every span, which must not make an HTTP
+/// or database span an observation.
 pub fn is_default_export_span(span: &SpanData) -> bool {
     is_known_llm_scope(span.instrumentation_scope.name())
         || span.attributes.iter().any(|kv| {
             let k = kv.key.as_str();
-            k.starts_with("gen_ai.") || k.starts_with("langfuse.")
+            k.starts_with("gen_ai.") || k == LANGFUSE_OBSERVATION_TYPE
         })
 }
 

@@ -82,7 +82,6 @@ mod observation;
 mod processor;
 mod propagation;
 mod scores;
-mod time;
 mod transport;
 mod types;
 

@@ -530,7 +530,7 @@ pub(crate) fn push_update_attributes(
         if let Some(t) = rare.completion_start_time {
             out.push(KeyValue::new(
                 keys::LANGFUSE_OBSERVATION_COMPLETION_START_TIME,
-                format!("\"{}\"", crate::time::iso_micros(t)),
+                format!("\"{}\"", langfuse_otel_core::time::format_iso_micros(t)),
             ));
         }
         if let Some(p) = rare.prompt.as_ref().filter(|p| !p.is_fallback) {

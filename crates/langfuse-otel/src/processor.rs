@@ -61,8 +61,9 @@ fn sdk_start() -> Option<SdkSpanStart> {
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct AppRootClaim(pub(crate) TraceId);
 
-/// The default export rule of the official SDKs: the SDK's own spans, spans with any
-/// `gen_ai.*` attribute, and spans of known LLM instrumentation scopes.
+/// The default export rule (one definition, the exporter's): the SDK's own spans, spans with
+/// any `gen_ai.*` attribute, spans of known LLM instrumentation scopes, and spans explicitly
+/// marked as observations.
 ///
 /// ```
 /// use opentelemetry_sdk::trace::SpanData;
@@ -70,13 +71,7 @@ pub(crate) struct AppRootClaim(pub(crate) TraceId);
 /// langfuse_otel::is_default_export_span(span)
 /// # }
 /// ```
-pub fn is_default_export_span(span: &SpanData) -> bool {
-    keys::is_known_llm_scope(span.instrumentation_scope.name())
-        || span
-            .attributes
-            .iter()
-            .any(|kv| kv.key.as_str().starts_with("gen_ai."))
-}
+pub use langfuse_otel_exporter::filter::is_default_export_span;
 
 /// The span processor behind the client. Add it to your own `SdkTracerProvider` to send to
 /// Langfuse next to your other exporters (see [`LangfuseBuilder::span_processor`]).

@@ -19,26 +19,9 @@ use langfuse_otel_transport::{JsonBatchSender, JsonItem};
 use crate::config::Config;
 use crate::types::to_json_value;
 
-/// The kind of a score.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ScoreDataType {
-    /// A number.
-    Numeric,
-    /// 0 or 1.
-    Boolean,
-    /// One of a set of strings.
-    Categorical,
-}
-
-impl ScoreDataType {
-    fn as_str(self) -> &'static str {
-        match self {
-            Self::Numeric => "NUMERIC",
-            Self::Boolean => "BOOLEAN",
-            Self::Categorical => "CATEGORICAL",
-        }
-    }
-}
+/// The kind of a score: the one definition of the record model (`NUMERIC`, `BOOLEAN`,
+/// `CATEGORICAL`, and Langfuse's `TEXT` and `CORRECTION`).
+pub use langfuse_otel_core::record::ScoreDataType;
 
 /// A score value: numbers and booleans are sent as floats, categories as strings.
 #[derive(Debug, Clone, PartialEq)]
@@ -251,7 +234,7 @@ impl Score {
         let ts = self.timestamp.unwrap_or_else(SystemTime::now);
         m.insert(
             "timestamp".into(),
-            Value::String(crate::time::iso_micros(ts)),
+            Value::String(langfuse_otel_core::time::format_iso_micros(ts)),
         );
         Value::Object(m)
     }
@@ -544,9 +527,9 @@ fn score_event(score: Value) -> Option<IngestionEvent> {
     let body: ScoreBody = serde_json::from_value(score).ok()?;
     Some(IngestionEvent {
         id: Some(langfuse_otel_exporter::new_event_id()),
-        timestamp: Some(
-            timestamp.unwrap_or_else(|| crate::time::iso_micros(std::time::SystemTime::now())),
-        ),
+        timestamp: Some(timestamp.unwrap_or_else(|| {
+            langfuse_otel_core::time::format_iso_micros(std::time::SystemTime::now())
+        })),
         body: EventBody::ScoreCreate(body),
     })
 }
@@ -613,7 +596,7 @@ fn post(
             ScoreTransport::Ingestion => serde_json::json!({
                 "id": langfuse_otel_exporter::new_event_id(),
                 "type": "score-create",
-                "timestamp": crate::time::iso_micros(std::time::SystemTime::now()),
+                "timestamp": langfuse_otel_core::time::format_iso_micros(std::time::SystemTime::now()),
                 "body": score.clone(),
             }),
         };
