@@ -78,7 +78,9 @@ pub enum StoreError {
         source: rusqlite::Error,
     },
     /// The file was written by a newer version of this crate.
-    #[error("trace store {path}: schema version {found} is newer than this program's ({supported})")]
+    #[error(
+        "trace store {path}: schema version {found} is newer than this program's ({supported})"
+    )]
     SchemaVersion {
         /// The database file.
         path: PathBuf,

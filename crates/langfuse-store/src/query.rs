@@ -104,9 +104,7 @@ impl FromStr for ScoreCondition {
             return Err(format!("score filter {s:?}: missing score name"));
         }
         if op != ScoreOp::Equal && value.parse::<f64>().is_err() {
-            return Err(format!(
-                "score filter {s:?}: {value:?} is not a number"
-            ));
+            return Err(format!("score filter {s:?}: {value:?} is not a number"));
         }
         Ok(ScoreCondition {
             name: name.to_owned(),
@@ -522,7 +520,11 @@ fn where_clause(filter: &TraceFilter) -> (String, Vec<SqlValue>) {
             (ScoreOp::Equal, Some(x)) => {
                 args.push(SqlValue::Real(x));
                 args.push(SqlValue::Text(cond.value.clone()));
-                format!("(s.value = ?{} OR s.string_value = ?{})", args.len() - 1, args.len())
+                format!(
+                    "(s.value = ?{} OR s.string_value = ?{})",
+                    args.len() - 1,
+                    args.len()
+                )
             }
             _ => {
                 args.push(SqlValue::Text(cond.value.clone()));
