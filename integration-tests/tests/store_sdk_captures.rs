@@ -10,62 +10,14 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::sync::OnceLock;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
+use integration_tests::bridge_bin::{bridge, target_and_profile};
 use integration_tests::captures::trace_requests;
 use integration_tests::{fixture_files, read_json};
 use langfuse_otel_core::otlp;
 use langfuse_otel_core::translate::translate_batch;
 use serde_json::{Value, json};
-
-fn target_and_profile() -> (PathBuf, PathBuf, String) {
-    // This test runs from <target>/<profile-dir>/deps/.
-    let exe = std::env::current_exe().expect("test executable path");
-    let profile_dir = exe
-        .parent()
-        .and_then(Path::parent)
-        .expect("test executable in <target>/<profile>/deps")
-        .to_path_buf();
-    let target_dir = profile_dir
-        .parent()
-        .expect("target directory")
-        .to_path_buf();
-    let profile = match profile_dir.file_name().and_then(|n| n.to_str()) {
-        Some("debug") | None => "dev".to_owned(),
-        Some(other) => other.to_owned(),
-    };
-    (target_dir, profile_dir, profile)
-}
-
-/// The `langfuse-bridge` binary, built if needed.
-fn bridge() -> &'static Path {
-    static BIN: OnceLock<PathBuf> = OnceLock::new();
-    BIN.get_or_init(|| {
-        if let Some(bin) = std::env::var_os("LANGFUSE_BRIDGE_BIN") {
-            return PathBuf::from(bin);
-        }
-        let (target_dir, profile_dir, profile) = target_and_profile();
-        let status = Command::new(env!("CARGO"))
-            .args([
-                "build",
-                "--quiet",
-                "-p",
-                "langfuse-bridge",
-                "--bin",
-                "langfuse-bridge",
-            ])
-            .arg("--profile")
-            .arg(&profile)
-            .arg("--target-dir")
-            .arg(&target_dir)
-            .current_dir(env!("CARGO_MANIFEST_DIR"))
-            .status()
-            .expect("running cargo build");
-        assert!(status.success(), "building langfuse-bridge failed");
-        profile_dir.join(format!("langfuse-bridge{}", std::env::consts::EXE_SUFFIX))
-    })
-}
 
 /// A fresh temporary directory, removed on drop.
 struct TempDir(PathBuf);

@@ -28,7 +28,7 @@ async function api(path) {
 }
 
 const fmtCost = (c, est) => c === null || c === undefined ? "–" : "$" + (c < 0.01 ? c.toFixed(6) : c.toFixed(4)) + (est ? "*" : "");
-const fmtSec = (s) => s === null || s === undefined ? "–" : s < 10 ? s.toFixed(2) + " s" : s.toFixed(1) + " s";
+const fmtSec = (s) => s === null || s === undefined ? "–" : s < 1 ? Math.round(s * 1000) + " ms" : s < 10 ? s.toFixed(2) + " s" : s.toFixed(1) + " s";
 const fmtTime = (t) => t ? t.replace("T", " ").replace(/\.\d+Z$/, "Z") : "–";
 const fmtNum = (n) => n ? n.toLocaleString("en-US") : "0";
 
@@ -56,8 +56,7 @@ function route() {
 }
 
 function render(...nodes) {
-  const m = main();
-  m.replaceChildren(...nodes);
+  main().replaceChildren(...nodes.flat().filter((n) => n !== null && n !== undefined && n !== false));
 }
 
 function failed(e) {
@@ -215,8 +214,7 @@ function ioBlock(title, value) {
   if (!messages) {
     const parsed = tryParse(value);
     const body = typeof parsed === "string" ? h("div", { class: "msg" }, h("div", { class: "content" }, parsed)) : raw;
-    return h("section", { "aria-label": title }, h("h2", {}, title), body,
-      typeof parsed === "string" ? null : null);
+    return h("section", { "aria-label": title }, h("h2", {}, title), body);
   }
   const chat = h("div", { class: "msgs" }, messages.map(messageNode));
   const rawBox = h("div", { hidden: true }, raw);
@@ -268,7 +266,7 @@ async function traceView(id, selectedObs) {
   const rows = [];
   const select = (o, row) => {
     rows.forEach((r) => r.classList.toggle("selected", r === row));
-    panel.replaceChildren(...(o ? observationPanel(o, t) : tracePanel(t)));
+    panel.replaceChildren(...(o ? observationPanel(o, t) : tracePanel(t)).filter(Boolean));
   };
   const seen = new Set();
   const walk = (o, depth) => {
