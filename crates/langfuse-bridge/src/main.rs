@@ -1,81 +1,43 @@
 //! `langfuse-bridge`: receives OTLP from any language and forwards Langfuse records; also a
 //! `translate` command that turns one OTLP trace export into Langfuse ingestion events.
 //!
+//! Everything lives in the `langfuse_bridge` library; this is only the process entry point.
 //! Every failure is reported as one `error: …` line on stderr with exit code 2.
 
 #![forbid(unsafe_code)]
 
-mod cli;
-mod import_cmd;
-mod traces_cmd;
-mod translate_cmd;
-mod ui;
-
 use std::process::ExitCode;
 
-use cli::{Command, USAGE};
-
-/// The local-mode commands (`import`, `traces`, `ui`).
-#[derive(Debug, clap::Parser)]
-#[command(name = "langfuse-bridge", version)]
-struct LocalCli {
-    #[command(subcommand)]
-    command: LocalCommand,
-}
-
-#[derive(Debug, clap::Subcommand)]
-enum LocalCommand {
-    /// Load a JSON-lines file of ingestion events (the SDK's offline file) into the trace store.
-    Import(import_cmd::ImportArgs),
-    /// List or show traces of the local trace store.
-    Traces(traces_cmd::TracesArgs),
-    /// Serve the web trace viewer over the local trace store.
-    Ui(ui::UiArgs),
-}
-
-fn run_local(command: LocalCommand) -> Result<(), Box<dyn std::error::Error>> {
-    match command {
-        LocalCommand::Import(args) => {
-            let report = import_cmd::run(&args)?;
-            println!("{}", import_cmd::summary(&args, &report));
-        }
-        LocalCommand::Traces(args) => print!("{}", traces_cmd::run(&args)?),
-        LocalCommand::Ui(args) => ui::run(&args)?,
-    }
-    Ok(())
-}
+use clap::Parser;
+use clap::error::ErrorKind;
+use langfuse_bridge::cli::Cli;
 
 fn main() -> ExitCode {
-    let first = std::env::args().nth(1);
-    if matches!(first.as_deref(), Some("import" | "traces" | "ui")) {
-        let cli = <LocalCli as clap::Parser>::parse();
-        return match run_local(cli.command) {
-            Ok(()) => ExitCode::SUCCESS,
-            Err(e) => {
-                let message = e.to_string().replace(['\r', '\n'], " ");
-                eprintln!("error: {message}");
-                ExitCode::from(2)
-            }
-        };
-    }
-    let result = cli::parse(std::env::args_os().skip(1)).and_then(|command| match command {
-        Command::Help => {
-            print!("{USAGE}");
-            Ok(())
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) if matches!(e.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion) => {
+            print!("{e}");
+            return ExitCode::SUCCESS;
         }
-        Command::Version => {
-            println!("langfuse-bridge {}", env!("CARGO_PKG_VERSION"));
-            Ok(())
-        }
-        Command::Translate(args) => translate_cmd::run(&args),
-    });
-    match result {
-        Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            // One line, whatever the underlying error text contains.
-            let message = e.to_string().replace(['\r', '\n'], " ");
-            eprintln!("error: {message}");
-            ExitCode::from(2)
+            // clap renders several lines (usage, hints); the first one says what is wrong.
+            let rendered = e.render().to_string();
+            let first = rendered
+                .lines()
+                .next()
+                .unwrap_or("invalid arguments")
+                .trim_start_matches("error: ");
+            return fail(&format!("{first} (see `langfuse-bridge --help`)"));
         }
+    };
+    match langfuse_bridge::run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => fail(&e.to_string()),
     }
+}
+
+/// One `error:` line, whatever the underlying text contains, and exit status 2.
+fn fail(message: &str) -> ExitCode {
+    eprintln!("error: {}", message.replace(['\r', '\n'], " "));
+    ExitCode::from(2)
 }
