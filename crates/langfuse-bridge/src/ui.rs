@@ -10,7 +10,7 @@
 //! |---|---|
 //! | `GET /` | the viewer (hash routes `#/traces`, `#/trace/ID`, `#/sessions`, `#/session/ID`, `#/users`) |
 //! | `GET /assets/app.js`, `/assets/app.css` | script and stylesheet |
-//! | `GET /api/traces?name=&user=&session=&tag=&since=&until=&level=&score=&sort=&order=&limit=&offset=` | `{"traces":[…],"total":N}` |
+//! | `GET /api/traces?name=&user=&session=&tag=&since=&until=&level=&score=&sort=&order=&limit=&offset=` | `{"traces":[…],"total":N,"totalCapped":bool}` (counts stop at 10,000) |
 //! | `GET /api/traces/{id}` | one trace with observations and scores (404 when unknown) |
 //! | `GET /api/sessions`, `/api/users` (`limit`, `offset`) | session and user summaries |
 //! | `GET /api/sessions/{id}` | the session's traces in order, with input and output |
@@ -252,10 +252,15 @@ fn filter_from_query(raw: Option<&str>) -> Result<TraceFilter, String> {
     Ok(filter)
 }
 
+/// The viewer counts matching traces up to this many ("10000+" beyond).
+const COUNT_CAP: u64 = 10_000;
+
 #[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
 struct TracePage {
     traces: Vec<langfuse_store::TraceSummary>,
     total: u64,
+    total_capped: bool,
     limit: u32,
     offset: u32,
 }
@@ -266,9 +271,11 @@ async fn list_traces(State(store): State<Store>, RawQuery(raw): RawQuery) -> Res
         Err(e) => return error_response(StatusCode::BAD_REQUEST, &e),
     };
     blocking(store, move |s| {
+        let total = s.count_traces_up_to(&filter, COUNT_CAP)?;
         Ok(TracePage {
             traces: s.list_traces(&filter)?,
-            total: s.count_traces(&filter)?,
+            total,
+            total_capped: total >= COUNT_CAP,
             limit: filter.limit,
             offset: filter.offset,
         })

@@ -586,28 +586,31 @@ fn roll_up(tx: &Transaction<'_>, trace_id: &str, seq: i64) -> rusqlite::Result<(
     )?
     .execute(params![trace_id, seq])?;
     tx.prepare_cached(
-        "UPDATE traces SET (start_ms, end_ms, observation_count, generation_count, error_count,
-             warning_count, max_level, input_tokens, output_tokens, total_tokens, total_cost,
-             cost_estimated) =
-           (SELECT min(start_ms), max(max(COALESCE(end_ms, start_ms), start_ms)), count(*),
-                   COALESCE(sum(type NOT IN ('span', 'event')), 0),
-                   COALESCE(sum(level = 'ERROR'), 0), COALESCE(sum(level = 'WARNING'), 0),
+        "UPDATE traces SET start_ms = a.s, end_ms = a.e, latency_ms = a.e - a.s,
+             observation_count = a.n, generation_count = a.g, error_count = a.errors,
+             warning_count = a.warnings, max_level = a.lvl, input_tokens = a.tin,
+             output_tokens = a.tout, total_tokens = a.tt, total_cost = a.cost,
+             cost_estimated = a.est, change_seq = ?2
+         FROM (SELECT min(start_ms) AS s, max(max(COALESCE(end_ms, start_ms), start_ms)) AS e,
+                   count(*) AS n, COALESCE(sum(type NOT IN ('span', 'event')), 0) AS g,
+                   COALESCE(sum(level = 'ERROR'), 0) AS errors,
+                   COALESCE(sum(level = 'WARNING'), 0) AS warnings,
                    COALESCE(max(CASE level WHEN 'ERROR' THEN 3 WHEN 'WARNING' THEN 2
-                                           WHEN 'DEBUG' THEN 0 ELSE 1 END), 1),
-                   COALESCE(sum(input_tokens), 0), COALESCE(sum(output_tokens), 0),
-                   COALESCE(sum(total_tokens), 0), sum(total_cost),
-                   COALESCE(max(cost_estimated AND total_cost IS NOT NULL), 0)
-              FROM observations WHERE trace_id = ?1),
-           change_seq = ?2
-         WHERE id = ?1",
+                                           WHEN 'DEBUG' THEN 0 ELSE 1 END), 1) AS lvl,
+                   COALESCE(sum(input_tokens), 0) AS tin, COALESCE(sum(output_tokens), 0) AS tout,
+                   COALESCE(sum(total_tokens), 0) AS tt, sum(total_cost) AS cost,
+                   COALESCE(max(cost_estimated AND total_cost IS NOT NULL), 0) AS est
+               FROM observations WHERE trace_id = ?1) AS a
+         WHERE traces.id = ?1",
     )?
     .execute(params![trace_id, seq])?;
+    // A trace known only from its observations starts with its first observation. (Separate
+    // from the roll-up so that the common case leaves the time indexes untouched: SQLite
+    // rewrites every index on a column named in SET.)
     tx.prepare_cached(
-        "UPDATE traces SET latency_ms = end_ms - start_ms,
-             ts_ms = COALESCE(ts_ms, start_ms),
-             timestamp = COALESCE(timestamp,
-                 strftime('%Y-%m-%dT%H:%M:%fZ', start_ms / 1000.0, 'unixepoch'))
-         WHERE id = ?1",
+        "UPDATE traces SET ts_ms = start_ms,
+             timestamp = strftime('%Y-%m-%dT%H:%M:%fZ', start_ms / 1000.0, 'unixepoch')
+         WHERE id = ?1 AND ts_ms IS NULL AND start_ms IS NOT NULL",
     )?
     .execute(params![trace_id])?;
     Ok(())

@@ -541,6 +541,9 @@ fn where_clause(filter: &TraceFilter) -> (String, Vec<SqlValue>) {
 }
 
 fn order_clause(filter: &TraceFilter) -> String {
+    // The row id breaks ties (insertion order), so an index on the sort column also serves
+    // the tie-break: no temporary sort for the common descending orders. SQLite sorts NULLs
+    // first ascending and last descending.
     let dir = if filter.ascending { "ASC" } else { "DESC" };
     let column = match filter.sort {
         SortKey::Time => "t.ts_ms",
@@ -548,12 +551,7 @@ fn order_clause(filter: &TraceFilter) -> String {
         SortKey::Cost => "t.total_cost",
         SortKey::Errors => "t.error_count",
     };
-    let tie = if filter.sort == SortKey::Time {
-        String::new()
-    } else {
-        format!(", t.ts_ms {dir}")
-    };
-    format!("ORDER BY {column} {dir} NULLS LAST{tie}, t.id {dir}")
+    format!("ORDER BY {column} {dir}, t.rowid {dir}")
 }
 
 impl Store {
@@ -565,11 +563,25 @@ impl Store {
 
     /// Number of traces matching `filter` (ignoring its paging).
     pub fn count_traces(&self, filter: &TraceFilter) -> Result<u64, StoreError> {
+        self.count_traces_up_to(filter, 0)
+    }
+
+    /// Number of traces matching `filter`, counting at most `cap` (0: no cap). A viewer shows
+    /// "10,000+" instead of paying for an exact count over a large store.
+    pub fn count_traces_up_to(&self, filter: &TraceFilter, cap: u64) -> Result<u64, StoreError> {
         let conn = self.reader()?;
-        let (where_sql, args) = where_clause(filter);
+        let (where_sql, mut args) = where_clause(filter);
+        args.push(SqlValue::Integer(if cap == 0 {
+            -1
+        } else {
+            i64::try_from(cap).unwrap_or(i64::MAX)
+        }));
         let n: i64 = conn
             .query_row(
-                &format!("SELECT count(*) FROM traces t {where_sql}"),
+                &format!(
+                    "SELECT count(*) FROM (SELECT 1 FROM traces t {where_sql} LIMIT ?{})",
+                    args.len()
+                ),
                 params_from_iter(args),
                 |r| r.get(0),
             )

@@ -52,7 +52,6 @@ CREATE INDEX IF NOT EXISTS traces_latency ON traces (latency_ms);
 CREATE INDEX IF NOT EXISTS traces_cost ON traces (total_cost);
 CREATE INDEX IF NOT EXISTS traces_errors ON traces (error_count, ts_ms);
 CREATE INDEX IF NOT EXISTS traces_level_ts ON traces (max_level, ts_ms);
-CREATE INDEX IF NOT EXISTS traces_change ON traces (change_seq);
 
 CREATE TABLE IF NOT EXISTS trace_tags (
     tag TEXT NOT NULL,
@@ -107,6 +106,6 @@ CREATE TABLE IF NOT EXISTS scores (
     environment TEXT,
     timestamp TEXT
 );
-CREATE INDEX IF NOT EXISTS scores_trace ON scores (trace_id);
-CREATE INDEX IF NOT EXISTS scores_name_value ON scores (name, value, trace_id);
+-- serves both a trace's scores and the score filter's correlated lookup
+CREATE INDEX IF NOT EXISTS scores_trace_name ON scores (trace_id, name, value);
 "#;

@@ -132,11 +132,11 @@ async function tracesView(params) {
         h("td", {}, (t.scores || []).map(scoreText).join(" ")));
     }));
     if (!page.traces.length) tbody.append(h("tr", {}, h("td", { colspan: 10, class: "muted" }, "No traces match.")));
-    const last = Math.min(offset + page.traces.length, page.total);
+    const last = offset + page.traces.length;
     pager.replaceChildren(
       h("button", { type: "button", disabled: offset === 0, onclick: () => go({ offset: Math.max(0, offset - limit) }) }, "‹ Prev"),
-      h("span", { class: "muted", id: "page-info" }, page.total ? `${offset + 1}–${last} of ${page.total}` : "0 traces"),
-      h("button", { type: "button", disabled: last >= page.total, onclick: () => go({ offset: offset + limit }) }, "Next ›"));
+      h("span", { class: "muted", id: "page-info" }, page.total ? `${offset + 1}–${last} of ${fmtNum(page.total)}${page.totalCapped ? "+" : ""}` : "0 traces"),
+      h("button", { type: "button", disabled: last >= page.total && !page.totalCapped, onclick: () => go({ offset: offset + limit }) }, "Next ›"));
   };
   current.refresh = load;
   await load();
