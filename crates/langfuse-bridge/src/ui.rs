@@ -10,7 +10,7 @@
 //! |---|---|
 //! | `GET /` | the viewer (hash routes `#/traces`, `#/trace/ID`, `#/sessions`, `#/session/ID`, `#/users`) |
 //! | `GET /assets/app.js`, `/assets/app.css` | script and stylesheet |
-//! | `GET /api/traces?name=&user=&session=&tag=&since=&until=&level=&score=&sort=&order=&limit=&offset=` | `{"traces":[…],"total":N,"totalCapped":bool}` (counts stop at 10,000) |
+//! | `GET /api/traces?name=&user=&session=&tag=&since=&until=&level=&score=&sort=&order=&limit=&offset=` | `{"traces":[…],"total":N,"totalCapped":bool}` (counts stop at 1,000) |
 //! | `GET /api/traces/{id}` | one trace with observations and scores (404 when unknown) |
 //! | `GET /api/sessions`, `/api/users` (`limit`, `offset`) | session and user summaries |
 //! | `GET /api/sessions/{id}` | the session's traces in order, with input and output |
@@ -252,8 +252,8 @@ fn filter_from_query(raw: Option<&str>) -> Result<TraceFilter, String> {
     Ok(filter)
 }
 
-/// The viewer counts matching traces up to this many ("10000+" beyond).
-const COUNT_CAP: u64 = 10_000;
+/// The viewer counts matching traces up to this many ("1000+" beyond).
+const COUNT_CAP: u64 = 1_000;
 
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]

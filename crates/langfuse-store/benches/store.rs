@@ -24,6 +24,9 @@ use langfuse_store::{ScoreCondition, SortKey, Store, TraceFilter};
 use serde_json::{Map, Value, json};
 
 const OBSERVATIONS_PER_TRACE: usize = 5;
+
+/// Builds a random filter of one kind.
+type MakeFilter = Box<dyn Fn(&mut Rng) -> TraceFilter>;
 const BATCH: usize = 1_000;
 
 /// xorshift64*: deterministic, dependency-free.
@@ -79,7 +82,9 @@ fn trace_events(i: usize, rng: &mut Rng, out: &mut Vec<IngestionEvent>) {
             name: Some(Some(NAMES[rng.below(8) as usize].to_owned())),
             user_id: Some(Some(format!("user-{}", rng.below(1_000)))),
             session_id: Some(Some(format!("session-{}", rng.below(20_000)))),
-            input: Some(Some(json!("How do I reset my password? Please help quickly."))),
+            input: Some(Some(json!(
+                "How do I reset my password? Please help quickly."
+            ))),
             output: Some(Some(json!("Go to Settings > Security > Reset password."))),
             tags: Some(Some(tags)),
             environment: "default".into(),
@@ -97,8 +102,16 @@ fn trace_events(i: usize, rng: &mut Rng, out: &mut Vec<IngestionEvent>) {
     let mut t = start;
     for (k, kind) in kinds.iter().enumerate() {
         let id = format!("{:016x}", i * 8 + 1 + k);
-        let duration = 5 + rng.below(if *kind == ObservationType::Generation { 3_000 } else { 200 }) as i64;
-        let (obs_start, obs_end) = if k == 0 { (start, start + 4_000) } else { (t, t + duration) };
+        let duration = 5 + rng.below(if *kind == ObservationType::Generation {
+            3_000
+        } else {
+            200
+        }) as i64;
+        let (obs_start, obs_end) = if k == 0 {
+            (start, start + 4_000)
+        } else {
+            (t, t + duration)
+        };
         t += duration;
         let error = rng.below(100) == 0;
         let mut body = ObservationBody {
@@ -125,9 +138,13 @@ fn trace_events(i: usize, rng: &mut Rng, out: &mut Vec<IngestionEvent>) {
                 {"role": "system", "content": "Answer using the documents."},
                 {"role": "user", "content": "How do I reset my password?"}
             ])));
-            body.output = Some(Some(json!({"role": "assistant", "content": "Settings > Security."})));
+            body.output = Some(Some(
+                json!({"role": "assistant", "content": "Settings > Security."}),
+            ));
         }
-        out.push(IngestionEvent::new(EventBody::ObservationCreate(*kind, body)));
+        out.push(IngestionEvent::new(EventBody::ObservationCreate(
+            *kind, body,
+        )));
     }
     if rng.below(5) == 0 {
         out.push(IngestionEvent {
@@ -170,24 +187,42 @@ fn main() {
     let dir = std::env::temp_dir().join(format!("langfuse-store-bench-{}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("temp dir");
 
-    let mut rng = Rng(0x5eed_1234_abcd_ef01);
-    let mut events = Vec::with_capacity(traces * 7);
-    for i in 0..traces {
-        trace_events(i, &mut rng, &mut events);
-    }
+    // Events are generated in chunks (same seed for every pass) and only the operation on
+    // them is timed, so the workload never has to fit in memory at once.
     let observations = traces * OBSERVATIONS_PER_TRACE;
-    println!(
-        "workload: {traces} traces, {observations} observations, {} events (batches of {BATCH})",
-        events.len()
-    );
+    let chunk_traces = 10_000;
+    let passes = |op: &mut dyn FnMut(&[IngestionEvent])| -> (Duration, usize) {
+        let mut rng = Rng(0x5eed_1234_abcd_ef01);
+        let mut total = Duration::ZERO;
+        let mut count = 0;
+        let mut start = 0;
+        while start < traces {
+            let end = (start + chunk_traces).min(traces);
+            let mut events = Vec::with_capacity((end - start) * 7);
+            for i in start..end {
+                trace_events(i, &mut rng, &mut events);
+            }
+            count += events.len();
+            let started = Instant::now();
+            for batch in events.chunks(BATCH) {
+                op(batch);
+            }
+            total += started.elapsed();
+            start = end;
+        }
+        (total, count)
+    };
 
     // Baseline 1: JSON lines, the offline file writer's work.
-    let started = Instant::now();
     let mut bytes = 0usize;
-    for e in &events {
-        bytes += serde_json::to_string(e).expect("serialize").len() + 1;
-    }
-    let json_time = started.elapsed();
+    let (json_time, event_count) = passes(&mut |batch| {
+        for e in batch {
+            bytes += serde_json::to_string(e).expect("serialize").len() + 1;
+        }
+    });
+    println!(
+        "workload: {traces} traces, {observations} observations, {event_count} events (batches of {BATCH})"
+    );
     println!(
         "baseline  JSON lines serialization: {:>9.0} observations/s ({:.1} MB)",
         observations as f64 / json_time.as_secs_f64(),
@@ -203,38 +238,35 @@ fn main() {
              CREATE TABLE events (id INTEGER PRIMARY KEY, body TEXT NOT NULL);",
         )
         .expect("bare schema");
-        let started = Instant::now();
-        for chunk in events.chunks(BATCH) {
+        let (bare_time, _) = passes(&mut |batch| {
             let tx = conn.transaction().expect("tx");
             {
                 let mut stmt = tx
                     .prepare_cached("INSERT INTO events (body) VALUES (?1)")
                     .expect("prepare");
-                for e in chunk {
+                for e in batch {
                     stmt.execute([serde_json::to_string(e).expect("serialize")])
                         .expect("insert");
                 }
             }
             tx.commit().expect("commit");
-        }
-        let bare_time = started.elapsed();
+        });
         println!(
             "baseline  bare SQLite (id, json) appends: {:>9.0} observations/s",
             observations as f64 / bare_time.as_secs_f64()
         );
     }
+    let _ = std::fs::remove_file(&bare_path);
 
     // The store.
     let store = Store::open(dir.join("store.db")).expect("store");
-    let started = Instant::now();
-    for chunk in events.chunks(BATCH) {
-        store.ingest(chunk).expect("ingest");
-    }
-    let ingest_time = started.elapsed();
+    let (ingest_time, _) = passes(&mut |batch| {
+        store.ingest(batch).expect("ingest");
+    });
     println!(
         "store     ingest: {:>9.0} observations/s, {:.0} events/s ({:.1} s)",
         observations as f64 / ingest_time.as_secs_f64(),
-        events.len() as f64 / ingest_time.as_secs_f64(),
+        event_count as f64 / ingest_time.as_secs_f64(),
         ingest_time.as_secs_f64()
     );
     store.checkpoint().expect("checkpoint");
@@ -247,7 +279,12 @@ fn main() {
 
     // Replay one batch: upserts, no growth.
     let before = store.count_traces(&TraceFilter::default()).expect("count");
-    store.ingest(&events[..BATCH]).expect("replay");
+    let mut replay = Vec::new();
+    let mut rng = Rng(0x5eed_1234_abcd_ef01);
+    for i in 0..100.min(traces) {
+        trace_events(i, &mut rng, &mut replay);
+    }
+    store.ingest(&replay).expect("replay");
     assert_eq!(
         before,
         store.count_traces(&TraceFilter::default()).expect("count")
@@ -255,11 +292,8 @@ fn main() {
 
     let runs = 300;
     let mut rng = Rng(42);
-    let filters: Vec<(&str, Box<dyn Fn(&mut Rng) -> TraceFilter>)> = vec![
-        (
-            "list: newest 50",
-            Box::new(|_| TraceFilter::default()),
-        ),
+    let filters: Vec<(&str, MakeFilter)> = vec![
+        ("list: newest 50", Box::new(|_| TraceFilter::default())),
         (
             "list: --user U (1 of 1,000)",
             Box::new(|r| TraceFilter {
@@ -335,11 +369,14 @@ fn main() {
                 let f = make(&mut rng);
                 let started = Instant::now();
                 std::hint::black_box(store.list_traces(&f).expect("list"));
-                std::hint::black_box(store.count_traces_up_to(&f, 10_000).expect("count"));
+                std::hint::black_box(store.count_traces_up_to(&f, 1_000).expect("count"));
                 started.elapsed()
             })
             .collect();
-        report(&format!("viewer page (list + count to 10,000): {label}"), samples);
+        report(
+            &format!("viewer page (list + count to 1,000): {label}"),
+            samples,
+        );
     }
     let samples = (0..1_000)
         .map(|_| {

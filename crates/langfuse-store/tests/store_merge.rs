@@ -46,16 +46,20 @@ fn trace_json(s: &Store, id: &str) -> Value {
 fn trace_fields_merge_absent_keeps_null_overwrites_tags_union_metadata_deep_merges() {
     let t = store();
     t.store
-        .ingest(&events(&[json!({"type": "trace-create", "timestamp": "2026-01-01T00:00:00.000Z",
+        .ingest(&events(&[
+            json!({"type": "trace-create", "timestamp": "2026-01-01T00:00:00.000Z",
             "body": {"id": "t", "timestamp": "2026-01-01T00:00:00.000Z", "name": "first",
                 "userId": "u1", "sessionId": "s1", "release": "r1", "tags": ["b"],
-                "input": "question", "metadata": {"a": {"x": 1}, "keep": true}}})]))
+                "input": "question", "metadata": {"a": {"x": 1}, "keep": true}}}),
+        ]))
         .unwrap();
     t.store
-        .ingest(&events(&[json!({"type": "trace-create", "timestamp": "2026-01-01T00:00:05.000Z",
+        .ingest(&events(&[
+            json!({"type": "trace-create", "timestamp": "2026-01-01T00:00:05.000Z",
             "body": {"id": "t", "timestamp": "2026-01-01T00:00:05.000Z", "name": "second",
                 "release": null, "tags": ["a", "b"], "input": "", "environment": "other",
-                "metadata": {"a": {"y": 2}}}})]))
+                "metadata": {"a": {"y": 2}}}}),
+        ]))
         .unwrap();
     let got = trace_json(&t.store, "t");
     assert_eq!(got["name"], "second", "a later value overwrites");
@@ -63,7 +67,10 @@ fn trace_fields_merge_absent_keeps_null_overwrites_tags_union_metadata_deep_merg
     assert_eq!(got["sessionId"], "s1");
     assert_eq!(got["release"], Value::Null, "null overwrites");
     assert_eq!(got["tags"], json!(["a", "b"]), "tags: union, sorted");
-    assert_eq!(got["input"], "question", "input: the last truthy value wins");
+    assert_eq!(
+        got["input"], "question",
+        "input: the last truthy value wins"
+    );
     assert_eq!(
         got["timestamp"], "2026-01-01T00:00:00.000Z",
         "timestamp: first wins"
@@ -92,13 +99,20 @@ fn observation_updates_keep_type_start_and_trace_and_fill_later_fields() {
     let got = trace_json(&t.store, "t");
     let o = &got["observations"][0];
     assert_eq!(o["type"], "TOOL", "type from the first event");
-    assert_eq!(o["startTime"], "2026-01-01T00:00:00.000Z", "start: first wins");
+    assert_eq!(
+        o["startTime"], "2026-01-01T00:00:00.000Z",
+        "start: first wins"
+    );
     assert_eq!(o["traceId"], "t", "trace id: first wins");
     assert_eq!(o["endTime"], "2026-01-01T00:00:02.000Z");
     assert_eq!(o["level"], "WARNING");
     assert_eq!(o["statusMessage"], "slow");
     assert_eq!(o["input"], json!({"q": 1}), "absent input keeps");
-    assert_eq!(o["modelParameters"], json!({"k": 3}), "an empty object keeps");
+    assert_eq!(
+        o["modelParameters"],
+        json!({"k": 3}),
+        "an empty object keeps"
+    );
     assert_eq!(got["latency"], json!(2.0));
 }
 
@@ -168,7 +182,10 @@ fn roll_ups_count_observations_errors_tokens_and_cost() {
     assert_eq!(s.error_count, 1);
     assert_eq!(s.warning_count, 1);
     assert_eq!(s.level, "ERROR");
-    assert_eq!((s.input_tokens, s.output_tokens, s.total_tokens), (100, 50, 150));
+    assert_eq!(
+        (s.input_tokens, s.output_tokens, s.total_tokens),
+        (100, 50, 150)
+    );
     assert_eq!(s.total_cost, Some(0.25));
     assert!(!s.cost_estimated, "a given cost is not an estimate");
 }
@@ -239,7 +256,9 @@ fn change_seq_grows_with_every_batch() {
     let t = store();
     let before = t.store.change_seq().unwrap();
     t.store
-        .ingest(&events(&[json!({"type": "trace-create", "body": {"id": "t"}})]))
+        .ingest(&events(&[
+            json!({"type": "trace-create", "body": {"id": "t"}}),
+        ]))
         .unwrap();
     assert!(t.store.change_seq().unwrap() > before);
 }
