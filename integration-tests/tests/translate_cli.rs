@@ -13,6 +13,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use flate2::Compression;
 use flate2::write::GzEncoder;
 use integration_tests::captures::{json_span_count, trace_requests};
+use integration_tests::events::{diff, sort_events};
 use integration_tests::{fixture_files, read_json};
 use serde_json::Value;
 
@@ -272,4 +273,104 @@ fn help_and_version() {
         String::from_utf8_lossy(&out.stdout).trim(),
         format!("langfuse-bridge {}", env!("CARGO_PKG_VERSION"))
     );
+}
+
+/// `--compat server` prints exactly the events the Langfuse server derives (the conformance
+/// oracle), and one `warning:` line per observation the server drops.
+#[test]
+fn compat_server_prints_what_the_langfuse_server_derives() {
+    let mut failures = Vec::new();
+    let mut ran = 0;
+    for path in fixture_files("conformance") {
+        let name = path.file_stem().unwrap().to_string_lossy().into_owned();
+        let case = read_json(&path);
+        let input = TempFile::new("case.json", case["input"].to_string().as_bytes());
+        let out = translate_file(&input.0, &["--compat", "server"]);
+        assert_eq!(out.status.code(), Some(0), "{name}: {out:?}");
+        ran += 1;
+        let json: Value = serde_json::from_slice(&out.stdout).expect("output is JSON");
+        let mut got = json["batch"].as_array().cloned().unwrap_or_default();
+        let mut want = case["expected"]["events"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
+        sort_events(&mut got);
+        sort_events(&mut want);
+        if let Some(d) = diff("events", &Value::Array(got), &Value::Array(want)) {
+            failures.push(format!("{name}: {d}"));
+        }
+        let warnings = String::from_utf8_lossy(&out.stderr)
+            .lines()
+            .filter(|l| l.starts_with("warning: the Langfuse server drops observation "))
+            .count();
+        let want_dropped = case["expected"]["dropped"].as_array().map_or(0, Vec::len);
+        if warnings != want_dropped {
+            failures.push(format!(
+                "{name}: {warnings} warnings, {want_dropped} dropped"
+            ));
+        }
+    }
+    assert!(ran > 80, "only {ran} cases");
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+/// The default (`repair`) keeps observations the server would drop; `--compat server` does not.
+#[test]
+fn compat_repair_keeps_what_the_server_drops() {
+    let case = read_json(
+        &integration_tests::fixtures_dir()
+            .join("conformance/completion-start-time-rejected-forms.json"),
+    );
+    let dropped = case["expected"]["dropped"].as_array().map_or(0, Vec::len);
+    assert!(dropped > 0, "the case drops observations");
+    let input = TempFile::new("rejected.json", case["input"].to_string().as_bytes());
+    let count = |extra: &[&str]| {
+        let out = translate_file(&input.0, extra);
+        assert_eq!(out.status.code(), Some(0), "{out:?}");
+        let json: Value = serde_json::from_slice(&out.stdout).unwrap();
+        json["batch"].as_array().map_or(0, Vec::len)
+    };
+    assert_eq!(count(&[]), count(&["--compat", "repair"]));
+    assert_eq!(count(&[]), count(&["--compat", "server"]) + dropped);
+}
+
+/// A 10 MB gzip bomb that inflates to 10 GB is refused with a clear error while the process
+/// runs under a 1 GiB address-space limit: inflation stops at the input limit.
+#[test]
+fn a_gzip_bomb_is_refused_with_bounded_memory() {
+    // One member of 64 MiB of zeros compresses to ~64 KB; 160 concatenated members inflate to
+    // 10 GiB (the decoder reads every member).
+    let member = {
+        let mut enc = GzEncoder::new(Vec::new(), Compression::best());
+        enc.write_all(&vec![0u8; 64 << 20]).expect("gzip");
+        enc.finish().expect("gzip")
+    };
+    let bomb: Vec<u8> = member
+        .iter()
+        .copied()
+        .cycle()
+        .take(member.len() * 160)
+        .collect();
+    assert!(bomb.len() < 12 << 20, "bomb is {} bytes", bomb.len());
+    let file = TempFile::new("bomb.gz", &bomb);
+    for extra in [&[][..], &["--max-bytes", "20000000"]] {
+        let out = Command::new("sh")
+            .arg("-c")
+            .arg("ulimit -v 1048576 && exec \"$0\" translate \"$@\"")
+            .arg(bridge())
+            .arg(&file.0)
+            .args(extra)
+            .output()
+            .expect("running langfuse-bridge under sh");
+        check_failure("gzip bomb", &out);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            stderr.contains("decompressed body is larger than the limit"),
+            "{stderr}"
+        );
+    }
+    // The same limit applies to plain input.
+    let big = TempFile::new("big.json", &vec![b' '; 2_000]);
+    let out = translate_file(&big.0, &["--max-bytes", "1000"]);
+    check_failure("over the limit", &out);
 }

@@ -1,177 +1,134 @@
-//! Command-line parsing (hand-rolled: two commands do not justify a parser dependency).
+//! The command line: [`Cli`] and one argument struct per command.
+//!
+//! Each command's flags also have a documented meaning in `langfuse-bridge <command> --help`.
+//! Usage errors are reported by the binary as one `error: …` line with exit status 2.
 
-use std::ffi::OsString;
-use std::fmt;
 use std::path::PathBuf;
 
-/// The help text.
-pub const USAGE: &str = "\
-langfuse-bridge: OpenTelemetry traces to Langfuse ingestion events
+use clap::{Parser, Subcommand, ValueEnum};
 
-Usage:
-  langfuse-bridge translate [FILE|-] [--pretty]
-  langfuse-bridge --help | --version
+/// Shown after the top-level help: the commands at a glance.
+const AFTER_HELP: &str = "\
+Examples:
+  langfuse-bridge translate export.json --pretty      OTLP export -> Langfuse ingestion events
+  langfuse-bridge translate --compat server - < x.pb  what the Langfuse server itself derives
 
-Commands:
-  translate   Read one OTLP trace export (OTLP/JSON or protobuf, optionally gzip-compressed)
-              from FILE or standard input (`-` or no FILE) and print the Langfuse ingestion
-              events as {\"batch\":[...]}.
+Errors are reported as one `error: ...` line on standard error, with exit status 2.";
 
-Options:
-  --pretty       Pretty-print the JSON output (translate)
-  -h, --help     Print this help
-  -V, --version  Print the version
+/// `langfuse-bridge`: OpenTelemetry traces to Langfuse.
+#[derive(Debug, Parser)]
+#[command(
+    name = "langfuse-bridge",
+    version,
+    about = "langfuse-bridge: OpenTelemetry traces to Langfuse records",
+    after_help = AFTER_HELP,
+    disable_help_subcommand = false
+)]
+pub struct Cli {
+    /// The command to run.
+    #[command(subcommand)]
+    pub command: Command,
+}
 
-Errors are reported as one `error: ...` line on standard error, with exit code 2.
-";
-
-/// What to run.
-#[derive(Debug, PartialEq, Eq)]
+/// The commands.
+#[derive(Debug, Subcommand)]
+#[non_exhaustive]
 pub enum Command {
-    /// Print the help text.
-    Help,
-    /// Print the version.
-    Version,
-    /// Translate one export.
+    /// Read one OTLP trace export (OTLP/JSON or protobuf, optionally gzip-compressed) from FILE
+    /// or standard input and print the Langfuse ingestion events as {"batch":[...]}.
     Translate(TranslateArgs),
 }
 
-/// Where the export comes from.
-#[derive(Debug, PartialEq, Eq)]
-pub enum Input {
-    /// Standard input.
-    Stdin,
-    /// A file.
-    File(PathBuf),
+/// Which rules `translate` follows where the server drops data.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, ValueEnum)]
+#[non_exhaustive]
+pub enum CompatArg {
+    /// Repair fields the server would reject and keep the observation (the default: nothing
+    /// sent is lost).
+    #[default]
+    Repair,
+    /// Exactly what the Langfuse server derives, no repairs: what a user sees in Langfuse.
+    /// Observations the server drops are left out and reported on standard error.
+    Server,
+}
+
+impl From<CompatArg> for langfuse_otel_core::translate::Compatibility {
+    fn from(value: CompatArg) -> Self {
+        match value {
+            CompatArg::Repair => langfuse_otel_core::translate::Compatibility::Repair,
+            CompatArg::Server => langfuse_otel_core::translate::Compatibility::Server,
+        }
+    }
 }
 
 /// Arguments of `translate`.
-#[derive(Debug, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, clap::Args)]
 pub struct TranslateArgs {
-    /// The export to read.
-    pub input: Input,
-    /// Pretty-print the output.
+    /// The export to read; `-` or nothing for standard input.
+    #[arg(value_name = "FILE")]
+    pub input: Option<PathBuf>,
+    /// Pretty-print the JSON output.
+    #[arg(long)]
     pub pretty: bool,
+    /// `repair` (default) or `server`: see the values' descriptions.
+    #[arg(long, value_enum, default_value_t = CompatArg::Repair)]
+    pub compat: CompatArg,
+    /// The largest input accepted, before and after gzip decompression, in bytes.
+    #[arg(long, value_name = "BYTES", default_value_t = TranslateArgs::DEFAULT_MAX_BYTES)]
+    pub max_bytes: usize,
 }
 
-/// A command-line or run-time failure, printed as `error: <message>`.
-#[derive(Debug)]
-pub struct CliError(pub String);
+impl TranslateArgs {
+    /// The default input limit of `translate`: 256 MiB.
+    pub const DEFAULT_MAX_BYTES: usize = 256 << 20;
 
-impl fmt::Display for CliError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
+    /// The input file, or `None` for standard input (`-` or no argument).
+    pub fn input_file(&self) -> Option<&PathBuf> {
+        self.input.as_ref().filter(|p| p.as_os_str() != "-")
     }
-}
-
-impl std::error::Error for CliError {}
-
-fn usage_error(message: impl fmt::Display) -> CliError {
-    CliError(format!("{message} (see `langfuse-bridge --help`)"))
-}
-
-/// Parses the arguments after the program name.
-pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Command, CliError> {
-    let mut args = args.into_iter();
-    let Some(first) = args.next() else {
-        return Err(usage_error("missing command"));
-    };
-    match first.to_str() {
-        Some("-h" | "--help" | "help") => Ok(Command::Help),
-        Some("-V" | "--version") => Ok(Command::Version),
-        Some("translate") => parse_translate(args),
-        Some(other) if other.starts_with('-') => {
-            Err(usage_error(format_args!("unknown option '{other}'")))
-        }
-        _ => Err(usage_error(format_args!(
-            "unknown command '{}'",
-            first.to_string_lossy()
-        ))),
-    }
-}
-
-fn parse_translate(args: impl Iterator<Item = OsString>) -> Result<Command, CliError> {
-    let mut input = None;
-    let mut pretty = false;
-    let mut only_paths = false;
-    for arg in args {
-        let flag = if only_paths { None } else { arg.to_str() };
-        match flag {
-            Some("--pretty") => pretty = true,
-            Some("-h" | "--help") => return Ok(Command::Help),
-            Some("--") => only_paths = true,
-            Some(f) if f.starts_with('-') && f != "-" => {
-                return Err(usage_error(format_args!("unknown option '{f}'")));
-            }
-            _ => {
-                if input.is_some() {
-                    return Err(usage_error(format_args!(
-                        "unexpected argument '{}': translate takes one input",
-                        arg.to_string_lossy()
-                    )));
-                }
-                input = Some(if arg == "-" {
-                    Input::Stdin
-                } else {
-                    Input::File(PathBuf::from(arg))
-                });
-            }
-        }
-    }
-    Ok(Command::Translate(TranslateArgs {
-        input: input.unwrap_or(Input::Stdin),
-        pretty,
-    }))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn parse_strs(args: &[&str]) -> Result<Command, CliError> {
-        parse(args.iter().map(OsString::from))
+    fn parse(args: &[&str]) -> Result<Cli, clap::Error> {
+        Cli::try_parse_from(std::iter::once("langfuse-bridge").chain(args.iter().copied()))
+    }
+
+    fn translate(args: &[&str]) -> TranslateArgs {
+        match parse(args).unwrap().command {
+            Command::Translate(t) => t,
+        }
     }
 
     #[test]
-    fn parses_translate() {
-        assert_eq!(
-            parse_strs(&["translate", "x.json", "--pretty"]).unwrap(),
-            Command::Translate(TranslateArgs {
-                input: Input::File("x.json".into()),
-                pretty: true
-            })
-        );
-        assert_eq!(
-            parse_strs(&["translate"]).unwrap(),
-            Command::Translate(TranslateArgs {
-                input: Input::Stdin,
-                pretty: false
-            })
-        );
-        assert_eq!(
-            parse_strs(&["translate", "-"]).unwrap(),
-            Command::Translate(TranslateArgs {
-                input: Input::Stdin,
-                pretty: false
-            })
-        );
-        assert_eq!(
-            parse_strs(&["translate", "--", "--pretty"]).unwrap(),
-            Command::Translate(TranslateArgs {
-                input: Input::File("--pretty".into()),
-                pretty: false
-            })
-        );
+    fn translate_reads_a_file_or_standard_input() {
+        let t = translate(&["translate", "x.json", "--pretty"]);
+        assert_eq!(t.input_file(), Some(&PathBuf::from("x.json")));
+        assert!(t.pretty);
+        assert_eq!(t.compat, CompatArg::Repair);
+        assert_eq!(translate(&["translate"]).input_file(), None);
+        assert_eq!(translate(&["translate", "-"]).input_file(), None);
+        let dashed = translate(&["translate", "--", "--pretty"]);
+        assert_eq!(dashed.input_file(), Some(&PathBuf::from("--pretty")));
+        assert!(!dashed.pretty);
     }
 
     #[test]
-    fn rejects_bad_arguments() {
-        assert!(parse_strs(&[]).is_err());
-        assert!(parse_strs(&["--bogus"]).is_err());
-        assert!(parse_strs(&["frobnicate"]).is_err());
-        assert!(parse_strs(&["translate", "--bogus"]).is_err());
-        assert!(parse_strs(&["translate", "a", "b"]).is_err());
-        assert_eq!(parse_strs(&["--version"]).unwrap(), Command::Version);
-        assert_eq!(parse_strs(&["-h"]).unwrap(), Command::Help);
+    fn translate_compat_and_limit() {
+        let t = translate(&["translate", "--compat", "server", "--max-bytes", "10"]);
+        assert_eq!(t.compat, CompatArg::Server);
+        assert_eq!(t.max_bytes, 10);
+        assert!(parse(&["translate", "--compat", "strict"]).is_err());
+    }
+
+    #[test]
+    fn bad_arguments_are_errors() {
+        assert!(parse(&[]).is_err());
+        assert!(parse(&["--bogus"]).is_err());
+        assert!(parse(&["frobnicate"]).is_err());
+        assert!(parse(&["translate", "--bogus"]).is_err());
+        assert!(parse(&["translate", "a", "b"]).is_err());
     }
 }

@@ -1,10 +1,46 @@
-//! `langfuse-bridge`: receives OTLP from any language and forwards Langfuse records durably.
+//! # langfuse-bridge
+//!
+//! The library behind the `langfuse-bridge` binary: OpenTelemetry traces from any language in,
+//! Langfuse records out. The binary's `main` only parses the command line ([`cli::Cli`]) and
+//! calls [`run`]; everything it does is available here, so each command can be driven and
+//! tested in-process.
 //!
 //! | module | what |
 //! |---|---|
-//! | [`spool`] | the durable spool: segment files of checksummed records, destination cursors |
+//! | [`cli`] | the command line: one `clap` struct per command |
+//! | [`body`] | reading request and file bodies with size limits, gzip included (no gzip bomb is ever read into memory) |
+//! | [`translate_cmd`] | `translate`: one OTLP export in, the Langfuse ingestion events out |
+//! | [`error`] | [`BridgeError`], the one error type of every command |
+| [`spool`] | the durable spool of `serve`: segment files of checksummed records, destination cursors |
+| [`serve`] | `serve`: OTLP/HTTP, OTLP/gRPC and Langfuse API receivers, spool, forwarding |
+//!
+//! ```
+//! use langfuse_bridge::body::{BodyLimits, Encoding, decode_body};
+//!
+//! // An uncompressed body is returned as it is, within the limit.
+//! let body = decode_body(b"{}".to_vec(), Encoding::Detect, &BodyLimits::default()).unwrap();
+//! assert_eq!(body, b"{}");
+//! ```
 
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod body;
+pub mod cli;
+pub mod error;
+pub mod serve;
 pub mod spool;
+pub mod translate_cmd;
+
+pub use error::BridgeError;
+
+/// Runs one parsed command line.
+///
+/// # Errors
+/// Whatever the command reports; the binary prints it as one `error: …` line and exits with
+/// status 2.
+pub fn run(cli: cli::Cli) -> Result<(), BridgeError> {
+    match cli.command {
+        cli::Command::Translate(args) => translate_cmd::run(&args),
+    }
+}

@@ -1,36 +1,43 @@
 //! `langfuse-bridge`: receives OTLP from any language and forwards Langfuse records; also a
 //! `translate` command that turns one OTLP trace export into Langfuse ingestion events.
 //!
+//! Everything lives in the `langfuse_bridge` library; this is only the process entry point.
 //! Every failure is reported as one `error: …` line on stderr with exit code 2.
 
 #![forbid(unsafe_code)]
 
-mod cli;
-mod translate_cmd;
-
 use std::process::ExitCode;
 
-use cli::{Command, USAGE};
+use clap::Parser;
+use clap::error::ErrorKind;
+use langfuse_bridge::cli::Cli;
 
 fn main() -> ExitCode {
-    let result = cli::parse(std::env::args_os().skip(1)).and_then(|command| match command {
-        Command::Help => {
-            print!("{USAGE}");
-            Ok(())
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) if matches!(e.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion) => {
+            print!("{e}");
+            return ExitCode::SUCCESS;
         }
-        Command::Version => {
-            println!("langfuse-bridge {}", env!("CARGO_PKG_VERSION"));
-            Ok(())
-        }
-        Command::Translate(args) => translate_cmd::run(&args),
-    });
-    match result {
-        Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            // One line, whatever the underlying error text contains.
-            let message = e.to_string().replace(['\r', '\n'], " ");
-            eprintln!("error: {message}");
-            ExitCode::from(2)
+            // clap renders several lines (usage, hints); the first one says what is wrong.
+            let rendered = e.render().to_string();
+            let first = rendered
+                .lines()
+                .next()
+                .unwrap_or("invalid arguments")
+                .trim_start_matches("error: ");
+            return fail(&format!("{first} (see `langfuse-bridge --help`)"));
         }
+    };
+    match langfuse_bridge::run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => fail(&e.to_string()),
     }
+}
+
+/// One `error:` line, whatever the underlying text contains, and exit status 2.
+fn fail(message: &str) -> ExitCode {
+    eprintln!("error: {}", message.replace(['\r', '\n'], " "));
+    ExitCode::from(2)
 }

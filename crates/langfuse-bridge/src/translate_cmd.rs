@@ -1,20 +1,31 @@
 //! `langfuse-bridge translate`: one OTLP trace export in, `{"batch":[...]}` out.
 
-use std::io::{Read, Write};
+use std::io::Write;
 
+use langfuse_otel_core::translate::TranslateOptions;
 use langfuse_otel_core::{IngestionBatch, Translator, otlp};
 
-use crate::cli::{CliError, Input, TranslateArgs};
+use crate::body::{BodyLimits, Encoding, decode_body, read_bounded};
+use crate::cli::TranslateArgs;
+use crate::error::BridgeError;
 
-const GZIP_MAGIC: [u8; 2] = [0x1f, 0x8b];
-
-/// Runs the command: read, gunzip if needed, decode (auto-detected encoding), translate with
-/// a fresh [`Translator`], print.
-pub fn run(args: &TranslateArgs) -> Result<(), CliError> {
-    let raw = read_input(&args.input)?;
-    let body = gunzip_if_needed(raw)?;
-    let batch = otlp::decode(&body).map_err(|e| CliError(e.to_string()))?;
-    let translation = Translator::new().translate(&batch);
+/// Runs the command: read (bounded), gunzip if needed (bounded), decode (auto-detected
+/// encoding), translate with a fresh [`Translator`], print. In `--compat server` mode each
+/// observation the server would drop is reported on standard error as one `warning:` line.
+///
+/// # Errors
+/// Unreadable or oversized input, invalid gzip, input that is not an OTLP export, or a
+/// failed write.
+pub fn run(args: &TranslateArgs) -> Result<(), BridgeError> {
+    let limits = BodyLimits::uniform(args.max_bytes);
+    let raw = read_input(args, &limits)?;
+    let body = decode_body(raw, Encoding::Detect, &limits)?;
+    let batch = otlp::decode(&body)?;
+    let options = TranslateOptions {
+        compatibility: args.compat.into(),
+        ..TranslateOptions::default()
+    };
+    let translation = Translator::with_options(options).translate(&batch);
     let output = IngestionBatch {
         batch: translation.events,
     };
@@ -24,38 +35,45 @@ pub fn run(args: &TranslateArgs) -> Result<(), CliError> {
     } else {
         serde_json::to_string(&output)
     }
-    .map_err(|e| CliError(format!("cannot serialize the events: {e}")))?;
+    .map_err(|e| BridgeError::Output(e.to_string()))?;
     text.push('\n');
     let mut stdout = std::io::stdout().lock();
     stdout
         .write_all(text.as_bytes())
         .and_then(|()| stdout.flush())
-        .map_err(|e| CliError(format!("cannot write the output: {e}")))
+        .map_err(|e| BridgeError::Output(e.to_string()))?;
+    for dropped in &translation.dropped {
+        let id = dropped
+            .event
+            .body
+            .observation()
+            .map_or("?", |o| o.id.as_str());
+        eprintln!(
+            "warning: the Langfuse server drops observation {id}: {}",
+            dropped.errors.join("; ").replace(['\r', '\n'], " ")
+        );
+    }
+    Ok(())
 }
 
-fn read_input(input: &Input) -> Result<Vec<u8>, CliError> {
-    match input {
-        Input::Stdin => {
-            let mut buf = Vec::new();
-            std::io::stdin()
-                .lock()
-                .read_to_end(&mut buf)
-                .map_err(|e| CliError(format!("cannot read standard input: {e}")))?;
-            Ok(buf)
+fn read_input(args: &TranslateArgs, limits: &BodyLimits) -> Result<Vec<u8>, BridgeError> {
+    match args.input_file() {
+        None => read_bounded(std::io::stdin().lock(), limits.max_body_bytes).map_err(|e| match e {
+            crate::body::BodyError::Read(io) => BridgeError::ReadStdin(io),
+            other => other.into(),
+        }),
+        Some(path) => {
+            let file = std::fs::File::open(path).map_err(|source| BridgeError::ReadFile {
+                path: path.clone(),
+                source,
+            })?;
+            read_bounded(file, limits.max_body_bytes).map_err(|e| match e {
+                crate::body::BodyError::Read(source) => BridgeError::ReadFile {
+                    path: path.clone(),
+                    source,
+                },
+                other => other.into(),
+            })
         }
-        Input::File(path) => std::fs::read(path)
-            .map_err(|e| CliError(format!("cannot read '{}': {e}", path.display()))),
     }
-}
-
-/// Decompresses gzip input (recognized by its magic bytes); other input is returned as is.
-pub fn gunzip_if_needed(raw: Vec<u8>) -> Result<Vec<u8>, CliError> {
-    if !raw.starts_with(&GZIP_MAGIC) {
-        return Ok(raw);
-    }
-    let mut out = Vec::with_capacity(raw.len().saturating_mul(4));
-    flate2::read::MultiGzDecoder::new(raw.as_slice())
-        .read_to_end(&mut out)
-        .map_err(|e| CliError(format!("cannot decompress the gzip input: {e}")))?;
-    Ok(out)
 }

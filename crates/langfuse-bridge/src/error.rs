@@ -1,0 +1,32 @@
+//! [`BridgeError`]: what any command of the bridge can fail with.
+
+use std::path::PathBuf;
+
+use crate::body::BodyError;
+
+/// A failure of a bridge command. Its `Display` is one line meant for a person; it never
+/// contains a credential.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum BridgeError {
+    /// A file could not be read.
+    #[error("cannot read '{}': {source}", path.display())]
+    ReadFile {
+        /// The file.
+        path: PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// Standard input could not be read.
+    #[error("cannot read standard input: {0}")]
+    ReadStdin(#[source] std::io::Error),
+    /// The input is too large, not valid gzip, or otherwise unreadable as a body.
+    #[error(transparent)]
+    Body(#[from] BodyError),
+    /// The input is not an OTLP trace export.
+    #[error("{0}")]
+    Decode(#[from] langfuse_otel_core::otlp::DecodeError),
+    /// The output could not be serialized or written.
+    #[error("cannot write the output: {0}")]
+    Output(String),
+}
