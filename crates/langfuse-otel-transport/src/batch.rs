@@ -31,6 +31,7 @@ use serde::Deserialize;
 
 use crate::delivery::{ContentEncoding, JSON, Outcome, Payload, Status};
 use crate::http::HttpSender;
+use crate::settings::Secret;
 
 /// The documented request limit of `/api/public/ingestion`.
 pub const MAX_INGESTION_BATCH_BYTES: usize = 3_500_000;
@@ -180,6 +181,17 @@ impl JsonBatchSender {
     /// Sends `items` in order, in requests within the byte and item limits, until each is
     /// delivered, rejected, or left undelivered at `deadline`.
     pub fn send(&self, items: Vec<JsonItem>, deadline: Instant) -> BatchReport {
+        self.send_with_headers(items, &[], deadline)
+    }
+
+    /// Like [`send`](Self::send), with per-request headers that replace fixed headers of the
+    /// same name (the bridge forwarding each client's own `authorization`).
+    pub fn send_with_headers(
+        &self,
+        items: Vec<JsonItem>,
+        headers: &[(String, Secret)],
+        deadline: Instant,
+    ) -> BatchReport {
         let mut report = BatchReport::default();
         let mut chunk: Vec<JsonItem> = Vec::new();
         let mut chunk_bytes = self.overhead();
@@ -195,26 +207,32 @@ impl JsonBatchSender {
             if !chunk.is_empty()
                 && (chunk_bytes + size > self.max_bytes || chunk.len() >= self.max_items)
             {
-                self.send_chunk(std::mem::take(&mut chunk), deadline, &mut report);
+                self.send_chunk(std::mem::take(&mut chunk), headers, deadline, &mut report);
                 chunk_bytes = self.overhead();
             }
             chunk_bytes += size;
             chunk.push(item);
         }
         if !chunk.is_empty() {
-            self.send_chunk(chunk, deadline, &mut report);
+            self.send_chunk(chunk, headers, deadline, &mut report);
         }
         report
     }
 
-    fn send_chunk(&self, mut pending: Vec<JsonItem>, deadline: Instant, report: &mut BatchReport) {
+    fn send_chunk(
+        &self,
+        mut pending: Vec<JsonItem>,
+        headers: &[(String, Secret)],
+        deadline: Instant,
+        report: &mut BatchReport,
+    ) {
         let policy = self.http.retry_policy().clone();
         let mut round = 0u32;
         while !pending.is_empty() {
             round += 1;
             let n = pending.len();
             let payload = Payload::new(self.body(&pending), JSON, ContentEncoding::Identity, n);
-            let outcome = self.http.send(&payload, deadline);
+            let outcome = self.http.send_with_headers(&payload, headers, deadline);
             report.retries += outcome.attempts().saturating_sub(1);
             report.last_status = outcome.status();
             match outcome {
@@ -246,8 +264,8 @@ impl JsonBatchSender {
                     ..
                 } if pending.len() >= 2 => {
                     let second = pending.split_off(pending.len() / 2);
-                    self.send_chunk(pending, deadline, report);
-                    self.send_chunk(second, deadline, report);
+                    self.send_chunk(pending, headers, deadline, report);
+                    self.send_chunk(second, headers, deadline, report);
                     return;
                 }
                 Outcome::Rejected { reason, .. } => {
