@@ -37,6 +37,9 @@ pub enum Command {
     /// Read one OTLP trace export (OTLP/JSON or protobuf, optionally gzip-compressed) from FILE
     /// or standard input and print the Langfuse ingestion events as {"batch":[...]}.
     Translate(TranslateArgs),
+    /// Receive OTLP (HTTP and gRPC) and Langfuse API calls, spool them durably, forward them
+    /// to Langfuse, Langfuse ingestion or an OTLP collector.
+    Serve(crate::serve::args::ServeArgs),
 }
 
 /// Which rules `translate` follows where the server drops data.
@@ -99,6 +102,7 @@ mod tests {
     fn translate(args: &[&str]) -> TranslateArgs {
         match parse(args).unwrap().command {
             Command::Translate(t) => t,
+            other => panic!("not translate: {other:?}"),
         }
     }
 

@@ -26,6 +26,9 @@ pub enum BridgeError {
     /// The input is not an OTLP trace export.
     #[error("{0}")]
     Decode(#[from] langfuse_otel_core::otlp::DecodeError),
+    /// `serve` could not start or failed.
+    #[error(transparent)]
+    Serve(#[from] crate::serve::ServeError),
     /// The output could not be serialized or written.
     #[error("cannot write the output: {0}")]
     Output(String),

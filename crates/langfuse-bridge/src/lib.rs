@@ -11,8 +11,8 @@
 //! | [`body`] | reading request and file bodies with size limits, gzip included (no gzip bomb is ever read into memory) |
 //! | [`translate_cmd`] | `translate`: one OTLP export in, the Langfuse ingestion events out |
 //! | [`error`] | [`BridgeError`], the one error type of every command |
-| [`spool`] | the durable spool of `serve`: segment files of checksummed records, destination cursors |
-| [`serve`] | `serve`: OTLP/HTTP, OTLP/gRPC and Langfuse API receivers, spool, forwarding |
+//! | [`spool`] | the durable spool of `serve`: segment files of checksummed records, destination cursors |
+//! | [`serve`] | `serve`: OTLP/HTTP, OTLP/gRPC and Langfuse API receivers, spool, forwarding |
 //!
 //! ```
 //! use langfuse_bridge::body::{BodyLimits, Encoding, decode_body};
@@ -42,5 +42,6 @@ pub use error::BridgeError;
 pub fn run(cli: cli::Cli) -> Result<(), BridgeError> {
     match cli.command {
         cli::Command::Translate(args) => translate_cmd::run(&args),
+        cli::Command::Serve(args) => serve::args::run(&args),
     }
 }

@@ -24,7 +24,8 @@ impl std::fmt::Debug for Auth {
 
 /// `Basic base64(public:secret)`.
 pub fn basic(public_key: &str, secret_key: &str) -> String {
-    let token = base64::engine::general_purpose::STANDARD.encode(format!("{public_key}:{secret_key}"));
+    let token =
+        base64::engine::general_purpose::STANDARD.encode(format!("{public_key}:{secret_key}"));
     format!("Basic {token}")
 }
 
@@ -46,10 +47,15 @@ impl Auth {
     pub fn check(&self, header: Option<&str>) -> Result<Option<String>, ReceiveError> {
         match &self.expected {
             Some(expected) => match header {
-                Some(given) if constant_time_eq(given.trim().as_bytes(), expected.as_bytes()) => Ok(None),
+                Some(given) if constant_time_eq(given.trim().as_bytes(), expected.as_bytes()) => {
+                    Ok(None)
+                }
                 _ => Err(ReceiveError::Unauthorized),
             },
-            None => Ok(header.map(str::trim).filter(|h| !h.is_empty()).map(str::to_owned)),
+            None => Ok(header
+                .map(str::trim)
+                .filter(|h| !h.is_empty())
+                .map(str::to_owned)),
         }
     }
 }
@@ -76,7 +82,10 @@ mod tests {
     #[test]
     fn without_keys_the_clients_header_is_kept() {
         let auth = Auth::new(None);
-        assert_eq!(auth.check(Some("Basic abc")).unwrap().as_deref(), Some("Basic abc"));
+        assert_eq!(
+            auth.check(Some("Basic abc")).unwrap().as_deref(),
+            Some("Basic abc")
+        );
         assert_eq!(auth.check(None).unwrap(), None);
     }
 }

@@ -96,6 +96,54 @@ pub enum LogFormat {
     Json,
 }
 
+/// Which translation rules `--to ingestion` follows where the server drops data.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Compat {
+    /// Repair and keep (the default).
+    #[default]
+    Repair,
+    /// Exactly the server's results.
+    Server,
+}
+
+impl From<Compat> for langfuse_otel_core::translate::Compatibility {
+    fn from(value: Compat) -> Self {
+        match value {
+            Compat::Repair => langfuse_otel_core::translate::Compatibility::Repair,
+            Compat::Server => langfuse_otel_core::translate::Compatibility::Server,
+        }
+    }
+}
+
+impl FromStr for Compat {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "repair" => Ok(Compat::Repair),
+            "server" => Ok(Compat::Server),
+            other => Err(format!(
+                "unknown compatibility '{other}' (expected repair or server)"
+            )),
+        }
+    }
+}
+
+impl FromStr for LogFormat {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "text" => Ok(LogFormat::Text),
+            "json" => Ok(LogFormat::Json),
+            other => Err(format!(
+                "unknown log format '{other}' (expected text or json)"
+            )),
+        }
+    }
+}
+
 /// Everything `langfuse-bridge serve` needs. Field names are the TOML keys.
 #[derive(Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -135,6 +183,8 @@ pub struct ServeConfig {
     pub log_format: LogFormat,
     /// Per-attempt-round deadline of upstream sends (seconds).
     pub upstream_timeout_secs: u64,
+    /// Translation rules for `--to ingestion`.
+    pub compat: Compat,
 }
 
 impl std::fmt::Debug for ServeConfig {
@@ -147,7 +197,10 @@ impl std::fmt::Debug for ServeConfig {
             .field("upstream", &self.upstream)
             .field("otlp_mode", &self.otlp_mode)
             .field("public_key", &self.public_key)
-            .field("secret_key", &self.secret_key.as_ref().map(|_| "<redacted>"))
+            .field(
+                "secret_key",
+                &self.secret_key.as_ref().map(|_| "<redacted>"),
+            )
             .field("spool", &self.spool)
             .field("fsync", &self.fsync)
             .finish_non_exhaustive()
@@ -174,6 +227,7 @@ impl Default for ServeConfig {
             retry_after_secs: 1,
             log_format: LogFormat::Text,
             upstream_timeout_secs: 10,
+            compat: Compat::Repair,
         }
     }
 }

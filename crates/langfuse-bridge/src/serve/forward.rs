@@ -141,10 +141,21 @@ impl Shaper {
         for record in records {
             let auth = record.authorization.clone();
             match (record.record_kind(), self.shape) {
-                (RecordKind::OtlpProtobuf, Shape::Langfuse(OtlpMode::Passthrough) | Shape::OtlpOnly) => {
-                    push_protobuf(&mut units, record.body.to_vec(), auth, record.item_count as usize);
+                (
+                    RecordKind::OtlpProtobuf,
+                    Shape::Langfuse(OtlpMode::Passthrough) | Shape::OtlpOnly,
+                ) => {
+                    push_protobuf(
+                        &mut units,
+                        record.body.to_vec(),
+                        auth,
+                        record.item_count as usize,
+                    );
                 }
-                (RecordKind::OtlpJson, Shape::Langfuse(OtlpMode::Passthrough) | Shape::OtlpOnly) => {
+                (
+                    RecordKind::OtlpJson,
+                    Shape::Langfuse(OtlpMode::Passthrough) | Shape::OtlpOnly,
+                ) => {
                     units.push(Unit::Otlp {
                         body: record.body.to_vec(),
                         content_type: "application/json",
@@ -152,7 +163,10 @@ impl Shaper {
                         spans: record.item_count as usize,
                     });
                 }
-                (RecordKind::OtlpProtobuf | RecordKind::OtlpJson, Shape::Langfuse(OtlpMode::Canonical)) => {
+                (
+                    RecordKind::OtlpProtobuf | RecordKind::OtlpJson,
+                    Shape::Langfuse(OtlpMode::Canonical),
+                ) => {
                     match otlp::decode(&record.body) {
                         Ok(batch) => {
                             let body = canonical_request(&batch).encode_to_vec();
@@ -177,9 +191,11 @@ impl Shaper {
                                     pending_trace.push(value);
                                     continue;
                                 }
-                                let span = value["body"]["id"].as_str().unwrap_or_default().to_owned();
+                                let span =
+                                    value["body"]["id"].as_str().unwrap_or_default().to_owned();
                                 for (i, mut trace) in pending_trace.drain(..).enumerate() {
-                                    let key = format!("{}/{span}/trace-create/{i}", record.sequence);
+                                    let key =
+                                        format!("{}/{span}/trace-create/{i}", record.sequence);
                                     set_envelope(&mut trace, &key, now_ms);
                                     events.push(trace);
                                 }
@@ -206,7 +222,10 @@ impl Shaper {
                 (RecordKind::Scores, Shape::Langfuse(_)) => {
                     let scores = json_array(&record.body);
                     match units.last_mut() {
-                        Some(Unit::Scores { scores: s, authorization }) if *authorization == auth => {
+                        Some(Unit::Scores {
+                            scores: s,
+                            authorization,
+                        }) if *authorization == auth => {
                             s.extend(scores);
                         }
                         _ => units.push(Unit::Scores {
@@ -253,13 +272,21 @@ fn set_envelope(event: &mut Value, key: &str, now_ms: i64) {
 /// same id after a restart.
 pub fn stable_id(key: &str) -> String {
     let fnv = |seed: u64| {
-        key.bytes()
-            .fold(seed, |h, b| (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3))
+        key.bytes().fold(seed, |h, b| {
+            (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+        })
     };
     let hi = fnv(0xcbf2_9ce4_8422_2325);
     let lo = fnv(0x8422_2325_cbf2_9ce4);
     let h = format!("{hi:016x}{lo:016x}");
-    format!("{}-{}-{}-{}-{}", &h[0..8], &h[8..12], &h[12..16], &h[16..20], &h[20..32])
+    format!(
+        "{}-{}-{}-{}-{}",
+        &h[0..8],
+        &h[8..12],
+        &h[12..16],
+        &h[16..20],
+        &h[20..32]
+    )
 }
 
 fn push_protobuf(units: &mut Vec<Unit>, body: Vec<u8>, auth: Option<String>, spans: usize) {
@@ -432,7 +459,10 @@ impl Forwarder {
             drop(records);
             if unsupported > 0 {
                 metrics.dropped("unsupported_by_destination", unsupported as u64);
-                tracing::warn!(items = unsupported, "items the destination cannot carry were dropped");
+                tracing::warn!(
+                    items = unsupported,
+                    "items the destination cannot carry were dropped"
+                );
             }
             let mut completed = true;
             'units: for mut unit in units {
@@ -495,7 +525,9 @@ impl Forwarder {
 
     fn update_gauges(&self) {
         let stats = self.spool.stats();
-        self.metrics.spool_bytes.store(stats.bytes, Ordering::Relaxed);
+        self.metrics
+            .spool_bytes
+            .store(stats.bytes, Ordering::Relaxed);
         self.metrics
             .spool_records
             .store(stats.backlog_records, Ordering::Relaxed);
@@ -506,7 +538,13 @@ impl Forwarder {
 mod tests {
     use super::*;
 
-    fn record(seq: u64, kind: RecordKind, body: &[u8], auth: Option<&str>, items: u32) -> SpoolRecord {
+    fn record(
+        seq: u64,
+        kind: RecordKind,
+        body: &[u8],
+        auth: Option<&str>,
+        items: u32,
+    ) -> SpoolRecord {
         SpoolRecord {
             sequence: seq,
             kind: kind as i32,
@@ -528,7 +566,10 @@ mod tests {
         let (first, _) = shaper.prepare(&[r1], 0);
         let (second, _) = shaper.prepare(&[record(2, RecordKind::OtlpJson, EXPORT, None, 1)], 0);
         let count = |units: &[Unit]| match &units[0] {
-            Unit::Events { events, .. } => events.iter().filter(|e| e["type"] == "trace-create").count(),
+            Unit::Events { events, .. } => events
+                .iter()
+                .filter(|e| e["type"] == "trace-create")
+                .count(),
             _ => 0,
         };
         // A child-only export: a shallow trace-create the first time only, as the server.
@@ -556,14 +597,19 @@ mod tests {
         let mut a = Shaper::new(Shape::Events, Translator::new());
         let mut b = Shaper::new(Shape::Events, Translator::new());
         let r = record(7, RecordKind::OtlpJson, EXPORT, None, 1);
-        assert_eq!(a.prepare(std::slice::from_ref(&r), 0).0, b.prepare(&[r], 0).0);
+        assert_eq!(
+            a.prepare(std::slice::from_ref(&r), 0).0,
+            b.prepare(&[r], 0).0
+        );
     }
 
     #[test]
     fn a_collector_cannot_carry_scores() {
         let mut shaper = Shaper::new(Shape::OtlpOnly, Translator::new());
-        let (units, unsupported) =
-            shaper.prepare(&[record(1, RecordKind::Scores, br#"[{"name":"q"}]"#, None, 1)], 0);
+        let (units, unsupported) = shaper.prepare(
+            &[record(1, RecordKind::Scores, br#"[{"name":"q"}]"#, None, 1)],
+            0,
+        );
         assert!(units.is_empty());
         assert_eq!(unsupported, 1);
     }

@@ -171,59 +171,151 @@ impl Metrics {
     pub fn render(&self, now_ms: i64) -> String {
         let mut out = String::with_capacity(8192);
         let load = |a: &AtomicU64| a.load(Ordering::Relaxed);
-        let mut family = |name: &str, kind: &str, help: &str, out: &mut String| {
+        let family = |name: &str, kind: &str, help: &str, out: &mut String| {
             let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
         };
         for (name, help, values) in [
-            ("langfuse_bridge_received_requests_total", "Requests received.", &self.received_requests),
-            ("langfuse_bridge_received_items_total", "Spans, events or scores in acknowledged requests.", &self.received_items),
-            ("langfuse_bridge_accepted_requests_total", "Requests acknowledged after the durable append.", &self.accepted_requests),
+            (
+                "langfuse_bridge_received_requests_total",
+                "Requests received.",
+                &self.received_requests,
+            ),
+            (
+                "langfuse_bridge_received_items_total",
+                "Spans, events or scores in acknowledged requests.",
+                &self.received_items,
+            ),
+            (
+                "langfuse_bridge_accepted_requests_total",
+                "Requests acknowledged after the durable append.",
+                &self.accepted_requests,
+            ),
         ] {
             family(name, "counter", help, &mut out);
             for e in ENDPOINTS {
-                let _ = writeln!(out, "{name}{{endpoint=\"{}\"}} {}", e.label(), load(&values[index(e)]));
+                let _ = writeln!(
+                    out,
+                    "{name}{{endpoint=\"{}\"}} {}",
+                    e.label(),
+                    load(&values[index(e)])
+                );
             }
         }
-        family("langfuse_bridge_rejected_requests_total", "counter", "Requests rejected, by reason.", &mut out);
+        family(
+            "langfuse_bridge_rejected_requests_total",
+            "counter",
+            "Requests rejected, by reason.",
+            &mut out,
+        );
         for (i, r) in REASONS.iter().enumerate() {
-            let _ = writeln!(out, "langfuse_bridge_rejected_requests_total{{reason=\"{r}\"}} {}", load(&self.rejected[i]));
+            let _ = writeln!(
+                out,
+                "langfuse_bridge_rejected_requests_total{{reason=\"{r}\"}} {}",
+                load(&self.rejected[i])
+            );
         }
         for (name, help, value) in [
-            ("langfuse_bridge_forwarded_items_total", "Items accepted upstream.", &self.forwarded_items),
-            ("langfuse_bridge_forwarded_requests_total", "Upstream requests accepted.", &self.forwarded_requests),
-            ("langfuse_bridge_forward_retries_total", "Upstream sends that will be retried.", &self.forward_retries),
-            ("langfuse_bridge_redelivered_records_total", "Records in flight at the last crash, sent again (possible duplicates).", &self.redelivered_records),
+            (
+                "langfuse_bridge_forwarded_items_total",
+                "Items accepted upstream.",
+                &self.forwarded_items,
+            ),
+            (
+                "langfuse_bridge_forwarded_requests_total",
+                "Upstream requests accepted.",
+                &self.forwarded_requests,
+            ),
+            (
+                "langfuse_bridge_forward_retries_total",
+                "Upstream sends that will be retried.",
+                &self.forward_retries,
+            ),
+            (
+                "langfuse_bridge_redelivered_records_total",
+                "Records in flight at the last crash, sent again (possible duplicates).",
+                &self.redelivered_records,
+            ),
         ] {
             family(name, "counter", help, &mut out);
             let _ = writeln!(out, "{name} {}", load(value));
         }
-        family("langfuse_bridge_dropped_items_total", "counter", "Items dropped for good, by reason.", &mut out);
+        family(
+            "langfuse_bridge_dropped_items_total",
+            "counter",
+            "Items dropped for good, by reason.",
+            &mut out,
+        );
         for (i, r) in DROP_REASONS.iter().enumerate() {
-            let _ = writeln!(out, "langfuse_bridge_dropped_items_total{{reason=\"{r}\"}} {}", load(&self.dropped[i]));
+            let _ = writeln!(
+                out,
+                "langfuse_bridge_dropped_items_total{{reason=\"{r}\"}} {}",
+                load(&self.dropped[i])
+            );
         }
         for (name, help, value) in [
-            ("langfuse_bridge_spool_bytes", "Bytes in spool segments.", &self.spool_bytes),
-            ("langfuse_bridge_spool_records", "Records not yet accepted upstream.", &self.spool_records),
+            (
+                "langfuse_bridge_spool_bytes",
+                "Bytes in spool segments.",
+                &self.spool_bytes,
+            ),
+            (
+                "langfuse_bridge_spool_records",
+                "Records not yet accepted upstream.",
+                &self.spool_records,
+            ),
         ] {
             family(name, "gauge", help, &mut out);
             let _ = writeln!(out, "{name} {}", load(value));
         }
         let oldest = self.oldest_pending_ms.load(Ordering::Relaxed);
-        let lag = if oldest > 0 { (now_ms - oldest).max(0) as f64 / 1000.0 } else { 0.0 };
-        family("langfuse_bridge_forward_lag_seconds", "gauge", "Age of the oldest record not yet accepted upstream.", &mut out);
+        let lag = if oldest > 0 {
+            (now_ms - oldest).max(0) as f64 / 1000.0
+        } else {
+            0.0
+        };
+        family(
+            "langfuse_bridge_forward_lag_seconds",
+            "gauge",
+            "Age of the oldest record not yet accepted upstream.",
+            &mut out,
+        );
         let _ = writeln!(out, "langfuse_bridge_forward_lag_seconds {lag}");
         let name = "langfuse_bridge_request_duration_seconds";
-        family(name, "histogram", "Time from request arrival to answer.", &mut out);
+        family(
+            name,
+            "histogram",
+            "Time from request arrival to answer.",
+            &mut out,
+        );
         for e in ENDPOINTS {
             let h = &self.latency[index(e)];
             let mut cumulative = 0;
             for (b, upper) in BUCKETS.iter().enumerate() {
                 cumulative += load(&h.counts[b]);
-                let _ = writeln!(out, "{name}_bucket{{endpoint=\"{}\",le=\"{upper}\"}} {cumulative}", e.label());
+                let _ = writeln!(
+                    out,
+                    "{name}_bucket{{endpoint=\"{}\",le=\"{upper}\"}} {cumulative}",
+                    e.label()
+                );
             }
-            let _ = writeln!(out, "{name}_bucket{{endpoint=\"{}\",le=\"+Inf\"}} {}", e.label(), load(&h.count));
-            let _ = writeln!(out, "{name}_sum{{endpoint=\"{}\"}} {}", e.label(), load(&h.sum_micros) as f64 / 1e6);
-            let _ = writeln!(out, "{name}_count{{endpoint=\"{}\"}} {}", e.label(), load(&h.count));
+            let _ = writeln!(
+                out,
+                "{name}_bucket{{endpoint=\"{}\",le=\"+Inf\"}} {}",
+                e.label(),
+                load(&h.count)
+            );
+            let _ = writeln!(
+                out,
+                "{name}_sum{{endpoint=\"{}\"}} {}",
+                e.label(),
+                load(&h.sum_micros) as f64 / 1e6
+            );
+            let _ = writeln!(
+                out,
+                "{name}_count{{endpoint=\"{}\"}} {}",
+                e.label(),
+                load(&h.count)
+            );
         }
         out
     }

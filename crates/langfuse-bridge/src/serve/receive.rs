@@ -8,14 +8,13 @@
 //! | `Content-Encoding` other than gzip/identity, `Content-Type` other than protobuf/JSON | 415 |
 //! | undecodable protobuf, JSON, gzip | 400 with the decoder's message |
 
-use std::io::Read;
-
 use bytes::Bytes;
 use langfuse_otel_core::otlp;
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use prost::Message;
 use serde_json::Value;
 
+use crate::body::{BodyError, BodyLimits, Encoding, decode_body};
 use crate::spool::RecordKind;
 
 /// Why a request was not accepted. Messages never contain credentials.
@@ -87,44 +86,44 @@ pub struct Limits {
     pub max_decompressed_bytes: usize,
 }
 
-/// Decompresses `body` per its `Content-Encoding` (`gzip` or identity), never holding more
-/// than `limits.max_decompressed_bytes + 1` bytes.
-pub fn decompress(body: Bytes, encoding: Option<&str>, limits: Limits) -> Result<Bytes, ReceiveError> {
-    if body.len() > limits.max_body_bytes {
-        return Err(ReceiveError::BodyTooLarge {
-            limit: limits.max_body_bytes,
-        });
-    }
-    let encoding = encoding.map(str::trim).unwrap_or("");
-    if encoding.is_empty() || encoding.eq_ignore_ascii_case("identity") {
-        if body.len() > limits.max_decompressed_bytes {
+/// Decompresses `body` per its `Content-Encoding` (`gzip` or identity) through the bounded
+/// reader of [`crate::body`]: never more than `limits.max_decompressed_bytes + 1` bytes are held.
+pub fn decompress(
+    body: Bytes,
+    encoding: Option<&str>,
+    limits: Limits,
+) -> Result<Bytes, ReceiveError> {
+    let encoding = Encoding::from_header(encoding).map_err(from_body_error)?;
+    let limits = BodyLimits {
+        max_body_bytes: limits.max_body_bytes,
+        max_decoded_bytes: limits.max_decompressed_bytes,
+    };
+    if encoding == Encoding::Identity {
+        // No copy for the common case.
+        if body.len() > limits.max_body_bytes {
+            return Err(ReceiveError::BodyTooLarge {
+                limit: limits.max_body_bytes,
+            });
+        }
+        if body.len() > limits.max_decoded_bytes {
             return Err(ReceiveError::DecompressedTooLarge {
-                limit: limits.max_decompressed_bytes,
+                limit: limits.max_decoded_bytes,
             });
         }
         return Ok(body);
     }
-    if !encoding.eq_ignore_ascii_case("gzip") {
-        return Err(ReceiveError::UnsupportedMediaType(format!(
-            "unsupported Content-Encoding '{}' (expected gzip or identity)",
-            printable(encoding)
-        )));
-    }
-    gunzip(&body, limits.max_decompressed_bytes).map(Bytes::from)
+    decode_body(Vec::from(body), encoding, &limits)
+        .map(Bytes::from)
+        .map_err(from_body_error)
 }
 
-/// Inflates gzip data, failing once more than `limit` bytes come out.
-pub fn gunzip(data: &[u8], limit: usize) -> Result<Vec<u8>, ReceiveError> {
-    let mut out = Vec::with_capacity(data.len().saturating_mul(4).min(limit));
-    let cap = u64::try_from(limit).unwrap_or(u64::MAX).saturating_add(1);
-    flate2::read::MultiGzDecoder::new(data)
-        .take(cap)
-        .read_to_end(&mut out)
-        .map_err(|e| ReceiveError::Malformed(format!("invalid gzip body: {e}")))?;
-    if out.len() > limit {
-        return Err(ReceiveError::DecompressedTooLarge { limit });
+fn from_body_error(e: BodyError) -> ReceiveError {
+    match e {
+        BodyError::TooLarge { limit } => ReceiveError::BodyTooLarge { limit },
+        BodyError::DecodedTooLarge { limit } => ReceiveError::DecompressedTooLarge { limit },
+        BodyError::UnsupportedEncoding(_) => ReceiveError::UnsupportedMediaType(e.to_string()),
+        other => ReceiveError::Malformed(other.to_string()),
     }
-    Ok(out)
 }
 
 fn printable(s: &str) -> String {
@@ -244,7 +243,9 @@ pub fn parse_scores(body: &[u8]) -> Result<Vec<Value>, ReceiveError> {
             return Err(ReceiveError::Malformed("a score is not an object".into()));
         };
         if !map.get("name").is_some_and(Value::is_string) {
-            return Err(ReceiveError::Malformed("a score needs a string name".into()));
+            return Err(ReceiveError::Malformed(
+                "a score needs a string name".into(),
+            ));
         }
         if !map.get("id").is_some_and(Value::is_string) {
             map.insert("id".into(), Value::String(super::new_id()));
@@ -258,7 +259,7 @@ mod tests {
     use super::*;
 
     const LIMITS: Limits = Limits {
-        max_body_bytes: 1000,
+        max_body_bytes: 8000,
         max_decompressed_bytes: 2000,
     };
 
@@ -281,16 +282,31 @@ mod tests {
     fn unknown_encodings_and_types_are_415() {
         let err = decompress(Bytes::from_static(b"x"), Some("br"), LIMITS).unwrap_err();
         assert_eq!(err.http_status(), 415);
-        assert_eq!(otlp_kind(Some("text/plain")).unwrap_err().http_status(), 415);
+        assert_eq!(
+            otlp_kind(Some("text/plain")).unwrap_err().http_status(),
+            415
+        );
         assert_eq!(otlp_kind(None).unwrap_err().http_status(), 415);
     }
 
     #[test]
     fn malformed_bodies_are_400() {
-        assert_eq!(check_otlp(RecordKind::OtlpProtobuf, b"\xff\xff").unwrap_err().http_status(), 400);
-        assert_eq!(check_otlp(RecordKind::OtlpJson, b"{").unwrap_err().http_status(), 400);
         assert_eq!(
-            decompress(Bytes::from_static(b"\x1f\x8bxx"), Some("gzip"), LIMITS).unwrap_err().http_status(),
+            check_otlp(RecordKind::OtlpProtobuf, b"\xff\xff")
+                .unwrap_err()
+                .http_status(),
+            400
+        );
+        assert_eq!(
+            check_otlp(RecordKind::OtlpJson, b"{")
+                .unwrap_err()
+                .http_status(),
+            400
+        );
+        assert_eq!(
+            decompress(Bytes::from_static(b"\x1f\x8bxx"), Some("gzip"), LIMITS)
+                .unwrap_err()
+                .http_status(),
             400
         );
     }
@@ -308,8 +324,19 @@ mod tests {
 
     #[test]
     fn one_score_or_a_list_is_accepted_and_gets_an_id() {
-        assert_eq!(parse_scores(br#"{"name":"q","value":1}"#).unwrap()[0]["id"].as_str().unwrap().len(), 36);
-        assert_eq!(parse_scores(br#"[{"name":"q","id":"s"},{"name":"r"}]"#).unwrap().len(), 2);
+        assert_eq!(
+            parse_scores(br#"{"name":"q","value":1}"#).unwrap()[0]["id"]
+                .as_str()
+                .unwrap()
+                .len(),
+            36
+        );
+        assert_eq!(
+            parse_scores(br#"[{"name":"q","id":"s"},{"name":"r"}]"#)
+                .unwrap()
+                .len(),
+            2
+        );
         assert!(parse_scores(b"3").is_err());
     }
 }

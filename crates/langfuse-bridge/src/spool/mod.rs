@@ -52,7 +52,7 @@ use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::time::Duration;
 
-pub use self::appender::Appender;
+pub use self::appender::{Appender, AppenderThread};
 pub use self::record::{Cursor, RecordKind, SpoolRecord};
 pub use self::store::{NewRecord, Recovery, Spool, SpoolReader, SpoolStats};
 
