@@ -293,6 +293,8 @@ impl ServeConfig {
             fsync: self.fsync,
             fsync_interval: Duration::from_millis(self.fsync_interval_ms.max(1)),
             max_bytes: self.spool_max_bytes,
+            // Several segments fit, so committed ones free space while others fill.
+            segment_bytes: (self.spool_max_bytes / 8).clamp(4096, 32 << 20),
             ..SpoolConfig::new(&self.spool)
         }
     }

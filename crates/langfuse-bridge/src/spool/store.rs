@@ -420,8 +420,22 @@ impl Spool {
     }
 
     fn collect_garbage(&self, min_committed: u64) {
-        let active = lock(&self.shared.writer).active.as_ref().map(|(f, _)| *f);
+        let mut writer = lock(&self.shared.writer);
         let mut index = lock(&self.shared.index);
+        // A fully committed active segment is closed, so that it can go too (a small spool
+        // would otherwise never free its only segment); the next append starts a new one.
+        if let Some((first, _)) = &writer.active {
+            if index
+                .segments
+                .get(first)
+                .is_some_and(|m| m.bytes > 0 && m.last_seq <= min_committed)
+            {
+                writer.active = None;
+                writer.data_dirty = false;
+            }
+        }
+        let active = writer.active.as_ref().map(|(f, _)| *f);
+        drop(writer);
         let done: Vec<(u64, u64)> = index
             .segments
             .iter()
