@@ -412,8 +412,9 @@ fn now_ms() -> i64 {
 }
 
 impl Forwarder {
-    /// Runs until stopped (blocking; `runtime` is used to wait for records).
-    pub fn run(mut self, runtime: &tokio::runtime::Handle) {
+    /// Runs until stopped (blocking; `runtime`, owned by the calling thread so that its
+    /// `block_on` drives the timers, is used to wait for records and back off).
+    pub fn run(mut self, runtime: &tokio::runtime::Runtime) {
         let metrics = Arc::clone(&self.metrics);
         metrics
             .redelivered_records
@@ -513,7 +514,7 @@ impl Forwarder {
         self.update_gauges();
     }
 
-    fn pause(&self, runtime: &tokio::runtime::Handle, wait: Duration) {
+    fn pause(&self, runtime: &tokio::runtime::Runtime, wait: Duration) {
         let control = Arc::clone(&self.control);
         runtime.block_on(async {
             tokio::select! {

@@ -247,7 +247,7 @@ impl BoundBridge {
                     .enable_time()
                     .build()
                 {
-                    Ok(rt) => forwarder.run(rt.handle()),
+                    Ok(rt) => forwarder.run(&rt),
                     Err(e) => tracing::error!(error = %e, "cannot start the forwarder runtime"),
                 }
             })
