@@ -39,7 +39,7 @@ pub enum Command {
     Translate(TranslateArgs),
     /// Receive OTLP (HTTP and gRPC) and Langfuse API calls, spool them durably, forward them
     /// to Langfuse, Langfuse ingestion or an OTLP collector.
-    Serve(crate::serve::args::ServeArgs),
+    Serve(Box<crate::serve::args::ServeArgs>),
 }
 
 /// Which rules `translate` follows where the server drops data.

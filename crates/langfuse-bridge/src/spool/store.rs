@@ -479,16 +479,13 @@ fn recover_segment(
     let data = fs::read(path)?;
     let mut offset = 0usize;
     let mut expected = first;
-    loop {
-        match frame::decode(&data[offset..]) {
-            Decoded::Frame(payload, len) => match SpoolRecord::decode(payload) {
-                Ok(r) if r.sequence == expected => {
-                    offset += len;
-                    expected += 1;
-                }
-                _ => break,
-            },
-            Decoded::End | Decoded::Invalid => break,
+    while let Decoded::Frame(payload, len) = frame::decode(&data[offset..]) {
+        match SpoolRecord::decode(payload) {
+            Ok(r) if r.sequence == expected => {
+                offset += len;
+                expected += 1;
+            }
+            _ => break,
         }
     }
     let cut = (data.len() - offset) as u64;

@@ -156,7 +156,7 @@ fn run_ops(ops: Vec<Op>, max_bytes: u64) {
                 if let (Some(n), Some(seg)) = (tear, last_segment(&dir)) {
                     // A write cut short by the crash: part of a frame that was never acked.
                     let mut partial = Vec::new();
-                    super::frame::encode_into(&vec![0xab; 64], &mut partial);
+                    super::frame::encode_into(&[0xab; 64], &mut partial);
                     partial.truncate(n.min(partial.len() - 1));
                     let mut data = std::fs::read(&seg).unwrap();
                     data.extend_from_slice(&partial);
@@ -177,10 +177,10 @@ fn run_ops(ops: Vec<Op>, max_bytes: u64) {
         assert!(spool.stats().bytes <= max_bytes);
     }
     // Finally everything acked and not committed is readable by each destination.
-    for d in 0..2 {
+    for (d, reader) in readers.iter_mut().enumerate() {
         let mut all = Vec::new();
         loop {
-            let got = readers[d].read(100, usize::MAX).unwrap();
+            let got = reader.read(100, usize::MAX).unwrap();
             if got.is_empty() {
                 break;
             }
