@@ -31,9 +31,9 @@
 pub mod body;
 pub mod cli;
 pub mod error;
+pub mod import_cmd;
 pub mod serve;
 pub mod spool;
-pub mod import_cmd;
 pub mod traces_cmd;
 pub mod translate_cmd;
 pub mod ui;

@@ -19,7 +19,7 @@ pub struct ServeArgs {
     /// OTLP/gRPC listener, or `off` [default: 127.0.0.1:4317].
     #[arg(long, value_name = "ADDR", env = "LANGFUSE_BRIDGE_GRPC")]
     pub grpc: Option<String>,
-    /// Destination: langfuse, ingestion or otlp [default: langfuse when an upstream or keys are set].
+    /// Destination: langfuse, ingestion, otlp or local [default: langfuse when an upstream or keys are set, else local].
     #[arg(long, value_name = "DEST", env = "LANGFUSE_BRIDGE_TO")]
     pub to: Option<Destination>,
     /// Langfuse base URL, or the OTLP endpoint (`http(s)://…/v1/traces`, `grpc://host:port`).
@@ -64,6 +64,9 @@ pub struct ServeArgs {
     /// Translation rules for `--to ingestion`: repair or server [default: repair].
     #[arg(long, value_name = "RULES", env = "LANGFUSE_BRIDGE_COMPAT")]
     pub compat: Option<Compat>,
+    /// The trace store of `--to local` (its viewer is served at `/`).
+    #[arg(long, value_name = "FILE", env = "LANGFUSE_BRIDGE_STORE")]
+    pub store: Option<PathBuf>,
     /// Log format: text or json [default: text].
     #[arg(long, value_name = "FORMAT", env = "LANGFUSE_BRIDGE_LOG_FORMAT")]
     pub log_format: Option<LogFormat>,
@@ -100,6 +103,7 @@ impl ServeArgs {
             shutdown_timeout => shutdown_timeout_secs,
             compat => compat,
             log_format => log_format,
+            store => store,
         );
         if let Some(to) = self.to {
             config.to = Some(to);

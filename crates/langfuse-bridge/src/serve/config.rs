@@ -32,6 +32,8 @@ pub enum Destination {
     Ingestion,
     /// Any OTLP collector: the upstream is `http(s)://…/v1/traces` or `grpc://host:port`.
     Otlp,
+    /// The embedded trace store (`store`), with the web viewer at `/` of the HTTP listener.
+    Local,
 }
 
 impl FromStr for Destination {
@@ -42,8 +44,9 @@ impl FromStr for Destination {
             "langfuse" => Ok(Destination::Langfuse),
             "ingestion" => Ok(Destination::Ingestion),
             "otlp" => Ok(Destination::Otlp),
+            "local" => Ok(Destination::Local),
             other => Err(format!(
-                "unknown destination '{other}' (expected langfuse, ingestion or otlp)"
+                "unknown destination '{other}' (expected langfuse, ingestion, otlp or local)"
             )),
         }
     }
@@ -56,6 +59,7 @@ impl Destination {
             Destination::Langfuse => "langfuse",
             Destination::Ingestion => "ingestion",
             Destination::Otlp => "otlp",
+            Destination::Local => "local",
         }
     }
 }
@@ -152,7 +156,7 @@ pub struct ServeConfig {
     pub http: SocketAddr,
     /// OTLP/gRPC listener; `None` disables it.
     pub grpc: Option<SocketAddr>,
-    /// Destination; `None`: `langfuse` when an upstream or keys are configured.
+    /// Destination; `None`: `langfuse` when an upstream or keys are configured, else `local`.
     pub to: Option<Destination>,
     /// Upstream base URL (Langfuse) or OTLP endpoint.
     pub upstream: Option<String>,
@@ -183,8 +187,10 @@ pub struct ServeConfig {
     pub log_format: LogFormat,
     /// Per-attempt-round deadline of upstream sends (seconds).
     pub upstream_timeout_secs: u64,
-    /// Translation rules for `--to ingestion`.
+    /// Translation rules for `--to ingestion` and `--to local`.
     pub compat: Compat,
+    /// The trace store of `--to local`.
+    pub store: PathBuf,
 }
 
 impl std::fmt::Debug for ServeConfig {
@@ -228,6 +234,7 @@ impl Default for ServeConfig {
             log_format: LogFormat::Text,
             upstream_timeout_secs: 10,
             compat: Compat::Repair,
+            store: PathBuf::from(langfuse_store::DEFAULT_DB_PATH),
         }
     }
 }
@@ -250,16 +257,15 @@ impl ServeConfig {
         toml::from_str(text).map_err(|e| ConfigError::Toml(e.message().to_owned()))
     }
 
-    /// The destination: `to`, or `langfuse` when an upstream or keys are configured.
+    /// The destination: `to`, or `langfuse` when an upstream or keys are configured, else
+    /// `local`.
     pub fn destination(&self) -> Result<Destination, ConfigError> {
         match self.to {
             Some(d) => Ok(d),
             None if self.upstream.is_some() || self.public_key.is_some() => {
                 Ok(Destination::Langfuse)
             }
-            None => Err(ConfigError::Invalid(
-                "no destination: set --to and --upstream (or LANGFUSE_BASE_URL and keys)".into(),
-            )),
+            None => Ok(Destination::Local),
         }
     }
 
@@ -302,6 +308,9 @@ impl ServeConfig {
     /// Checks everything that can be checked before starting.
     pub fn validate(&self) -> Result<(), ConfigError> {
         self.keys()?;
+        if self.destination()? == Destination::Local {
+            return Ok(());
+        }
         let url = self.upstream_url()?;
         let lower = url.to_ascii_lowercase();
         let ok = lower.starts_with("http://")
@@ -332,7 +341,7 @@ mod tests {
     #[test]
     fn the_destination_defaults_to_langfuse_when_an_upstream_is_set() {
         let mut c = ServeConfig::default();
-        assert!(c.destination().is_err());
+        assert_eq!(c.destination().unwrap(), Destination::Local);
         c.upstream = Some("http://x".into());
         assert_eq!(c.destination().unwrap(), Destination::Langfuse);
     }

@@ -102,6 +102,9 @@ pub fn from_config(config: &ServeConfig) -> Result<Box<dyn Destination>, ConfigE
                 keys_configured: config.keys()?.is_some(),
             }))
         }
+        To::Local => Err(ConfigError::Invalid(
+            "the local store is opened by the bridge itself".into(),
+        )),
         To::Otlp => {
             let lower = url.to_ascii_lowercase();
             let target = if let Some(rest) = lower.strip_prefix("grpc://") {
@@ -378,6 +381,56 @@ impl Destination for OtlpDestination {
             }
         };
         settle_outcome(outcome, *spans, keys, authorization.is_some())
+    }
+}
+
+/// The embedded trace store (`--to local`): translated events are upserted (idempotent, so a
+/// re-sent record changes nothing).
+pub struct LocalDestination {
+    store: langfuse_store::Store,
+}
+
+impl LocalDestination {
+    /// Writes into `store`.
+    pub fn new(store: langfuse_store::Store) -> LocalDestination {
+        LocalDestination { store }
+    }
+}
+
+impl Destination for LocalDestination {
+    fn shape(&self) -> Shape {
+        Shape::Events
+    }
+
+    fn send(&mut self, unit: &mut Unit, _deadline: Instant) -> Sent {
+        let Unit::Events { events, .. } = unit else {
+            return Sent {
+                rejected: unit.items(),
+                ..Sent::default()
+            };
+        };
+        let mut parsed = Vec::with_capacity(events.len());
+        let mut rejected = 0;
+        for event in events.iter() {
+            match serde_json::from_value::<langfuse_otel_core::IngestionEvent>(event.clone()) {
+                Ok(e) => parsed.push(e),
+                Err(_) => rejected += 1,
+            }
+        }
+        match self.store.ingest(&parsed) {
+            Ok(_) => Sent {
+                delivered: parsed.len(),
+                rejected,
+                retry: None,
+            },
+            Err(e) => Sent {
+                retry: Some(Retry {
+                    reason: format!("the local store failed: {e}"),
+                    delay: Some(Duration::from_secs(1)),
+                }),
+                ..Sent::default()
+            },
+        }
     }
 }
 

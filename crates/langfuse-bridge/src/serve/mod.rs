@@ -10,7 +10,7 @@
 //! | [`auth`] | configured keys or each client's credentials |
 //! | [`http`], [`grpc`] | the listeners |
 //! | [`forward`] | spool → units → [`Destination`] → cursor commit |
-//! | [`destination`] | Langfuse, ingestion and OTLP destinations over `langfuse-otel-transport` |
+//! | [`destination`] | Langfuse, ingestion and OTLP destinations over `langfuse-otel-transport`; the local store (its viewer mounted at `/`) |
 //! | [`metrics`] | `/metrics` |
 //!
 //! The whole service runs in-process, so tests drive it like the binary:
@@ -120,11 +120,20 @@ impl Bridge {
     /// Opens the spool and binds the listeners.
     pub async fn bind(self) -> Result<BoundBridge, ServeError> {
         let config = self.config;
+        let mut viewer = None;
         let destination = match self.destination {
             Some(d) => d,
             None => {
                 config.validate()?;
-                destination::from_config(&config)?
+                if config.destination()? == config::Destination::Local {
+                    let store = langfuse_store::Store::open(&config.store).map_err(|e| {
+                        ServeError::Config(config::ConfigError::Invalid(e.to_string()))
+                    })?;
+                    viewer = Some(store.clone());
+                    Box::new(destination::LocalDestination::new(store))
+                } else {
+                    destination::from_config(&config)?
+                }
             }
         };
         let cursor = match destination.shape() {
@@ -184,6 +193,7 @@ impl Bridge {
         Ok(BoundBridge {
             http,
             grpc,
+            viewer,
             receiver,
             appender_thread,
             forwarder,
@@ -201,6 +211,8 @@ impl Bridge {
 /// A bridge with its listeners bound.
 pub struct BoundBridge {
     http: tokio::net::TcpListener,
+    /// The store whose viewer is mounted at `/` (`--to local`).
+    viewer: Option<langfuse_store::Store>,
     grpc: Option<tokio::net::TcpListener>,
     receiver: Arc<Receiver>,
     appender_thread: AppenderThread,
@@ -233,6 +245,7 @@ impl BoundBridge {
         let BoundBridge {
             http,
             grpc,
+            viewer,
             receiver,
             appender_thread,
             forwarder,
@@ -257,8 +270,11 @@ impl BoundBridge {
         let wait_stop = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
             let _ = rx.wait_for(|stop| *stop).await;
         };
-        let http_server = axum::serve(http, http::router(Arc::clone(&receiver)))
-            .with_graceful_shutdown(wait_stop(stop_rx.clone()));
+        let mut app = http::router(Arc::clone(&receiver));
+        if let Some(store) = viewer {
+            app = app.merge(crate::ui::router(store));
+        }
+        let http_server = axum::serve(http, app).with_graceful_shutdown(wait_stop(stop_rx.clone()));
         let http_task = tokio::spawn(async move { http_server.await });
         let grpc_task = grpc.map(|listener| {
             let service = grpc::service(Arc::clone(&receiver));
