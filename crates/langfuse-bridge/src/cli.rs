@@ -40,6 +40,9 @@ pub enum Command {
     /// Read one OTLP trace export (OTLP/JSON or protobuf, optionally gzip-compressed) from FILE
     /// or standard input and print the Langfuse ingestion events as {"batch":[...]}.
     Translate(TranslateArgs),
+    /// Receive OTLP (HTTP and gRPC) and Langfuse API calls, spool them durably, forward them
+    /// to Langfuse, Langfuse ingestion or an OTLP collector.
+    Serve(Box<crate::serve::args::ServeArgs>),
     /// Load a JSON-lines file of Langfuse ingestion events (the SDK's offline file) into the
     /// local trace store.
     Import(crate::import_cmd::ImportArgs),

@@ -26,6 +26,9 @@ pub enum BridgeError {
     /// The input is not an OTLP trace export.
     #[error("{0}")]
     Decode(#[from] langfuse_otel_core::otlp::DecodeError),
+    /// `serve` could not start or failed.
+    #[error(transparent)]
+    Serve(#[from] crate::serve::ServeError),
     /// `import` failed.
     #[error(transparent)]
     Import(#[from] crate::import_cmd::ImportCmdError),
