@@ -4,13 +4,23 @@
 //! ingestion events the Langfuse server derives from the same exports
 //! (`fixtures/conformance/sdk-*.json`) and the scores the SDKs sent.
 //!
+//! The same comparison runs on a store filled by `langfuse-bridge serve --to local`, the SDKs'
+//! requests replayed into it exactly as sent (twice: the replay changes nothing).
+//!
 //! The binary is built on first use with the cargo running the tests; set
 //! `LANGFUSE_BRIDGE_BIN` to test a prebuilt binary instead.
+
+mod bridge_support;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use bridge_support::{basic, gzip, post, start, test_config, wait_until};
+use langfuse_bridge::serve::Bridge;
+use langfuse_bridge::serve::config::Destination;
 
 use integration_tests::bridge_bin::{bridge, target_and_profile};
 use integration_tests::captures::trace_requests;
@@ -201,7 +211,12 @@ fn check_sdk(sdk_dir: &str, oracle_sdk: &str) {
     let db_arg = db.to_str().expect("utf-8 path");
     write_sdk_events(sdk_dir, &events_file);
     run(&["import", events_file.to_str().unwrap(), "--db", db_arg]);
+    check_store(db_arg, sdk_dir, oracle_sdk);
+}
 
+/// Compares what `traces list --json` / `traces show --json` read from the store at `db`
+/// with the oracle's traces, observations and the SDK's scores.
+fn check_store(db_arg: &str, sdk_dir: &str, oracle_sdk: &str) {
     let oracle = oracle_events(oracle_sdk);
     let want_traces = oracle_traces(&oracle);
     let listed = run_json(&["traces", "list", "--db", db_arg, "--limit", "0", "--json"]);
@@ -557,4 +572,79 @@ fn import_loads_the_quickstart_offline_file() {
     assert_eq!(shown["scores"][0]["name"], "helpfulness");
     let text = run(&["traces", "show", id, "--db", db_arg]);
     assert!(text.contains("generate-answer [generation]"), "{text}");
+}
+
+/// Replays every request of an SDK's captures into a `serve --to local` bridge on `db`
+/// (path, content type, encoding and credentials as the SDK sent them), waits until the spool
+/// has delivered everything to the store, and stops the bridge.
+fn replay_into_serve_local(sdk_dir: &str, db: &Path, spool_tag: &str) {
+    let mut config = test_config(spool_tag, "http://unused", "local");
+    config.to = Some(Destination::Local);
+    config.upstream = None;
+    config.store = db.to_path_buf();
+    let bridge = start(Bridge::new(config));
+    let auth = basic("pk-lf-test", "sk-lf-test");
+    for path in fixture_files(&format!("sdk-captures/{sdk_dir}")) {
+        let capture = read_json(&path);
+        for request in capture["requests"].as_array().into_iter().flatten() {
+            let raw = integration_tests::captures::base64_decode(
+                request["raw_body_b64"].as_str().unwrap_or_default(),
+            )
+            .expect("raw body");
+            let encoding = request["content_encoding"].as_str().unwrap_or_default();
+            let body = if encoding == "gzip" { gzip(&raw) } else { raw };
+            let mut headers = vec![
+                (
+                    "content-type",
+                    request["content_type"].as_str().unwrap_or_default(),
+                ),
+                ("authorization", auth.as_str()),
+            ];
+            if !encoding.is_empty() {
+                headers.push(("content-encoding", encoding));
+            }
+            let target = request["path"].as_str().unwrap_or_default();
+            let answer = post(&format!("{}{target}", bridge.url()), &headers, &body)
+                .unwrap_or_else(|e| panic!("{sdk_dir}: {target}: {e}"));
+            assert!(
+                (200..300).contains(&answer.status),
+                "{sdk_dir}: {target} answered {}",
+                answer.status
+            );
+        }
+    }
+    let delivered = wait_until(Duration::from_secs(30), || {
+        bridge.metrics.spool_records.load(Ordering::Relaxed) == 0
+            && bridge.metrics.forwarded_items.load(Ordering::Relaxed) > 0
+    });
+    assert!(
+        delivered,
+        "{sdk_dir}: the spool never drained into the store"
+    );
+    bridge.stop();
+}
+
+fn check_sdk_through_serve_local(sdk_dir: &str, oracle_sdk: &str) {
+    let dir = TempDir::new(&format!("serve-{oracle_sdk}"));
+    let db = dir.0.join("traces.db");
+    let db_arg = db.to_str().expect("utf-8 path");
+    replay_into_serve_local(sdk_dir, &db, &format!("store-serve-{oracle_sdk}-1"));
+    check_store(db_arg, sdk_dir, oracle_sdk);
+    let first = snapshot(db_arg);
+    replay_into_serve_local(sdk_dir, &db, &format!("store-serve-{oracle_sdk}-2"));
+    assert_eq!(
+        snapshot(db_arg),
+        first,
+        "{sdk_dir}: a second replay changed the store"
+    );
+}
+
+#[test]
+fn python_sdk_requests_replayed_into_serve_local_read_back_as_the_oracle_twice() {
+    check_sdk_through_serve_local("python-sdk", "python");
+}
+
+#[test]
+fn js_sdk_requests_replayed_into_serve_local_read_back_as_the_oracle_twice() {
+    check_sdk_through_serve_local("js-sdk", "js");
 }
