@@ -39,8 +39,13 @@ function scoreText(s) {
 
 // ---------- routing ----------
 let current = { view: null, refresh: null };
+// Every navigation gets a new number; a view whose data arrives after the user moved on
+// (its number is no longer current) drops it instead of rendering over the new view.
+let routeSeq = 0;
+const stale = (seq) => seq !== routeSeq;
 
 function route() {
+  routeSeq += 1;
   const hash = location.hash || "#/traces";
   const [path, query] = hash.slice(1).split("?");
   const parts = path.split("/").filter(Boolean).map(decodeURIComponent);
@@ -116,8 +121,10 @@ async function tracesView(params) {
   const load = async () => {
     const q = new URLSearchParams(params);
     q.set("sort", sort); q.set("order", order); q.set("limit", limit); q.set("offset", offset);
+    const seq = routeSeq;
     let page;
-    try { page = await api("/api/traces?" + q.toString()); } catch (e) { return failed(e); }
+    try { page = await api("/api/traces?" + q.toString()); } catch (e) { return stale(seq) || failed(e); }
+    if (stale(seq)) return;
     tbody.replaceChildren(...page.traces.map((t) => {
       const open = () => { location.hash = "#/trace/" + encodeURIComponent(t.id); };
       return h("tr", { tabindex: 0, "data-id": t.id, onclick: open, onkeydown: (ev) => { if (ev.key === "Enter") open(); } },
@@ -246,8 +253,10 @@ function jsonDetails(title, value) {
 
 // ---------- trace page ----------
 async function traceView(id, selectedObs) {
+  const seq = routeSeq;
   let t;
-  try { t = await api("/api/traces/" + encodeURIComponent(id)); } catch (e) { return failed(e); }
+  try { t = await api("/api/traces/" + encodeURIComponent(id)); } catch (e) { return stale(seq) || failed(e); }
+  if (stale(seq)) return;
   const obs = t.observations;
   const byId = new Map(obs.map((o) => [o.id, o]));
   const kids = new Map();
@@ -374,8 +383,10 @@ function observationPanel(o, t) {
 
 // ---------- sessions and users ----------
 async function sessionsView() {
+  const seq = routeSeq;
   let sessions;
-  try { sessions = await api("/api/sessions?limit=200"); } catch (e) { return failed(e); }
+  try { sessions = await api("/api/sessions?limit=200"); } catch (e) { return stale(seq) || failed(e); }
+  if (stale(seq)) return;
   const rows = sessions.map((s) => {
     const open = () => { location.hash = "#/session/" + encodeURIComponent(s.id); };
     return h("tr", { tabindex: 0, onclick: open, onkeydown: (ev) => { if (ev.key === "Enter") open(); } },
@@ -391,8 +402,10 @@ async function sessionsView() {
 }
 
 async function sessionView(id) {
+  const seq = routeSeq;
   let traces;
-  try { traces = await api("/api/sessions/" + encodeURIComponent(id)); } catch (e) { return failed(e); }
+  try { traces = await api("/api/sessions/" + encodeURIComponent(id)); } catch (e) { return stale(seq) || failed(e); }
+  if (stale(seq)) return;
   render(h("p", {}, h("a", { href: "#/sessions" }, "← Sessions")), h("h1", {}, "Session " + id),
     traces.map((t) => h("div", { class: "session-turn" },
       h("h3", {}, h("a", { href: "#/trace/" + encodeURIComponent(t.id) }, t.name || t.id), " ",
@@ -401,8 +414,10 @@ async function sessionView(id) {
 }
 
 async function usersView() {
+  const seq = routeSeq;
   let users;
-  try { users = await api("/api/users?limit=200"); } catch (e) { return failed(e); }
+  try { users = await api("/api/users?limit=200"); } catch (e) { return stale(seq) || failed(e); }
+  if (stale(seq)) return;
   const rows = users.map((u) => {
     const open = () => { location.hash = "#/traces?user=" + encodeURIComponent(u.id); };
     return h("tr", { tabindex: 0, onclick: open, onkeydown: (ev) => { if (ev.key === "Enter") open(); } },
