@@ -157,8 +157,10 @@ async fn main() {
         Err(e) => eprintln!("cannot read {}: {e}", offline_file.display()),
     }
     println!(
-        "\nOffline: the trace and its score were written as Langfuse ingestion events to {}.\n\
+        "\nOffline: the trace and its score were written as Langfuse ingestion events to {file}.\n\
+         Open them in the local trace viewer (store ./langfuse-traces.db, then http://127.0.0.1:3000/):\n  \
+         cargo run -p langfuse-bridge -- import {file} && cargo run -p langfuse-bridge -- ui\n\
          Set LANGFUSE_PUBLIC_KEY / LANGFUSE_SECRET_KEY (and LANGFUSE_BASE_URL) to send them to Langfuse.",
-        offline_file.display()
+        file = offline_file.display()
     );
 }

@@ -1,5 +1,6 @@
 //! Shared helpers for the integration tests: fixture paths and loading.
 
+pub mod bridge_bin;
 pub mod capture_receiver;
 pub mod captures;
 pub mod events;

@@ -12,6 +12,9 @@ const AFTER_HELP: &str = "\
 Examples:
   langfuse-bridge translate export.json --pretty      OTLP export -> Langfuse ingestion events
   langfuse-bridge translate --compat server - < x.pb  what the Langfuse server itself derives
+  langfuse-bridge import langfuse-traces.jsonl        the SDK's offline file into ./langfuse-traces.db
+  langfuse-bridge traces list --user u1 --json        traces of the local store
+  langfuse-bridge ui                                  the trace viewer on http://127.0.0.1:3000/
 
 Errors are reported as one `error: ...` line on standard error, with exit status 2.";
 
@@ -37,6 +40,16 @@ pub enum Command {
     /// Read one OTLP trace export (OTLP/JSON or protobuf, optionally gzip-compressed) from FILE
     /// or standard input and print the Langfuse ingestion events as {"batch":[...]}.
     Translate(TranslateArgs),
+    /// Receive OTLP (HTTP and gRPC) and Langfuse API calls, spool them durably, forward them
+    /// to Langfuse, Langfuse ingestion or an OTLP collector.
+    Serve(Box<crate::serve::args::ServeArgs>),
+    /// Load a JSON-lines file of Langfuse ingestion events (the SDK's offline file) into the
+    /// local trace store.
+    Import(crate::import_cmd::ImportArgs),
+    /// List or show the traces of the local trace store.
+    Traces(crate::traces_cmd::TracesArgs),
+    /// Serve the web trace viewer over the local trace store.
+    Ui(crate::ui::UiArgs),
 }
 
 /// Which rules `translate` follows where the server drops data.
@@ -99,6 +112,7 @@ mod tests {
     fn translate(args: &[&str]) -> TranslateArgs {
         match parse(args).unwrap().command {
             Command::Translate(t) => t,
+            other => panic!("not translate: {other:?}"),
         }
     }
 

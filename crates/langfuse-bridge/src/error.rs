@@ -26,6 +26,18 @@ pub enum BridgeError {
     /// The input is not an OTLP trace export.
     #[error("{0}")]
     Decode(#[from] langfuse_otel_core::otlp::DecodeError),
+    /// `serve` could not start or failed.
+    #[error(transparent)]
+    Serve(#[from] crate::serve::ServeError),
+    /// `import` failed.
+    #[error(transparent)]
+    Import(#[from] crate::import_cmd::ImportCmdError),
+    /// `traces list` / `traces show` failed.
+    #[error(transparent)]
+    Traces(#[from] crate::traces_cmd::TracesCmdError),
+    /// `ui` failed.
+    #[error(transparent)]
+    Ui(#[from] crate::ui::UiError),
     /// The output could not be serialized or written.
     #[error("cannot write the output: {0}")]
     Output(String),

@@ -10,7 +10,12 @@
 //! | [`cli`] | the command line: one `clap` struct per command |
 //! | [`body`] | reading request and file bodies with size limits, gzip included (no gzip bomb is ever read into memory) |
 //! | [`translate_cmd`] | `translate`: one OTLP export in, the Langfuse ingestion events out |
+//! | [`import_cmd`] | `import`: the SDK's offline JSON-lines file into the local trace store |
+//! | [`traces_cmd`] | `traces list` / `traces show`: the local trace store in the terminal |
+//! | [`ui`] | `ui` and the web trace viewer's [`ui::router`] (mountable on any axum listener) |
 //! | [`error`] | [`BridgeError`], the one error type of every command |
+//! | [`spool`] | the durable spool of `serve`: segment files of checksummed records, destination cursors |
+//! | [`serve`] | `serve`: OTLP/HTTP, OTLP/gRPC and Langfuse API receivers, spool, forwarding |
 //!
 //! ```
 //! use langfuse_bridge::body::{BodyLimits, Encoding, decode_body};
@@ -26,7 +31,12 @@
 pub mod body;
 pub mod cli;
 pub mod error;
+pub mod import_cmd;
+pub mod serve;
+pub mod spool;
+pub mod traces_cmd;
 pub mod translate_cmd;
+pub mod ui;
 
 pub use error::BridgeError;
 
@@ -38,5 +48,16 @@ pub use error::BridgeError;
 pub fn run(cli: cli::Cli) -> Result<(), BridgeError> {
     match cli.command {
         cli::Command::Translate(args) => translate_cmd::run(&args),
+        cli::Command::Serve(args) => serve::args::run(&args),
+        cli::Command::Import(args) => {
+            let report = import_cmd::run(&args)?;
+            println!("{}", import_cmd::summary(&args, &report));
+            Ok(())
+        }
+        cli::Command::Traces(args) => {
+            print!("{}", traces_cmd::run(&args)?);
+            Ok(())
+        }
+        cli::Command::Ui(args) => Ok(ui::run(&args)?),
     }
 }

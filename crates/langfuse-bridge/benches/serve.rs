@@ -1,0 +1,317 @@
+//! End-to-end benchmark of `serve` on loopback, in one process: sender threads post OTLP/HTTP
+//! protobuf exports (100 spans each) to the bridge, which spools and forwards them to a local
+//! upstream (`--to langfuse`, passthrough). Measured in the same run:
+//!
+//! - a **baseline**: a proxy that decodes each export, re-encodes it and forwards it with the
+//!   same transport (no spool), on the same sender and upstream;
+//! - the bridge with `--fsync interval` and with `--fsync always`.
+//!
+//! For each: sustained spans/s (first send to last span accepted upstream), CPU time of the
+//! proxy's own threads per span (from `/proc/self/task/*/stat`, by thread name), p50/p99 time
+//! to acknowledge a request, and the process's peak RSS (`VmHWM`, which includes the sender and
+//! the upstream).
+//!
+//! `cargo bench -p langfuse-bridge --bench serve` (`BENCH_REQUESTS`, default 1000 per run).
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::routing::post;
+use langfuse_bridge::serve::Bridge;
+use langfuse_bridge::serve::config::ServeConfig;
+use langfuse_otel_transport::{ContentEncoding, HttpSender, Payload, RetryPolicy};
+use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
+use opentelemetry_proto::tonic::common::v1::{AnyValue, InstrumentationScope, KeyValue, any_value};
+use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span};
+use prost::Message;
+
+const SPANS_PER_REQUEST: u64 = 100;
+const SENDERS: u64 = 4;
+
+fn export(first: u64) -> Vec<u8> {
+    let attr = |k: &str, v: &str| KeyValue {
+        key: k.into(),
+        value: Some(AnyValue {
+            value: Some(any_value::Value::StringValue(v.into())),
+        }),
+        ..Default::default()
+    };
+    let spans = (first..first + SPANS_PER_REQUEST)
+        .map(|i| Span {
+            trace_id: [(first % 251) as u8; 16].to_vec(),
+            span_id: i.to_be_bytes().to_vec(),
+            name: "chat gpt-4o".into(),
+            start_time_unix_nano: 1_767_258_000_000_000_000 + i,
+            end_time_unix_nano: 1_767_258_000_250_000_000 + i,
+            attributes: vec![
+                attr("gen_ai.operation.name", "chat"),
+                attr("gen_ai.request.model", "gpt-4o"),
+                attr("gen_ai.input.messages", "[{\"role\":\"user\",\"parts\":[{\"type\":\"text\",\"content\":\"What is the capital of France?\"}]}]"),
+                attr("gen_ai.output.messages", "[{\"role\":\"assistant\",\"parts\":[{\"type\":\"text\",\"content\":\"Paris.\"}]}]"),
+            ],
+            ..Span::default()
+        })
+        .collect();
+    ExportTraceServiceRequest {
+        resource_spans: vec![ResourceSpans {
+            scope_spans: vec![ScopeSpans {
+                scope: Some(InstrumentationScope {
+                    name: "bench".into(),
+                    ..Default::default()
+                }),
+                spans,
+                ..Default::default()
+            }],
+            ..Default::default()
+        }],
+    }
+    .encode_to_vec()
+}
+
+/// The upstream: answers 200, counts bytes.
+fn start_upstream(rt: &tokio::runtime::Runtime) -> (SocketAddr, Arc<AtomicU64>) {
+    let bytes = Arc::new(AtomicU64::new(0));
+    let app = Router::new()
+        .route(
+            "/api/public/otel/v1/traces",
+            post(|State(b): State<Arc<AtomicU64>>, body: Bytes| async move {
+                b.fetch_add(body.len() as u64, Ordering::Relaxed);
+                ""
+            }),
+        )
+        .with_state(Arc::clone(&bytes));
+    let listener = rt
+        .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
+        .expect("bind upstream");
+    let addr = listener.local_addr().expect("addr");
+    rt.spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    (addr, bytes)
+}
+
+/// The baseline proxy: decode, re-encode, forward (one upstream request per request).
+fn start_baseline(rt: &tokio::runtime::Runtime, upstream: SocketAddr, spans: Arc<AtomicU64>) -> SocketAddr {
+    let sender = Arc::new(
+        HttpSender::builder(format!("http://{upstream}/api/public/otel/v1/traces"))
+            .retry(RetryPolicy::disabled())
+            .build()
+            .expect("sender"),
+    );
+    let app = Router::new().route(
+        "/v1/traces",
+        post(move |body: Bytes| {
+            let sender = Arc::clone(&sender);
+            let spans = Arc::clone(&spans);
+            async move {
+                let Ok(request) = ExportTraceServiceRequest::decode(body) else {
+                    return axum::http::StatusCode::BAD_REQUEST;
+                };
+                let n: usize = request.resource_spans.iter().flat_map(|r| &r.scope_spans).map(|s| s.spans.len()).sum();
+                let encoded = request.encode_to_vec();
+                let ok = tokio::task::spawn_blocking(move || {
+                    let payload = Payload::new(encoded, "application/x-protobuf", ContentEncoding::Identity, n);
+                    sender.send(&payload, Instant::now() + Duration::from_secs(10)).is_delivered()
+                })
+                .await
+                .unwrap_or(false);
+                if ok {
+                    spans.fetch_add(n as u64, Ordering::Relaxed);
+                    axum::http::StatusCode::OK
+                } else {
+                    axum::http::StatusCode::BAD_GATEWAY
+                }
+            }
+        }),
+    );
+    let listener = rt
+        .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
+        .expect("bind baseline");
+    let addr = listener.local_addr().expect("addr");
+    rt.spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    addr
+}
+
+/// CPU seconds of this process's threads whose name starts with one of `prefixes`.
+fn thread_cpu(prefixes: &[&str]) -> f64 {
+    let ticks = 100.0; // USER_HZ on Linux
+    let mut total = 0u64;
+    let Ok(tasks) = std::fs::read_dir("/proc/self/task") else {
+        return 0.0;
+    };
+    for task in tasks.flatten() {
+        let path = task.path();
+        let name = std::fs::read_to_string(path.join("comm")).unwrap_or_default();
+        if !prefixes.iter().any(|p| name.trim().starts_with(p)) {
+            continue;
+        }
+        let stat = std::fs::read_to_string(path.join("stat")).unwrap_or_default();
+        // Fields after the ")" of the name: state is field 3; utime and stime are 14 and 15.
+        if let Some(rest) = stat.rsplit_once(')').map(|(_, r)| r) {
+            let fields: Vec<&str> = rest.split_whitespace().collect();
+            let utime: u64 = fields.get(11).and_then(|f| f.parse().ok()).unwrap_or(0);
+            let stime: u64 = fields.get(12).and_then(|f| f.parse().ok()).unwrap_or(0);
+            total += utime + stime;
+        }
+    }
+    total as f64 / ticks
+}
+
+fn peak_rss_mib() -> f64 {
+    std::fs::read_to_string("/proc/self/status")
+        .unwrap_or_default()
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
+        .map_or(0.0, |kb| kb / 1024.0)
+}
+
+struct Run {
+    spans_per_sec: f64,
+    cpu_us_per_span: f64,
+    p50_ms: f64,
+    p99_ms: f64,
+    rss_mib: f64,
+}
+
+/// Sends `requests` exports from `SENDERS` threads to `url`; waits until `delivered()` reaches
+/// every span; measures CPU of the threads named `cpu_prefixes`.
+fn drive(url: &str, requests: u64, cpu_prefixes: &[&str], delivered: &dyn Fn() -> u64) -> Run {
+    let bodies: Vec<Vec<u8>> = (0..requests).map(|r| export(r * SPANS_PER_REQUEST + 1)).collect();
+    let bodies = Arc::new(bodies);
+    let cpu_before = thread_cpu(cpu_prefixes);
+    let base = delivered();
+    let started = Instant::now();
+    let handles: Vec<_> = (0..SENDERS)
+        .map(|s| {
+            let bodies = Arc::clone(&bodies);
+            let url = url.to_owned();
+            std::thread::Builder::new()
+                .name("sender".into())
+                .spawn(move || {
+                    let sender = HttpSender::builder(url)
+                        .retry(RetryPolicy::disabled())
+                        .build()
+                        .expect("sender");
+                    let mut latencies = Vec::new();
+                    for (i, body) in bodies.iter().enumerate() {
+                        if i as u64 % SENDERS != s {
+                            continue;
+                        }
+                        let payload = Payload::new(body.clone(), "application/x-protobuf", ContentEncoding::Identity, 100);
+                        let t = Instant::now();
+                        let outcome = sender.send(&payload, Instant::now() + Duration::from_secs(30));
+                        assert!(outcome.is_delivered(), "{outcome}");
+                        latencies.push(t.elapsed());
+                    }
+                    latencies
+                })
+                .expect("spawn sender")
+        })
+        .collect();
+    let mut latencies: Vec<Duration> = handles.into_iter().flat_map(|h| h.join().expect("sender")).collect();
+    let want = base + requests * SPANS_PER_REQUEST;
+    while delivered() < want {
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    let elapsed = started.elapsed().as_secs_f64();
+    let cpu = thread_cpu(cpu_prefixes) - cpu_before;
+    latencies.sort();
+    let pct = |p: f64| latencies[((latencies.len() as f64 - 1.0) * p) as usize].as_secs_f64() * 1000.0;
+    let spans = (requests * SPANS_PER_REQUEST) as f64;
+    Run {
+        spans_per_sec: spans / elapsed,
+        cpu_us_per_span: cpu / spans * 1e6,
+        p50_ms: pct(0.50),
+        p99_ms: pct(0.99),
+        rss_mib: peak_rss_mib(),
+    }
+}
+
+fn bridge_run(upstream: SocketAddr, fsync: &str, requests: u64) -> Run {
+    let dir = std::env::temp_dir().join(format!("bridge-bench-{fsync}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let mut config = ServeConfig::from_toml(&format!(
+        "http = \"127.0.0.1:0\"\ngrpc = \"127.0.0.1:0\"\nto = \"langfuse\"\nupstream = \"http://{upstream}\"\nfsync = \"{fsync}\"\n"
+    ))
+    .expect("config");
+    config.spool = dir.clone();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .thread_name("bridge-rt")
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let bound = rt.block_on(Bridge::new(config).bind()).expect("bind");
+    let url = format!("http://{}/v1/traces", bound.http_addr());
+    let metrics = bound.metrics();
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let task = rt.spawn(bound.run(async {
+        let _ = stop_rx.await;
+    }));
+    let run = drive(&url, requests, &["bridge", "spool-appender"], &|| {
+        metrics.forwarded_items.load(Ordering::Relaxed)
+    });
+    let _ = stop_tx.send(());
+    let _ = rt.block_on(task);
+    let _ = std::fs::remove_dir_all(&dir);
+    run
+}
+
+fn main() {
+    let requests: u64 = std::env::var("BENCH_REQUESTS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1000);
+    let upstream_rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .thread_name("upstream")
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let (upstream, _bytes) = start_upstream(&upstream_rt);
+    let baseline_rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .thread_name("baseline")
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let baseline_spans = Arc::new(AtomicU64::new(0));
+    let baseline = start_baseline(&baseline_rt, upstream, Arc::clone(&baseline_spans));
+    // Warm-up (connections, allocator).
+    let _ = drive(&format!("http://{baseline}/v1/traces"), 40, &["baseline"], &|| baseline_spans.load(Ordering::Relaxed));
+
+    let base = drive(&format!("http://{baseline}/v1/traces"), requests, &["baseline"], &|| {
+        baseline_spans.load(Ordering::Relaxed)
+    });
+    let interval = bridge_run(upstream, "interval", requests);
+    let always = bridge_run(upstream, "always", requests);
+    println!(
+        "{} requests x {SPANS_PER_REQUEST} spans, {SENDERS} sender threads, loopback, one process",
+        requests
+    );
+    println!("| run | spans/s | CPU µs/span (proxy threads) | vs baseline | ack p50 ms | ack p99 ms | peak RSS MiB (process) |");
+    println!("|---|---|---|---|---|---|---|");
+    for (name, r) in [
+        ("decode+re-encode passthrough (baseline)", &base),
+        ("bridge --fsync interval", &interval),
+        ("bridge --fsync always", &always),
+    ] {
+        println!(
+            "| {name} | {:.0} | {:.2} | {:.2}x | {:.2} | {:.2} | {:.0} |",
+            r.spans_per_sec,
+            r.cpu_us_per_span,
+            r.cpu_us_per_span / base.cpu_us_per_span,
+            r.p50_ms,
+            r.p99_ms,
+            r.rss_mib
+        );
+    }
+}

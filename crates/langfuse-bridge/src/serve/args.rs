@@ -1,0 +1,198 @@
+//! The `serve` command line. Every flag has an environment variable; flags and variables
+//! override the TOML file given with `--config`, which overrides the defaults.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use super::config::{Compat, ConfigError, Destination, LogFormat, OtlpMode, ServeConfig};
+use crate::spool::FsyncPolicy;
+
+/// Arguments of `langfuse-bridge serve`.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct ServeArgs {
+    /// TOML configuration file (keys as in the flags, with `_` for `-`; unknown keys are errors).
+    #[arg(long, value_name = "FILE", env = "LANGFUSE_BRIDGE_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// OTLP/HTTP and Langfuse API listener [default: 127.0.0.1:4318].
+    #[arg(long, value_name = "ADDR", env = "LANGFUSE_BRIDGE_HTTP")]
+    pub http: Option<SocketAddr>,
+    /// OTLP/gRPC listener, or `off` [default: 127.0.0.1:4317].
+    #[arg(long, value_name = "ADDR", env = "LANGFUSE_BRIDGE_GRPC")]
+    pub grpc: Option<String>,
+    /// Destination: langfuse, ingestion, otlp or local [default: langfuse when an upstream or keys are set, else local].
+    #[arg(long, value_name = "DEST", env = "LANGFUSE_BRIDGE_TO")]
+    pub to: Option<Destination>,
+    /// Langfuse base URL, or the OTLP endpoint (`http(s)://…/v1/traces`, `grpc://host:port`).
+    #[arg(long, value_name = "URL", env = "LANGFUSE_BASE_URL")]
+    pub upstream: Option<String>,
+    /// What `--to langfuse` sends: passthrough (spans as received) or canonical.
+    #[arg(long, value_name = "MODE", env = "LANGFUSE_BRIDGE_OTLP_MODE")]
+    pub otlp_mode: Option<OtlpMode>,
+    /// Langfuse public key (with the secret key, clients must present these keys).
+    #[arg(long, value_name = "KEY", env = "LANGFUSE_PUBLIC_KEY")]
+    pub public_key: Option<String>,
+    /// Langfuse secret key.
+    #[arg(
+        long,
+        value_name = "KEY",
+        env = "LANGFUSE_SECRET_KEY",
+        hide_env_values = true
+    )]
+    pub secret_key: Option<String>,
+    /// Spool directory [default: ./langfuse-bridge-spool].
+    #[arg(long, value_name = "DIR", env = "LANGFUSE_BRIDGE_SPOOL")]
+    pub spool: Option<PathBuf>,
+    /// When the spool syncs to disk: always (before every answer), interval or never [default: always].
+    #[arg(long, value_name = "POLICY", env = "LANGFUSE_BRIDGE_FSYNC")]
+    pub fsync: Option<FsyncPolicy>,
+    /// Largest spool size in bytes; beyond it clients get 429 [default: 1 GiB].
+    #[arg(long, value_name = "BYTES", env = "LANGFUSE_BRIDGE_SPOOL_MAX_BYTES")]
+    pub spool_max_bytes: Option<u64>,
+    /// Largest request body in bytes [default: 16 MiB].
+    #[arg(long, value_name = "BYTES", env = "LANGFUSE_BRIDGE_MAX_BODY_BYTES")]
+    pub max_body_bytes: Option<usize>,
+    /// Largest decompressed request body in bytes [default: 64 MiB].
+    #[arg(
+        long,
+        value_name = "BYTES",
+        env = "LANGFUSE_BRIDGE_MAX_DECOMPRESSED_BYTES"
+    )]
+    pub max_decompressed_bytes: Option<usize>,
+    /// Seconds to keep forwarding after SIGTERM/SIGINT [default: 10].
+    #[arg(long, value_name = "SECS", env = "LANGFUSE_BRIDGE_SHUTDOWN_TIMEOUT")]
+    pub shutdown_timeout: Option<u64>,
+    /// Translation rules for `--to ingestion`: repair or server [default: repair].
+    #[arg(long, value_name = "RULES", env = "LANGFUSE_BRIDGE_COMPAT")]
+    pub compat: Option<Compat>,
+    /// The trace store of `--to local` (its viewer is served at `/`).
+    #[arg(long, value_name = "FILE", env = "LANGFUSE_BRIDGE_STORE")]
+    pub store: Option<PathBuf>,
+    /// Log format: text or json [default: text].
+    #[arg(long, value_name = "FORMAT", env = "LANGFUSE_BRIDGE_LOG_FORMAT")]
+    pub log_format: Option<LogFormat>,
+}
+
+impl ServeArgs {
+    /// The configuration: defaults, then the `--config` file, then flags and variables.
+    pub fn to_config(&self) -> Result<ServeConfig, ConfigError> {
+        let mut config = match &self.config {
+            Some(path) => {
+                let text = std::fs::read_to_string(path).map_err(|e| {
+                    ConfigError::Invalid(format!("cannot read '{}': {e}", path.display()))
+                })?;
+                ServeConfig::from_toml(&text)?
+            }
+            None => ServeConfig::default(),
+        };
+        macro_rules! set {
+            ($($field:ident => $target:ident),* $(,)?) => {
+                $(if let Some(v) = &self.$field { config.$target = v.clone().into(); })*
+            };
+        }
+        set!(
+            http => http,
+            upstream => upstream,
+            otlp_mode => otlp_mode,
+            public_key => public_key,
+            secret_key => secret_key,
+            spool => spool,
+            fsync => fsync,
+            spool_max_bytes => spool_max_bytes,
+            max_body_bytes => max_body_bytes,
+            max_decompressed_bytes => max_decompressed_bytes,
+            shutdown_timeout => shutdown_timeout_secs,
+            compat => compat,
+            log_format => log_format,
+            store => store,
+        );
+        if let Some(to) = self.to {
+            config.to = Some(to);
+        }
+        if let Some(grpc) = &self.grpc {
+            config.grpc = if grpc == "off" {
+                None
+            } else {
+                Some(grpc.parse().map_err(|_| {
+                    ConfigError::Invalid(format!("--grpc: '{grpc}' is not an address or `off`"))
+                })?)
+            };
+        }
+        Ok(config)
+    }
+}
+
+/// Runs `serve` until SIGTERM or SIGINT.
+pub fn run(args: &ServeArgs) -> Result<(), crate::BridgeError> {
+    let config = args.to_config().map_err(super::ServeError::from)?;
+    init_logging(config.log_format);
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| super::ServeError::Server(format!("cannot start the runtime: {e}")))?;
+    runtime.block_on(async move {
+        let bridge = super::Bridge::new(config).bind().await?;
+        tracing::info!(http = %bridge.http_addr(), grpc = ?bridge.grpc_addr(), "langfuse-bridge listening");
+        bridge.run(shutdown_signal()).await
+    })?;
+    Ok(())
+}
+
+fn init_logging(format: LogFormat) {
+    let builder = tracing_subscriber::fmt()
+        .with_max_level(tracing::Level::INFO)
+        .with_writer(std::io::stderr);
+    let _ = match format {
+        LogFormat::Text => builder.try_init(),
+        LogFormat::Json => builder.json().try_init(),
+    };
+}
+
+/// Resolves on SIGINT or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {}
+        () = term => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn flags_override_the_file() {
+        let dir = std::env::temp_dir().join(format!("serve-args-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("bridge.toml");
+        std::fs::write(
+            &file,
+            "to = \"otlp\"\nupstream = \"grpc://127.0.0.1:4317\"\nfsync = \"never\"\n",
+        )
+        .unwrap();
+        let args = ServeArgs {
+            config: Some(file),
+            fsync: Some(FsyncPolicy::Interval),
+            grpc: Some("off".into()),
+            ..ServeArgs::default()
+        };
+        let config = args.to_config().unwrap();
+        assert_eq!(config.to, Some(Destination::Otlp));
+        assert_eq!(config.fsync, FsyncPolicy::Interval);
+        assert_eq!(config.grpc, None);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}

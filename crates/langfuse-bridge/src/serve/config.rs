@@ -1,0 +1,357 @@
+//! The bridge's configuration: one struct, read from a TOML file (`--config`, unknown keys
+//! rejected) and overridden by flags and environment variables (see `serve_args`).
+//!
+//! ```
+//! use langfuse_bridge::serve::config::{Destination, ServeConfig};
+//!
+//! let config = ServeConfig::from_toml(r#"
+//!     to = "ingestion"
+//!     upstream = "http://127.0.0.1:3000"
+//!     fsync = "interval"
+//! "#).unwrap();
+//! assert_eq!(config.destination().unwrap(), Destination::Ingestion);
+//! assert!(ServeConfig::from_toml("bogus = 1").is_err());
+//! ```
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::str::FromStr;
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use crate::spool::{FsyncPolicy, SpoolConfig};
+
+/// Where forwarded records go (`--to`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Destination {
+    /// Langfuse's OTLP endpoint under the upstream base URL (scores to `/api/public/scores`).
+    Langfuse,
+    /// Langfuse native ingestion under the upstream base URL: translated events.
+    Ingestion,
+    /// Any OTLP collector: the upstream is `http(s)://…/v1/traces` or `grpc://host:port`.
+    Otlp,
+    /// The embedded trace store (`store`), with the web viewer at `/` of the HTTP listener.
+    Local,
+}
+
+impl FromStr for Destination {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "langfuse" => Ok(Destination::Langfuse),
+            "ingestion" => Ok(Destination::Ingestion),
+            "otlp" => Ok(Destination::Otlp),
+            "local" => Ok(Destination::Local),
+            other => Err(format!(
+                "unknown destination '{other}' (expected langfuse, ingestion, otlp or local)"
+            )),
+        }
+    }
+}
+
+impl Destination {
+    /// The name used for its spool cursor and in metrics.
+    pub fn name(self) -> &'static str {
+        match self {
+            Destination::Langfuse => "langfuse",
+            Destination::Ingestion => "ingestion",
+            Destination::Otlp => "otlp",
+            Destination::Local => "local",
+        }
+    }
+}
+
+/// What `--to langfuse` sends to the OTLP endpoint (`--otlp-mode`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OtlpMode {
+    /// The spans as received.
+    #[default]
+    Passthrough,
+    /// Spans re-encoded with the canonical `langfuse.*` attributes.
+    Canonical,
+}
+
+impl FromStr for OtlpMode {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "passthrough" => Ok(OtlpMode::Passthrough),
+            "canonical" => Ok(OtlpMode::Canonical),
+            other => Err(format!(
+                "unknown OTLP mode '{other}' (expected passthrough or canonical)"
+            )),
+        }
+    }
+}
+
+/// Log output format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// Human-readable lines.
+    #[default]
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+/// Which translation rules `--to ingestion` follows where the server drops data.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Compat {
+    /// Repair and keep (the default).
+    #[default]
+    Repair,
+    /// Exactly the server's results.
+    Server,
+}
+
+impl From<Compat> for langfuse_otel_core::translate::Compatibility {
+    fn from(value: Compat) -> Self {
+        match value {
+            Compat::Repair => langfuse_otel_core::translate::Compatibility::Repair,
+            Compat::Server => langfuse_otel_core::translate::Compatibility::Server,
+        }
+    }
+}
+
+impl FromStr for Compat {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "repair" => Ok(Compat::Repair),
+            "server" => Ok(Compat::Server),
+            other => Err(format!(
+                "unknown compatibility '{other}' (expected repair or server)"
+            )),
+        }
+    }
+}
+
+impl FromStr for LogFormat {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "text" => Ok(LogFormat::Text),
+            "json" => Ok(LogFormat::Json),
+            other => Err(format!(
+                "unknown log format '{other}' (expected text or json)"
+            )),
+        }
+    }
+}
+
+/// Everything `langfuse-bridge serve` needs. Field names are the TOML keys.
+#[derive(Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServeConfig {
+    /// OTLP/HTTP and Langfuse API listener.
+    pub http: SocketAddr,
+    /// OTLP/gRPC listener; `None` disables it.
+    pub grpc: Option<SocketAddr>,
+    /// Destination; `None`: `langfuse` when an upstream or keys are configured, else `local`.
+    pub to: Option<Destination>,
+    /// Upstream base URL (Langfuse) or OTLP endpoint.
+    pub upstream: Option<String>,
+    /// What `--to langfuse` sends.
+    pub otlp_mode: OtlpMode,
+    /// Langfuse public key (with `secret_key`: clients must present these keys).
+    pub public_key: Option<String>,
+    /// Langfuse secret key.
+    pub secret_key: Option<String>,
+    /// Spool directory.
+    pub spool: PathBuf,
+    /// Spool sync policy.
+    pub fsync: FsyncPolicy,
+    /// Sync period under `fsync = "interval"` (milliseconds).
+    pub fsync_interval_ms: u64,
+    /// Largest spool size in bytes (429 beyond it).
+    pub spool_max_bytes: u64,
+    /// Largest request body as received (413 beyond it).
+    pub max_body_bytes: usize,
+    /// Largest request body after decompression (413 beyond it).
+    pub max_decompressed_bytes: usize,
+    /// Seconds to keep forwarding after SIGTERM/SIGINT before stopping (the rest stays
+    /// spooled).
+    pub shutdown_timeout_secs: u64,
+    /// Seconds a client is told to wait when the spool is full (`Retry-After`).
+    pub retry_after_secs: u64,
+    /// Log format.
+    pub log_format: LogFormat,
+    /// Per-attempt-round deadline of upstream sends (seconds).
+    pub upstream_timeout_secs: u64,
+    /// Translation rules for `--to ingestion` and `--to local`.
+    pub compat: Compat,
+    /// The trace store of `--to local`.
+    pub store: PathBuf,
+}
+
+impl std::fmt::Debug for ServeConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Keys never reach logs or errors.
+        f.debug_struct("ServeConfig")
+            .field("http", &self.http)
+            .field("grpc", &self.grpc)
+            .field("to", &self.to)
+            .field("upstream", &self.upstream)
+            .field("otlp_mode", &self.otlp_mode)
+            .field("public_key", &self.public_key)
+            .field(
+                "secret_key",
+                &self.secret_key.as_ref().map(|_| "<redacted>"),
+            )
+            .field("spool", &self.spool)
+            .field("fsync", &self.fsync)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Default for ServeConfig {
+    fn default() -> Self {
+        ServeConfig {
+            http: SocketAddr::from(([127, 0, 0, 1], 4318)),
+            grpc: Some(SocketAddr::from(([127, 0, 0, 1], 4317))),
+            to: None,
+            upstream: None,
+            otlp_mode: OtlpMode::Passthrough,
+            public_key: None,
+            secret_key: None,
+            spool: PathBuf::from("./langfuse-bridge-spool"),
+            fsync: FsyncPolicy::Always,
+            fsync_interval_ms: 200,
+            spool_max_bytes: 1 << 30,
+            max_body_bytes: 16 << 20,
+            max_decompressed_bytes: 64 << 20,
+            shutdown_timeout_secs: 10,
+            retry_after_secs: 1,
+            log_format: LogFormat::Text,
+            upstream_timeout_secs: 10,
+            compat: Compat::Repair,
+            store: PathBuf::from(langfuse_store::DEFAULT_DB_PATH),
+        }
+    }
+}
+
+/// A configuration that cannot work.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConfigError {
+    /// The TOML file is not valid or has unknown keys.
+    #[error("invalid configuration file: {0}")]
+    Toml(String),
+    /// Settings that contradict each other or are missing.
+    #[error("invalid configuration: {0}")]
+    Invalid(String),
+}
+
+impl ServeConfig {
+    /// Parses a TOML document (unknown keys are errors).
+    pub fn from_toml(text: &str) -> Result<ServeConfig, ConfigError> {
+        toml::from_str(text).map_err(|e| ConfigError::Toml(e.message().to_owned()))
+    }
+
+    /// The destination: `to`, or `langfuse` when an upstream or keys are configured, else
+    /// `local`.
+    pub fn destination(&self) -> Result<Destination, ConfigError> {
+        match self.to {
+            Some(d) => Ok(d),
+            None if self.upstream.is_some() || self.public_key.is_some() => {
+                Ok(Destination::Langfuse)
+            }
+            None => Ok(Destination::Local),
+        }
+    }
+
+    /// The upstream URL the destination uses (Langfuse Cloud EU by default for Langfuse
+    /// destinations).
+    pub fn upstream_url(&self) -> Result<String, ConfigError> {
+        let dest = self.destination()?;
+        match (&self.upstream, dest) {
+            (Some(u), _) => Ok(u.trim_end_matches('/').to_owned()),
+            (None, Destination::Otlp) => Err(ConfigError::Invalid(
+                "--to otlp needs --upstream (http(s)://…/v1/traces or grpc://host:port)".into(),
+            )),
+            (None, _) => Ok("https://cloud.langfuse.com".into()),
+        }
+    }
+
+    /// Configured keys, if both are set; an error if only one is.
+    pub fn keys(&self) -> Result<Option<(String, String)>, ConfigError> {
+        match (&self.public_key, &self.secret_key) {
+            (Some(p), Some(s)) => Ok(Some((p.clone(), s.clone()))),
+            (None, None) => Ok(None),
+            _ => Err(ConfigError::Invalid(
+                "set both the public and the secret key, or neither".into(),
+            )),
+        }
+    }
+
+    /// The spool settings.
+    pub fn spool_config(&self) -> SpoolConfig {
+        SpoolConfig {
+            fsync: self.fsync,
+            fsync_interval: Duration::from_millis(self.fsync_interval_ms.max(1)),
+            max_bytes: self.spool_max_bytes,
+            // Several segments fit, so committed ones free space while others fill.
+            segment_bytes: (self.spool_max_bytes / 8).clamp(4096, 32 << 20),
+            ..SpoolConfig::new(&self.spool)
+        }
+    }
+
+    /// Checks everything that can be checked before starting.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        self.keys()?;
+        if self.destination()? == Destination::Local {
+            return Ok(());
+        }
+        let url = self.upstream_url()?;
+        let lower = url.to_ascii_lowercase();
+        let ok = lower.starts_with("http://")
+            || lower.starts_with("https://")
+            || (self.destination()? == Destination::Otlp && lower.starts_with("grpc://"));
+        if !ok {
+            return Err(ConfigError::Invalid(format!(
+                "unsupported upstream URL scheme in '{url}'"
+            )));
+        }
+        if self.max_body_bytes == 0 || self.max_decompressed_bytes == 0 {
+            return Err(ConfigError::Invalid("body limits must be positive".into()));
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unknown_keys_are_rejected() {
+        let err = ServeConfig::from_toml("htp = \"127.0.0.1:1\"").unwrap_err();
+        assert!(err.to_string().contains("htp"), "{err}");
+    }
+
+    #[test]
+    fn the_destination_defaults_to_langfuse_when_an_upstream_is_set() {
+        let mut c = ServeConfig::default();
+        assert_eq!(c.destination().unwrap(), Destination::Local);
+        c.upstream = Some("http://x".into());
+        assert_eq!(c.destination().unwrap(), Destination::Langfuse);
+    }
+
+    #[test]
+    fn the_secret_key_never_shows_in_debug_output() {
+        let c = ServeConfig {
+            secret_key: Some("sk-lf-very-secret".into()),
+            ..ServeConfig::default()
+        };
+        assert!(!format!("{c:?}").contains("very-secret"));
+    }
+}

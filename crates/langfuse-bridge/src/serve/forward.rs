@@ -1,0 +1,617 @@
+//! Forwarding: a thread per destination reads the spool in order, shapes records into
+//! upstream requests ([`Unit`]s), hands them to a [`Destination`] until each is accepted (or
+//! refused for good), and only then commits the destination's cursor.
+//!
+//! | destination shape | OTLP records | ingestion batches | scores |
+//! |---|---|---|---|
+//! | [`Shape::Langfuse`] | OTLP (as received, or canonical) | ingestion events as sent | scores |
+//! | [`Shape::Events`] (`--to ingestion`, a local store) | translated events (one [`Translator`] for the bridge: the seen-trace set spans requests) | ingestion events as sent | `score-create` events, the score objects unchanged |
+//! | [`Shape::OtlpOnly`] (a collector) | OTLP as received | dropped, counted | dropped, counted |
+//!
+//! Translated events get envelope ids derived from the record's sequence and the event
+//! (stable across restarts), so a re-sent event carries the id of its first sending.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use langfuse_otel_core::canonical::canonical_request;
+use langfuse_otel_core::time::format_iso_millis;
+use langfuse_otel_core::{Translator, otlp};
+use prost::Message;
+use serde_json::{Value, json};
+
+use super::config::OtlpMode;
+use super::metrics::Metrics;
+use crate::spool::{RecordKind, Spool, SpoolReader, SpoolRecord};
+
+/// What a destination takes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Shape {
+    /// Langfuse's OTLP endpoint plus its scores and ingestion endpoints.
+    Langfuse(OtlpMode),
+    /// Ingestion events only (translated).
+    Events,
+    /// OTLP only.
+    OtlpOnly,
+}
+
+/// One upstream request's worth of records.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Unit {
+    /// An OTLP trace export.
+    Otlp {
+        /// Encoded export.
+        body: Vec<u8>,
+        /// `application/x-protobuf` or `application/json`.
+        content_type: &'static str,
+        /// The client's credentials (None: configured ones).
+        authorization: Option<String>,
+        /// Spans in it.
+        spans: usize,
+    },
+    /// Ingestion events (whole envelopes `{id, type, timestamp, body}`).
+    Events {
+        /// The events.
+        events: Vec<Value>,
+        /// The client's credentials.
+        authorization: Option<String>,
+    },
+    /// Score objects (`POST /api/public/scores`).
+    Scores {
+        /// The scores.
+        scores: Vec<Value>,
+        /// The client's credentials.
+        authorization: Option<String>,
+    },
+}
+
+impl Unit {
+    /// Items (spans, events, scores) in it.
+    pub fn items(&self) -> usize {
+        match self {
+            Unit::Otlp { spans, .. } => *spans,
+            Unit::Events { events, .. } => events.len(),
+            Unit::Scores { scores, .. } => scores.len(),
+        }
+    }
+
+    /// The credentials it travels with (None: the configured ones).
+    pub fn authorization(&self) -> Option<&str> {
+        match self {
+            Unit::Otlp { authorization, .. }
+            | Unit::Events { authorization, .. }
+            | Unit::Scores { authorization, .. } => authorization.as_deref(),
+        }
+    }
+}
+
+/// What happened to a unit.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Sent {
+    /// Items the destination accepted.
+    pub delivered: usize,
+    /// Items the destination refused for good.
+    pub rejected: usize,
+    /// Set when items remain (the unit now holds only them) and should be sent again.
+    pub retry: Option<Retry>,
+}
+
+/// Why and when to try again.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Retry {
+    /// What happened (no secrets).
+    pub reason: String,
+    /// The delay the destination asked for.
+    pub delay: Option<Duration>,
+}
+
+/// Where forwarded units go: an upstream over the network, or a local store. Called on a
+/// dedicated thread, so it may block.
+pub trait Destination: Send {
+    /// What it takes.
+    fn shape(&self) -> Shape;
+    /// Sends `unit` until it is accepted, refused, or `deadline` passes. When items remain to
+    /// be sent again, it leaves only them in `unit` and sets [`Sent::retry`].
+    fn send(&mut self, unit: &mut Unit, deadline: Instant) -> Sent;
+}
+
+/// Turns spool records into units for one shape.
+pub struct Shaper {
+    shape: Shape,
+    translator: Translator,
+}
+
+/// Most records read per forwarding round.
+const MAX_RECORDS: usize = 2048;
+/// About the most body bytes read per forwarding round.
+const MAX_BYTES: usize = 4 << 20;
+
+impl Shaper {
+    /// A shaper with its own translator (seen-trace set).
+    pub fn new(shape: Shape, translator: Translator) -> Shaper {
+        Shaper { shape, translator }
+    }
+
+    /// Shapes records (in order) into units; returns them and the number of items the shape
+    /// cannot carry.
+    pub fn prepare(&mut self, records: &[SpoolRecord], now_ms: i64) -> (Vec<Unit>, usize) {
+        let mut units: Vec<Unit> = Vec::new();
+        let mut unsupported = 0usize;
+        for record in records {
+            let auth = record.authorization.clone();
+            match (record.record_kind(), self.shape) {
+                (
+                    RecordKind::OtlpProtobuf,
+                    Shape::Langfuse(OtlpMode::Passthrough) | Shape::OtlpOnly,
+                ) => {
+                    push_protobuf(
+                        &mut units,
+                        record.body.to_vec(),
+                        auth,
+                        record.item_count as usize,
+                    );
+                }
+                (
+                    RecordKind::OtlpJson,
+                    Shape::Langfuse(OtlpMode::Passthrough) | Shape::OtlpOnly,
+                ) => {
+                    units.push(Unit::Otlp {
+                        body: record.body.to_vec(),
+                        content_type: "application/json",
+                        authorization: auth,
+                        spans: record.item_count as usize,
+                    });
+                }
+                (
+                    RecordKind::OtlpProtobuf | RecordKind::OtlpJson,
+                    Shape::Langfuse(OtlpMode::Canonical),
+                ) => {
+                    match otlp::decode(&record.body) {
+                        Ok(batch) => {
+                            let body = canonical_request(&batch).encode_to_vec();
+                            push_protobuf(&mut units, body, auth, batch.span_count());
+                        }
+                        Err(e) => {
+                            // Validated on receipt, so only a decoder change gets here.
+                            tracing::error!(sequence = record.sequence, error = %e, "spooled export no longer decodes");
+                            unsupported += record.item_count as usize;
+                        }
+                    }
+                }
+                (RecordKind::OtlpProtobuf | RecordKind::OtlpJson, Shape::Events) => {
+                    match otlp::decode(&record.body) {
+                        Ok(batch) => {
+                            let translation = self.translator.translate(&batch);
+                            let mut events = Vec::with_capacity(translation.events.len());
+                            let mut pending_trace: Vec<Value> = Vec::new();
+                            for event in translation.events {
+                                let mut value = serde_json::to_value(&event).unwrap_or(Value::Null);
+                                if value["type"] == "trace-create" {
+                                    pending_trace.push(value);
+                                    continue;
+                                }
+                                let span =
+                                    value["body"]["id"].as_str().unwrap_or_default().to_owned();
+                                for (i, mut trace) in pending_trace.drain(..).enumerate() {
+                                    let key =
+                                        format!("{}/{span}/trace-create/{i}", record.sequence);
+                                    set_envelope(&mut trace, &key, now_ms);
+                                    events.push(trace);
+                                }
+                                let key = format!("{}/{span}/{}", record.sequence, value["type"]);
+                                set_envelope(&mut value, &key, now_ms);
+                                events.push(value);
+                            }
+                            for (i, mut trace) in pending_trace.into_iter().enumerate() {
+                                let key = format!("{}//trace-create/{i}", record.sequence);
+                                set_envelope(&mut trace, &key, now_ms);
+                                events.push(trace);
+                            }
+                            push_events(&mut units, events, auth);
+                        }
+                        Err(e) => {
+                            tracing::error!(sequence = record.sequence, error = %e, "spooled export no longer decodes");
+                            unsupported += record.item_count as usize;
+                        }
+                    }
+                }
+                (RecordKind::IngestionBatch, Shape::Langfuse(_) | Shape::Events) => {
+                    push_events(&mut units, batch_events(&record.body), auth);
+                }
+                (RecordKind::Scores, Shape::Langfuse(_)) => {
+                    let scores = json_array(&record.body);
+                    match units.last_mut() {
+                        Some(Unit::Scores {
+                            scores: s,
+                            authorization,
+                        }) if *authorization == auth => {
+                            s.extend(scores);
+                        }
+                        _ => units.push(Unit::Scores {
+                            scores,
+                            authorization: auth,
+                        }),
+                    }
+                }
+                (RecordKind::Scores, Shape::Events) => {
+                    let events = json_array(&record.body)
+                        .into_iter()
+                        .map(|score| {
+                            let key = format!("score/{}", score["id"].as_str().unwrap_or_default());
+                            json!({
+                                "id": stable_id(&key),
+                                "type": "score-create",
+                                "timestamp": format_iso_millis(now_ms),
+                                "body": score,
+                            })
+                        })
+                        .collect();
+                    push_events(&mut units, events, auth);
+                }
+                (RecordKind::IngestionBatch | RecordKind::Scores, Shape::OtlpOnly)
+                | (RecordKind::Unspecified, _) => {
+                    unsupported += record.item_count as usize;
+                }
+            }
+        }
+        (units, unsupported)
+    }
+}
+
+fn set_envelope(event: &mut Value, key: &str, now_ms: i64) {
+    if let Some(map) = event.as_object_mut() {
+        map.insert("id".into(), Value::String(stable_id(key)));
+        if !map.contains_key("timestamp") {
+            map.insert("timestamp".into(), Value::String(format_iso_millis(now_ms)));
+        }
+    }
+}
+
+/// A UUID-shaped id derived from `key` (two FNV-1a 64-bit hashes): the same key gives the
+/// same id after a restart.
+pub fn stable_id(key: &str) -> String {
+    let fnv = |seed: u64| {
+        key.bytes().fold(seed, |h, b| {
+            (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+        })
+    };
+    let hi = fnv(0xcbf2_9ce4_8422_2325);
+    let lo = fnv(0x8422_2325_cbf2_9ce4);
+    let h = format!("{hi:016x}{lo:016x}");
+    format!(
+        "{}-{}-{}-{}-{}",
+        &h[0..8],
+        &h[8..12],
+        &h[12..16],
+        &h[16..20],
+        &h[20..32]
+    )
+}
+
+fn push_protobuf(units: &mut Vec<Unit>, body: Vec<u8>, auth: Option<String>, spans: usize) {
+    // Concatenated protobuf messages merge: two exports appended are one export holding the
+    // resource spans of both.
+    if let Some(Unit::Otlp {
+        body: b,
+        content_type: "application/x-protobuf",
+        authorization,
+        spans: s,
+    }) = units.last_mut()
+    {
+        if *authorization == auth && b.len() + body.len() <= MAX_BYTES {
+            b.extend_from_slice(&body);
+            *s += spans;
+            return;
+        }
+    }
+    units.push(Unit::Otlp {
+        body,
+        content_type: "application/x-protobuf",
+        authorization: auth,
+        spans,
+    });
+}
+
+fn push_events(units: &mut Vec<Unit>, events: Vec<Value>, auth: Option<String>) {
+    if let Some(Unit::Events {
+        events: e,
+        authorization,
+    }) = units.last_mut()
+    {
+        if *authorization == auth {
+            e.extend(events);
+            return;
+        }
+    }
+    units.push(Unit::Events {
+        events,
+        authorization: auth,
+    });
+}
+
+fn batch_events(body: &[u8]) -> Vec<Value> {
+    serde_json::from_slice::<Value>(body)
+        .ok()
+        .and_then(|mut v| v.get_mut("batch").map(Value::take))
+        .and_then(|v| match v {
+            Value::Array(a) => Some(a),
+            _ => None,
+        })
+        .unwrap_or_default()
+}
+
+fn json_array(body: &[u8]) -> Vec<Value> {
+    match serde_json::from_slice::<Value>(body) {
+        Ok(Value::Array(a)) => a,
+        Ok(other @ Value::Object(_)) => vec![other],
+        _ => Vec::new(),
+    }
+}
+
+/// Shared between the bridge and its forwarder.
+pub struct ForwardControl {
+    stopping: AtomicBool,
+    drain_deadline: std::sync::Mutex<Option<Instant>>,
+    wake: tokio::sync::Notify,
+}
+
+impl Default for ForwardControl {
+    fn default() -> Self {
+        ForwardControl {
+            stopping: AtomicBool::new(false),
+            drain_deadline: std::sync::Mutex::new(None),
+            wake: tokio::sync::Notify::new(),
+        }
+    }
+}
+
+impl ForwardControl {
+    /// Asks the forwarder to send what it can until `deadline`, then stop.
+    pub fn stop(&self, deadline: Instant) {
+        if let Ok(mut d) = self.drain_deadline.lock() {
+            *d = Some(deadline);
+        }
+        self.stopping.store(true, Ordering::SeqCst);
+        self.wake.notify_waiters();
+        self.wake.notify_one();
+    }
+
+    fn deadline(&self) -> Option<Instant> {
+        if !self.stopping.load(Ordering::SeqCst) {
+            return None;
+        }
+        self.drain_deadline.lock().ok().and_then(|d| *d)
+    }
+}
+
+/// The forwarding loop of one destination.
+pub struct Forwarder {
+    /// Where records come from.
+    pub reader: SpoolReader,
+    /// The spool (for gauges).
+    pub spool: Spool,
+    /// Where units go.
+    pub destination: Box<dyn Destination>,
+    /// Records → units.
+    pub shaper: Shaper,
+    /// Metrics.
+    pub metrics: Arc<Metrics>,
+    /// Stop signal.
+    pub control: Arc<ForwardControl>,
+    /// Deadline of one send round.
+    pub send_timeout: Duration,
+    /// Records in flight at the last crash (sent again: possible duplicates).
+    pub redelivered: u64,
+}
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+}
+
+impl Forwarder {
+    /// Runs until stopped (blocking; `runtime`, owned by the calling thread so that its
+    /// `block_on` drives the timers, is used to wait for records and back off).
+    pub fn run(mut self, runtime: &tokio::runtime::Runtime) {
+        let metrics = Arc::clone(&self.metrics);
+        metrics
+            .redelivered_records
+            .fetch_add(self.redelivered, Ordering::Relaxed);
+        let mut backoff = Duration::from_millis(100);
+        loop {
+            self.update_gauges();
+            let stop_at = self.control.deadline();
+            if let Some(deadline) = stop_at {
+                if !self.reader.has_more() || Instant::now() >= deadline {
+                    break;
+                }
+            }
+            let records = match self.reader.read(MAX_RECORDS, MAX_BYTES) {
+                Ok(r) => r,
+                Err(e) => {
+                    tracing::error!(error = %e, "cannot read the spool");
+                    self.pause(runtime, Duration::from_secs(1));
+                    continue;
+                }
+            };
+            if records.is_empty() {
+                metrics.oldest_pending_ms.store(0, Ordering::Relaxed);
+                let control = Arc::clone(&self.control);
+                let reader = &self.reader;
+                runtime.block_on(async {
+                    tokio::select! {
+                        () = reader.wait() => {}
+                        () = control.wake.notified() => {}
+                        () = tokio::time::sleep(Duration::from_millis(500)) => {}
+                    }
+                });
+                continue;
+            }
+            let last = records.last().map_or(0, |r| r.sequence);
+            metrics
+                .oldest_pending_ms
+                .store(records[0].received_unix_ms, Ordering::Relaxed);
+            if let Err(e) = self.reader.mark_in_flight(last) {
+                tracing::warn!(error = %e, "cannot record the in-flight mark");
+            }
+            let (units, unsupported) = self.shaper.prepare(&records, now_ms());
+            drop(records);
+            if unsupported > 0 {
+                metrics.dropped("unsupported_by_destination", unsupported as u64);
+                tracing::warn!(
+                    items = unsupported,
+                    "items the destination cannot carry were dropped"
+                );
+            }
+            let mut completed = true;
+            'units: for mut unit in units {
+                loop {
+                    let stop_at = self.control.deadline();
+                    let mut deadline = Instant::now() + self.send_timeout;
+                    if let Some(stop) = stop_at {
+                        deadline = deadline.min(stop);
+                    }
+                    let sent = self.destination.send(&mut unit, deadline);
+                    if sent.delivered > 0 {
+                        metrics
+                            .forwarded_items
+                            .fetch_add(sent.delivered as u64, Ordering::Relaxed);
+                        metrics.forwarded_requests.fetch_add(1, Ordering::Relaxed);
+                    }
+                    if sent.rejected > 0 {
+                        metrics.dropped("upstream_rejected", sent.rejected as u64);
+                    }
+                    match sent.retry {
+                        None => {
+                            metrics.upstream_reachable.store(1, Ordering::Relaxed);
+                            backoff = Duration::from_millis(100);
+                            break;
+                        }
+                        Some(retry) => {
+                            metrics.forward_retries.fetch_add(1, Ordering::Relaxed);
+                            metrics.upstream_reachable.store(0, Ordering::Relaxed);
+                            tracing::warn!(reason = %retry.reason, items = unit.items(), "upstream did not accept; will retry");
+                            if self.control.deadline().is_some_and(|d| Instant::now() >= d) {
+                                completed = false;
+                                break 'units;
+                            }
+                            let wait = retry.delay.unwrap_or(backoff).min(Duration::from_secs(30));
+                            backoff = (backoff * 2).min(Duration::from_secs(5));
+                            self.pause(runtime, wait);
+                        }
+                    }
+                }
+            }
+            if !completed {
+                break;
+            }
+            if let Err(e) = self.reader.commit(last) {
+                tracing::error!(error = %e, "cannot commit the cursor");
+            }
+        }
+        self.update_gauges();
+    }
+
+    fn pause(&self, runtime: &tokio::runtime::Runtime, wait: Duration) {
+        let control = Arc::clone(&self.control);
+        runtime.block_on(async {
+            tokio::select! {
+                () = tokio::time::sleep(wait) => {}
+                () = control.wake.notified() => {}
+            }
+        });
+    }
+
+    fn update_gauges(&self) {
+        let stats = self.spool.stats();
+        self.metrics
+            .spool_bytes
+            .store(stats.bytes, Ordering::Relaxed);
+        self.metrics
+            .spool_records
+            .store(stats.backlog_records, Ordering::Relaxed);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record(
+        seq: u64,
+        kind: RecordKind,
+        body: &[u8],
+        auth: Option<&str>,
+        items: u32,
+    ) -> SpoolRecord {
+        SpoolRecord {
+            sequence: seq,
+            kind: kind as i32,
+            received_unix_ms: 0,
+            authorization: auth.map(str::to_owned),
+            body: bytes::Bytes::copy_from_slice(body),
+            item_count: items,
+        }
+    }
+
+    const EXPORT: &[u8] = br#"{"resourceSpans":[{"scopeSpans":[{"scope":{"name":"app"},"spans":[{
+        "traceId":"f7a0e8d1f86e1d6a80854c2106aa25fb","spanId":"99180b94af7b795a","parentSpanId":"1111111111111111","name":"child",
+        "startTimeUnixNano":"1767258000000000000","endTimeUnixNano":"1767258000250000000"}]}]}]}"#;
+
+    #[test]
+    fn the_seen_trace_set_spans_requests() {
+        let mut shaper = Shaper::new(Shape::Events, Translator::new());
+        let r1 = record(1, RecordKind::OtlpJson, EXPORT, None, 1);
+        let (first, _) = shaper.prepare(&[r1], 0);
+        let (second, _) = shaper.prepare(&[record(2, RecordKind::OtlpJson, EXPORT, None, 1)], 0);
+        let count = |units: &[Unit]| match &units[0] {
+            Unit::Events { events, .. } => events
+                .iter()
+                .filter(|e| e["type"] == "trace-create")
+                .count(),
+            _ => 0,
+        };
+        // A child-only export: a shallow trace-create the first time only, as the server.
+        assert_eq!(count(&first), 1);
+        assert_eq!(count(&second), 0);
+    }
+
+    #[test]
+    fn records_of_different_credentials_never_share_a_request() {
+        let mut shaper = Shaper::new(Shape::Langfuse(OtlpMode::Passthrough), Translator::new());
+        let (units, _) = shaper.prepare(
+            &[
+                record(1, RecordKind::OtlpProtobuf, b"", Some("Basic a"), 0),
+                record(2, RecordKind::OtlpProtobuf, b"", Some("Basic a"), 0),
+                record(3, RecordKind::OtlpProtobuf, b"", Some("Basic b"), 0),
+            ],
+            0,
+        );
+        let auths: Vec<_> = units.iter().map(Unit::authorization).collect();
+        assert_eq!(auths, vec![Some("Basic a"), Some("Basic b")]);
+    }
+
+    #[test]
+    fn envelope_ids_are_stable_across_restarts() {
+        let mut a = Shaper::new(Shape::Events, Translator::new());
+        let mut b = Shaper::new(Shape::Events, Translator::new());
+        let r = record(7, RecordKind::OtlpJson, EXPORT, None, 1);
+        assert_eq!(
+            a.prepare(std::slice::from_ref(&r), 0).0,
+            b.prepare(&[r], 0).0
+        );
+    }
+
+    #[test]
+    fn a_collector_cannot_carry_scores() {
+        let mut shaper = Shaper::new(Shape::OtlpOnly, Translator::new());
+        let (units, unsupported) = shaper.prepare(
+            &[record(1, RecordKind::Scores, br#"[{"name":"q"}]"#, None, 1)],
+            0,
+        );
+        assert!(units.is_empty());
+        assert_eq!(unsupported, 1);
+    }
+}

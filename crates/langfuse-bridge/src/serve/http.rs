@@ -1,0 +1,319 @@
+//! The HTTP listener (axum): OTLP/HTTP, Langfuse's OTLP, ingestion and scores endpoints,
+//! `/health` and `/metrics`. Every accepting answer is sent after the durable append.
+
+use std::sync::Arc;
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+
+use axum::Router;
+use axum::body::Body;
+use axum::extract::State;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use bytes::Bytes;
+use http_body_util::{BodyExt, Limited};
+use serde_json::{Value, json};
+
+use super::Receiver;
+use super::metrics::Endpoint;
+use super::receive::{self, ReceiveError};
+use crate::spool::{NewRecord, RecordKind};
+
+/// The routes, over the shared receiver state.
+pub fn router(state: Arc<Receiver>) -> Router {
+    Router::new()
+        .route("/v1/traces", post(otlp_http))
+        .route("/api/public/otel/v1/traces", post(langfuse_otlp))
+        .route("/api/public/ingestion", post(ingestion))
+        .route("/api/public/scores", post(scores))
+        .route("/health", get(health))
+        .route("/metrics", get(metrics))
+        .with_state(state)
+}
+
+pub(super) fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+}
+
+fn header_str(headers: &HeaderMap, name: header::HeaderName) -> Option<&str> {
+    headers.get(name).and_then(|v| v.to_str().ok())
+}
+
+fn json_response(status: StatusCode, value: &Value) -> Response {
+    let body = serde_json::to_vec(value).unwrap_or_else(|_| b"{}".to_vec());
+    (status, [(header::CONTENT_TYPE, "application/json")], body).into_response()
+}
+
+fn error_response(state: &Receiver, e: &ReceiveError) -> Response {
+    let status = StatusCode::from_u16(e.http_status()).unwrap_or(StatusCode::BAD_REQUEST);
+    let mut response = json_response(status, &json!({ "message": e.to_string() }));
+    if matches!(e, ReceiveError::SpoolFull | ReceiveError::Unavailable) {
+        if let Ok(v) = HeaderValue::from_str(&state.retry_after_secs.to_string()) {
+            response.headers_mut().insert(header::RETRY_AFTER, v);
+        }
+    }
+    if matches!(e, ReceiveError::Unauthorized) {
+        response.headers_mut().insert(
+            header::WWW_AUTHENTICATE,
+            HeaderValue::from_static("Basic realm=\"langfuse-bridge\""),
+        );
+    }
+    response
+}
+
+/// Reads the body within the limit (413 beyond it, also for chunked bodies).
+async fn read_body(
+    state: &Receiver,
+    headers: &HeaderMap,
+    body: Body,
+) -> Result<Bytes, ReceiveError> {
+    let limit = state.limits.max_body_bytes;
+    let declared = header_str(headers, header::CONTENT_LENGTH).and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > limit as u64) {
+        return Err(ReceiveError::BodyTooLarge { limit });
+    }
+    match Limited::new(body, limit).collect().await {
+        Ok(collected) => Ok(collected.to_bytes()),
+        Err(e)
+            if e.downcast_ref::<http_body_util::LengthLimitError>()
+                .is_some() =>
+        {
+            Err(ReceiveError::BodyTooLarge { limit })
+        }
+        Err(_) => Err(ReceiveError::Malformed(
+            "cannot read the request body".into(),
+        )),
+    }
+}
+
+/// Authenticates, reads and decompresses a request body.
+async fn prepare(
+    state: &Receiver,
+    headers: &HeaderMap,
+    body: Body,
+) -> Result<(Option<String>, Bytes), ReceiveError> {
+    let auth = state
+        .auth
+        .check(header_str(headers, header::AUTHORIZATION))?;
+    let raw = read_body(state, headers, body).await?;
+    let decoded = receive::decompress(
+        raw,
+        header_str(headers, header::CONTENT_ENCODING),
+        state.limits,
+    )?;
+    Ok((auth, decoded))
+}
+
+async fn otlp(
+    state: Arc<Receiver>,
+    endpoint: Endpoint,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    let started = Instant::now();
+    state.metrics.received(endpoint);
+    let result = async {
+        let kind = receive::otlp_kind(header_str(&headers, header::CONTENT_TYPE))?;
+        let (auth, body) = prepare(&state, &headers, body).await?;
+        let spans = receive::check_otlp(kind, &body)?;
+        state.append(kind, auth, body, spans).await?;
+        Ok::<_, ReceiveError>((kind, spans))
+    }
+    .await;
+    match result {
+        Ok((kind, spans)) => {
+            state
+                .metrics
+                .accepted(endpoint, u64::from(spans), started.elapsed());
+            if kind == RecordKind::OtlpProtobuf {
+                // An empty ExportTraceServiceResponse.
+                (
+                    [(header::CONTENT_TYPE, "application/x-protobuf")],
+                    Bytes::new(),
+                )
+                    .into_response()
+            } else {
+                json_response(StatusCode::OK, &json!({}))
+            }
+        }
+        Err(e) => {
+            state
+                .metrics
+                .rejected(endpoint, e.reason(), started.elapsed());
+            error_response(&state, &e)
+        }
+    }
+}
+
+async fn otlp_http(State(state): State<Arc<Receiver>>, headers: HeaderMap, body: Body) -> Response {
+    otlp(state, Endpoint::OtlpHttp, headers, body).await
+}
+
+async fn langfuse_otlp(
+    State(state): State<Arc<Receiver>>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    otlp(state, Endpoint::LangfuseOtlp, headers, body).await
+}
+
+async fn ingestion(State(state): State<Arc<Receiver>>, headers: HeaderMap, body: Body) -> Response {
+    let started = Instant::now();
+    let endpoint = Endpoint::Ingestion;
+    state.metrics.received(endpoint);
+    let result = async {
+        receive::check_json_content_type(header_str(&headers, header::CONTENT_TYPE))?;
+        let (auth, body) = prepare(&state, &headers, body).await?;
+        let (valid, verdicts) = receive::split_ingestion(&body)?;
+        let count = u32::try_from(valid.len()).unwrap_or(u32::MAX);
+        if !valid.is_empty() {
+            let stored = serde_json::to_vec(&json!({ "batch": valid }))
+                .map_err(|e| ReceiveError::Malformed(e.to_string()))?;
+            state
+                .append(RecordKind::IngestionBatch, auth, Bytes::from(stored), count)
+                .await?;
+        }
+        Ok::<_, ReceiveError>((verdicts, count))
+    }
+    .await;
+    match result {
+        Ok((verdicts, count)) => {
+            state
+                .metrics
+                .accepted(endpoint, u64::from(count), started.elapsed());
+            let mut successes = Vec::new();
+            let mut errors = Vec::new();
+            for v in verdicts {
+                match v.error {
+                    None => successes.push(json!({"id": v.id, "status": 201})),
+                    Some(message) => errors.push(json!({
+                        "id": v.id, "status": 400, "message": "Invalid request data", "error": message
+                    })),
+                }
+            }
+            json_response(
+                StatusCode::MULTI_STATUS,
+                &json!({"successes": successes, "errors": errors}),
+            )
+        }
+        Err(e) => {
+            state
+                .metrics
+                .rejected(endpoint, e.reason(), started.elapsed());
+            error_response(&state, &e)
+        }
+    }
+}
+
+async fn scores(State(state): State<Arc<Receiver>>, headers: HeaderMap, body: Body) -> Response {
+    let started = Instant::now();
+    let endpoint = Endpoint::Scores;
+    state.metrics.received(endpoint);
+    let result = async {
+        receive::check_json_content_type(header_str(&headers, header::CONTENT_TYPE))?;
+        let (auth, body) = prepare(&state, &headers, body).await?;
+        let single = body.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'{');
+        let scores = receive::parse_scores(&body)?;
+        let ids: Vec<Value> = scores.iter().map(|s| s["id"].clone()).collect();
+        let count = u32::try_from(scores.len()).unwrap_or(u32::MAX);
+        let stored =
+            serde_json::to_vec(&scores).map_err(|e| ReceiveError::Malformed(e.to_string()))?;
+        state
+            .append(RecordKind::Scores, auth, Bytes::from(stored), count)
+            .await?;
+        Ok::<_, ReceiveError>((single, ids))
+    }
+    .await;
+    match result {
+        Ok((single, ids)) => {
+            state
+                .metrics
+                .accepted(endpoint, ids.len() as u64, started.elapsed());
+            if single {
+                json_response(StatusCode::OK, &json!({"id": ids[0]}))
+            } else {
+                json_response(
+                    StatusCode::ACCEPTED,
+                    &json!({"message": "Accepted", "ids": ids}),
+                )
+            }
+        }
+        Err(e) => {
+            state
+                .metrics
+                .rejected(endpoint, e.reason(), started.elapsed());
+            error_response(&state, &e)
+        }
+    }
+}
+
+async fn health(State(state): State<Arc<Receiver>>) -> Response {
+    let stats = state.spool.stats();
+    let reachable = match state
+        .metrics
+        .upstream_reachable
+        .load(std::sync::atomic::Ordering::Relaxed)
+    {
+        1 => Value::Bool(true),
+        0 => Value::Bool(false),
+        _ => Value::Null,
+    };
+    json_response(
+        StatusCode::OK,
+        &json!({
+            "status": "ok",
+            "ready": true,
+            "upstream_reachable": reachable,
+            "backlog_records": stats.backlog_records,
+            "spool_bytes": stats.bytes,
+        }),
+    )
+}
+
+async fn metrics(State(state): State<Arc<Receiver>>) -> Response {
+    let stats = state.spool.stats();
+    state
+        .metrics
+        .spool_bytes
+        .store(stats.bytes, std::sync::atomic::Ordering::Relaxed);
+    state
+        .metrics
+        .spool_records
+        .store(stats.backlog_records, std::sync::atomic::Ordering::Relaxed);
+    (
+        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+        state.metrics.render(now_ms()),
+    )
+        .into_response()
+}
+
+impl Receiver {
+    /// Appends one accepted request to the spool (durably, per the fsync policy).
+    pub(super) async fn append(
+        &self,
+        kind: RecordKind,
+        authorization: Option<String>,
+        body: Bytes,
+        items: u32,
+    ) -> Result<u64, ReceiveError> {
+        self.appender
+            .append(NewRecord {
+                kind,
+                authorization,
+                body,
+                item_count: items,
+                received_unix_ms: now_ms(),
+            })
+            .await
+            .map_err(|e| {
+                if e.is_full() {
+                    ReceiveError::SpoolFull
+                } else {
+                    tracing::error!(error = %e, "cannot append to the spool");
+                    ReceiveError::Unavailable
+                }
+            })
+    }
+}

@@ -1,0 +1,434 @@
+//! `langfuse-bridge traces list|show --db PATH`: the local trace store from the terminal.
+//!
+//! - `traces list` prints one line per trace (newest first), filtered by `--name`, `--user`,
+//!   `--session`, `--tag` (repeatable), `--since`/`--until` (ISO-8601, a date, or a relative
+//!   `30m`/`2h`/`7d` ago), `--level` (traces with an observation at that level or above),
+//!   `--score NAME>=X` / `NAME<=X` / `NAME=X` (repeatable), `--sort`, `--limit N`; `--json`
+//!   prints a JSON array of trace summaries.
+//! - `traces show ID` prints the observation tree with start offsets, durations, types, model,
+//!   usage, cost, level, status and scores; `--json` prints the trace with its observations and
+//!   scores, with Langfuse's public API field names.
+
+use std::collections::HashMap;
+use std::fmt::Write as _;
+use std::path::PathBuf;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use langfuse_otel_core::record::Level;
+use langfuse_otel_core::time::parse_date_lenient;
+use langfuse_store::{
+    ObservationView, ScoreCondition, ScoreView, SortKey, Store, TraceDetail, TraceFilter,
+    TraceSummary,
+};
+
+/// Arguments of `traces`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct TracesArgs {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: TracesCommand,
+}
+
+/// `traces list` or `traces show`.
+#[derive(Debug, Clone, clap::Subcommand)]
+pub enum TracesCommand {
+    /// List traces, newest first.
+    List(ListArgs),
+    /// Show one trace: its observation tree, timings, usage, cost and scores.
+    Show(ShowArgs),
+}
+
+/// Arguments of `traces list`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct ListArgs {
+    /// The trace store.
+    #[arg(long, default_value = langfuse_store::DEFAULT_DB_PATH)]
+    pub db: PathBuf,
+    /// Only traces with this name.
+    #[arg(long)]
+    pub name: Option<String>,
+    /// Only traces of this user id.
+    #[arg(long)]
+    pub user: Option<String>,
+    /// Only traces of this session id.
+    #[arg(long)]
+    pub session: Option<String>,
+    /// Only traces with this tag (repeat for several: all must match).
+    #[arg(long = "tag")]
+    pub tags: Vec<String>,
+    /// Only traces starting at or after this time (ISO-8601, YYYY-MM-DD, or 30m/2h/7d ago).
+    #[arg(long, value_parser = parse_time)]
+    pub since: Option<i64>,
+    /// Only traces starting before this time (same forms as --since).
+    #[arg(long, value_parser = parse_time)]
+    pub until: Option<i64>,
+    /// Only traces with an observation at this level or above (DEBUG, DEFAULT, WARNING, ERROR).
+    #[arg(long, value_parser = parse_level)]
+    pub level: Option<Level>,
+    /// Score condition NAME>=X, NAME<=X or NAME=X (repeat for several: all must hold).
+    #[arg(long = "score")]
+    pub scores: Vec<ScoreCondition>,
+    /// Order by time, latency, cost or errors (descending).
+    #[arg(long, default_value = "time")]
+    pub sort: SortKey,
+    /// Ascending order.
+    #[arg(long)]
+    pub asc: bool,
+    /// At most N traces (0: all).
+    #[arg(long, default_value_t = 50)]
+    pub limit: u32,
+    /// Skip the first N traces.
+    #[arg(long, default_value_t = 0)]
+    pub offset: u32,
+    /// Print a JSON array (Langfuse public API field names).
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Arguments of `traces show`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct ShowArgs {
+    /// Trace id.
+    pub id: String,
+    /// The trace store.
+    #[arg(long, default_value = langfuse_store::DEFAULT_DB_PATH)]
+    pub db: PathBuf,
+    /// Print JSON (Langfuse public API field names).
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Why a `traces` command failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum TracesCmdError {
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] langfuse_store::StoreError),
+    /// The store file does not exist (it is not created by a read command).
+    #[error(
+        "no trace store at {0} (create one with `langfuse-bridge import` or `serve --to local`)"
+    )]
+    NoStore(PathBuf),
+    /// No trace with that id.
+    #[error("no trace with id {0:?} in {1}")]
+    UnknownTrace(String, PathBuf),
+}
+
+/// Parses `--since`/`--until`: ISO-8601 (offset optional, UTC assumed), `YYYY-MM-DD`, or a
+/// duration ago (`90s`, `30m`, `2h`, `7d`). Returns Unix milliseconds.
+pub fn parse_time(text: &str) -> Result<i64, String> {
+    if let Some(ms) = parse_date_lenient(text) {
+        return Ok(ms);
+    }
+    let unit = text.chars().last().ok_or("empty time")?;
+    let factor = match unit {
+        's' => 1_000,
+        'm' => 60_000,
+        'h' => 3_600_000,
+        'd' => 86_400_000,
+        _ => {
+            return Err(format!(
+                "{text:?} is not a time (ISO-8601, YYYY-MM-DD, or 30m/2h/7d)"
+            ));
+        }
+    };
+    let amount: i64 = text[..text.len() - 1]
+        .parse()
+        .map_err(|_| format!("{text:?} is not a time (ISO-8601, YYYY-MM-DD, or 30m/2h/7d)"))?;
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX));
+    Ok(now - amount.saturating_mul(factor))
+}
+
+/// Parses a level name, case-insensitively.
+pub fn parse_level(text: &str) -> Result<Level, String> {
+    match text.to_ascii_uppercase().as_str() {
+        "DEBUG" => Ok(Level::Debug),
+        "DEFAULT" => Ok(Level::Default),
+        "WARNING" | "WARN" => Ok(Level::Warning),
+        "ERROR" => Ok(Level::Error),
+        _ => Err(format!(
+            "unknown level {text:?} (DEBUG, DEFAULT, WARNING or ERROR)"
+        )),
+    }
+}
+
+impl ListArgs {
+    /// The store filter these arguments describe.
+    pub fn filter(&self) -> TraceFilter {
+        TraceFilter {
+            name: self.name.clone(),
+            user_id: self.user.clone(),
+            session_id: self.session.clone(),
+            tags: self.tags.clone(),
+            since_ms: self.since,
+            until_ms: self.until,
+            min_level: self.level,
+            scores: self.scores.clone(),
+            sort: self.sort,
+            ascending: self.asc,
+            limit: self.limit,
+            offset: self.offset,
+        }
+    }
+}
+
+fn open_existing(db: &PathBuf) -> Result<Store, TracesCmdError> {
+    if !db.exists() {
+        return Err(TracesCmdError::NoStore(db.clone()));
+    }
+    Ok(Store::open(db)?)
+}
+
+/// Runs `traces list` or `traces show`, returning what to print.
+pub fn run(args: &TracesArgs) -> Result<String, TracesCmdError> {
+    match &args.command {
+        TracesCommand::List(list) => {
+            let store = open_existing(&list.db)?;
+            let traces = store.list_traces(&list.filter())?;
+            Ok(if list.json {
+                let mut text = serde_json::to_string_pretty(&traces).unwrap_or_default();
+                text.push('\n');
+                text
+            } else {
+                render_list(&traces)
+            })
+        }
+        TracesCommand::Show(show) => {
+            let store = open_existing(&show.db)?;
+            let trace = store
+                .trace(&show.id)?
+                .ok_or_else(|| TracesCmdError::UnknownTrace(show.id.clone(), show.db.clone()))?;
+            Ok(if show.json {
+                let mut text = serde_json::to_string_pretty(&trace).unwrap_or_default();
+                text.push('\n');
+                text
+            } else {
+                render_tree(&trace)
+            })
+        }
+    }
+}
+
+fn cost_text(cost: Option<f64>, estimated: bool) -> String {
+    match cost {
+        // Shortest exact form of the cost rounded to 1e-10 USD: small costs stay visible.
+        Some(c) => format!(
+            "${}{}",
+            (c * 1e10).round() / 1e10,
+            if estimated { " (est.)" } else { "" }
+        ),
+        None => "-".to_owned(),
+    }
+}
+
+fn seconds_text(s: Option<f64>) -> String {
+    match s {
+        None => "-".to_owned(),
+        Some(s) if s < 1.0 => format!("{} ms", (s * 1000.0).round()),
+        Some(s) => format!("{s:.2} s"),
+    }
+}
+
+/// One line per trace.
+pub fn render_list(traces: &[TraceSummary]) -> String {
+    if traces.is_empty() {
+        return "no traces\n".to_owned();
+    }
+    let mut out = String::new();
+    for t in traces {
+        let _ = write!(
+            out,
+            "{}  {}  {}  {}  obs={} tokens={} cost={}",
+            t.timestamp.as_deref().unwrap_or("-"),
+            t.id,
+            t.name.as_deref().unwrap_or("(unnamed)"),
+            seconds_text(t.latency),
+            t.observation_count,
+            t.total_tokens,
+            cost_text(t.total_cost, t.cost_estimated),
+        );
+        if let Some(u) = &t.user_id {
+            let _ = write!(out, " user={u}");
+        }
+        if let Some(s) = &t.session_id {
+            let _ = write!(out, " session={s}");
+        }
+        if !t.tags.is_empty() {
+            let _ = write!(out, " tags={}", t.tags.join(","));
+        }
+        if t.level != "DEFAULT" {
+            let _ = write!(out, " level={}", t.level);
+        }
+        if t.error_count > 0 {
+            let _ = write!(out, " errors={}", t.error_count);
+        }
+        for s in &t.scores {
+            let value = s
+                .string_value
+                .clone()
+                .or_else(|| s.value.map(|v| v.to_string()))
+                .unwrap_or_default();
+            let _ = write!(out, " {}={value}", s.name);
+        }
+        out.push('\n');
+    }
+    out
+}
+
+fn score_text(s: &ScoreView) -> String {
+    let value = s
+        .string_value
+        .clone()
+        .or_else(|| s.value.map(|v| v.to_string()))
+        .unwrap_or_default();
+    format!("{}={value}", s.name)
+}
+
+/// The observation tree of one trace, with timings relative to the trace start.
+pub fn render_tree(trace: &TraceDetail) -> String {
+    let mut out = String::new();
+    let _ = write!(
+        out,
+        "trace {} ({})",
+        trace.name.as_deref().unwrap_or("(unnamed)"),
+        trace.id
+    );
+    if let Some(ts) = &trace.timestamp {
+        let _ = write!(out, " {ts}");
+    }
+    let _ = write!(
+        out,
+        " latency={} tokens={} cost={}",
+        seconds_text(trace.latency),
+        trace.total_tokens,
+        cost_text(trace.total_cost, trace.cost_estimated)
+    );
+    if let Some(u) = &trace.user_id {
+        let _ = write!(out, " user={u}");
+    }
+    if let Some(s) = &trace.session_id {
+        let _ = write!(out, " session={s}");
+    }
+    if !trace.tags.is_empty() {
+        let _ = write!(out, " tags={}", trace.tags.join(","));
+    }
+    out.push('\n');
+    let trace_scores: Vec<String> = trace
+        .score_details
+        .iter()
+        .filter(|s| s.observation_id.is_none())
+        .map(score_text)
+        .collect();
+    if !trace_scores.is_empty() {
+        let _ = writeln!(out, "scores: {}", trace_scores.join(" "));
+    }
+    let ids: HashMap<&str, usize> = trace
+        .observations
+        .iter()
+        .enumerate()
+        .map(|(i, o)| (o.id.as_str(), i))
+        .collect();
+    let mut children: HashMap<Option<usize>, Vec<usize>> = HashMap::new();
+    for (i, o) in trace.observations.iter().enumerate() {
+        // An observation whose parent is not in the trace is shown at the root.
+        let parent = o
+            .parent_observation_id
+            .as_deref()
+            .and_then(|p| ids.get(p).copied());
+        children.entry(parent).or_default().push(i);
+    }
+    let origin = trace
+        .observations
+        .iter()
+        .filter_map(ObservationView::start_ms)
+        .min();
+    let mut stack: Vec<(usize, String, bool)> = Vec::new();
+    let roots = children.get(&None).cloned().unwrap_or_default();
+    for (n, &r) in roots.iter().enumerate().rev() {
+        stack.push((r, String::new(), n + 1 == roots.len()));
+    }
+    let mut visited = vec![false; trace.observations.len()];
+    while let Some((i, prefix, last)) = stack.pop() {
+        if std::mem::replace(&mut visited[i], true) {
+            continue;
+        }
+        let o = &trace.observations[i];
+        let _ = write!(out, "{prefix}{}", if last { "└─ " } else { "├─ " });
+        render_observation(&mut out, o, origin, trace);
+        let child_prefix = format!("{prefix}{}", if last { "   " } else { "│  " });
+        let kids = children.get(&Some(i)).cloned().unwrap_or_default();
+        for (n, &k) in kids.iter().enumerate().rev() {
+            stack.push((k, child_prefix.clone(), n + 1 == kids.len()));
+        }
+    }
+    out
+}
+
+fn render_observation(
+    out: &mut String,
+    o: &ObservationView,
+    origin: Option<i64>,
+    trace: &TraceDetail,
+) {
+    let _ = write!(
+        out,
+        "{} [{}]",
+        o.name.as_deref().unwrap_or("(unnamed)"),
+        o.kind.to_ascii_lowercase()
+    );
+    if let (Some(start), Some(origin)) = (o.start_ms(), origin) {
+        let _ = write!(out, " +{} ms", start - origin);
+    }
+    if o.latency.is_some() {
+        let _ = write!(out, " {}", seconds_text(o.latency));
+    }
+    if let Some(m) = &o.model {
+        let _ = write!(out, " model={m}");
+    }
+    if let Some(serde_json::Value::Object(u)) = &o.usage_details {
+        let parts: Vec<String> = u.iter().map(|(k, v)| format!("{k}:{v}")).collect();
+        let _ = write!(out, " usage={}", parts.join(" "));
+    }
+    if o.total_cost.is_some() {
+        let _ = write!(out, " cost={}", cost_text(o.total_cost, o.cost_estimated));
+    }
+    if o.level != "DEFAULT" {
+        let _ = write!(out, " level={}", o.level);
+    }
+    if let Some(s) = &o.status_message {
+        let _ = write!(out, " status={s:?}");
+    }
+    let scores: Vec<String> = trace
+        .score_details
+        .iter()
+        .filter(|s| s.observation_id.as_deref() == Some(o.id.as_str()))
+        .map(score_text)
+        .collect();
+    if !scores.is_empty() {
+        let _ = write!(out, " scores: {}", scores.join(" "));
+    }
+    out.push('\n');
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn relative_times_count_back_from_now() {
+        let now = parse_time("0s").unwrap();
+        let two_hours = parse_time("2h").unwrap();
+        assert!((now - two_hours - 7_200_000).abs() < 5_000);
+        assert_eq!(parse_time("2026-01-01").unwrap(), 1_767_225_600_000);
+        assert!(parse_time("soon").is_err());
+    }
+
+    #[test]
+    fn levels_parse_case_insensitively() {
+        assert_eq!(parse_level("error").unwrap(), Level::Error);
+        assert!(parse_level("fatal").is_err());
+    }
+}
