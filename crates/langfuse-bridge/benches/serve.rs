@@ -84,7 +84,9 @@ fn start_upstream(rt: &tokio::runtime::Runtime) -> (SocketAddr, Arc<AtomicU64>) 
                 ""
             }),
         )
-        .with_state(Arc::clone(&bytes));
+        .with_state(Arc::clone(&bytes))
+        // The bridge merges records into requests of up to 4 MiB.
+        .layer(axum::extract::DefaultBodyLimit::disable());
     let listener = rt
         .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
         .expect("bind upstream");
@@ -96,7 +98,11 @@ fn start_upstream(rt: &tokio::runtime::Runtime) -> (SocketAddr, Arc<AtomicU64>) 
 }
 
 /// The baseline proxy: decode, re-encode, forward (one upstream request per request).
-fn start_baseline(rt: &tokio::runtime::Runtime, upstream: SocketAddr, spans: Arc<AtomicU64>) -> SocketAddr {
+fn start_baseline(
+    rt: &tokio::runtime::Runtime,
+    upstream: SocketAddr,
+    spans: Arc<AtomicU64>,
+) -> SocketAddr {
     let sender = Arc::new(
         HttpSender::builder(format!("http://{upstream}/api/public/otel/v1/traces"))
             .retry(RetryPolicy::disabled())
@@ -112,11 +118,23 @@ fn start_baseline(rt: &tokio::runtime::Runtime, upstream: SocketAddr, spans: Arc
                 let Ok(request) = ExportTraceServiceRequest::decode(body) else {
                     return axum::http::StatusCode::BAD_REQUEST;
                 };
-                let n: usize = request.resource_spans.iter().flat_map(|r| &r.scope_spans).map(|s| s.spans.len()).sum();
+                let n: usize = request
+                    .resource_spans
+                    .iter()
+                    .flat_map(|r| &r.scope_spans)
+                    .map(|s| s.spans.len())
+                    .sum();
                 let encoded = request.encode_to_vec();
                 let ok = tokio::task::spawn_blocking(move || {
-                    let payload = Payload::new(encoded, "application/x-protobuf", ContentEncoding::Identity, n);
-                    sender.send(&payload, Instant::now() + Duration::from_secs(10)).is_delivered()
+                    let payload = Payload::new(
+                        encoded,
+                        "application/x-protobuf",
+                        ContentEncoding::Identity,
+                        n,
+                    );
+                    sender
+                        .send(&payload, Instant::now() + Duration::from_secs(10))
+                        .is_delivered()
                 })
                 .await
                 .unwrap_or(false);
@@ -184,7 +202,9 @@ struct Run {
 /// Sends `requests` exports from `SENDERS` threads to `url`; waits until `delivered()` reaches
 /// every span; measures CPU of the threads named `cpu_prefixes`.
 fn drive(url: &str, requests: u64, cpu_prefixes: &[&str], delivered: &dyn Fn() -> u64) -> Run {
-    let bodies: Vec<Vec<u8>> = (0..requests).map(|r| export(r * SPANS_PER_REQUEST + 1)).collect();
+    let bodies: Vec<Vec<u8>> = (0..requests)
+        .map(|r| export(r * SPANS_PER_REQUEST + 1))
+        .collect();
     let bodies = Arc::new(bodies);
     let cpu_before = thread_cpu(cpu_prefixes);
     let base = delivered();
@@ -205,9 +225,15 @@ fn drive(url: &str, requests: u64, cpu_prefixes: &[&str], delivered: &dyn Fn() -
                         if i as u64 % SENDERS != s {
                             continue;
                         }
-                        let payload = Payload::new(body.clone(), "application/x-protobuf", ContentEncoding::Identity, 100);
+                        let payload = Payload::new(
+                            body.clone(),
+                            "application/x-protobuf",
+                            ContentEncoding::Identity,
+                            100,
+                        );
                         let t = Instant::now();
-                        let outcome = sender.send(&payload, Instant::now() + Duration::from_secs(30));
+                        let outcome =
+                            sender.send(&payload, Instant::now() + Duration::from_secs(30));
                         assert!(outcome.is_delivered(), "{outcome}");
                         latencies.push(t.elapsed());
                     }
@@ -216,15 +242,23 @@ fn drive(url: &str, requests: u64, cpu_prefixes: &[&str], delivered: &dyn Fn() -
                 .expect("spawn sender")
         })
         .collect();
-    let mut latencies: Vec<Duration> = handles.into_iter().flat_map(|h| h.join().expect("sender")).collect();
+    let mut latencies: Vec<Duration> = handles
+        .into_iter()
+        .flat_map(|h| h.join().expect("sender"))
+        .collect();
     let want = base + requests * SPANS_PER_REQUEST;
     while delivered() < want {
+        assert!(
+            started.elapsed() < Duration::from_secs(300),
+            "spans never all delivered"
+        );
         std::thread::sleep(Duration::from_millis(2));
     }
     let elapsed = started.elapsed().as_secs_f64();
     let cpu = thread_cpu(cpu_prefixes) - cpu_before;
     latencies.sort();
-    let pct = |p: f64| latencies[((latencies.len() as f64 - 1.0) * p) as usize].as_secs_f64() * 1000.0;
+    let pct =
+        |p: f64| latencies[((latencies.len() as f64 - 1.0) * p) as usize].as_secs_f64() * 1000.0;
     let spans = (requests * SPANS_PER_REQUEST) as f64;
     Run {
         spans_per_sec: spans / elapsed,
@@ -286,18 +320,28 @@ fn main() {
     let baseline_spans = Arc::new(AtomicU64::new(0));
     let baseline = start_baseline(&baseline_rt, upstream, Arc::clone(&baseline_spans));
     // Warm-up (connections, allocator).
-    let _ = drive(&format!("http://{baseline}/v1/traces"), 40, &["baseline"], &|| baseline_spans.load(Ordering::Relaxed));
+    let _ = drive(
+        &format!("http://{baseline}/v1/traces"),
+        40,
+        &["baseline"],
+        &|| baseline_spans.load(Ordering::Relaxed),
+    );
 
-    let base = drive(&format!("http://{baseline}/v1/traces"), requests, &["baseline"], &|| {
-        baseline_spans.load(Ordering::Relaxed)
-    });
+    let base = drive(
+        &format!("http://{baseline}/v1/traces"),
+        requests,
+        &["baseline"],
+        &|| baseline_spans.load(Ordering::Relaxed),
+    );
     let interval = bridge_run(upstream, "interval", requests);
     let always = bridge_run(upstream, "always", requests);
     println!(
         "{} requests x {SPANS_PER_REQUEST} spans, {SENDERS} sender threads, loopback, one process",
         requests
     );
-    println!("| run | spans/s | CPU µs/span (proxy threads) | vs baseline | ack p50 ms | ack p99 ms | peak RSS MiB (process) |");
+    println!(
+        "| run | spans/s | CPU µs/span (proxy threads) | vs baseline | ack p50 ms | ack p99 ms | peak RSS MiB (process) |"
+    );
     println!("|---|---|---|---|---|---|---|");
     for (name, r) in [
         ("decode+re-encode passthrough (baseline)", &base),
