@@ -298,12 +298,12 @@ fn push_protobuf(units: &mut Vec<Unit>, body: Vec<u8>, auth: Option<String>, spa
         authorization,
         spans: s,
     }) = units.last_mut()
+        && *authorization == auth
+        && b.len() + body.len() <= MAX_BYTES
     {
-        if *authorization == auth && b.len() + body.len() <= MAX_BYTES {
-            b.extend_from_slice(&body);
-            *s += spans;
-            return;
-        }
+        b.extend_from_slice(&body);
+        *s += spans;
+        return;
     }
     units.push(Unit::Otlp {
         body,
@@ -318,11 +318,10 @@ fn push_events(units: &mut Vec<Unit>, events: Vec<Value>, auth: Option<String>) 
         events: e,
         authorization,
     }) = units.last_mut()
+        && *authorization == auth
     {
-        if *authorization == auth {
-            e.extend(events);
-            return;
-        }
+        e.extend(events);
+        return;
     }
     units.push(Unit::Events {
         events,
@@ -423,10 +422,10 @@ impl Forwarder {
         loop {
             self.update_gauges();
             let stop_at = self.control.deadline();
-            if let Some(deadline) = stop_at {
-                if !self.reader.has_more() || Instant::now() >= deadline {
-                    break;
-                }
+            if let Some(deadline) = stop_at
+                && (!self.reader.has_more() || Instant::now() >= deadline)
+            {
+                break;
             }
             let records = match self.reader.read(MAX_RECORDS, MAX_BYTES) {
                 Ok(r) => r,

@@ -49,10 +49,10 @@ fn json_response(status: StatusCode, value: &Value) -> Response {
 fn error_response(state: &Receiver, e: &ReceiveError) -> Response {
     let status = StatusCode::from_u16(e.http_status()).unwrap_or(StatusCode::BAD_REQUEST);
     let mut response = json_response(status, &json!({ "message": e.to_string() }));
-    if matches!(e, ReceiveError::SpoolFull | ReceiveError::Unavailable) {
-        if let Ok(v) = HeaderValue::from_str(&state.retry_after_secs.to_string()) {
-            response.headers_mut().insert(header::RETRY_AFTER, v);
-        }
+    if matches!(e, ReceiveError::SpoolFull | ReceiveError::Unavailable)
+        && let Ok(v) = HeaderValue::from_str(&state.retry_after_secs.to_string())
+    {
+        response.headers_mut().insert(header::RETRY_AFTER, v);
     }
     if matches!(e, ReceiveError::Unauthorized) {
         response.headers_mut().insert(

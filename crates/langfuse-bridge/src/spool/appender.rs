@@ -131,9 +131,9 @@ fn run(spool: &Spool, receiver: &mpsc::Receiver<(NewRecord, Reply)>) {
             dirty = false;
         }
     }
-    if config.fsync != FsyncPolicy::Never {
-        if let Err(e) = spool.sync() {
-            tracing::error!(error = %e, "final spool sync failed");
-        }
+    if config.fsync != FsyncPolicy::Never
+        && let Err(e) = spool.sync()
+    {
+        tracing::error!(error = %e, "final spool sync failed");
     }
 }

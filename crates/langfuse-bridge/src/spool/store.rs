@@ -321,11 +321,12 @@ impl Spool {
             }
         };
         if rotate {
-            if let Some((_, old)) = w.active.take() {
-                if w.data_dirty && config.fsync != FsyncPolicy::Never {
-                    old.sync_data()
-                        .map_err(|e| SpoolError::from_io("cannot sync a segment", e))?;
-                }
+            if let Some((_, old)) = w.active.take()
+                && w.data_dirty
+                && config.fsync != FsyncPolicy::Never
+            {
+                old.sync_data()
+                    .map_err(|e| SpoolError::from_io("cannot sync a segment", e))?;
             }
             let path = segment_path(&config.dir, first_seq);
             let file = private_file(&path, true)
@@ -355,13 +356,13 @@ impl Spool {
         }
         w.data_dirty = true;
         let last = first_seq + records.len() as u64 - 1;
-        if config.fsync == FsyncPolicy::Always {
-            if let Err(e) = sync_writer(w, &config.dir) {
-                if let Some((_, file)) = w.active.as_mut() {
-                    let _ = file.set_len(before);
-                }
-                return Err(e);
+        if config.fsync == FsyncPolicy::Always
+            && let Err(e) = sync_writer(w, &config.dir)
+        {
+            if let Some((_, file)) = w.active.as_mut() {
+                let _ = file.set_len(before);
             }
+            return Err(e);
         }
         w.next_seq = last + 1;
         {
@@ -424,15 +425,14 @@ impl Spool {
         let mut index = lock(&self.shared.index);
         // A fully committed active segment is closed, so that it can go too (a small spool
         // would otherwise never free its only segment); the next append starts a new one.
-        if let Some((first, _)) = &writer.active {
-            if index
+        if let Some((first, _)) = &writer.active
+            && index
                 .segments
                 .get(first)
                 .is_some_and(|m| m.bytes > 0 && m.last_seq <= min_committed)
-            {
-                writer.active = None;
-                writer.data_dirty = false;
-            }
+        {
+            writer.active = None;
+            writer.data_dirty = false;
         }
         let active = writer.active.as_ref().map(|(f, _)| *f);
         drop(writer);
