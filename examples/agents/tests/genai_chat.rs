@@ -5,7 +5,6 @@
 
 #![forbid(unsafe_code)]
 
-#[path = "common.rs"]
 mod common;
 
 use common::*;

@@ -1,4 +1,4 @@
-//! Shared parts of the example tests (included with `#[path]`): run an example binary against
+//! Shared parts of the example tests (`mod common;` in each test): run an example binary against
 //! the fake OpenAI-compatible server and a local Langfuse OTLP receiver, and read what arrived
 //! the way the Langfuse server does (`langfuse-bridge translate --compat server`).
 
