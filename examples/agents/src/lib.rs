@@ -1,10 +1,15 @@
 //! Agent examples traced to Langfuse through an ordinary `tracing` + `tracing-opentelemetry`
 //! pipeline, runnable offline against a fake OpenAI-compatible server.
 //!
-//! - `genai_chat` (binary): the `genai` crate (feature `otel`) calls a model with tools, runs
-//!   the tools (one fails) and streams a last answer, inside a Langfuse observation.
+//! - `rig_agent` (binary): a rig 0.44 agent with two tools (one fails), a blocking multi-turn
+//!   run and a streamed run, each inside a Langfuse observation; rig's `invoke_agent` root is
+//!   adopted into the observation's trace by our span processor.
+//! - `genai_chat` (binary): the `genai` crate (feature `otel`) calls a model with tools, the
+//!   application runs the tools (one fails) and streams a last answer, inside a Langfuse
+//!   observation.
 //!
 //! ```sh
+//! cargo run -p langfuse-otel-agent-examples --bin rig_agent
 //! OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT=true \
 //!   cargo run -p langfuse-otel-agent-examples --bin genai_chat
 //! ```
@@ -12,7 +17,9 @@
 //! Without `OPENAI_BASE_URL` the binaries start [`fake_openai::FakeOpenAi`] themselves; without
 //! `LANGFUSE_PUBLIC_KEY`/`LANGFUSE_SECRET_KEY` they write Langfuse ingestion events to an
 //! offline file and print the trace tree. This library holds the parts both share: the fake
-//! server and the [`Pipeline`] set-up of the README recipe.
+//! server and the [`Pipeline`] set-up of the README recipe. The tests
+//! (`cargo test -p langfuse-otel-agent-examples`) run both binaries against the fake server and
+//! a local OTLP receiver and check what Langfuse derives from the spans.
 
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
