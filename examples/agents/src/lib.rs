@@ -9,16 +9,16 @@
 //!   observation.
 //!
 //! ```sh
-//! cargo run -p langfuse-otel-agent-examples --bin rig_agent
+//! cargo run --manifest-path examples/agents/Cargo.toml --bin rig_agent
 //! OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT=true \
-//!   cargo run -p langfuse-otel-agent-examples --bin genai_chat
+//!   cargo run --manifest-path examples/agents/Cargo.toml --bin genai_chat
 //! ```
 //!
 //! Without `OPENAI_BASE_URL` the binaries start [`fake_openai::FakeOpenAi`] themselves; without
 //! `LANGFUSE_PUBLIC_KEY`/`LANGFUSE_SECRET_KEY` they write Langfuse ingestion events to an
 //! offline file and print the trace tree. This library holds the parts both share: the fake
 //! server and the [`Pipeline`] set-up of the README recipe. The tests
-//! (`cargo test -p langfuse-otel-agent-examples`) run both binaries against the fake server and
+//! (`cargo test --manifest-path examples/agents/Cargo.toml`) run both binaries against the fake server and
 //! a local OTLP receiver and check what Langfuse derives from the spans.
 
 #![forbid(unsafe_code)]

@@ -3,12 +3,12 @@
 //! ```sh
 //! # Offline: fake OpenAI-compatible server, trace tree printed from the offline file.
 //! OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT=true \
-//!   cargo run -p langfuse-otel-agent-examples --bin genai_chat
+//!   cargo run --manifest-path examples/agents/Cargo.toml --bin genai_chat
 //! # A real OpenAI-compatible endpoint and Langfuse project:
 //! OPENAI_BASE_URL=https://api.openai.com/v1/ OPENAI_API_KEY=sk-… OPENAI_MODEL=gpt-4o-mini \
 //! LANGFUSE_PUBLIC_KEY=pk-lf-… LANGFUSE_SECRET_KEY=sk-lf-… \
 //! OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT=true \
-//!   cargo run -p langfuse-otel-agent-examples --bin genai_chat
+//!   cargo run --manifest-path examples/agents/Cargo.toml --bin genai_chat
 //! ```
 //!
 //! genai (feature `otel`) emits a `chat <model>` span per call with model, usage and, when

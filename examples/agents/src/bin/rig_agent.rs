@@ -3,12 +3,12 @@
 //!
 //! ```sh
 //! # Offline: fake OpenAI-compatible server, trace tree printed from the offline file.
-//! cargo run -p langfuse-otel-agent-examples --bin rig_agent
+//! cargo run --manifest-path examples/agents/Cargo.toml --bin rig_agent
 //! # A real OpenAI-compatible endpoint (plain http, or add rig-core's `rustls` feature for
 //! # https) and Langfuse project:
 //! OPENAI_BASE_URL=http://localhost:11434/v1 OPENAI_MODEL=llama3.2 \
 //! LANGFUSE_PUBLIC_KEY=pk-lf-… LANGFUSE_SECRET_KEY=sk-lf-… \
-//!   cargo run -p langfuse-otel-agent-examples --bin rig_agent
+//!   cargo run --manifest-path examples/agents/Cargo.toml --bin rig_agent
 //! ```
 //!
 //! rig emits `invoke_agent` (created with `parent: None` when no `tracing` span is current),

@@ -166,13 +166,17 @@ pub fn assert_completion_start(o: &Value, min_ms: i64) {
 }
 
 fn millis(iso: &str) -> i64 {
-    // "YYYY-MM-DDTHH:MM:SS.mmmZ" within one day in a test run.
-    let t = &iso[11..23];
-    let h: i64 = t[0..2].parse().unwrap();
-    let m: i64 = t[3..5].parse().unwrap();
-    let s: i64 = t[6..8].parse().unwrap();
-    let ms: i64 = t[9..12].parse().unwrap();
-    ((h * 60 + m) * 60 + s) * 1000 + ms
+    // "YYYY-MM-DDTHH:MM:SS.mmmZ" (UTC, as the translator writes it).
+    let num = |range: std::ops::Range<usize>| -> i64 { iso[range].parse().expect(iso) };
+    let (y, m, d) = (num(0..4), num(5..7), num(8..10));
+    // Days since 1970-01-01 (proleptic Gregorian; H. Hinnant's days_from_civil).
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let doy = (153 * (if m > 2 { m - 3 } else { m + 9 }) + 2) / 5 + d - 1;
+    let days = era * 146_097 + yoe * 365 + yoe / 4 - yoe / 100 + doy - 719_468;
+    let secs = days * 86_400 + num(11..13) * 3600 + num(14..16) * 60 + num(17..19);
+    secs * 1000 + num(20..23)
 }
 
 /// Text of a value, whether it arrived as a string or as JSON.
@@ -181,6 +185,16 @@ pub fn text_of(v: &Value) -> String {
         Value::String(s) => s.clone(),
         other => other.to_string(),
     }
+}
+
+#[test]
+fn iso_timestamps_convert_to_unix_milliseconds() {
+    assert_eq!(millis("1970-01-01T00:00:00.000Z"), 0);
+    assert_eq!(millis("2026-12-02T21:14:22.529Z"), 1_796_246_062_529);
+    assert_eq!(
+        millis("2027-01-01T00:00:00.010Z") - millis("2026-12-31T23:59:59.990Z"),
+        20
+    );
 }
 
 /// Runs `bin` without Langfuse keys (offline file in a fresh directory) against its own fake
