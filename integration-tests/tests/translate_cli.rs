@@ -7,7 +7,6 @@
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
-use std::sync::OnceLock;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use flate2::Compression;
@@ -17,38 +16,7 @@ use integration_tests::events::{diff, sort_events};
 use integration_tests::{fixture_files, read_json};
 use serde_json::Value;
 
-/// The `langfuse-bridge` binary, built if needed.
-fn bridge() -> &'static Path {
-    static BIN: OnceLock<PathBuf> = OnceLock::new();
-    BIN.get_or_init(|| {
-        if let Some(bin) = std::env::var_os("LANGFUSE_BRIDGE_BIN") {
-            return PathBuf::from(bin);
-        }
-        // This test runs from <target>/<profile-dir>/deps/.
-        let exe = std::env::current_exe().expect("test executable path");
-        let profile_dir = exe
-            .parent()
-            .and_then(Path::parent)
-            .expect("test executable in <target>/<profile>/deps");
-        let target_dir = profile_dir.parent().expect("target directory");
-        let profile = match profile_dir.file_name().and_then(|n| n.to_str()) {
-            Some("debug") | None => "dev".to_owned(),
-            Some(other) => other.to_owned(),
-        };
-        let status = Command::new(env!("CARGO"))
-            .args(["build", "--quiet", "-p", "langfuse-bridge", "--bin"])
-            .arg("langfuse-bridge")
-            .arg("--profile")
-            .arg(&profile)
-            .arg("--target-dir")
-            .arg(target_dir)
-            .current_dir(env!("CARGO_MANIFEST_DIR"))
-            .status()
-            .expect("running cargo build");
-        assert!(status.success(), "building langfuse-bridge failed");
-        profile_dir.join(format!("langfuse-bridge{}", std::env::consts::EXE_SUFFIX))
-    })
-}
+use integration_tests::bridge_bin::bridge;
 
 /// A file in the temp directory, removed on drop.
 struct TempFile(PathBuf);

@@ -5,7 +5,6 @@
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
@@ -260,42 +259,9 @@ pub fn wait_until(timeout: Duration, mut done: impl FnMut() -> bool) -> bool {
     done()
 }
 
-/// The `langfuse-bridge` binary, built if needed (same target directory and profile as the
-/// tests); `LANGFUSE_BRIDGE_BIN` names a prebuilt one.
+/// The `langfuse-bridge` binary, built if needed (see [`integration_tests::bridge_bin`]).
 pub fn bridge_binary() -> &'static Path {
-    static BIN: OnceLock<PathBuf> = OnceLock::new();
-    BIN.get_or_init(|| {
-        if let Some(bin) = std::env::var_os("LANGFUSE_BRIDGE_BIN") {
-            return PathBuf::from(bin);
-        }
-        let exe = std::env::current_exe().expect("test executable path");
-        let profile_dir = exe
-            .parent()
-            .and_then(Path::parent)
-            .expect("test executable in <target>/<profile>/deps");
-        let target_dir = profile_dir.parent().expect("target directory");
-        let profile = match profile_dir.file_name().and_then(|n| n.to_str()) {
-            Some("debug") | None => "dev".to_owned(),
-            Some(other) => other.to_owned(),
-        };
-        let status = Command::new(env!("CARGO"))
-            .args([
-                "build",
-                "--quiet",
-                "-p",
-                "langfuse-bridge",
-                "--bin",
-                "langfuse-bridge",
-            ])
-            .arg("--profile")
-            .arg(&profile)
-            .arg("--target-dir")
-            .arg(target_dir)
-            .status()
-            .expect("run cargo build");
-        assert!(status.success(), "building langfuse-bridge failed");
-        profile_dir.join("langfuse-bridge")
-    })
+    integration_tests::bridge_bin::bridge()
 }
 
 /// The value of an unlabelled series in a Prometheus text exposition.
