@@ -4,7 +4,9 @@
 //!
 //! - a **baseline**: a proxy that decodes each export, re-encodes it and forwards it with the
 //!   same transport (no spool), on the same sender and upstream;
-//! - the bridge with `--fsync interval` and with `--fsync always`.
+//! - the bridge with `--fsync interval` and with `--fsync always`;
+//! - the bridge with `--to local`: the same exports spooled, translated and written into the
+//!   embedded trace store, until the store holds every span (what local mode sustains).
 //!
 //! For each: sustained spans/s (first send to last span accepted upstream), CPU time of the
 //! proxy's own threads per span (from `/proc/self/task/*/stat`, by thread name), p50/p99 time
@@ -25,6 +27,7 @@ use axum::routing::post;
 use langfuse_bridge::serve::Bridge;
 use langfuse_bridge::serve::config::ServeConfig;
 use langfuse_otel_transport::{ContentEncoding, HttpSender, Payload, RetryPolicy};
+use langfuse_store::{Store, TraceFilter};
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use opentelemetry_proto::tonic::common::v1::{AnyValue, InstrumentationScope, KeyValue, any_value};
 use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span};
@@ -269,14 +272,37 @@ fn drive(url: &str, requests: u64, cpu_prefixes: &[&str], delivered: &dyn Fn() -
     }
 }
 
-fn bridge_run(upstream: SocketAddr, fsync: &str, requests: u64) -> Run {
-    let dir = std::env::temp_dir().join(format!("bridge-bench-{fsync}-{}", std::process::id()));
+/// Where a bridge run forwards to.
+enum Sink {
+    /// The local upstream, passthrough (`--to langfuse`).
+    Upstream(SocketAddr),
+    /// The embedded trace store (`--to local`): spool, translate, store.
+    Local,
+}
+
+fn bridge_run(sink: Sink, fsync: &str, requests: u64) -> Run {
+    let name = match sink {
+        Sink::Upstream(_) => "upstream",
+        Sink::Local => "local",
+    };
+    let dir = std::env::temp_dir().join(format!(
+        "bridge-bench-{name}-{fsync}-{}",
+        std::process::id()
+    ));
     let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("bench dir");
+    let destination = match sink {
+        Sink::Upstream(upstream) => {
+            format!("to = \"langfuse\"\nupstream = \"http://{upstream}\"\n")
+        }
+        Sink::Local => "to = \"local\"\n".to_owned(),
+    };
     let mut config = ServeConfig::from_toml(&format!(
-        "http = \"127.0.0.1:0\"\ngrpc = \"127.0.0.1:0\"\nto = \"langfuse\"\nupstream = \"http://{upstream}\"\nfsync = \"{fsync}\"\n"
+        "http = \"127.0.0.1:0\"\ngrpc = \"127.0.0.1:0\"\n{destination}fsync = \"{fsync}\"\n"
     ))
     .expect("config");
-    config.spool = dir.clone();
+    config.spool = dir.join("spool");
+    config.store = dir.join("traces.db");
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .thread_name("bridge-rt")
@@ -290,9 +316,27 @@ fn bridge_run(upstream: SocketAddr, fsync: &str, requests: u64) -> Run {
     let task = rt.spawn(bound.run(async {
         let _ = stop_rx.await;
     }));
-    let run = drive(&url, requests, &["bridge", "spool-appender"], &|| {
-        metrics.forwarded_items.load(Ordering::Relaxed)
-    });
+    let run = match sink {
+        Sink::Upstream(_) => drive(&url, requests, &["bridge", "spool-appender"], &|| {
+            metrics.forwarded_items.load(Ordering::Relaxed)
+        }),
+        Sink::Local => {
+            // Done when the store holds every span as an observation (a second reader of the
+            // same file, as the viewer is).
+            let store = Store::open(dir.join("traces.db")).expect("store");
+            let all = TraceFilter {
+                limit: 10_000,
+                ..TraceFilter::default()
+            };
+            drive(&url, requests, &["bridge", "spool-appender"], &|| {
+                std::thread::sleep(Duration::from_millis(20));
+                store
+                    .list_traces(&all)
+                    .map(|traces| traces.iter().map(|t| t.observation_count as u64).sum())
+                    .unwrap_or(0)
+            })
+        }
+    };
     let _ = stop_tx.send(());
     let _ = rt.block_on(task);
     let _ = std::fs::remove_dir_all(&dir);
@@ -333,8 +377,9 @@ fn main() {
         &["baseline"],
         &|| baseline_spans.load(Ordering::Relaxed),
     );
-    let interval = bridge_run(upstream, "interval", requests);
-    let always = bridge_run(upstream, "always", requests);
+    let interval = bridge_run(Sink::Upstream(upstream), "interval", requests);
+    let always = bridge_run(Sink::Upstream(upstream), "always", requests);
+    let local = bridge_run(Sink::Local, "interval", requests);
     println!(
         "{} requests x {SPANS_PER_REQUEST} spans, {SENDERS} sender threads, loopback, one process",
         requests
@@ -347,6 +392,10 @@ fn main() {
         ("decode+re-encode passthrough (baseline)", &base),
         ("bridge --fsync interval", &interval),
         ("bridge --fsync always", &always),
+        (
+            "bridge --to local --fsync interval (spool, translate, store)",
+            &local,
+        ),
     ] {
         println!(
             "| {name} | {:.0} | {:.2} | {:.2}x | {:.2} | {:.2} | {:.0} |",

@@ -6,10 +6,11 @@
 //! ```
 //!
 //! Measures, on a fresh database in the system temp directory:
-//! - ingest rate: batches of 1,000 events (one transaction each), the way the bridge writes;
+//! - ingest rate, in batches of 1,000 and of 10,000 events (one transaction each: a spool
+//!   record's worth, and about one round of the bridge's forwarder under sustained load);
 //! - baselines in the same run: serializing the same events to JSON lines (the SDK's offline
-//!   file writer's work), and appending them as `(id, json)` rows to a bare SQLite table in the
-//!   same transactions (the floor of any SQLite store);
+//!   file writer's work), and, per batch size, appending them as `(id, json)` rows to an
+//!   unindexed SQLite table in the same transactions (the floor of any SQLite store);
 //! - database bytes per observation after a checkpoint;
 //! - p50/p99 latencies of filtered list queries (one page of 50), of the viewer's list page
 //!   (list + count), and of a trace page's query, over random parameters.
@@ -27,7 +28,10 @@ const OBSERVATIONS_PER_TRACE: usize = 5;
 
 /// Builds a random filter of one kind.
 type MakeFilter = Box<dyn Fn(&mut Rng) -> TraceFilter>;
-const BATCH: usize = 1_000;
+/// Events per `ingest` call: about a spool record's worth (a light load), and about one
+/// forwarding round of the bridge under sustained load (it reads up to 4 MiB of spool records
+/// and hands the local store their events in one call).
+const BATCHES: [usize; 2] = [1_000, 10_000];
 
 /// xorshift64*: deterministic, dependency-free.
 struct Rng(u64);
@@ -190,8 +194,8 @@ fn main() {
     // Events are generated in chunks (same seed for every pass) and only the operation on
     // them is timed, so the workload never has to fit in memory at once.
     let observations = traces * OBSERVATIONS_PER_TRACE;
-    let chunk_traces = 10_000;
-    let passes = |op: &mut dyn FnMut(&[IngestionEvent])| -> (Duration, usize) {
+    let chunk_traces = 20_000;
+    let passes = |batch_size: usize, op: &mut dyn FnMut(&[IngestionEvent])| -> (Duration, usize) {
         let mut rng = Rng(0x5eed_1234_abcd_ef01);
         let mut total = Duration::ZERO;
         let mut count = 0;
@@ -204,7 +208,7 @@ fn main() {
             }
             count += events.len();
             let started = Instant::now();
-            for batch in events.chunks(BATCH) {
+            for batch in events.chunks(batch_size) {
                 op(batch);
             }
             total += started.elapsed();
@@ -212,33 +216,34 @@ fn main() {
         }
         (total, count)
     };
+    let rate = |time: Duration| observations as f64 / time.as_secs_f64();
 
-    // Baseline 1: JSON lines, the offline file writer's work.
+    // Baseline: JSON lines, the offline file writer's work.
     let mut bytes = 0usize;
-    let (json_time, event_count) = passes(&mut |batch| {
+    let (json_time, event_count) = passes(BATCHES[0], &mut |batch| {
         for e in batch {
             bytes += serde_json::to_string(e).expect("serialize").len() + 1;
         }
     });
-    println!(
-        "workload: {traces} traces, {observations} observations, {event_count} events (batches of {BATCH})"
-    );
+    println!("workload: {traces} traces, {observations} observations, {event_count} events");
     println!(
         "baseline  JSON lines serialization: {:>9.0} observations/s ({:.1} MB)",
-        observations as f64 / json_time.as_secs_f64(),
+        rate(json_time),
         bytes as f64 / 1e6
     );
 
-    // Baseline 2: bare SQLite appends of (id, json) in the same transactions.
-    let bare_path = dir.join("bare.db");
-    {
+    // Per batch size, in fresh databases: the floor of any SQLite store (each event appended
+    // as one `(id, json)` row to an unindexed table, same transactions), then the store.
+    let mut store = None;
+    for &batch_size in &BATCHES {
+        let bare_path = dir.join(format!("bare-{batch_size}.db"));
         let mut conn = rusqlite::Connection::open(&bare_path).expect("bare db");
         conn.execute_batch(
             "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;
              CREATE TABLE events (id INTEGER PRIMARY KEY, body TEXT NOT NULL);",
         )
         .expect("bare schema");
-        let (bare_time, _) = passes(&mut |batch| {
+        let (bare_time, _) = passes(batch_size, &mut |batch| {
             let tx = conn.transaction().expect("tx");
             {
                 let mut stmt = tx
@@ -251,24 +256,33 @@ fn main() {
             }
             tx.commit().expect("commit");
         });
-        println!(
-            "baseline  bare SQLite (id, json) appends: {:>9.0} observations/s",
-            observations as f64 / bare_time.as_secs_f64()
-        );
-    }
-    let _ = std::fs::remove_file(&bare_path);
+        drop(conn);
+        let _ = std::fs::remove_file(&bare_path);
 
-    // The store.
-    let store = Store::open(dir.join("store.db")).expect("store");
-    let (ingest_time, _) = passes(&mut |batch| {
-        store.ingest(batch).expect("ingest");
-    });
-    println!(
-        "store     ingest: {:>9.0} observations/s, {:.0} events/s ({:.1} s)",
-        observations as f64 / ingest_time.as_secs_f64(),
-        event_count as f64 / ingest_time.as_secs_f64(),
-        ingest_time.as_secs_f64()
-    );
+        let path = dir.join(format!("store-{batch_size}.db"));
+        let ingested = Store::open(&path).expect("store");
+        let (ingest_time, _) = passes(batch_size, &mut |batch| {
+            ingested.ingest(batch).expect("ingest");
+        });
+        println!(
+            "batches of {batch_size:>6} events: store ingest {:>9.0} observations/s ({:.0} events/s, {:.1} s); \
+             baseline bare SQLite appends {:>9.0} observations/s",
+            rate(ingest_time),
+            event_count as f64 / ingest_time.as_secs_f64(),
+            ingest_time.as_secs_f64(),
+            rate(bare_time),
+        );
+        // The queries run on the first database; the others are removed.
+        if store.is_none() {
+            store = Some(ingested);
+        } else {
+            drop(ingested);
+            for suffix in ["", "-wal", "-shm"] {
+                let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
+            }
+        }
+    }
+    let store = store.expect("one batch size");
     store.checkpoint().expect("checkpoint");
     let db_bytes = store.database_bytes().expect("size");
     println!(

@@ -7,8 +7,8 @@
 //! - **Writes** ([`Store::ingest`]) take the ingestion events of the core's record model
 //!   ([`IngestionEvent`]), one transaction per batch. They are idempotent upserts by id — a
 //!   replay never duplicates — and merge like Langfuse's ingestion worker (see [`ingest`]).
-//! - **Roll-ups** per trace (latency, tokens, cost, error and observation counts) are recomputed
-//!   for every trace a batch touches, so list queries read one row per trace.
+//! - **Roll-ups** per trace (latency, tokens, cost, error and observation counts) are kept in the
+//!   trace's row by every batch that touches it, so list queries read one row per trace.
 //! - **Cost**: a generation without cost but with usage and a known model gets an estimate
 //!   from the bundled [`price`] table, marked `costEstimated`.
 //! - **Queries** ([`Store::list_traces`], [`Store::trace`], [`Store::sessions`], [`Store::users`])

@@ -3,7 +3,8 @@
 //! JSON-valued fields (`input`, `output`, `metadata`, `tags`, `usageDetails`, …) are stored as
 //! JSON text; times are stored twice, as the ISO-8601 text Langfuse returns and as Unix
 //! milliseconds for ordering and filtering. Tags also live in `trace_tags` so a tag filter is an
-//! index lookup. The `trace_*` roll-up columns are recomputed for every trace a batch touches.
+//! index lookup. The roll-up columns of `traces` (after `metadata`) are kept up to date by every
+//! batch that touches the trace (see [`crate::ingest`]).
 
 /// Applied once when the database is created (idempotent statements).
 pub(crate) const SCHEMA: &str = r#"

@@ -270,3 +270,80 @@ fn import_reports_the_line_of_a_malformed_event() {
     let err = t.store.import_json_lines(input.as_bytes()).unwrap_err();
     assert!(err.to_string().contains("line 3"), "{err}");
 }
+
+/// The events of a small agent run: creates and updates of the same ids, trace events before
+/// and after their observations, metadata merges, tags, given and estimated costs, a score.
+/// (The trace's own timestamp is its root's start, so that it does not depend on whether the
+/// trace row was first made by an observation, which takes the observation's start.)
+fn agent_run() -> Vec<IngestionEvent> {
+    events(&[
+        json!({"type": "span-create", "timestamp": "2026-01-01T00:00:00.000Z",
+            "body": {"id": "root", "traceId": "t", "name": "agent",
+                "startTime": "2026-01-01T00:00:00.000Z", "metadata": {"a": {"x": 1}}}}),
+        json!({"type": "trace-create", "timestamp": "2026-01-01T00:00:00.100Z",
+            "body": {"id": "t", "timestamp": "2026-01-01T00:00:00.000Z", "name": "run",
+                "userId": "u", "tags": ["b"],
+                "metadata": {"k": 1}}}),
+        json!({"type": "generation-create", "timestamp": "2026-01-01T00:00:00.200Z",
+            "body": {"id": "g1", "traceId": "t", "parentObservationId": "root",
+                "startTime": "2026-01-01T00:00:00.200Z", "model": "gpt-4o-mini",
+                "usageDetails": {"input": 1200, "output": 300}, "input": "q"}}),
+        json!({"type": "tool-create", "timestamp": "2026-01-01T00:00:00.300Z",
+            "body": {"id": "tool", "traceId": "t", "parentObservationId": "root",
+                "startTime": "2026-01-01T00:00:00.300Z", "level": "WARNING"}}),
+        json!({"type": "generation-create", "timestamp": "2026-01-01T00:00:00.400Z",
+            "body": {"id": "g2", "traceId": "t", "parentObservationId": "root",
+                "startTime": "2026-01-01T00:00:00.400Z", "endTime": "2026-01-01T00:00:01.900Z",
+                "model": "claude-sonnet-4", "usageDetails": {"input": 10, "output": 5},
+                "costDetails": {"input": 0.1, "output": 0.2}, "level": "ERROR"}}),
+        json!({"type": "generation-update", "timestamp": "2026-01-01T00:00:01.000Z",
+            "body": {"id": "g1", "traceId": "t", "endTime": "2026-01-01T00:00:01.000Z",
+                "output": {"role": "assistant", "content": "a"}, "usageDetails": {},
+                "metadata": {"b": 2}}}),
+        json!({"type": "span-update", "timestamp": "2026-01-01T00:00:02.000Z",
+            "body": {"id": "root", "traceId": "t", "endTime": "2026-01-01T00:00:02.000Z",
+                "metadata": {"a": {"y": 2, "x": null}}}}),
+        json!({"type": "trace-create", "timestamp": "2026-01-01T00:00:02.100Z",
+            "body": {"id": "t", "tags": ["a", "b"], "output": "done", "metadata": {"j": 2}}}),
+        json!({"type": "score-create", "timestamp": "2026-01-01T00:00:02.200Z",
+            "body": {"id": "s", "traceId": "t", "name": "quality", "value": 0.5}}),
+        json!({"type": "span-create", "timestamp": "2026-01-01T00:00:03.000Z",
+            "body": {"id": "orphan", "traceId": "implicit", "name": "late",
+                "startTime": "2026-01-01T00:00:03.000Z", "endTime": "2026-01-01T00:00:03.250Z"}}),
+    ])
+}
+
+#[test]
+fn batch_boundaries_and_replays_do_not_change_the_result() {
+    let run = agent_run();
+    let snapshot = |s: &Store| {
+        let list = serde_json::to_value(s.list_traces(&TraceFilter::default()).unwrap()).unwrap();
+        (list, trace_json(s, "t"), trace_json(s, "implicit"))
+    };
+    let whole = store();
+    whole.store.ingest(&run).unwrap();
+    let expected = snapshot(&whole.store);
+    assert_eq!(expected.0.as_array().unwrap().len(), 2);
+    assert_eq!(expected.1["observations"].as_array().unwrap().len(), 4);
+    assert_eq!(expected.1["tags"], json!(["a", "b"]));
+
+    // One event per batch: every later event merges into stored rows, and the roll-ups are
+    // added to or recomputed instead of written once.
+    let single = store();
+    for event in &run {
+        single.store.ingest(std::slice::from_ref(event)).unwrap();
+    }
+    assert_eq!(snapshot(&single.store), expected, "one event per batch");
+
+    // Two halves (in order: the rules give first values to whatever arrives first), then the
+    // whole run again and the later half again (replays; replaying an older batch after a newer
+    // one would re-apply its metadata patches, as Langfuse's merge would).
+    let halves = store();
+    let (first, second) = run.split_at(4);
+    halves.store.ingest(first).unwrap();
+    halves.store.ingest(second).unwrap();
+    assert_eq!(snapshot(&halves.store), expected, "halves");
+    halves.store.ingest(&run).unwrap();
+    halves.store.ingest(second).unwrap();
+    assert_eq!(snapshot(&halves.store), expected, "replays");
+}

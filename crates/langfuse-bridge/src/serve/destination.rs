@@ -22,7 +22,7 @@ use langfuse_otel_transport::{
 use serde_json::Value;
 
 use super::config::{ConfigError, Destination as To, ServeConfig};
-use super::forward::{Destination, Retry, Sent, Shape, Unit};
+use super::forward::{Destination, Event, Retry, Sent, Shape, Unit};
 
 /// Langfuse (`--to langfuse` and `--to ingestion`).
 pub struct LangfuseDestination {
@@ -265,14 +265,20 @@ impl Destination for LangfuseDestination {
             Unit::Events {
                 events,
                 authorization,
-            } => send_json(
-                &self.ingestion,
-                events,
-                "event",
-                authorization.as_deref(),
-                deadline,
-                keys,
-            ),
+            } => {
+                let mut values: Vec<Value> = events.drain(..).map(Event::into_json).collect();
+                let sent = send_json(
+                    &self.ingestion,
+                    &mut values,
+                    "event",
+                    authorization.as_deref(),
+                    deadline,
+                    keys,
+                );
+                // What is left is sent again as it is now.
+                events.extend(values.into_iter().map(Event::Sent));
+                sent
+            }
             Unit::Scores {
                 scores,
                 authorization,
@@ -409,12 +415,21 @@ impl Destination for LocalDestination {
                 ..Sent::default()
             };
         };
+        // Translated events go in as they are; a client's are read into the same model (one
+        // that does not fit is refused for good).
         let mut parsed = Vec::with_capacity(events.len());
         let mut rejected = 0;
-        for event in events.iter() {
-            match serde_json::from_value::<langfuse_otel_core::IngestionEvent>(event.clone()) {
-                Ok(e) => parsed.push(e),
-                Err(_) => rejected += 1,
+        for event in events.drain(..) {
+            match event {
+                Event::Translated(e) => parsed.push(*e),
+                Event::Sent(value) => {
+                    match <langfuse_otel_core::IngestionEvent as serde::Deserialize>::deserialize(
+                        &value,
+                    ) {
+                        Ok(e) => parsed.push(e),
+                        Err(_) => rejected += 1,
+                    }
+                }
             }
         }
         match self.store.ingest(&parsed) {
@@ -423,13 +438,17 @@ impl Destination for LocalDestination {
                 rejected,
                 retry: None,
             },
-            Err(e) => Sent {
-                retry: Some(Retry {
-                    reason: format!("the local store failed: {e}"),
-                    delay: Some(Duration::from_secs(1)),
-                }),
-                ..Sent::default()
-            },
+            Err(e) => {
+                events.extend(parsed.into_iter().map(|e| Event::Translated(Box::new(e))));
+                Sent {
+                    rejected,
+                    retry: Some(Retry {
+                        reason: format!("the local store failed: {e}"),
+                        delay: Some(Duration::from_secs(1)),
+                    }),
+                    ..Sent::default()
+                }
+            }
         }
     }
 }

@@ -16,6 +16,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use langfuse_otel_core::canonical::canonical_request;
+use langfuse_otel_core::record::{EventBody, IngestionEvent};
 use langfuse_otel_core::time::format_iso_millis;
 use langfuse_otel_core::{Translator, otlp};
 use prost::Message;
@@ -53,7 +54,7 @@ pub enum Unit {
     /// Ingestion events (whole envelopes `{id, type, timestamp, body}`).
     Events {
         /// The events.
-        events: Vec<Value>,
+        events: Vec<Event>,
         /// The client's credentials.
         authorization: Option<String>,
     },
@@ -64,6 +65,34 @@ pub enum Unit {
         /// The client's credentials.
         authorization: Option<String>,
     },
+}
+
+/// One ingestion event of a [`Unit::Events`].
+#[derive(Debug, Clone, PartialEq)]
+pub enum Event {
+    /// Translated from OTLP by the bridge (envelope id and timestamp set): kept typed, so a
+    /// local store takes it without a round trip through JSON.
+    Translated(Box<IngestionEvent>),
+    /// As a client sent it in an ingestion batch: forwarded unchanged, unknown keys included.
+    Sent(Value),
+}
+
+impl Event {
+    /// The event as JSON, as an ingestion endpoint takes it.
+    pub fn into_json(self) -> Value {
+        match self {
+            Event::Translated(event) => serde_json::to_value(&event).unwrap_or(Value::Null),
+            Event::Sent(value) => value,
+        }
+    }
+
+    /// The event type (`"span-create"`, …; empty when a client sent none).
+    pub fn event_type(&self) -> &str {
+        match self {
+            Event::Translated(event) => event.event_type(),
+            Event::Sent(value) => value["type"].as_str().unwrap_or_default(),
+        }
+    }
 }
 
 impl Unit {
@@ -184,29 +213,32 @@ impl Shaper {
                         Ok(batch) => {
                             let translation = self.translator.translate(&batch);
                             let mut events = Vec::with_capacity(translation.events.len());
-                            let mut pending_trace: Vec<Value> = Vec::new();
-                            for event in translation.events {
-                                let mut value = serde_json::to_value(&event).unwrap_or(Value::Null);
-                                if value["type"] == "trace-create" {
-                                    pending_trace.push(value);
+                            let mut pending_trace: Vec<IngestionEvent> = Vec::new();
+                            for mut event in translation.events {
+                                if matches!(event.body, EventBody::TraceCreate(_)) {
+                                    pending_trace.push(event);
                                     continue;
                                 }
-                                let span =
-                                    value["body"]["id"].as_str().unwrap_or_default().to_owned();
+                                let span = body_id(&event.body).to_owned();
                                 for (i, mut trace) in pending_trace.drain(..).enumerate() {
                                     let key =
                                         format!("{}/{span}/trace-create/{i}", record.sequence);
                                     set_envelope(&mut trace, &key, now_ms);
-                                    events.push(trace);
+                                    events.push(Event::Translated(Box::new(trace)));
                                 }
-                                let key = format!("{}/{span}/{}", record.sequence, value["type"]);
-                                set_envelope(&mut value, &key, now_ms);
-                                events.push(value);
+                                // (The type is quoted in the key, as ids of earlier versions.)
+                                let key = format!(
+                                    "{}/{span}/\"{}\"",
+                                    record.sequence,
+                                    event.event_type()
+                                );
+                                set_envelope(&mut event, &key, now_ms);
+                                events.push(Event::Translated(Box::new(event)));
                             }
                             for (i, mut trace) in pending_trace.into_iter().enumerate() {
                                 let key = format!("{}//trace-create/{i}", record.sequence);
                                 set_envelope(&mut trace, &key, now_ms);
-                                events.push(trace);
+                                events.push(Event::Translated(Box::new(trace)));
                             }
                             push_events(&mut units, events, auth);
                         }
@@ -217,7 +249,8 @@ impl Shaper {
                     }
                 }
                 (RecordKind::IngestionBatch, Shape::Langfuse(_) | Shape::Events) => {
-                    push_events(&mut units, batch_events(&record.body), auth);
+                    let events = batch_events(&record.body).into_iter().map(Event::Sent);
+                    push_events(&mut units, events.collect(), auth);
                 }
                 (RecordKind::Scores, Shape::Langfuse(_)) => {
                     let scores = json_array(&record.body);
@@ -239,12 +272,12 @@ impl Shaper {
                         .into_iter()
                         .map(|score| {
                             let key = format!("score/{}", score["id"].as_str().unwrap_or_default());
-                            json!({
+                            Event::Sent(json!({
                                 "id": stable_id(&key),
                                 "type": "score-create",
                                 "timestamp": format_iso_millis(now_ms),
                                 "body": score,
-                            })
+                            }))
                         })
                         .collect();
                     push_events(&mut units, events, auth);
@@ -259,12 +292,21 @@ impl Shaper {
     }
 }
 
-fn set_envelope(event: &mut Value, key: &str, now_ms: i64) {
-    if let Some(map) = event.as_object_mut() {
-        map.insert("id".into(), Value::String(stable_id(key)));
-        if !map.contains_key("timestamp") {
-            map.insert("timestamp".into(), Value::String(format_iso_millis(now_ms)));
-        }
+fn set_envelope(event: &mut IngestionEvent, key: &str, now_ms: i64) {
+    event.id = Some(stable_id(key));
+    if event.timestamp.is_none() {
+        event.timestamp = Some(format_iso_millis(now_ms));
+    }
+}
+
+/// The id in an event's body (empty when it has none).
+fn body_id(body: &EventBody) -> &str {
+    match body {
+        EventBody::TraceCreate(b) => b.id.as_deref().unwrap_or_default(),
+        EventBody::ObservationCreate(_, b)
+        | EventBody::SpanUpdate(b)
+        | EventBody::GenerationUpdate(b) => &b.id,
+        EventBody::ScoreCreate(b) => b.id.as_deref().unwrap_or_default(),
     }
 }
 
@@ -313,7 +355,7 @@ fn push_protobuf(units: &mut Vec<Unit>, body: Vec<u8>, auth: Option<String>, spa
     });
 }
 
-fn push_events(units: &mut Vec<Unit>, events: Vec<Value>, auth: Option<String>) {
+fn push_events(units: &mut Vec<Unit>, events: Vec<Event>, auth: Option<String>) {
     if let Some(Unit::Events {
         events: e,
         authorization,
@@ -568,7 +610,7 @@ mod tests {
         let count = |units: &[Unit]| match &units[0] {
             Unit::Events { events, .. } => events
                 .iter()
-                .filter(|e| e["type"] == "trace-create")
+                .filter(|e| e.event_type() == "trace-create")
                 .count(),
             _ => 0,
         };
