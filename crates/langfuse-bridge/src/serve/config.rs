@@ -324,13 +324,97 @@ impl ServeConfig {
         if self.max_body_bytes == 0 || self.max_decompressed_bytes == 0 {
             return Err(ConfigError::Invalid("body limits must be positive".into()));
         }
+        let listeners = std::iter::once(self.http).chain(self.grpc);
+        if let Some((host, port)) = url_host_port(&url)
+            && let Some(own) = listeners.into_iter().find(|l| is_listener(*l, &host, port))
+        {
+            // An easy slip: the SDKs read LANGFUSE_BASE_URL too, and point it at the bridge.
+            return Err(ConfigError::Invalid(format!(
+                "the upstream '{url}' is this bridge's own listener {own}: it would forward \
+                 everything to itself (is LANGFUSE_BASE_URL, meant for the SDKs, set in the \
+                 bridge's environment?); set --upstream to Langfuse or the collector"
+            )));
+        }
         Ok(())
     }
+}
+
+/// The host and port of an `http(s)://` or `grpc://` URL (the scheme's default port when none
+/// is written; `None` for a `grpc://` URL without one or an unreadable authority).
+fn url_host_port(url: &str) -> Option<(String, u16)> {
+    let (scheme, rest) = url.split_once("://")?;
+    let authority = rest.split(['/', '?', '#']).next()?;
+    let host_port = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+    let (host, port) = match host_port.strip_prefix('[') {
+        Some(v6) => {
+            let (host, after) = v6.split_once(']')?;
+            (host, after.strip_prefix(':'))
+        }
+        None => match host_port.rsplit_once(':') {
+            Some((host, port)) => (host, Some(port)),
+            None => (host_port, None),
+        },
+    };
+    let port = match (port, scheme.to_ascii_lowercase().as_str()) {
+        (Some(p), _) => p.parse().ok()?,
+        (None, "http") => 80,
+        (None, "https") => 443,
+        (None, _) => return None,
+    };
+    Some((host.to_ascii_lowercase(), port))
+}
+
+/// Whether `host:port` reaches `listener` on this machine.
+fn is_listener(listener: SocketAddr, host: &str, port: u16) -> bool {
+    if listener.port() != port {
+        return false;
+    }
+    let ip = match host {
+        "localhost" => return listener.ip().is_loopback() || listener.ip().is_unspecified(),
+        _ => match host.parse::<std::net::IpAddr>() {
+            Ok(ip) => ip,
+            Err(_) => return false,
+        },
+    };
+    ip == listener.ip()
+        || ((ip.is_loopback() || ip.is_unspecified())
+            && (listener.ip().is_loopback() || listener.ip().is_unspecified()))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_upstream_that_is_the_bridge_itself_is_refused() {
+        let mut c = ServeConfig::default();
+        for own in [
+            "http://127.0.0.1:4318",
+            "http://localhost:4318/",
+            "http://[::1]:4318",
+            "http://user@127.0.0.1:4318/path",
+        ] {
+            c.upstream = Some(own.into());
+            let err = c.validate().unwrap_err().to_string();
+            assert!(err.contains("own listener"), "{own}: {err}");
+        }
+        c.to = Some(Destination::Otlp);
+        c.upstream = Some("grpc://127.0.0.1:4317".into());
+        assert!(c.validate().is_err(), "the gRPC listener too");
+        for other in [
+            "http://127.0.0.1:3000",
+            "http://langfuse:4318",
+            "https://cloud.langfuse.com",
+            "grpc://127.0.0.1:4319",
+        ] {
+            c.to = None;
+            if other.starts_with("grpc") {
+                c.to = Some(Destination::Otlp);
+            }
+            c.upstream = Some(other.into());
+            assert!(c.validate().is_ok(), "{other}");
+        }
+    }
 
     #[test]
     fn unknown_keys_are_rejected() {
