@@ -568,6 +568,17 @@ impl EventBody {
         }
     }
 
+    /// The id in the body (the trace's, observation's or score's), when it has one.
+    pub fn id(&self) -> Option<&str> {
+        match self {
+            EventBody::TraceCreate(b) => b.id.as_deref(),
+            EventBody::ObservationCreate(_, b)
+            | EventBody::SpanUpdate(b)
+            | EventBody::GenerationUpdate(b) => Some(&b.id),
+            EventBody::ScoreCreate(b) => b.id.as_deref(),
+        }
+    }
+
     /// The trace body, for `trace-create`.
     pub fn trace(&self) -> Option<&TraceBody> {
         match self {

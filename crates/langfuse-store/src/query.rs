@@ -427,7 +427,8 @@ fn level_name(max_level: i64) -> &'static str {
     }
 }
 
-fn level_rank(level: langfuse_otel_core::record::Level) -> i64 {
+/// A level's rank in the traces' `max_level` column (`DEBUG` < `DEFAULT` < `WARNING` < `ERROR`).
+pub(crate) fn level_rank(level: langfuse_otel_core::record::Level) -> i64 {
     use langfuse_otel_core::record::Level;
     match level {
         Level::Debug => 0,
@@ -435,6 +436,16 @@ fn level_rank(level: langfuse_otel_core::record::Level) -> i64 {
         Level::Warning => 2,
         Level::Error => 3,
     }
+}
+
+/// The rank of a level as stored in an observation's `level` column (unknown text ranks as
+/// `DEFAULT`).
+pub(crate) fn stored_level_rank(text: &str) -> i64 {
+    use langfuse_otel_core::record::Level;
+    [Level::Debug, Level::Warning, Level::Error]
+        .into_iter()
+        .find(|l| l.as_str() == text)
+        .map_or(level_rank(Level::Default), level_rank)
 }
 
 fn json_column(text: Option<String>) -> Option<Value> {

@@ -219,7 +219,7 @@ impl Shaper {
                                     pending_trace.push(event);
                                     continue;
                                 }
-                                let span = body_id(&event.body).to_owned();
+                                let span = event.body.id().unwrap_or_default().to_owned();
                                 for (i, mut trace) in pending_trace.drain(..).enumerate() {
                                     let key =
                                         format!("{}/{span}/trace-create/{i}", record.sequence);
@@ -296,17 +296,6 @@ fn set_envelope(event: &mut IngestionEvent, key: &str, now_ms: i64) {
     event.id = Some(stable_id(key));
     if event.timestamp.is_none() {
         event.timestamp = Some(format_iso_millis(now_ms));
-    }
-}
-
-/// The id in an event's body (empty when it has none).
-fn body_id(body: &EventBody) -> &str {
-    match body {
-        EventBody::TraceCreate(b) => b.id.as_deref().unwrap_or_default(),
-        EventBody::ObservationCreate(_, b)
-        | EventBody::SpanUpdate(b)
-        | EventBody::GenerationUpdate(b) => &b.id,
-        EventBody::ScoreCreate(b) => b.id.as_deref().unwrap_or_default(),
     }
 }
 

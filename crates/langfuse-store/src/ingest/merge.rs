@@ -8,9 +8,11 @@ use std::borrow::Cow;
 
 use langfuse_otel_core::record::{Level, Metadata, ObservationBody, TraceBody};
 use langfuse_otel_core::time::parse_date_lenient;
+use langfuse_otel_core::value::json_is_truthy;
 use serde_json::{Map, Value};
 
 use crate::price;
+use crate::query::stored_level_rank;
 
 /// A text column borrowed from an event or owned after a read from the store.
 pub(super) type Text<'a> = Cow<'a, str>;
@@ -295,7 +297,7 @@ fn set_object<'a>(
 /// `input`/`output`: the last truthy value wins.
 fn set_truthy_json<'a>(slot: &mut Option<Json<'a>>, value: &'a Option<Option<Value>>) {
     if let Some(Some(v)) = value
-        && truthy(v)
+        && json_is_truthy(v)
     {
         *slot = Some(Json::Value(v));
     }
@@ -339,17 +341,6 @@ pub(super) fn merge_patch(target: &mut Value, patch: Value) {
     }
 }
 
-/// JavaScript truthiness, for the "last truthy input/output wins" rule.
-pub(super) fn truthy(v: &Value) -> bool {
-    match v {
-        Value::Null => false,
-        Value::Bool(b) => *b,
-        Value::Number(n) => n.as_f64().is_some_and(|x| x != 0.0 && !x.is_nan()),
-        Value::String(s) => !s.is_empty(),
-        Value::Array(_) | Value::Object(_) => true,
-    }
-}
-
 /// (input, output, total) tokens: `total` when given, else the sum of all kinds.
 pub(super) fn tokens(usage: &Map<String, Value>) -> (i64, i64, i64) {
     let mut input = 0i64;
@@ -381,16 +372,6 @@ fn total_of(cost: &Map<String, Value>) -> Option<f64> {
         sum.add(v);
     }
     sum.value()
-}
-
-/// The level's rank for a trace's worst level (`DEBUG` < `DEFAULT` < `WARNING` < `ERROR`).
-fn level_rank(level: &str) -> i64 {
-    match level {
-        "ERROR" => 3,
-        "WARNING" => 2,
-        "DEBUG" => 0,
-        _ => 1,
-    }
 }
 
 /// A floating-point sum that, like SQLite's `sum()`, is `None` over no values and uses
@@ -449,7 +430,7 @@ impl RollUp {
         self.generations += i64::from(!matches!(row.kind.as_ref(), "span" | "event"));
         self.errors += i64::from(row.level == "ERROR");
         self.warnings += i64::from(row.level == "WARNING");
-        let rank = level_rank(&row.level);
+        let rank = stored_level_rank(&row.level);
         self.max_level = Some(self.max_level.map_or(rank, |m| m.max(rank)));
         self.input_tokens = self.input_tokens.saturating_add(row.input_tokens);
         self.output_tokens = self.output_tokens.saturating_add(row.output_tokens);
@@ -517,10 +498,10 @@ mod tests {
     #[test]
     fn truthiness_follows_javascript() {
         for v in [json!(null), json!(""), json!(0), json!(false)] {
-            assert!(!truthy(&v), "{v}");
+            assert!(!json_is_truthy(&v), "{v}");
         }
         for v in [json!("a"), json!(1), json!(true), json!([]), json!({})] {
-            assert!(truthy(&v), "{v}");
+            assert!(json_is_truthy(&v), "{v}");
         }
     }
 

@@ -6,7 +6,8 @@ use std::sync::LazyLock;
 
 use langfuse_otel_core::record::ScoreBody;
 use langfuse_otel_core::time::format_iso_millis;
-use rusqlite::{CachedStatement, OptionalExtension, Row, Transaction, params};
+use rusqlite::types::ToSql;
+use rusqlite::{CachedStatement, OptionalExtension, Row, Transaction, params, params_from_iter};
 use serde_json::{Map, Value};
 
 use super::merge::{Json, ObservationRow, RollUp, Sum, TraceRow, json_text};
@@ -168,38 +169,7 @@ impl<'c> Statements<'c> {
         id: &str,
         row: &ObservationRow<'_>,
     ) -> rusqlite::Result<bool> {
-        let c = ObservationColumns::of(row);
-        let changed = self.insert_observation.execute(params![
-            id,
-            row.trace_id,
-            row.kind,
-            row.name,
-            row.start_time,
-            row.start_ms,
-            row.end_time,
-            row.end_ms,
-            row.completion_start_time,
-            row.parent_observation_id,
-            row.level,
-            row.status_message,
-            row.version,
-            row.environment,
-            row.model,
-            c.model_parameters,
-            c.usage_details,
-            c.cost_details,
-            row.cost_estimated,
-            row.prompt_name,
-            row.prompt_version,
-            json_text(&row.input),
-            json_text(&row.output),
-            json_text(&row.metadata),
-            row.input_tokens,
-            row.output_tokens,
-            row.total_tokens,
-            row.total_cost,
-        ])?;
-        Ok(changed > 0)
+        Ok(execute_observation(&mut self.insert_observation, id, row)? > 0)
     }
 
     /// Rewrites a stored observation.
@@ -208,38 +178,7 @@ impl<'c> Statements<'c> {
         id: &str,
         row: &ObservationRow<'_>,
     ) -> rusqlite::Result<()> {
-        let c = ObservationColumns::of(row);
-        self.update_observation.execute(params![
-            id,
-            row.trace_id,
-            row.kind,
-            row.name,
-            row.start_time,
-            row.start_ms,
-            row.end_time,
-            row.end_ms,
-            row.completion_start_time,
-            row.parent_observation_id,
-            row.level,
-            row.status_message,
-            row.version,
-            row.environment,
-            row.model,
-            c.model_parameters,
-            c.usage_details,
-            c.cost_details,
-            row.cost_estimated,
-            row.prompt_name,
-            row.prompt_version,
-            json_text(&row.input),
-            json_text(&row.output),
-            json_text(&row.metadata),
-            row.input_tokens,
-            row.output_tokens,
-            row.total_tokens,
-            row.total_cost,
-        ])?;
-        Ok(())
+        execute_observation(&mut self.update_observation, id, row).map(drop)
     }
 
     /// The stored observation `id`.
@@ -291,40 +230,14 @@ impl<'c> Statements<'c> {
         roll_up: &RollUp,
         seq: i64,
     ) -> rusqlite::Result<bool> {
-        let (timestamp, ts_ms) = match (row.ts_ms, roll_up.start_ms) {
-            (None, Some(start)) => (Some(Cow::Owned(format_iso_millis(start))), Some(start)),
-            _ => (row.timestamp.clone(), row.ts_ms),
-        };
-        let changed = self.insert_trace.execute(params![
-            id,
-            seq,
-            timestamp,
-            ts_ms,
-            row.name,
-            row.user_id,
-            row.session_id,
-            row.environment,
-            row.release,
-            row.version,
-            row.public,
-            row.tags_json(),
-            json_text(&row.input),
-            json_text(&row.output),
-            json_text(&row.metadata),
-            roll_up.start_ms,
-            roll_up.end_ms,
-            roll_up.latency_ms(),
-            roll_up.observations,
-            roll_up.generations,
-            roll_up.errors,
-            roll_up.warnings,
-            roll_up.max_level_rank(),
-            roll_up.input_tokens,
-            roll_up.output_tokens,
-            roll_up.total_tokens,
-            roll_up.cost.value(),
-            roll_up.cost_estimated,
-        ])?;
+        let fields = TraceFieldValues::new(row, roll_up.start_ms);
+        let roll_up = RollUpValues::new(roll_up);
+        let head: [&dyn ToSql; 2] = [&id, &seq];
+        let changed = self.insert_trace.execute(params_from_iter(
+            head.into_iter()
+                .chain(fields.params())
+                .chain(roll_up.params()),
+        ))?;
         Ok(changed > 0)
     }
 
@@ -362,23 +275,10 @@ impl<'c> Statements<'c> {
         row: &TraceRow<'_>,
         seq: i64,
     ) -> rusqlite::Result<()> {
-        self.update_trace_fields.execute(params![
-            id,
-            seq,
-            row.timestamp,
-            row.ts_ms,
-            row.name,
-            row.user_id,
-            row.session_id,
-            row.environment,
-            row.release,
-            row.version,
-            row.public,
-            row.tags_json(),
-            json_text(&row.input),
-            json_text(&row.output),
-            json_text(&row.metadata),
-        ])?;
+        let fields = TraceFieldValues::new(row, None);
+        let head: [&dyn ToSql; 2] = [&id, &seq];
+        self.update_trace_fields
+            .execute(params_from_iter(head.into_iter().chain(fields.params())))?;
         Ok(())
     }
 
@@ -421,23 +321,10 @@ impl<'c> Statements<'c> {
 
     /// Writes a trace's roll-ups.
     pub fn update_roll_up(&mut self, id: &str, roll_up: &RollUp, seq: i64) -> rusqlite::Result<()> {
-        self.update_roll_up.execute(params![
-            id,
-            seq,
-            roll_up.start_ms,
-            roll_up.end_ms,
-            roll_up.latency_ms(),
-            roll_up.observations,
-            roll_up.generations,
-            roll_up.errors,
-            roll_up.warnings,
-            roll_up.max_level_rank(),
-            roll_up.input_tokens,
-            roll_up.output_tokens,
-            roll_up.total_tokens,
-            roll_up.cost.value(),
-            roll_up.cost_estimated,
-        ])?;
+        let roll_up = RollUpValues::new(roll_up);
+        let head: [&dyn ToSql; 2] = [&id, &seq];
+        self.update_roll_up
+            .execute(params_from_iter(head.into_iter().chain(roll_up.params())))?;
         Ok(())
     }
 
@@ -497,23 +384,133 @@ impl<'c> Statements<'c> {
     }
 }
 
-/// The JSON text of an observation's object columns.
-struct ObservationColumns {
-    model_parameters: Option<String>,
-    usage_details: Option<String>,
-    cost_details: Option<String>,
+/// Binds an observation as `id` and [`OBSERVATION_COLUMNS`] in order (the insert's values
+/// and the update's assignments number them alike) and runs the statement.
+fn execute_observation(
+    stmt: &mut CachedStatement<'_>,
+    id: &str,
+    row: &ObservationRow<'_>,
+) -> rusqlite::Result<usize> {
+    let object = |m: &Option<Cow<'_, Map<String, Value>>>| {
+        m.as_deref().and_then(|m| serde_json::to_string(m).ok())
+    };
+    stmt.execute(params![
+        id,
+        row.trace_id,
+        row.kind,
+        row.name,
+        row.start_time,
+        row.start_ms,
+        row.end_time,
+        row.end_ms,
+        row.completion_start_time,
+        row.parent_observation_id,
+        row.level,
+        row.status_message,
+        row.version,
+        row.environment,
+        row.model,
+        object(&row.model_parameters),
+        object(&row.usage_details),
+        object(&row.cost_details),
+        row.cost_estimated,
+        row.prompt_name,
+        row.prompt_version,
+        json_text(&row.input),
+        json_text(&row.output),
+        json_text(&row.metadata),
+        row.input_tokens,
+        row.output_tokens,
+        row.total_tokens,
+        row.total_cost,
+    ])
 }
 
-impl ObservationColumns {
-    fn of(row: &ObservationRow<'_>) -> Self {
-        let text = |m: &Option<Cow<'_, Map<String, Value>>>| {
-            m.as_deref().and_then(|m| serde_json::to_string(m).ok())
+/// A trace's stored fields as statement parameters, in the order of the statements' columns
+/// after `id, change_seq` (`timestamp` … `metadata`).
+struct TraceFieldValues<'r> {
+    row: &'r TraceRow<'r>,
+    timestamp: Option<Cow<'r, str>>,
+    ts_ms: Option<i64>,
+    tags: String,
+    input: Option<Cow<'r, str>>,
+    output: Option<Cow<'r, str>>,
+    metadata: Option<Cow<'r, str>>,
+}
+
+impl<'r> TraceFieldValues<'r> {
+    /// `first_start`: a new trace without a timestamp of its own takes it.
+    fn new(row: &'r TraceRow<'r>, first_start: Option<i64>) -> Self {
+        let (timestamp, ts_ms) = match (row.ts_ms, first_start) {
+            (None, Some(start)) => (Some(Cow::Owned(format_iso_millis(start))), Some(start)),
+            _ => (row.timestamp.as_deref().map(Cow::Borrowed), row.ts_ms),
         };
-        ObservationColumns {
-            model_parameters: text(&row.model_parameters),
-            usage_details: text(&row.usage_details),
-            cost_details: text(&row.cost_details),
+        TraceFieldValues {
+            row,
+            timestamp,
+            ts_ms,
+            tags: row.tags_json(),
+            input: json_text(&row.input),
+            output: json_text(&row.output),
+            metadata: json_text(&row.metadata),
         }
+    }
+
+    fn params(&self) -> [&dyn ToSql; 13] {
+        let row = self.row;
+        [
+            &self.timestamp,
+            &self.ts_ms,
+            &row.name,
+            &row.user_id,
+            &row.session_id,
+            &row.environment,
+            &row.release,
+            &row.version,
+            &row.public,
+            &self.tags,
+            &self.input,
+            &self.output,
+            &self.metadata,
+        ]
+    }
+}
+
+/// A trace's roll-ups as statement parameters, in the order of [`ROLL_UP_COLUMNS`].
+struct RollUpValues<'r> {
+    roll_up: &'r RollUp,
+    latency_ms: Option<i64>,
+    max_level: i64,
+    cost: Option<f64>,
+}
+
+impl<'r> RollUpValues<'r> {
+    fn new(roll_up: &'r RollUp) -> Self {
+        RollUpValues {
+            roll_up,
+            latency_ms: roll_up.latency_ms(),
+            max_level: roll_up.max_level_rank(),
+            cost: roll_up.cost.value(),
+        }
+    }
+
+    fn params(&self) -> [&dyn ToSql; 13] {
+        let r = self.roll_up;
+        [
+            &r.start_ms,
+            &r.end_ms,
+            &self.latency_ms,
+            &r.observations,
+            &r.generations,
+            &r.errors,
+            &r.warnings,
+            &self.max_level,
+            &r.input_tokens,
+            &r.output_tokens,
+            &r.total_tokens,
+            &self.cost,
+            &r.cost_estimated,
+        ]
     }
 }
 
