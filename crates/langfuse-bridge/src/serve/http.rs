@@ -60,6 +60,16 @@ fn error_response(state: &Receiver, e: &ReceiveError) -> Response {
             HeaderValue::from_static("Basic realm=\"langfuse-bridge\""),
         );
     }
+    // Answered before the body was read: the connection cannot carry another request, so
+    // say so, or a client's pool may send its next request into a closing socket.
+    if matches!(
+        e,
+        ReceiveError::Unauthorized | ReceiveError::BodyTooLarge { .. }
+    ) {
+        response
+            .headers_mut()
+            .insert(header::CONNECTION, HeaderValue::from_static("close"));
+    }
     response
 }
 
