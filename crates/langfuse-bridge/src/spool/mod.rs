@@ -46,6 +46,8 @@
 mod appender;
 mod frame;
 mod record;
+mod scan;
+mod slots;
 mod store;
 
 use std::path::{Path, PathBuf};
@@ -54,7 +56,8 @@ use std::time::Duration;
 
 pub use self::appender::{Appender, AppenderThread};
 pub use self::record::{Cursor, RecordKind, SpoolRecord};
-pub use self::store::{NewRecord, Recovery, Spool, SpoolReader, SpoolStats};
+pub use self::scan::Damage;
+pub use self::store::{Inspection, NewRecord, Recovery, Spool, SpoolReader, SpoolStats, inspect};
 
 /// When appended data is flushed to stable storage.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Deserialize)]

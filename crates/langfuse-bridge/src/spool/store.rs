@@ -2,22 +2,30 @@
 
 use std::collections::BTreeMap;
 use std::fs::{self, File, OpenOptions};
-use std::io::{self, BufReader, Read, Seek, SeekFrom, Write};
-use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
+use std::io::{self, Write};
+use std::os::unix::fs::{DirBuilderExt, FileExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
 
 use prost::Message;
 
-use super::frame::{self, Decoded, HEADER_LEN};
+use super::frame::{self, HEADER_LEN};
 use super::record::{Cursor, RecordKind, SpoolRecord};
+use super::scan::{self, Damage, SegmentScan};
+use super::slots::{self, Opened, SlotFile};
 use super::{FsyncPolicy, SpoolConfig, SpoolError};
 
 const SEGMENTS: &str = "segments";
 const CURSORS: &str = "cursors";
 const SEGMENT_EXT: &str = "seg";
 const CURSOR_EXT: &str = "cursor";
+const HIGH_WATER: &str = "high-water";
+/// How often the high-water mark is written while appending.
+const HIGH_WATER_PERIOD: Duration = Duration::from_secs(1);
+/// How long a refused append keeps the spool "not ready" without a new one.
+const REFUSAL_MEMORY: Duration = Duration::from_secs(5);
 
 /// What a client sent, to be appended.
 #[derive(Debug, Clone)]
@@ -36,6 +44,7 @@ pub struct NewRecord {
 
 /// What opening the spool found.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Recovery {
     /// Records found on disk.
     pub records: u64,
@@ -44,6 +53,21 @@ pub struct Recovery {
     /// Per destination: records handed to it before the restart but not committed (they are
     /// sent again, so they may arrive twice).
     pub in_flight: BTreeMap<String, u64>,
+    /// Damage found, in spool order (see [`Damage`]).
+    pub damage: Vec<Damage>,
+    /// Records lost to the damage that not every destination had committed.
+    pub lost_records: u64,
+    /// Destinations whose cursor file held no valid position (they read from the oldest
+    /// record kept: duplicates, no loss).
+    pub damaged_cursors: Vec<String>,
+}
+
+impl Recovery {
+    /// Whether nothing was found that lost records or needed skipping (a torn tail alone is
+    /// what a crash leaves and counts as clean).
+    pub fn is_clean(&self) -> bool {
+        !self.damage.iter().any(Damage::is_loss) && self.damaged_cursors.is_empty()
+    }
 }
 
 /// Sizes of the spool right now.
@@ -64,9 +88,17 @@ struct SegmentMeta {
     last_seq: u64,
 }
 
+struct HighWater {
+    file: SlotFile,
+    written: u64,
+    at: Instant,
+}
+
 struct Writer {
     /// The segment being appended to: (first sequence, file).
     active: Option<(u64, File)>,
+    /// The durable high-water mark (None when it could not be created).
+    high_water: Option<HighWater>,
     next_seq: u64,
     /// Whether the segment directory changed since the last sync.
     dir_dirty: bool,
@@ -87,6 +119,8 @@ pub(super) struct Shared {
     index: Mutex<Index>,
     visible: AtomicU64,
     pub(super) notify: tokio::sync::Notify,
+    /// The error of the last refused append, while it is in effect.
+    refusal: Mutex<Option<(SpoolError, Instant)>>,
 }
 
 /// The durable spool (see the [module docs](super)). Cheap to clone; all clones share one
@@ -179,10 +213,22 @@ impl Spool {
             }
         }
 
+        let durable = config.fsync == FsyncPolicy::Always;
         let mut recovery = Recovery::default();
         let mut cursors = BTreeMap::new();
         for d in destinations {
-            let cursor = read_cursor(&cursor_path(&dir, d));
+            let initial = Cursor::default().encode_to_vec();
+            let (_, opened) = SlotFile::open(&cursor_path(&dir, d), &initial, durable)
+                .map_err(|e| SpoolError::from_io("cannot open a cursor", e))?;
+            let cursor = match opened {
+                Opened::Value(v) => Cursor::decode(v.as_slice()).ok(),
+                Opened::Created => Some(Cursor::default()),
+                Opened::Damaged => None,
+            };
+            let cursor = cursor.unwrap_or_else(|| {
+                recovery.damaged_cursors.push((*d).to_owned());
+                Cursor::default()
+            });
             if cursor.in_flight_end > cursor.committed {
                 recovery
                     .in_flight
@@ -190,34 +236,71 @@ impl Spool {
             }
             cursors.insert((*d).to_owned(), cursor);
         }
+        let high_water = match SlotFile::open(&dir.join(HIGH_WATER), &0u64.to_le_bytes(), durable)
+        {
+            Ok((file, opened)) => {
+                let value = match opened {
+                    Opened::Value(v) => high_water_value(&v),
+                    _ => 0,
+                };
+                Some(HighWater {
+                    file,
+                    written: value,
+                    at: Instant::now(),
+                })
+            }
+            Err(e) => {
+                // Without it only a truncated last segment goes unnoticed; appends still work.
+                tracing::warn!(error = %e, "cannot open the spool's high-water mark");
+                None
+            }
+        };
+        let high = cursors
+            .values()
+            .map(|c| c.committed.max(c.in_flight_end))
+            .chain(high_water.as_ref().map(|h| h.written))
+            .max()
+            .unwrap_or(0);
+        let min_committed = cursors.values().map(|c| c.committed).min().unwrap_or(0);
 
-        let mut firsts: Vec<u64> = fs::read_dir(dir.join(SEGMENTS))
-            .map_err(|e| io_err("cannot list the segments", e))?
-            .filter_map(|entry| {
-                let path = entry.ok()?.path();
-                if path.extension()? != SEGMENT_EXT {
-                    return None;
-                }
-                path.file_stem()?.to_str()?.parse().ok()
-            })
-            .collect();
-        firsts.sort_unstable();
-
+        let analysis = analyse(&dir, min_committed, high)
+            .map_err(|e| io_err("cannot recover a segment", e))?;
         let mut segments = BTreeMap::new();
         let mut total_bytes = 0;
         let mut last_seq = 0u64;
-        for first in &firsts {
+        for (first, scan) in &analysis.segments {
             let path = segment_path(&dir, *first);
-            let (meta, cut, count) = recover_segment(&path, *first, config.fsync)
+            if scan.torn > 0 {
+                let file = OpenOptions::new()
+                    .write(true)
+                    .open(&path)
+                    .map_err(|e| io_err("cannot cut a torn segment tail", e))?;
+                file.set_len(scan.valid_end)
+                    .map_err(|e| io_err("cannot cut a torn segment tail", e))?;
+                if config.fsync != FsyncPolicy::Never {
+                    file.sync_all()
+                        .map_err(|e| io_err("cannot cut a torn segment tail", e))?;
+                }
+            }
+            fs::set_permissions(&path, fs::Permissions::from_mode(0o600))
                 .map_err(|e| io_err("cannot recover a segment", e))?;
-            recovery.truncated_bytes += cut;
-            recovery.records += count;
-            last_seq = last_seq.max(meta.last_seq);
-            total_bytes += meta.bytes;
-            segments.insert(*first, meta);
+            recovery.truncated_bytes += scan.torn;
+            recovery.records += scan.records;
+            last_seq = last_seq.max(scan.last_seq);
+            total_bytes += scan.valid_end;
+            segments.insert(
+                *first,
+                SegmentMeta {
+                    bytes: scan.valid_end,
+                    last_seq: scan.last_seq,
+                },
+            );
         }
-        let committed_max = cursors.values().map(|c| c.committed).max().unwrap_or(0);
-        let next_seq = last_seq.max(committed_max) + 1;
+        recovery.lost_records = analysis.damage.iter().map(Damage::lost_records).sum();
+        recovery.damage = analysis.damage;
+        // Never reuse a sequence that may have been appended and delivered (envelope ids
+        // derive from it).
+        let next_seq = last_seq.max(high) + 1;
 
         // Reuse the last segment for appends when nothing after it would be out of order.
         let mut active = None;
@@ -241,10 +324,10 @@ impl Spool {
             let _ = fs::remove_file(segment_path(&dir, first));
         }
 
-        let min_committed = cursors.values().map(|c| c.committed).min().unwrap_or(0);
         let shared = Arc::new(Shared {
             writer: Mutex::new(Writer {
                 active,
+                high_water,
                 next_seq,
                 dir_dirty: false,
                 data_dirty: false,
@@ -257,6 +340,7 @@ impl Spool {
             }),
             visible: AtomicU64::new(next_seq - 1),
             notify: tokio::sync::Notify::new(),
+            refusal: Mutex::new(None),
             config,
         });
         let spool = Spool { shared };
@@ -274,7 +358,33 @@ impl Spool {
     ///
     /// Fails with [`SpoolError::Full`] when they would take the spool over its size limit or
     /// the disk is full; nothing of them is then kept.
+    ///
+    /// A refused append (full, or an I/O error) makes [`refusal`](Self::refusal) report it
+    /// until an append succeeds, garbage collection frees space, or a few seconds pass
+    /// without another refusal.
     pub fn append(&self, records: &[NewRecord]) -> Result<Vec<u64>, SpoolError> {
+        let result = self.append_records(records);
+        let mut refusal = lock(&self.shared.refusal);
+        match &result {
+            Ok(_) => *refusal = None,
+            // What could never fit says nothing about the spool.
+            Err(SpoolError::Full { needed, limit, .. }) if needed > limit => {}
+            Err(e) => *refusal = Some((e.clone(), Instant::now())),
+        }
+        result
+    }
+
+    /// Why appends are refused right now (a full spool or disk, an I/O error), if they are:
+    /// the error of the last refused append, unless an append succeeded or garbage collection
+    /// freed space since, and for at most a few seconds without another refusal.
+    pub fn refusal(&self) -> Option<SpoolError> {
+        lock(&self.shared.refusal)
+            .as_ref()
+            .filter(|(_, at)| at.elapsed() < REFUSAL_MEMORY)
+            .map(|(e, _)| e.clone())
+    }
+
+    fn append_records(&self, records: &[NewRecord]) -> Result<Vec<u64>, SpoolError> {
         if records.is_empty() {
             return Ok(Vec::new());
         }
@@ -374,6 +484,15 @@ impl Spool {
             }
         }
         self.shared.visible.fetch_max(last, Ordering::AcqRel);
+        if let Some(h) = w.high_water.as_mut()
+            && h.at.elapsed() >= HIGH_WATER_PERIOD
+        {
+            // In place, no sync: a stale mark only misses the newest records' loss.
+            if h.file.write(&last.to_le_bytes(), false).is_ok() {
+                h.written = last;
+            }
+            h.at = Instant::now();
+        }
         drop(writer);
         self.shared.notify.notify_waiters();
         Ok((first_seq..=last).collect())
@@ -382,7 +501,18 @@ impl Spool {
     /// Makes everything appended so far durable (the `interval` policy's timer, shutdown).
     pub fn sync(&self) -> Result<(), SpoolError> {
         let mut writer = lock(&self.shared.writer);
-        sync_writer(&mut writer, &self.shared.config.dir)
+        sync_writer(&mut writer, &self.shared.config.dir)?;
+        let last = writer.next_seq - 1;
+        if let Some(h) = writer.high_water.as_mut()
+            && h.written < last
+        {
+            h.file
+                .write(&last.to_le_bytes(), true)
+                .map_err(|e| SpoolError::from_io("cannot write the high-water mark", e))?;
+            h.written = last;
+            h.at = Instant::now();
+        }
+        Ok(())
     }
 
     /// A reader for `destination` (one of those the spool was opened with), positioned after
@@ -394,11 +524,19 @@ impl Spool {
             .get(destination)
             .copied()
             .ok_or_else(|| SpoolError::InvalidDestination(destination.to_owned()))?;
+        drop(index);
+        let (file, _) = SlotFile::open(
+            &cursor_path(&self.shared.config.dir, destination),
+            &cursor.encode_to_vec(),
+            self.shared.config.fsync == FsyncPolicy::Always,
+        )
+        .map_err(|e| SpoolError::from_io("cannot open a cursor", e))?;
         Ok(SpoolReader {
             spool: self.clone(),
             destination: destination.to_owned(),
             next_seq: cursor.committed + 1,
             committed: cursor.committed,
+            cursor: file,
             position: None,
         })
     }
@@ -442,13 +580,20 @@ impl Spool {
             .filter(|(first, m)| Some(**first) != active && m.last_seq <= min_committed)
             .map(|(first, m)| (*first, m.bytes))
             .collect();
+        let mut freed = false;
         for (first, bytes) in done {
             if fs::remove_file(segment_path(&self.shared.config.dir, first)).is_ok()
                 || !segment_path(&self.shared.config.dir, first).exists()
             {
                 index.segments.remove(&first);
                 index.total_bytes -= bytes;
+                freed = true;
             }
+        }
+        drop(index);
+        if freed {
+            // Room again: the next append may well fit.
+            *lock(&self.shared.refusal) = None;
         }
     }
 }
@@ -469,63 +614,203 @@ fn sync_writer(w: &mut Writer, dir: &Path) -> Result<(), SpoolError> {
     Ok(())
 }
 
-/// Validates a segment; cuts it at the first frame that does not verify. Returns its meta,
-/// the bytes cut and the records kept.
-fn recover_segment(
-    path: &Path,
-    first: u64,
-    fsync: FsyncPolicy,
-) -> io::Result<(SegmentMeta, u64, u64)> {
-    let data = fs::read(path)?;
-    let mut offset = 0usize;
-    let mut expected = first;
-    while let Decoded::Frame(payload, len) = frame::decode(&data[offset..]) {
-        match SpoolRecord::decode(payload) {
-            Ok(r) if r.sequence == expected => {
-                offset += len;
-                expected += 1;
-            }
-            _ => break,
-        }
-    }
-    let cut = (data.len() - offset) as u64;
-    if cut > 0 {
-        let file = OpenOptions::new().write(true).open(path)?;
-        file.set_len(offset as u64)?;
-        if fsync != FsyncPolicy::Never {
-            file.sync_all()?;
-        }
-    }
-    fs::set_permissions(path, fs::Permissions::from_mode(0o600))?;
-    Ok((
-        SegmentMeta {
-            bytes: offset as u64,
-            last_seq: expected - 1,
-        },
-        cut,
-        expected - first,
-    ))
+/// Every segment of a spool scanned, and the damage found.
+struct Analysis {
+    segments: Vec<(u64, SegmentScan)>,
+    damage: Vec<Damage>,
 }
 
-fn read_cursor(path: &Path) -> Cursor {
-    match fs::read(path) {
-        Ok(data) => match frame::decode(&data) {
-            Decoded::Frame(payload, _) => Cursor::decode(payload).unwrap_or_default(),
-            _ => Cursor::default(),
-        },
-        Err(_) => Cursor::default(),
+fn list_segments(dir: &Path) -> io::Result<Vec<u64>> {
+    let mut firsts: Vec<u64> = fs::read_dir(dir.join(SEGMENTS))?
+        .filter_map(|entry| {
+            let path = entry.ok()?.path();
+            if path.extension()? != SEGMENT_EXT {
+                return None;
+            }
+            path.file_stem()?.to_str()?.parse().ok()
+        })
+        .collect();
+    firsts.sort_unstable();
+    Ok(firsts)
+}
+
+/// Reads every segment (without changing any): valid records, damage skipped, torn tails,
+/// sequences missing between `committed_by_all` and `high_water`.
+fn analyse(dir: &Path, committed_by_all: u64, high_water: u64) -> io::Result<Analysis> {
+    let mut segments = Vec::new();
+    for first in list_segments(dir)? {
+        let data = fs::read(segment_path(dir, first))?;
+        segments.push((first, scan::scan_segment(&data, first)));
     }
+    let refs: Vec<(u64, &SegmentScan)> = segments.iter().map(|(f, s)| (*f, s)).collect();
+    let damage = scan::damage_report(&refs, committed_by_all, high_water);
+    Ok(Analysis { segments, damage })
+}
+
+fn high_water_value(value: &[u8]) -> u64 {
+    value
+        .get(..8)
+        .and_then(|b| b.try_into().ok())
+        .map_or(0, u64::from_le_bytes)
+}
+
+/// What [`inspect`] found in a spool directory (the report of `langfuse-bridge spool verify`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Inspection {
+    /// Segment files.
+    pub segments: usize,
+    /// Bytes in segment files.
+    pub bytes: u64,
+    /// The valid records' sequences (None when there are none).
+    pub sequences: Option<(u64, u64)>,
+    /// Every destination's cursor found in `cursors/`.
+    pub cursors: BTreeMap<String, Cursor>,
+    /// The high-water mark (0 when absent).
+    pub high_water: u64,
+    /// What opening the spool would find (`truncated_bytes`: what it would cut).
+    pub recovery: Recovery,
+}
+
+/// Reads the spool in `dir` without changing anything and reports what
+/// [`Spool::open`] would find, for every destination that has a cursor.
+pub fn inspect(dir: &Path) -> Result<Inspection, SpoolError> {
+    let io_err = |what: &str, e: io::Error| SpoolError::Io(format!("{what}: {e}"));
+    if !dir.join(SEGMENTS).is_dir() {
+        return Err(SpoolError::Io(
+            "not a spool directory (no segments/ in it)".into(),
+        ));
+    }
+    let mut inspection = Inspection::default();
+    let mut names: Vec<String> = match fs::read_dir(dir.join(CURSORS)) {
+        Ok(entries) => entries
+            .filter_map(|e| {
+                let path = e.ok()?.path();
+                if path.extension()? != CURSOR_EXT {
+                    return None;
+                }
+                Some(path.file_stem()?.to_str()?.to_owned())
+            })
+            .collect(),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Vec::new(),
+        Err(e) => return Err(io_err("cannot list the cursors", e)),
+    };
+    names.sort();
+    for name in names {
+        let contents =
+            slots::read(&cursor_path(dir, &name)).map_err(|e| io_err("cannot read a cursor", e))?;
+        let cursor = match contents {
+            slots::Contents::Current { value, .. } | slots::Contents::Legacy(value) => {
+                Cursor::decode(value.as_slice()).ok()
+            }
+            slots::Contents::Absent => Some(Cursor::default()),
+            slots::Contents::Damaged => None,
+        };
+        let cursor = cursor.unwrap_or_else(|| {
+            inspection.recovery.damaged_cursors.push(name.clone());
+            Cursor::default()
+        });
+        if cursor.in_flight_end > cursor.committed {
+            inspection
+                .recovery
+                .in_flight
+                .insert(name.clone(), cursor.in_flight_end - cursor.committed);
+        }
+        inspection.cursors.insert(name, cursor);
+    }
+    inspection.high_water = match slots::read(&dir.join(HIGH_WATER))
+        .map_err(|e| io_err("cannot read the high-water mark", e))?
+    {
+        slots::Contents::Current { value, .. } => high_water_value(&value),
+        _ => 0,
+    };
+    let high = inspection
+        .cursors
+        .values()
+        .map(|c| c.committed.max(c.in_flight_end))
+        .chain([inspection.high_water])
+        .max()
+        .unwrap_or(0);
+    let min_committed = inspection
+        .cursors
+        .values()
+        .map(|c| c.committed)
+        .min()
+        .unwrap_or(0);
+    let analysis =
+        analyse(dir, min_committed, high).map_err(|e| io_err("cannot read a segment", e))?;
+    inspection.segments = analysis.segments.len();
+    for (first, scan) in &analysis.segments {
+        inspection.bytes += scan.valid_end + scan.torn;
+        inspection.recovery.records += scan.records;
+        inspection.recovery.truncated_bytes += scan.torn;
+        if scan.records > 0 {
+            let (lo, hi) = inspection.sequences.unwrap_or((u64::MAX, 0));
+            let start = scan
+                .skipped
+                .first()
+                .filter(|s| s.offset == 0)
+                .map_or(*first, |s| s.resumed);
+            inspection.sequences = Some((lo.min(start), hi.max(scan.last_seq)));
+        }
+    }
+    inspection.recovery.lost_records = analysis.damage.iter().map(Damage::lost_records).sum();
+    inspection.recovery.damage = analysis.damage;
+    Ok(inspection)
 }
 
 /// One destination's view of the spool: reads records in order, commits what the
 /// destination accepted.
+///
+/// It reads a segment only up to the length the index knows (what successful appends wrote),
+/// so it never sees a frame that a failed append is about to cut; within that length a frame
+/// that does not verify is damage, skipped to the next valid frame (logged with the records
+/// lost), and sequences that no segment holds are skipped the same way.
 pub struct SpoolReader {
     spool: Spool,
     destination: String,
     next_seq: u64,
     committed: u64,
-    /// Open segment: (first sequence, reader, offset).
-    position: Option<(u64, BufReader<File>, u64)>,
+    cursor: SlotFile,
+    /// Open segment.
+    position: Option<Position>,
+}
+
+/// Where a reader is in a segment, with bytes read ahead (always within the segment's
+/// known length, so never stale).
+struct Position {
+    first: u64,
+    file: File,
+    offset: u64,
+    /// Sequence of the last record read in this segment (first - 1 before any).
+    last_seq: u64,
+    /// `(offset, last_seq)` before the last record returned.
+    before_last: (u64, u64),
+    buffer: Vec<u8>,
+    buffer_start: u64,
+}
+
+/// Bytes read ahead at once.
+const READ_AHEAD: usize = 256 * 1024;
+
+impl Position {
+    /// Bytes `[at, at + len)` of the segment, which must lie within `extent`.
+    fn bytes(&mut self, at: u64, len: usize, extent: u64) -> io::Result<&[u8]> {
+        let end = at + len as u64;
+        if end > extent {
+            return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "beyond the segment"));
+        }
+        let cached = at >= self.buffer_start
+            && end <= self.buffer_start + self.buffer.len() as u64;
+        if !cached {
+            let want = (len.max(READ_AHEAD) as u64).min(extent - at) as usize;
+            self.buffer.resize(want, 0);
+            self.file.read_exact_at(&mut self.buffer, at)?;
+            self.buffer_start = at;
+        }
+        let from = (at - self.buffer_start) as usize;
+        Ok(&self.buffer[from..from + len])
+    }
 }
 
 impl SpoolReader {
@@ -570,15 +855,30 @@ impl SpoolReader {
             && (out.is_empty() || bytes < max_bytes)
         {
             match self.read_one()? {
-                Some(record) => {
+                Some(record) if record.sequence <= visible => {
                     bytes += record.body.len();
                     self.next_seq = record.sequence + 1;
                     out.push(record);
                 }
+                Some(_) => {
+                    // Appended after `visible` was loaded: read it next time.
+                    if let Some(pos) = self.position.as_mut() {
+                        (pos.offset, pos.last_seq) = pos.before_last;
+                    }
+                    break;
+                }
                 None => {
                     // Not in the current segment: move to the one that holds next_seq.
-                    if !self.open_segment_for(self.next_seq)? {
-                        break;
+                    match self.open_segment_for(self.next_seq)? {
+                        Some(first) if first > self.next_seq => {
+                            self.skip_missing(first - 1);
+                        }
+                        Some(_) => {}
+                        None => {
+                            // Appended (visible) yet in no segment: lost.
+                            self.skip_missing(visible);
+                            break;
+                        }
                     }
                 }
             }
@@ -586,8 +886,22 @@ impl SpoolReader {
         Ok(out)
     }
 
-    /// Opens the segment holding `seq` (or the first one after it); false if none.
-    fn open_segment_for(&mut self, seq: u64) -> Result<bool, SpoolError> {
+    fn skip_missing(&mut self, last: u64) {
+        if last >= self.next_seq {
+            tracing::warn!(
+                destination = %self.destination,
+                first = self.next_seq,
+                last,
+                records = last - self.next_seq + 1,
+                "spool records missing (a segment truncated or deleted): skipped"
+            );
+            self.next_seq = last + 1;
+        }
+    }
+
+    /// Opens the segment holding `seq` (or the first one after it); returns its first
+    /// sequence, None if there is none.
+    fn open_segment_for(&mut self, seq: u64) -> Result<Option<u64>, SpoolError> {
         let target = {
             let index = lock(&self.spool.shared.index);
             let containing = index
@@ -596,76 +910,113 @@ impl SpoolReader {
                 .next_back()
                 .filter(|(_, m)| m.last_seq >= seq)
                 .map(|(f, _)| *f);
-            containing.or_else(|| index.segments.range(seq + 1..).next().map(|(f, _)| *f))
+            match containing {
+                // Already read to its end: a later segment must hold it.
+                Some(f) if self.position.as_ref().is_some_and(|p| p.first == f) => {
+                    index.segments.range(f + 1..).next().map(|(f, _)| *f)
+                }
+                Some(f) => Some(f),
+                None => index.segments.range(seq + 1..).next().map(|(f, _)| *f),
+            }
         };
         let Some(first) = target else {
-            return Ok(false);
+            return Ok(None);
         };
-        if self.position.as_ref().is_some_and(|(f, _, _)| *f == first) {
-            // Already there and nothing readable: a later segment must hold it.
-            let index = lock(&self.spool.shared.index);
-            let Some((next, _)) = index.segments.range(first + 1..).next() else {
-                return Ok(false);
-            };
-            let next = *next;
-            drop(index);
-            return self.open_at(next);
-        }
-        self.open_at(first)
-    }
-
-    fn open_at(&mut self, first: u64) -> Result<bool, SpoolError> {
         let path = segment_path(&self.spool.shared.config.dir, first);
         let file =
             File::open(&path).map_err(|e| SpoolError::from_io("cannot open a segment", e))?;
-        self.position = Some((first, BufReader::with_capacity(256 * 1024, file), 0));
-        Ok(true)
+        self.position = Some(Position {
+            first,
+            file,
+            offset: 0,
+            last_seq: first - 1,
+            before_last: (0, first - 1),
+            buffer: Vec::new(),
+            buffer_start: 0,
+        });
+        Ok(Some(first))
     }
 
     /// The next record at or after `next_seq` in the open segment, or None at its end.
     fn read_one(&mut self) -> Result<Option<SpoolRecord>, SpoolError> {
+        let read_err = |e| SpoolError::from_io("cannot read a segment", e);
         loop {
-            let Some((_, reader, offset)) = self.position.as_mut() else {
+            let Some(pos) = self.position.as_mut() else {
                 return Ok(None);
             };
-            let mut header = [0u8; HEADER_LEN];
-            match reader.read_exact(&mut header) {
-                Ok(()) => {}
-                Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => {
-                    // Partial header: rewind so a later read sees the whole frame.
-                    reader
-                        .seek(SeekFrom::Start(*offset))
-                        .map_err(|e| SpoolError::from_io("cannot read a segment", e))?;
-                    return Ok(None);
+            let extent = {
+                let index = lock(&self.spool.shared.index);
+                match index.segments.get(&pos.first) {
+                    Some(meta) => meta.bytes,
+                    None => return Ok(None),
                 }
-                Err(e) => return Err(SpoolError::from_io("cannot read a segment", e)),
-            }
-            let Some((len, crc)) = frame::header(&header) else {
-                return Ok(None);
             };
-            if len > frame::MAX_PAYLOAD {
+            if pos.offset >= extent {
                 return Ok(None);
             }
-            let mut payload = vec![0u8; len];
-            if let Err(e) = reader.read_exact(&mut payload) {
-                reader
-                    .seek(SeekFrom::Start(*offset))
-                    .map_err(|e| SpoolError::from_io("cannot read a segment", e))?;
-                if e.kind() == io::ErrorKind::UnexpectedEof {
-                    return Ok(None);
+            let at = pos.offset;
+            let mut record = None;
+            if at + HEADER_LEN as u64 <= extent {
+                let header = pos.bytes(at, HEADER_LEN, extent).map_err(read_err)?;
+                if let Some((len, _)) = frame::header(header)
+                    && len <= frame::MAX_PAYLOAD
+                    && at + (HEADER_LEN + len) as u64 <= extent
+                {
+                    let data = pos.bytes(at, HEADER_LEN + len, extent).map_err(read_err)?;
+                    record = scan::frame_at(data, 0)
+                        .filter(|(r, _)| r.sequence > pos.last_seq)
+                        .map(|(r, _)| (r, HEADER_LEN + len));
                 }
-                return Err(SpoolError::from_io("cannot read a segment", e));
             }
-            if crc32fast::hash(&payload) != crc {
-                return Ok(None);
-            }
-            *offset += (HEADER_LEN + len) as u64;
-            let record = SpoolRecord::decode(payload.as_slice())
-                .map_err(|e| SpoolError::Io(format!("undecodable record: {e}")))?;
+            let Some((record, len)) = record else {
+                // Within the known length every frame was written whole: this is damage.
+                self.skip_damage(extent)?;
+                continue;
+            };
+            pos.before_last = (pos.offset, pos.last_seq);
+            pos.offset += len as u64;
+            pos.last_seq = record.sequence;
             if record.sequence >= self.next_seq {
                 return Ok(Some(record));
             }
         }
+    }
+
+    /// Moves past damage at the read position to the next valid frame of the segment (or its
+    /// end), logging what was lost.
+    fn skip_damage(&mut self, extent: u64) -> Result<(), SpoolError> {
+        let Some(pos) = self.position.as_mut() else {
+            return Ok(());
+        };
+        let at = pos.offset;
+        let rest_len = usize::try_from(extent - at)
+            .map_err(|_| SpoolError::Io("segment too large".into()))?;
+        let mut rest = vec![0u8; rest_len];
+        pos.file
+            .read_exact_at(&mut rest, at)
+            .map_err(|e| SpoolError::from_io("cannot read a segment", e))?;
+        let expected = pos.last_seq + 1;
+        let (skip, resumed) = match scan::resync(&rest, 0, expected) {
+            Some((offset, seq)) => (offset as u64, Some(seq)),
+            None => (extent - at, None),
+        };
+        let lost = resumed.map(|seq| {
+            scan::uncommitted(expected, seq.saturating_sub(1), self.next_seq.saturating_sub(1))
+                .map_or(0, |(a, b)| b - a + 1)
+        });
+        tracing::warn!(
+            destination = %self.destination,
+            segment = pos.first,
+            offset = at,
+            bytes = skip,
+            records = lost,
+            "damaged spool frames skipped"
+        );
+        pos.offset = at + skip;
+        if let Some(seq) = resumed {
+            pos.last_seq = seq - 1;
+        }
+        Ok(())
     }
 
     /// Notes that records up to `end` are being handed to the destination (a crash before the
@@ -681,12 +1032,12 @@ impl SpoolReader {
     }
 
     /// Commits every record up to `sequence` as accepted by the destination; segments every
-    /// destination has committed are deleted.
+    /// destination has committed are deleted. The cursor is written in place (see the
+    /// [module docs](super)), so this works on a full disk and frees its space.
     pub fn commit(&mut self, sequence: u64) -> Result<(), SpoolError> {
         if sequence <= self.committed {
             return Ok(());
         }
-        self.committed = sequence;
         let durable = self.spool.shared.config.fsync == FsyncPolicy::Always;
         self.write_cursor(
             Cursor {
@@ -695,6 +1046,7 @@ impl SpoolReader {
             },
             durable,
         )?;
+        self.committed = sequence;
         let min = {
             let mut index = lock(&self.spool.shared.index);
             if let Some(c) = index.cursors.get_mut(&self.destination) {
@@ -711,24 +1063,9 @@ impl SpoolReader {
         Ok(())
     }
 
-    fn write_cursor(&self, cursor: Cursor, durable: bool) -> Result<(), SpoolError> {
-        let dir = &self.spool.shared.config.dir;
-        let path = cursor_path(dir, &self.destination);
-        let tmp = path.with_extension("tmp");
-        let mut data = Vec::new();
-        frame::encode_into(&cursor.encode_to_vec(), &mut data);
-        let result = (|| -> io::Result<()> {
-            let mut file = private_file(&tmp, false)?;
-            file.write_all(&data)?;
-            if durable {
-                file.sync_data()?;
-            }
-            fs::rename(&tmp, &path)?;
-            if durable {
-                sync_dir(&dir.join(CURSORS))?;
-            }
-            Ok(())
-        })();
-        result.map_err(|e| SpoolError::from_io("cannot write a cursor", e))
+    fn write_cursor(&mut self, cursor: Cursor, durable: bool) -> Result<(), SpoolError> {
+        self.cursor
+            .write(&cursor.encode_to_vec(), durable)
+            .map_err(|e| SpoolError::from_io("cannot write a cursor", e))
     }
 }
