@@ -15,6 +15,7 @@ Examples:
   langfuse-bridge import langfuse-traces.jsonl        the SDK's offline file into ./langfuse-traces.db
   langfuse-bridge traces list --user u1 --json        traces of the local store
   langfuse-bridge ui                                  the trace viewer on http://127.0.0.1:3000/
+  langfuse-bridge spool verify ./langfuse-bridge-spool  damage in the spool (read-only; exit 1 if any)
 
 Errors are reported as one `error: ...` line on standard error, with exit status 2.";
 
@@ -50,6 +51,8 @@ pub enum Command {
     Traces(crate::traces_cmd::TracesArgs),
     /// Serve the web trace viewer over the local trace store.
     Ui(crate::ui::UiArgs),
+    /// Check the spool of `serve`: `spool verify DIR` reports damage read-only.
+    Spool(crate::spool_cmd::SpoolArgs),
 }
 
 /// Which rules `translate` follows where the server drops data.

@@ -41,4 +41,24 @@ pub enum BridgeError {
     /// The output could not be serialized or written.
     #[error("cannot write the output: {0}")]
     Output(String),
+    /// The spool could not be read (`spool verify`).
+    #[error(transparent)]
+    Spool(#[from] crate::spool::SpoolError),
+    /// `spool verify` found damage (its report says where).
+    #[error("the spool is damaged: {lost_records} records lost (see the report above)")]
+    SpoolDamaged {
+        /// Records lost that not every destination had committed.
+        lost_records: u64,
+    },
+}
+
+impl BridgeError {
+    /// The binary's exit status for this error: 1 for [`BridgeError::SpoolDamaged`] (the
+    /// command worked and found damage), 2 for everything else.
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            BridgeError::SpoolDamaged { .. } => 1,
+            _ => 2,
+        }
+    }
 }

@@ -15,6 +15,7 @@
 //! | [`ui`] | `ui` and the web trace viewer's [`ui::router`] (mountable on any axum listener) |
 //! | [`error`] | [`BridgeError`], the one error type of every command |
 //! | [`spool`] | the durable spool of `serve`: segment files of checksummed records, destination cursors |
+//! | [`spool_cmd`] | `spool verify`: the spool's damage report, read-only |
 //! | [`serve`] | `serve`: OTLP/HTTP, OTLP/gRPC and Langfuse API receivers, spool, forwarding |
 //!
 //! ```
@@ -34,6 +35,7 @@ pub mod error;
 pub mod import_cmd;
 pub mod serve;
 pub mod spool;
+pub mod spool_cmd;
 pub mod traces_cmd;
 pub mod translate_cmd;
 pub mod ui;
@@ -44,7 +46,7 @@ pub use error::BridgeError;
 ///
 /// # Errors
 /// Whatever the command reports; the binary prints it as one `error: …` line and exits with
-/// status 2.
+/// [`BridgeError::exit_code`] (2, or 1 for a damaged spool found by `spool verify`).
 pub fn run(cli: cli::Cli) -> Result<(), BridgeError> {
     match cli.command {
         cli::Command::Translate(args) => translate_cmd::run(&args),
@@ -59,5 +61,18 @@ pub fn run(cli: cli::Cli) -> Result<(), BridgeError> {
             Ok(())
         }
         cli::Command::Ui(args) => Ok(ui::run(&args)?),
+        cli::Command::Spool(args) => match &args.command {
+            spool_cmd::SpoolCommand::Verify(verify) => {
+                let inspection = spool_cmd::verify(verify)?;
+                print!("{}", spool_cmd::report(verify, &inspection));
+                if inspection.recovery.is_clean() {
+                    Ok(())
+                } else {
+                    Err(BridgeError::SpoolDamaged {
+                        lost_records: inspection.recovery.lost_records,
+                    })
+                }
+            }
+        },
     }
 }

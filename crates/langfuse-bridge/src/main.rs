@@ -2,7 +2,8 @@
 //! `translate` command that turns one OTLP trace export into Langfuse ingestion events.
 //!
 //! Everything lives in the `langfuse_bridge` library; this is only the process entry point.
-//! Every failure is reported as one `error: …` line on stderr with exit code 2.
+//! Every failure is reported as one `error: …` line on stderr with exit code 2 (1 when
+//! `spool verify` found damage).
 
 #![forbid(unsafe_code)]
 
@@ -32,12 +33,17 @@ fn main() -> ExitCode {
     };
     match langfuse_bridge::run(cli) {
         Ok(()) => ExitCode::SUCCESS,
-        Err(e) => fail(&e.to_string()),
+        Err(e) => fail_with(&e.to_string(), e.exit_code()),
     }
 }
 
 /// One `error:` line, whatever the underlying text contains, and exit status 2.
 fn fail(message: &str) -> ExitCode {
+    fail_with(message, 2)
+}
+
+/// One `error:` line and `code` (1: `spool verify` found damage).
+fn fail_with(message: &str, code: u8) -> ExitCode {
     eprintln!("error: {}", message.replace(['\r', '\n'], " "));
-    ExitCode::from(2)
+    ExitCode::from(code)
 }

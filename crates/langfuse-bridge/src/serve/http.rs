@@ -270,16 +270,21 @@ async fn health(State(state): State<Arc<Receiver>>) -> Response {
         0 => Value::Bool(false),
         _ => Value::Null,
     };
-    json_response(
-        StatusCode::OK,
-        &json!({
-            "status": "ok",
-            "ready": true,
-            "upstream_reachable": reachable,
-            "backlog_records": stats.backlog_records,
-            "spool_bytes": stats.bytes,
-        }),
-    )
+    let mut body = json!({
+        "status": "ok",
+        "ready": true,
+        "upstream_reachable": reachable,
+        "backlog_records": stats.backlog_records,
+        "spool_bytes": stats.bytes,
+    });
+    // Not ready while the spool refuses appends (full, or an I/O error).
+    if let Some(refusal) = state.spool.refusal() {
+        body["status"] = json!("unavailable");
+        body["ready"] = json!(false);
+        body["reason"] = json!(refusal.to_string());
+        return json_response(StatusCode::SERVICE_UNAVAILABLE, &body);
+    }
+    json_response(StatusCode::OK, &body)
 }
 
 async fn metrics(State(state): State<Arc<Receiver>>) -> Response {

@@ -145,6 +145,16 @@ impl Bridge {
         if recovery.truncated_bytes > 0 {
             tracing::warn!(bytes = recovery.truncated_bytes, "cut a torn spool tail");
         }
+        for damage in &recovery.damage {
+            tracing::warn!(lost_records = damage.lost_records(), "spool damage: {damage}");
+        }
+        if !recovery.is_clean() {
+            tracing::warn!(
+                lost_records = recovery.lost_records,
+                damaged_cursors = ?recovery.damaged_cursors,
+                "the spool was damaged; records after the damage are forwarded (see `langfuse-bridge spool verify`)"
+            );
+        }
         tracing::info!(records = recovery.records, "spool opened");
         let redelivered = recovery.in_flight.get(cursor).copied().unwrap_or(0);
         let reader = spool.reader(cursor)?;
