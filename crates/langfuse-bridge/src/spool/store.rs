@@ -948,7 +948,11 @@ impl SpoolReader {
                 let index = lock(&self.spool.shared.index);
                 match index.segments.get(&pos.first) {
                     Some(meta) => meta.bytes,
-                    None => return Ok(None),
+                    None => {
+                        drop(index);
+                        self.position = None;
+                        return Ok(None);
+                    }
                 }
             };
             if pos.offset >= extent {
@@ -1060,6 +1064,14 @@ impl SpoolReader {
                 .unwrap_or(sequence)
         };
         self.spool.collect_garbage(min);
+        // An open handle would keep a collected segment's blocks allocated.
+        if let Some(pos) = &self.position
+            && !lock(&self.spool.shared.index)
+                .segments
+                .contains_key(&pos.first)
+        {
+            self.position = None;
+        }
         Ok(())
     }
 
