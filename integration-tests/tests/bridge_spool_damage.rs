@@ -21,7 +21,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use bridge_support::{bridge_binary, export_bytes, get, post, start, temp_dir, test_config, wait_until};
+use bridge_support::{
+    bridge_binary, export_bytes, get, post, start, temp_dir, test_config, wait_until,
+};
 use integration_tests::receiver::{Action, Receiver};
 use langfuse_bridge::serve::Bridge;
 use langfuse_bridge::spool::{
@@ -52,7 +54,13 @@ impl Tmpfs {
         let dir = temp_dir(tag);
         std::fs::create_dir_all(&dir).expect("mount point");
         let status = Command::new("mount")
-            .args(["-t", "tmpfs", "-o", &format!("size={size},mode=0700"), "tmpfs"])
+            .args([
+                "-t",
+                "tmpfs",
+                "-o",
+                &format!("size={size},mode=0700"),
+                "tmpfs",
+            ])
             .arg(&dir)
             .status()
             .expect("run mount");
@@ -121,14 +129,25 @@ fn a_spool_that_filled_its_disk_recovers_without_a_restart_once_the_upstream_is_
     };
     next += 1;
     assert!(full.header("retry-after").is_some());
-    assert!(acknowledged.len() > 100, "{} spans before full", acknowledged.len());
+    assert!(
+        acknowledged.len() > 100,
+        "{} spans before full",
+        acknowledged.len()
+    );
 
     // Not ready while it refuses.
     let h = get(&health).expect("health answers");
-    assert_eq!(h.status, 503, "health while full: {}", String::from_utf8_lossy(&h.body));
+    assert_eq!(
+        h.status,
+        503,
+        "health while full: {}",
+        String::from_utf8_lossy(&h.body)
+    );
     assert_eq!(h.json()["ready"], serde_json::json!(false));
     assert!(
-        h.json()["reason"].as_str().is_some_and(|r| r.contains("full")),
+        h.json()["reason"]
+            .as_str()
+            .is_some_and(|r| r.contains("full")),
         "{}",
         h.json()
     );
@@ -178,10 +197,20 @@ fn a_spool_that_filled_its_disk_recovers_without_a_restart_once_the_upstream_is_
         upstream.delivered_span_ids().len() >= acknowledged.len()
     });
     let delivered: BTreeSet<String> = upstream.delivered_span_ids().into_iter().collect();
-    assert!(delivered_all, "{} of {} delivered", delivered.len(), acknowledged.len());
-    assert_eq!(delivered, acknowledged, "delivered exactly what was acknowledged");
+    assert!(
+        delivered_all,
+        "{} of {} delivered",
+        delivered.len(),
+        acknowledged.len()
+    );
+    assert_eq!(
+        delivered, acknowledged,
+        "delivered exactly what was acknowledged"
+    );
     assert!(wait_until(Duration::from_secs(10), || get(&health)
-        .is_ok_and(|h| h.status == 200 && h.json()["ready"] == serde_json::json!(true))));
+        .is_ok_and(
+            |h| h.status == 200 && h.json()["ready"] == serde_json::json!(true)
+        )));
     bridge.stop();
     drop(tmpfs);
 }
@@ -227,8 +256,23 @@ fn copy_dir(from: &Path, to: &Path) {
 fn serve(spool: &Path, upstream: &str) -> (Child, String, Arc<Mutex<Vec<String>>>) {
     let mut child = Command::new(bridge_binary())
         .env_clear()
-        .args(["serve", "--http", "127.0.0.1:0", "--grpc", "off", "--to", "langfuse"])
-        .args(["--upstream", upstream, "--fsync", "never", "--log-format", "json"])
+        .args([
+            "serve",
+            "--http",
+            "127.0.0.1:0",
+            "--grpc",
+            "off",
+            "--to",
+            "langfuse",
+        ])
+        .args([
+            "--upstream",
+            upstream,
+            "--fsync",
+            "never",
+            "--log-format",
+            "json",
+        ])
         .arg("--spool")
         .arg(spool)
         .stdout(Stdio::null())
@@ -254,7 +298,11 @@ fn serve(spool: &Path, upstream: &str) -> (Child, String, Arc<Mutex<Vec<String>>
         });
         addr.is_some()
     });
-    assert!(found, "serve did not start: {:?}", lines.lock().expect("log"));
+    assert!(
+        found,
+        "serve did not start: {:?}",
+        lines.lock().expect("log")
+    );
     (child, format!("http://{}", addr.unwrap_or_default()), lines)
 }
 
@@ -324,9 +372,15 @@ fn a_damaged_spool_is_reported_and_every_record_after_the_damage_is_delivered() 
     eprintln!("{report}");
     assert_eq!(out.status.code(), Some(1), "exit status; report: {report}");
     for line in &expected_lines {
-        assert!(report.contains(line.as_str()), "missing '{line}' in: {report}");
+        assert!(
+            report.contains(line.as_str()),
+            "missing '{line}' in: {report}"
+        );
     }
-    assert!(report.contains(&format!("damaged: {total} records lost")), "{report}");
+    assert!(
+        report.contains(&format!("damaged: {total} records lost")),
+        "{report}"
+    );
     let after: Vec<Vec<u8>> = segments(&dir)
         .iter()
         .map(|p| std::fs::read(p).expect("read"))
@@ -347,7 +401,12 @@ fn a_damaged_spool_is_reported_and_every_record_after_the_damage_is_delivered() 
     let _ = std::fs::remove_dir_all(&copy);
     assert_eq!(recovery.lost_records, total, "{:?}", recovery.damage);
     let counts: Vec<u64> = recovery.damage.iter().map(Damage::lost_records).collect();
-    assert_eq!(counts, vec![flipped, truncated, deleted], "{:?}", recovery.damage);
+    assert_eq!(
+        counts,
+        vec![flipped, truncated, deleted],
+        "{:?}",
+        recovery.damage
+    );
 
     // `serve`: warns with the counts at start and delivers everything after the damage.
     let upstream = Receiver::start(|_, _| Action::ok());

@@ -136,7 +136,12 @@ mod tests {
         let text = report(&args, &inspection);
         assert!(text.contains("2 records (sequences 1..=2)"), "{text}");
         assert!(text.ends_with("clean\n"), "{text}");
-        assert!(verify(&VerifyArgs { dir: dir.join("nope") }).is_err());
+        assert!(
+            verify(&VerifyArgs {
+                dir: dir.join("nope")
+            })
+            .is_err()
+        );
         let _ = std::fs::remove_dir_all(&dir);
     }
 }

@@ -146,7 +146,10 @@ impl Bridge {
             tracing::warn!(bytes = recovery.truncated_bytes, "cut a torn spool tail");
         }
         for damage in &recovery.damage {
-            tracing::warn!(lost_records = damage.lost_records(), "spool damage: {damage}");
+            tracing::warn!(
+                lost_records = damage.lost_records(),
+                "spool damage: {damage}"
+            );
         }
         if !recovery.is_clean() {
             tracing::warn!(

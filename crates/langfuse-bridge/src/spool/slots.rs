@@ -174,7 +174,8 @@ impl SlotFile {
                 // The old frame stays readable until slot 1 holds the value.
                 slot.file.set_len(FILE_LEN)?;
                 slot.write(&value, durable)?;
-                let mut head = vec![0u8; old_len.clamp(MAGIC.len() as u64, SLOT_OFFSETS[0]) as usize];
+                let mut head =
+                    vec![0u8; old_len.clamp(MAGIC.len() as u64, SLOT_OFFSETS[0]) as usize];
                 head[..MAGIC.len()].copy_from_slice(MAGIC);
                 slot.file.write_all_at(&head, 0)?;
                 if durable {
@@ -264,7 +265,10 @@ mod tests {
         let mut old = Vec::new();
         frame::encode_into(b"old value", &mut old);
         fs::write(&path, &old).unwrap();
-        assert_eq!(read(&path).unwrap(), Contents::Legacy(b"old value".to_vec()));
+        assert_eq!(
+            read(&path).unwrap(),
+            Contents::Legacy(b"old value".to_vec())
+        );
         let (mut slot, opened) = SlotFile::open(&path, b"", false).unwrap();
         assert_eq!(opened, Opened::Value(b"old value".to_vec()));
         assert_eq!(fs::read(&path).unwrap()[..8], MAGIC[..]);
@@ -290,7 +294,9 @@ mod tests {
         assert_eq!(read(&path).unwrap(), Contents::Damaged);
         let (_, opened) = SlotFile::open(&path, b"init", false).unwrap();
         assert_eq!(opened, Opened::Damaged);
-        assert!(matches!(read(&path).unwrap(), Contents::Current { value, .. } if value == b"init"));
+        assert!(
+            matches!(read(&path).unwrap(), Contents::Current { value, .. } if value == b"init")
+        );
         let _ = fs::remove_dir_all(&d);
     }
 }

@@ -236,8 +236,7 @@ impl Spool {
             }
             cursors.insert((*d).to_owned(), cursor);
         }
-        let high_water = match SlotFile::open(&dir.join(HIGH_WATER), &0u64.to_le_bytes(), durable)
-        {
+        let high_water = match SlotFile::open(&dir.join(HIGH_WATER), &0u64.to_le_bytes(), durable) {
             Ok((file, opened)) => {
                 let value = match opened {
                     Opened::Value(v) => high_water_value(&v),
@@ -798,10 +797,12 @@ impl Position {
     fn bytes(&mut self, at: u64, len: usize, extent: u64) -> io::Result<&[u8]> {
         let end = at + len as u64;
         if end > extent {
-            return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "beyond the segment"));
+            return Err(io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                "beyond the segment",
+            ));
         }
-        let cached = at >= self.buffer_start
-            && end <= self.buffer_start + self.buffer.len() as u64;
+        let cached = at >= self.buffer_start && end <= self.buffer_start + self.buffer.len() as u64;
         if !cached {
             let want = (len.max(READ_AHEAD) as u64).min(extent - at) as usize;
             self.buffer.resize(want, 0);
@@ -993,8 +994,8 @@ impl SpoolReader {
             return Ok(());
         };
         let at = pos.offset;
-        let rest_len = usize::try_from(extent - at)
-            .map_err(|_| SpoolError::Io("segment too large".into()))?;
+        let rest_len =
+            usize::try_from(extent - at).map_err(|_| SpoolError::Io("segment too large".into()))?;
         let mut rest = vec![0u8; rest_len];
         pos.file
             .read_exact_at(&mut rest, at)
@@ -1005,8 +1006,12 @@ impl SpoolReader {
             None => (extent - at, None),
         };
         let lost = resumed.map(|seq| {
-            scan::uncommitted(expected, seq.saturating_sub(1), self.next_seq.saturating_sub(1))
-                .map_or(0, |(a, b)| b - a + 1)
+            scan::uncommitted(
+                expected,
+                seq.saturating_sub(1),
+                self.next_seq.saturating_sub(1),
+            )
+            .map_or(0, |(a, b)| b - a + 1)
         });
         tracing::warn!(
             destination = %self.destination,

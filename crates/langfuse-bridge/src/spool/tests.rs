@@ -83,8 +83,7 @@ fn frames(dir: &std::path::Path) -> Vec<(PathBuf, usize, usize, u64)> {
     for seg in segs {
         let data = std::fs::read(&seg).unwrap();
         let mut offset = 0;
-        while let super::frame::Decoded::Frame(payload, len) =
-            super::frame::decode(&data[offset..])
+        while let super::frame::Decoded::Frame(payload, len) = super::frame::decode(&data[offset..])
         {
             let record = <SpoolRecord as prost::Message>::decode(payload).unwrap();
             out.push((seg.clone(), offset + 8, payload.len(), record.sequence));
@@ -432,7 +431,10 @@ fn a_full_spool_is_refusing_until_delivery_frees_space() {
     assert_eq!(read_all(&mut reader), vec![1]);
     reader.commit(1).unwrap();
     assert_eq!(spool.refusal(), None);
-    assert_eq!(spool.append(&[record(vec![2; 200], None)]).unwrap(), vec![2]);
+    assert_eq!(
+        spool.append(&[record(vec![2; 200], None)]).unwrap(),
+        vec![2]
+    );
     assert!(spool.append(&[record(vec![3; 400], None)]).is_err());
     assert_eq!(spool.refusal(), None);
     let _ = std::fs::remove_dir_all(&dir);
