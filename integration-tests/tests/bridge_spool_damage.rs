@@ -329,6 +329,18 @@ fn a_damaged_spool_is_reported_and_every_record_after_the_damage_is_delivered() 
                 .expect("append");
         }
     }
+    let clean = Command::new(bridge_binary())
+        .args(["spool", "verify"])
+        .arg(&dir)
+        .output()
+        .expect("run spool verify");
+    assert_eq!(
+        clean.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&clean.stdout)
+    );
+    assert!(String::from_utf8_lossy(&clean.stdout).ends_with("clean\n"));
     let segs = segments(&dir);
     assert!(segs.len() >= 7, "{} segments", segs.len());
     let mut lost_seqs = BTreeSet::new();

@@ -11,12 +11,15 @@
 //!
 //! ```text
 //! $ langfuse-bridge spool verify ./langfuse-bridge-spool
-//! spool ./langfuse-bridge-spool: 3 segments, 96012 bytes, 53 records (sequences 1..=76)
+//! spool ./langfuse-bridge-spool: 6 segments, 29936 bytes, 57 records (sequences 1..=80)
 //! cursor langfuse: committed 0, in flight up to 0
-//! high-water mark: 76
-//! damage: segment 00000000000000000001.seg: 2139 damaged bytes at offset 6417 skipped, 1 records lost
-//! damage: sequences 25..=48 missing (24 records lost) after segment 00000000000000000001.seg: a segment truncated, cut or deleted
-//! damaged: 25 records lost
+//! high-water mark: 0
+//! damage: segment 00000000000000000013.seg: 513 damaged bytes at offset 1026 skipped, 1 records lost
+//! damage: sequences 39..=48 missing (10 records lost) after segment 00000000000000000037.seg: a segment truncated, cut or deleted
+//! damage: sequences 61..=72 missing (12 records lost) after segment 00000000000000000049.seg: a segment truncated, cut or deleted
+//! damaged: 23 records lost
+//! $ echo $?
+//! 1
 //! ```
 
 use std::fmt::Write as _;
@@ -142,6 +145,18 @@ mod tests {
             })
             .is_err()
         );
+        let cli = <crate::cli::Cli as clap::Parser>::try_parse_from([
+            "langfuse-bridge",
+            "spool",
+            "verify",
+            "/some/dir",
+        ])
+        .unwrap();
+        assert!(matches!(
+            cli.command,
+            crate::cli::Command::Spool(SpoolArgs { command: SpoolCommand::Verify(v) })
+                if v.dir == std::path::Path::new("/some/dir")
+        ));
         let _ = std::fs::remove_dir_all(&dir);
     }
 }
