@@ -11,11 +11,13 @@ use opentelemetry::trace::TracerProvider as _;
 use opentelemetry_sdk::Resource;
 use opentelemetry_sdk::trace::{Sampler, SdkTracerProvider};
 
-use crate::client::{Inner, Langfuse, scope, warn_visible};
+use crate::client::Langfuse;
 use crate::config::{Config, LangfuseBuilder};
 use crate::processor::LangfuseSpanProcessor;
-use crate::scores::ScoreQueue;
+use crate::recorder::{Recorder, scope};
+use crate::scores::{ScoreQueue, ScoreSettings};
 use crate::transport;
+use crate::warning::warn_visible;
 use crate::{Error, Result};
 
 impl LangfuseBuilder {
@@ -123,10 +125,20 @@ impl LangfuseBuilder {
             }
             (None, None) => None,
         };
-        let scores = ScoreQueue::start(config.clone(), transport::score_sender(&config)?, offline)
+        let settings = ScoreSettings {
+            transport: config.score_transport,
+            timeout: config.timeout,
+            flush_at: config.flush_at.unwrap_or(15),
+            flush_interval: config
+                .flush_interval
+                .unwrap_or(std::time::Duration::from_secs(1)),
+            max_queued: config.max_queued_scores,
+            diagnostics: config.diagnostics.clone(),
+        };
+        let scores = ScoreQueue::start(settings, transport::score_sender(&config)?, offline)
             .map_err(|e| Error::Transport(e.to_string()))?;
         Ok(Langfuse {
-            inner: Arc::new(Inner {
+            inner: Arc::new(Recorder {
                 tracer,
                 provider,
                 owns_provider: owns,

@@ -59,7 +59,7 @@ impl Config {
             None => format!(
                 "OTLP {}{}",
                 self.base_url.trim_end_matches('/'),
-                crate::transport::TRACES_PATH
+                langfuse_otel_transport::langfuse::OTLP_PATH
             ),
         }
     }
@@ -87,8 +87,9 @@ impl Config {
             or_unset(&self.release),
             match (&self.offline, self.score_transport) {
                 (Some(_), _) => "the offline file",
-                (None, ScoreTransport::Scores) => crate::transport::SCORES_PATH,
-                (None, ScoreTransport::Ingestion) => crate::transport::INGESTION_PATH,
+                (None, ScoreTransport::Scores) => langfuse_otel_transport::langfuse::SCORES_PATH,
+                (None, ScoreTransport::Ingestion) =>
+                    langfuse_otel_transport::langfuse::INGESTION_PATH,
             },
         )
     }

@@ -72,6 +72,7 @@
 #![warn(missing_docs)]
 
 mod active;
+mod attributes;
 mod builder;
 mod client;
 mod config;
@@ -81,9 +82,12 @@ pub mod json;
 mod observation;
 mod processor;
 mod propagation;
+mod recorder;
 mod scores;
+mod span_handle;
 mod transport;
 mod types;
+mod warning;
 
 #[doc(hidden)]
 #[path = "private.rs"]
