@@ -258,7 +258,7 @@ impl Crate {
             if absolute.len() > 1
                 || absolute
                     .first()
-                    .is_some_and(|s| self.is_module(&[s.clone()]))
+                    .is_some_and(|s| self.is_module(std::slice::from_ref(s)))
             {
                 return self.resolve(&absolute, depth + 1).or(Some(module));
             }

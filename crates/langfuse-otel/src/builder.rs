@@ -17,7 +17,7 @@ use crate::processor::LangfuseSpanProcessor;
 use crate::recorder::{Recorder, scope};
 use crate::scores::{ScoreQueue, ScoreSettings};
 use crate::transport;
-use crate::warning::warn_visible;
+use crate::warning::{error_chain, warn_visible};
 use crate::{Error, Result};
 
 impl LangfuseBuilder {
@@ -36,7 +36,7 @@ impl LangfuseBuilder {
     /// # langfuse.shutdown().ok(); provider.shutdown().ok();
     /// ```
     pub fn span_processor(&self) -> Result<LangfuseSpanProcessor> {
-        let config = self.resolve().map_err(Error::Config)?;
+        let config = self.resolve()?;
         self.processor_for(&config).map(|(p, _)| p)
     }
 
@@ -72,14 +72,14 @@ impl LangfuseBuilder {
         let config = match self.resolve() {
             Ok(c) => c,
             Err(why) => {
-                warn_visible(&why);
+                warn_visible(&error_chain(&why));
                 return Langfuse::disabled();
             }
         };
         match self.build_enabled(config) {
             Ok(l) => l,
             Err(e) => {
-                warn_visible(&format!("Langfuse client disabled: {e}"));
+                warn_visible(&format!("Langfuse client disabled: {}", error_chain(&e)));
                 Langfuse::disabled()
             }
         }
@@ -120,9 +120,7 @@ impl LangfuseBuilder {
         // With the user's provider, scores open the offline file themselves (appending).
         let offline = match (offline, &config.offline) {
             (Some(w), _) => Some(w),
-            (None, Some(path)) => {
-                Some(OfflineWriter::open(path).map_err(|e| Error::Transport(e.to_string()))?)
-            }
+            (None, Some(path)) => Some(OfflineWriter::open(path).map_err(Error::Exporter)?),
             (None, None) => None,
         };
         let settings = ScoreSettings {
@@ -136,7 +134,7 @@ impl LangfuseBuilder {
             diagnostics: config.diagnostics.clone(),
         };
         let scores = ScoreQueue::start(settings, transport::score_sender(&config)?, offline)
-            .map_err(|e| Error::Transport(e.to_string()))?;
+            .map_err(Error::ScoreThread)?;
         Ok(Langfuse {
             inner: Arc::new(Recorder {
                 tracer,

@@ -326,7 +326,7 @@ impl Langfuse {
         let scores = self.wait_scores(Duration::from_secs(30));
         self.debug_outcome("flush", &spans, &scores, started);
         scores?;
-        spans.map_err(|e| Error::Transport(e.to_string()))
+        spans.map_err(Error::Export)
     }
 
     /// Flushes, then shuts the client's own tracer provider down (a user's provider is left
@@ -380,7 +380,7 @@ impl Langfuse {
         scores?;
         spans.map_err(|e| match e {
             opentelemetry_sdk::error::OTelSdkError::Timeout(_) => Error::Timeout,
-            other => Error::Transport(other.to_string()),
+            other => Error::Export(other),
         })
     }
 
@@ -455,13 +455,11 @@ impl Langfuse {
 /// score thread is gone.
 fn wait_done(done: Option<std::sync::mpsc::Receiver<()>>, timeout: Duration) -> Result<()> {
     let Some(done) = done else {
-        return Err(Error::Transport("the score thread has stopped".into()));
+        return Err(Error::ScoreThreadStopped);
     };
     match done.recv_timeout(timeout) {
         Ok(()) => Ok(()),
         Err(std::sync::mpsc::RecvTimeoutError::Timeout) => Err(Error::Timeout),
-        Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => {
-            Err(Error::Transport("the score thread has stopped".into()))
-        }
+        Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => Err(Error::ScoreThreadStopped),
     }
 }

@@ -455,11 +455,11 @@ impl LangfuseBuilder {
     /// The resolved configuration, or why the client must be disabled. Builder values are
     /// checked by the same rules as the environment's; an invalid one is reported once and
     /// its default used (the client never fails to build).
-    pub(crate) fn resolve(&self) -> Result<Config, String> {
+    pub(crate) fn resolve(&self) -> Result<Config, crate::Error> {
         let (pk, sk) = match (&self.public_key, &self.secret_key, &self.offline) {
             (Some(pk), Some(sk), _) => (pk.clone(), sk.clone()),
             (pk, _, Some(_)) => (pk.clone().unwrap_or_default(), String::new()),
-            _ => return Err("LANGFUSE_PUBLIC_KEY / LANGFUSE_SECRET_KEY missing: the Langfuse client is disabled".into()),
+            _ => return Err(crate::Error::MissingKeys),
         };
         let diagnostics = self
             .diagnostics

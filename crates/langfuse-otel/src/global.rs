@@ -6,7 +6,7 @@ use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use crate::client::Langfuse;
-use crate::warning::warn_visible;
+use crate::warning::{error_chain, warn_visible};
 
 static GLOBAL: RwLock<Option<Langfuse>> = RwLock::new(None);
 
@@ -60,7 +60,10 @@ impl Drop for GlobalGuard {
     fn drop(&mut self) {
         let result = self.client.shutdown_with_timeout(self.timeout);
         if let Err(e) = result {
-            warn_visible(&format!("shutting the global Langfuse client down: {e}"));
+            warn_visible(&format!(
+                "shutting the global Langfuse client down: {}",
+                error_chain(&e)
+            ));
         }
         let mut global = GLOBAL.write().unwrap_or_else(|e| e.into_inner());
         if global
