@@ -34,6 +34,7 @@ use serde_json::{Map, Value};
 
 /// The ten observation types Langfuse knows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+#[non_exhaustive]
 pub enum ObservationType {
     /// A unit of work with a duration.
     #[default]
@@ -138,6 +139,7 @@ impl FromStr for ObservationType {
 /// Severity of an observation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
 #[serde(rename_all = "UPPERCASE")]
+#[non_exhaustive]
 pub enum Level {
     /// Debug detail.
     Debug,
@@ -450,6 +452,7 @@ pub struct ObservationBody {
 /// Data type of a score.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "UPPERCASE")]
+#[non_exhaustive]
 pub enum ScoreDataType {
     /// A number.
     Numeric,
@@ -479,6 +482,7 @@ impl ScoreDataType {
 /// Where a score comes from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "UPPERCASE")]
+#[non_exhaustive]
 pub enum ScoreSource {
     /// Sent through the API or an SDK.
     Api,
@@ -533,6 +537,7 @@ pub struct ScoreBody {
 
 /// The body of an ingestion event, tagged with its event type.
 #[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
 pub enum EventBody {
     /// `trace-create`.
     TraceCreate(TraceBody),

@@ -1,6 +1,7 @@
 //! Running a closure or future as the body of an active observation: the observation is the
 //! current context inside, and ends when the body returns; an error value or a panic marks it
-//! ERROR (the panic then resumes).
+//! ERROR (the panic then resumes). Written against [`ActiveHandle`], so this module knows no
+//! observation type (the observation module uses it, not the other way round).
 
 use std::fmt;
 use std::future::Future;
@@ -10,7 +11,17 @@ use std::task::{Context as TaskContext, Poll};
 
 use opentelemetry::trace::FutureExt as _;
 
-use crate::observation::Observation;
+use opentelemetry::Context;
+
+/// What running a body needs of an observation handle.
+pub(crate) trait ActiveHandle: Clone {
+    /// The context the body runs in (the observation as the active span).
+    fn child_context(&self) -> &Context;
+    /// Marks the observation failed.
+    fn record_error(&self, type_name: &str, message: &str);
+    /// Ends the observation now.
+    fn end(&self);
+}
 
 pub(crate) fn error_of<T, E: fmt::Display>(
     r: &std::result::Result<T, E>,
@@ -54,13 +65,14 @@ impl<F: Future> Future for CatchUnwind<F> {
     }
 }
 
-pub(crate) async fn run_active<F, Fut, T>(
-    obs: Observation,
+pub(crate) async fn run_active<H, F, Fut, T>(
+    obs: H,
     body: F,
     error: impl Fn(&T) -> Option<(String, String)>,
 ) -> T
 where
-    F: FnOnce(Observation) -> Fut,
+    H: ActiveHandle,
+    F: FnOnce(H) -> Fut,
     Fut: Future<Output = T>,
 {
     let cx = obs.child_context().clone();
@@ -70,9 +82,9 @@ where
     finish_active(&obs, fut.await, error)
 }
 
-pub(crate) fn run_active_sync<T>(
-    obs: Observation,
-    body: impl FnOnce(Observation) -> T,
+pub(crate) fn run_active_sync<H: ActiveHandle, T>(
+    obs: H,
+    body: impl FnOnce(H) -> T,
     error: impl Fn(&T) -> Option<(String, String)>,
 ) -> T {
     let result = {
@@ -84,8 +96,8 @@ pub(crate) fn run_active_sync<T>(
 
 /// Ends an active observation with the outcome of its body: an error value marks it ERROR and
 /// is returned; a panic marks it ERROR and resumes unwinding.
-fn finish_active<T>(
-    obs: &Observation,
+fn finish_active<H: ActiveHandle, T>(
+    obs: &H,
     result: std::thread::Result<T>,
     error: impl Fn(&T) -> Option<(String, String)>,
 ) -> T {

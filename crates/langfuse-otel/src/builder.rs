@@ -11,11 +11,13 @@ use opentelemetry::trace::TracerProvider as _;
 use opentelemetry_sdk::Resource;
 use opentelemetry_sdk::trace::{Sampler, SdkTracerProvider};
 
-use crate::client::{Inner, Langfuse, scope, warn_visible};
+use crate::client::Langfuse;
 use crate::config::{Config, LangfuseBuilder};
 use crate::processor::LangfuseSpanProcessor;
-use crate::scores::ScoreQueue;
+use crate::recorder::{Recorder, scope};
+use crate::scores::{ScoreQueue, ScoreSettings};
 use crate::transport;
+use crate::warning::{error_chain, warn_visible};
 use crate::{Error, Result};
 
 impl LangfuseBuilder {
@@ -34,7 +36,7 @@ impl LangfuseBuilder {
     /// # langfuse.shutdown().ok(); provider.shutdown().ok();
     /// ```
     pub fn span_processor(&self) -> Result<LangfuseSpanProcessor> {
-        let config = self.resolve().map_err(Error::Config)?;
+        let config = self.resolve()?;
         self.processor_for(&config).map(|(p, _)| p)
     }
 
@@ -70,14 +72,14 @@ impl LangfuseBuilder {
         let config = match self.resolve() {
             Ok(c) => c,
             Err(why) => {
-                warn_visible(&why);
+                warn_visible(&error_chain(&why));
                 return Langfuse::disabled();
             }
         };
         match self.build_enabled(config) {
             Ok(l) => l,
             Err(e) => {
-                warn_visible(&format!("Langfuse client disabled: {e}"));
+                warn_visible(&format!("Langfuse client disabled: {}", error_chain(&e)));
                 Langfuse::disabled()
             }
         }
@@ -118,15 +120,23 @@ impl LangfuseBuilder {
         // With the user's provider, scores open the offline file themselves (appending).
         let offline = match (offline, &config.offline) {
             (Some(w), _) => Some(w),
-            (None, Some(path)) => {
-                Some(OfflineWriter::open(path).map_err(|e| Error::Transport(e.to_string()))?)
-            }
+            (None, Some(path)) => Some(OfflineWriter::open(path).map_err(Error::Exporter)?),
             (None, None) => None,
         };
-        let scores = ScoreQueue::start(config.clone(), transport::score_sender(&config)?, offline)
-            .map_err(|e| Error::Transport(e.to_string()))?;
+        let settings = ScoreSettings {
+            transport: config.score_transport,
+            timeout: config.timeout,
+            flush_at: config.flush_at.unwrap_or(15),
+            flush_interval: config
+                .flush_interval
+                .unwrap_or(std::time::Duration::from_secs(1)),
+            max_queued: config.max_queued_scores,
+            diagnostics: config.diagnostics.clone(),
+        };
+        let scores = ScoreQueue::start(settings, transport::score_sender(&config)?, offline)
+            .map_err(Error::ScoreThread)?;
         Ok(Langfuse {
-            inner: Arc::new(Inner {
+            inner: Arc::new(Recorder {
                 tracer,
                 provider,
                 owns_provider: owns,

@@ -1,34 +1,26 @@
-//! [`Langfuse`]: the client. Starts observations, sends scores, flushes. Building it lives in
-//! `builder`, the process-wide client in `global`, running an active observation's body in
-//! `active`; none of them is imported here but `active`.
+//! [`Langfuse`]: the client. Starts observations, sends scores, flushes. It is a handle on a
+//! `Recorder` (`recorder`), shared with the observations it starts; how observations start is
+//! written once in `observation` (`Parent`). Building a client lives in `builder`, the
+//! process-wide client in `global`; neither is imported here.
 
 use std::fmt;
 use std::future::Future;
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, Instant};
 
 use langfuse_otel_core::keys;
-use opentelemetry::trace::{
-    SpanContext, SpanId, SpanKind, TraceContextExt, TraceFlags, TraceId, TraceState, Tracer as _,
-    TracerProvider as _,
-};
-use opentelemetry::{Context, InstrumentationScope, KeyValue};
-use opentelemetry_sdk::trace::{
-    IdGenerator, RandomIdGenerator, Sampler, SamplingDecision, SdkTracer, SdkTracerProvider,
-    ShouldSample,
-};
+use opentelemetry::trace::{TraceContextExt, TracerProvider as _};
+use opentelemetry::{Context, KeyValue};
+use opentelemetry_sdk::trace::{IdGenerator, RandomIdGenerator, Sampler, SdkTracerProvider};
 use sha2::{Digest, Sha256};
 
-use crate::config::{Config, LangfuseBuilder, MaskFn};
-use crate::observation::{Observation, push_update_attributes};
-use crate::processor::{AppRootClaim, SCOPE_NAME, SdkSpanStart, with_sdk_start};
+use crate::attributes::push_update_attributes;
+use crate::config::LangfuseBuilder;
+use crate::observation::{Observation, Parent};
+use crate::recorder::{Recorder, scope};
 use crate::scores::{Score, ScoreQueue};
-use crate::transport::SDK_VERSION;
-use crate::types::{ObservationOptions, ObservationType, ObservationUpdate, TraceContext};
+use crate::types::{ObservationOptions, ObservationType, ObservationUpdate};
 use crate::{Error, Result};
-
-use crate::active::error_of;
-pub(crate) use crate::active::{run_active, run_active_sync};
 
 /// The Langfuse client: cheap to clone, safe to share across threads and tasks.
 ///
@@ -54,27 +46,7 @@ pub(crate) use crate::active::{run_active, run_active_sync};
 /// ```
 #[derive(Clone)]
 pub struct Langfuse {
-    pub(crate) inner: Arc<Inner>,
-}
-
-/// What every clone of a client and every observation it starts share: the tracer, the
-/// provider, the resolved configuration, the sampler and the score queue.
-pub(crate) struct Inner {
-    pub(crate) tracer: SdkTracer,
-    pub(crate) provider: SdkTracerProvider,
-    pub(crate) owns_provider: bool,
-    pub(crate) enabled: bool,
-    pub(crate) config: Option<Config>,
-    pub(crate) sampler: Option<Sampler>,
-    pub(crate) scores: Option<ScoreQueue>,
-}
-
-impl Drop for Inner {
-    fn drop(&mut self) {
-        if self.owns_provider && self.enabled {
-            let _ = self.provider.shutdown();
-        }
-    }
+    pub(crate) inner: Arc<Recorder>,
 }
 
 impl fmt::Debug for Langfuse {
@@ -88,20 +60,6 @@ impl fmt::Debug for Langfuse {
             .finish_non_exhaustive()
     }
 }
-
-pub(crate) fn scope(public_key: Option<&str>) -> InstrumentationScope {
-    let mut b = InstrumentationScope::builder(SCOPE_NAME).with_version(SDK_VERSION);
-    if let Some(pk) = public_key {
-        b = b.with_attributes([KeyValue::new(
-            keys::SCOPE_ATTRIBUTE_PUBLIC_KEY,
-            pk.to_owned(),
-        )]);
-    }
-    b.build()
-}
-
-/// Initial attribute capacity of an observation's span.
-const SPAN_ATTRIBUTE_CAPACITY: usize = 16;
 
 impl Langfuse {
     /// Counters of the score queue: scores sent, dropped (queue full, rejected, or undelivered
@@ -131,7 +89,7 @@ impl Langfuse {
             .build();
         let tracer = provider.tracer_with_scope(scope(None));
         Langfuse {
-            inner: Arc::new(Inner {
+            inner: Arc::new(Recorder {
                 tracer,
                 provider,
                 owns_provider: true,
@@ -148,7 +106,7 @@ impl Langfuse {
     pub fn with_provider(provider: SdkTracerProvider, public_key: Option<&str>) -> Langfuse {
         let tracer = provider.tracer_with_scope(scope(public_key));
         Langfuse {
-            inner: Arc::new(Inner {
+            inner: Arc::new(Recorder {
                 tracer,
                 provider,
                 owns_provider: false,
@@ -165,104 +123,29 @@ impl Langfuse {
         self.inner.enabled
     }
 
-    pub(crate) fn mask(&self) -> Option<&MaskFn> {
-        self.inner.config.as_ref().and_then(|c| c.mask.as_ref())
-    }
-
     /// Whether `#[observe]` captures input/output by default.
     pub fn io_capture_enabled(&self) -> bool {
-        self.inner
-            .config
-            .as_ref()
-            .is_none_or(|c| c.io_capture_enabled)
+        self.inner.io_capture_enabled()
     }
 
-    /// Starts a span for `opts` under `parent` (or its explicit trace context).
-    pub(crate) fn start_in(&self, opts: ObservationOptions, parent: &Context) -> Observation {
-        let as_type = opts.as_type;
-        let remote;
-        let parent = match &opts.trace_context {
-            Some(tc) => match remote_parent(tc) {
-                Some(sc) => {
-                    remote = parent.with_remote_span_context(sc);
-                    &remote
-                }
-                None => {
-                    tracing::warn!(target: "langfuse", "invalid trace_context {tc:?}: ignored");
-                    parent
-                }
-            },
-            None => parent,
-        };
-        // Room for what the processor adds at start and for typical updates: the span keeps
-        // this vector, so it never grows on the way.
-        let mut attrs = Vec::with_capacity(SPAN_ATTRIBUTE_CAPACITY);
-        attrs.push(KeyValue::new(
-            keys::LANGFUSE_OBSERVATION_TYPE,
-            as_type.as_str(),
-        ));
-        if let Some(c) = &self.inner.config {
-            if let Some(env) = &c.environment {
-                attrs.push(KeyValue::new(keys::LANGFUSE_ENVIRONMENT, env.clone()));
-            }
-            if let Some(rel) = &c.release {
-                attrs.push(KeyValue::new(keys::LANGFUSE_RELEASE, rel.clone()));
-            }
-        }
-        if opts.trace_context.is_some() {
-            attrs.push(KeyValue::new(keys::LANGFUSE_INTERNAL_AS_ROOT, true));
-        }
-        let explicit_prompt =
-            opts.fields.prompt_ref().is_some() && crate::types::takes_generation_fields(as_type);
-        let status = push_update_attributes(&mut attrs, opts.fields, as_type, self.mask());
-        // Propagated attributes reach the SDK's spans even on a provider without our processor.
-        crate::processor::push_start_attributes(&mut attrs, parent, explicit_prompt);
-        let mut builder = self
-            .inner
-            .tracer
-            .span_builder(opts.name)
-            .with_kind(SpanKind::Internal)
-            .with_attributes(attrs);
-        if let Some(t) = opts.start_time {
-            builder = builder.with_start_time(t);
-        }
-        let marker = SdkSpanStart;
-        let tracer = &self.inner.tracer;
-        let mut span = with_sdk_start(marker, || tracer.build_with_context(builder, parent));
-        let trace_id = opentelemetry::trace::Span::span_context(&span).trace_id();
-        // Spans of this trace below an SDK observation are never application roots. The claim
-        // is inherited, so only the first observation of a trace in a context pays for it, and
-        // only once it has children.
-        let claimed = parent
-            .get::<AppRootClaim>()
-            .is_some_and(|c| c.0 == trace_id);
-        if let Some(status) = status {
-            opentelemetry::trace::Span::set_status(&mut span, status);
-        }
-        Observation::new(self.clone(), span, parent, as_type, !claimed)
-    }
-
-    pub(crate) fn event_in(&self, opts: ObservationOptions, parent: &Context) -> Observation {
-        let now = opts.start_time.unwrap_or_else(SystemTime::now);
-        let opts = ObservationOptions {
-            as_type: ObservationType::Event,
-            ..opts
-        }
-        .start_time(now);
-        let obs = self.start_in(opts, parent);
-        obs.end_at(now);
-        obs
+    /// Runs `f` with the current context as the parent of new observations.
+    fn in_current<R>(&self, f: impl FnOnce(Parent<'_>) -> R) -> R {
+        let cx = Context::current();
+        f(Parent {
+            recorder: &self.inner,
+            context: &cx,
+        })
     }
 
     /// Starts an observation under the current context. It is not made current: call
     /// [`Observation::end`], and create children with [`Observation::start_observation`].
     pub fn start_observation(&self, options: impl Into<ObservationOptions>) -> Observation {
-        self.start_in(options.into(), &Context::current())
+        self.in_current(|p| p.start(options.into()))
     }
 
     /// Records a zero-duration event under the current context.
     pub fn create_event(&self, options: impl Into<ObservationOptions>) -> Observation {
-        self.event_in(options.into(), &Context::current())
+        self.in_current(|p| p.event(options.into()))
     }
 
     /// Runs `body` inside a new observation that is current for everything `body` starts,
@@ -275,8 +158,12 @@ impl Langfuse {
         F: FnOnce(Observation) -> Fut,
         Fut: Future<Output = T>,
     {
-        let obs = self.start_in(options.into(), &Context::current());
-        run_active(obs, body, |_: &T| None).await
+        let cx = Context::current();
+        let parent = Parent {
+            recorder: &self.inner,
+            context: &cx,
+        };
+        parent.active(options.into(), body).await
     }
 
     /// Like [`start_active_observation`](Self::start_active_observation) for a body returning
@@ -304,8 +191,12 @@ impl Langfuse {
         Fut: Future<Output = std::result::Result<T, E>>,
         E: fmt::Display,
     {
-        let obs = self.start_in(options.into(), &Context::current());
-        run_active(obs, body, error_of::<T, E>).await
+        let cx = Context::current();
+        let parent = Parent {
+            recorder: &self.inner,
+            context: &cx,
+        };
+        parent.try_active(options.into(), body).await
     }
 
     /// Synchronous form of [`start_active_observation`](Self::start_active_observation).
@@ -323,8 +214,7 @@ impl Langfuse {
     where
         O: Into<ObservationOptions>,
     {
-        let obs = self.start_in(options.into(), &Context::current());
-        run_active_sync(obs, body, |_: &T| None)
+        self.in_current(|p| p.active_sync(options.into(), body))
     }
 
     /// Synchronous form of [`try_start_active_observation`](Self::try_start_active_observation).
@@ -337,8 +227,7 @@ impl Langfuse {
         O: Into<ObservationOptions>,
         E: fmt::Display,
     {
-        let obs = self.start_in(options.into(), &Context::current());
-        run_active_sync(obs, body, error_of::<T, E>)
+        self.in_current(|p| p.try_active_sync(options.into(), body))
     }
 
     /// Updates the current observation's span fields (input, output, metadata, level, status
@@ -376,7 +265,7 @@ impl Langfuse {
         let mut update = update;
         let name = update.rare.as_mut().and_then(|r| r.name.take());
         let mut attrs = Vec::new();
-        let status = push_update_attributes(&mut attrs, update, as_type, self.mask());
+        let status = push_update_attributes(&mut attrs, update, as_type, self.inner.mask());
         if let Some(name) = name {
             span.update_name(name);
         }
@@ -395,7 +284,7 @@ impl Langfuse {
 
     /// Queues a score (sent in the background). Scores of sampled-out traces are dropped.
     pub fn create_score(&self, score: Score) {
-        self.enqueue_score(score, None);
+        self.inner.enqueue_score(score, None);
     }
 
     /// Scores the current observation.
@@ -409,7 +298,7 @@ impl Langfuse {
         let score = score
             .trace_id(sc.trace_id().to_string())
             .observation_id(sc.span_id().to_string());
-        self.enqueue_score(score, Some(sc.is_sampled()));
+        self.inner.enqueue_score(score, Some(sc.is_sampled()));
     }
 
     /// Scores the current trace.
@@ -420,34 +309,10 @@ impl Langfuse {
             tracing::warn!(target: "langfuse", "no current trace: score dropped");
             return;
         }
-        self.enqueue_score(
+        self.inner.enqueue_score(
             score.trace_id(sc.trace_id().to_string()),
             Some(sc.is_sampled()),
         );
-    }
-
-    pub(crate) fn enqueue_score(&self, score: Score, sampled: Option<bool>) {
-        let (Some(queue), Some(config)) = (&self.inner.scores, &self.inner.config) else {
-            return;
-        };
-        let keep = match (sampled, &self.inner.sampler, &score.trace_id) {
-            (Some(s), _, _) => s,
-            (None, Some(sampler), Some(tid)) => match TraceId::from_hex(tid) {
-                Ok(tid) => {
-                    sampler
-                        .should_sample(None, tid, "", &SpanKind::Internal, &[], &[])
-                        .decision
-                        == SamplingDecision::RecordAndSample
-                }
-                Err(_) => true,
-            },
-            _ => true,
-        };
-        if !keep {
-            return;
-        }
-        let id = RandomIdGenerator::default().new_span_id().to_string();
-        queue.push(score.to_json(id, config.environment.as_deref()));
     }
 
     /// Sends everything recorded so far (spans and scores) and waits for it (at most 30 s
@@ -461,7 +326,7 @@ impl Langfuse {
         let scores = self.wait_scores(Duration::from_secs(30));
         self.debug_outcome("flush", &spans, &scores, started);
         scores?;
-        spans.map_err(|e| Error::Transport(e.to_string()))
+        spans.map_err(Error::Export)
     }
 
     /// Flushes, then shuts the client's own tracer provider down (a user's provider is left
@@ -515,7 +380,7 @@ impl Langfuse {
         scores?;
         spans.map_err(|e| match e {
             opentelemetry_sdk::error::OTelSdkError::Timeout(_) => Error::Timeout,
-            other => Error::Transport(other.to_string()),
+            other => Error::Export(other),
         })
     }
 
@@ -590,44 +455,11 @@ impl Langfuse {
 /// score thread is gone.
 fn wait_done(done: Option<std::sync::mpsc::Receiver<()>>, timeout: Duration) -> Result<()> {
     let Some(done) = done else {
-        return Err(Error::Transport("the score thread has stopped".into()));
+        return Err(Error::ScoreThreadStopped);
     };
     match done.recv_timeout(timeout) {
         Ok(()) => Ok(()),
         Err(std::sync::mpsc::RecvTimeoutError::Timeout) => Err(Error::Timeout),
-        Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => {
-            Err(Error::Transport("the score thread has stopped".into()))
-        }
-    }
-}
-
-fn remote_parent(tc: &TraceContext) -> Option<SpanContext> {
-    let trace_id = TraceId::from_hex(&tc.trace_id)
-        .ok()
-        .filter(|t| *t != TraceId::INVALID)?;
-    if tc.trace_id.len() != 32 {
-        return None;
-    }
-    let span_id = match &tc.parent_span_id {
-        Some(p) if p.len() == 16 => SpanId::from_hex(p).ok().filter(|s| *s != SpanId::INVALID)?,
-        Some(_) => return None,
-        None => RandomIdGenerator::default().new_span_id(),
-    };
-    Some(SpanContext::new(
-        trace_id,
-        span_id,
-        TraceFlags::SAMPLED,
-        true,
-        TraceState::default(),
-    ))
-}
-
-/// A warning the user must see: through `tracing` when a subscriber is installed, otherwise
-/// on standard error (like the Python SDK's logger, which prints warnings by default).
-pub(crate) fn warn_visible(message: &str) {
-    if tracing::dispatcher::has_been_set() {
-        tracing::warn!(target: "langfuse", "{message}");
-    } else {
-        eprintln!("langfuse: warning: {message}");
+        Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => Err(Error::ScoreThreadStopped),
     }
 }

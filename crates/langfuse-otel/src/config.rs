@@ -59,7 +59,7 @@ impl Config {
             None => format!(
                 "OTLP {}{}",
                 self.base_url.trim_end_matches('/'),
-                crate::transport::TRACES_PATH
+                langfuse_otel_transport::langfuse::OTLP_PATH
             ),
         }
     }
@@ -87,8 +87,9 @@ impl Config {
             or_unset(&self.release),
             match (&self.offline, self.score_transport) {
                 (Some(_), _) => "the offline file",
-                (None, ScoreTransport::Scores) => crate::transport::SCORES_PATH,
-                (None, ScoreTransport::Ingestion) => crate::transport::INGESTION_PATH,
+                (None, ScoreTransport::Scores) => langfuse_otel_transport::langfuse::SCORES_PATH,
+                (None, ScoreTransport::Ingestion) =>
+                    langfuse_otel_transport::langfuse::INGESTION_PATH,
             },
         )
     }
@@ -454,11 +455,11 @@ impl LangfuseBuilder {
     /// The resolved configuration, or why the client must be disabled. Builder values are
     /// checked by the same rules as the environment's; an invalid one is reported once and
     /// its default used (the client never fails to build).
-    pub(crate) fn resolve(&self) -> Result<Config, String> {
+    pub(crate) fn resolve(&self) -> Result<Config, crate::Error> {
         let (pk, sk) = match (&self.public_key, &self.secret_key, &self.offline) {
             (Some(pk), Some(sk), _) => (pk.clone(), sk.clone()),
             (pk, _, Some(_)) => (pk.clone().unwrap_or_default(), String::new()),
-            _ => return Err("LANGFUSE_PUBLIC_KEY / LANGFUSE_SECRET_KEY missing: the Langfuse client is disabled".into()),
+            _ => return Err(crate::Error::MissingKeys),
         };
         let diagnostics = self
             .diagnostics

@@ -5,7 +5,8 @@
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
-use crate::client::{Langfuse, warn_visible};
+use crate::client::Langfuse;
+use crate::warning::{error_chain, warn_visible};
 
 static GLOBAL: RwLock<Option<Langfuse>> = RwLock::new(None);
 
@@ -59,7 +60,10 @@ impl Drop for GlobalGuard {
     fn drop(&mut self) {
         let result = self.client.shutdown_with_timeout(self.timeout);
         if let Err(e) = result {
-            warn_visible(&format!("shutting the global Langfuse client down: {e}"));
+            warn_visible(&format!(
+                "shutting the global Langfuse client down: {}",
+                error_chain(&e)
+            ));
         }
         let mut global = GLOBAL.write().unwrap_or_else(|e| e.into_inner());
         if global
@@ -112,6 +116,16 @@ impl Langfuse {
     /// client is flushed by its background interval only; keep a [`GlobalGuard`] to deliver
     /// everything at exit.
     pub fn global() -> Langfuse {
+        Self::global_or_from_env()
+    }
+
+    /// Whether a process-wide client is installed (set, or built by an earlier
+    /// [`global`](Self::global) call).
+    pub(crate) fn has_global() -> bool {
+        GLOBAL.read().unwrap_or_else(|e| e.into_inner()).is_some()
+    }
+
+    fn global_or_from_env() -> Langfuse {
         if let Some(client) = GLOBAL.read().unwrap_or_else(|e| e.into_inner()).clone() {
             return client;
         }

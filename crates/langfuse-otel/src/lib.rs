@@ -72,6 +72,7 @@
 #![warn(missing_docs)]
 
 mod active;
+mod attributes;
 mod builder;
 mod client;
 mod config;
@@ -81,9 +82,12 @@ pub mod json;
 mod observation;
 mod processor;
 mod propagation;
+mod recorder;
 mod scores;
+mod span_handle;
 mod transport;
 mod types;
+mod warning;
 
 #[doc(hidden)]
 #[path = "private.rs"]
@@ -158,15 +162,30 @@ pub use types::{
 };
 
 /// Errors of the client's lifecycle calls (building a processor, flushing, shutting down).
+/// Each carries its cause as [`std::error::Error::source`].
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
-    /// The configuration is incomplete (e.g. missing keys).
-    #[error("configuration: {0}")]
-    Config(String),
-    /// The HTTP transport failed or could not be built.
-    #[error("transport: {0}")]
-    Transport(String),
+    /// The configuration is incomplete: no keys, and not offline.
+    #[error(
+        "configuration: LANGFUSE_PUBLIC_KEY / LANGFUSE_SECRET_KEY missing: the Langfuse client is disabled"
+    )]
+    MissingKeys,
+    /// The span exporter (or the offline file) cannot be set up.
+    #[error("cannot set up the span exporter")]
+    Exporter(#[source] langfuse_otel_exporter::config::ConfigError),
+    /// The score sender cannot be set up.
+    #[error("cannot set up the score sender")]
+    ScoreSender(#[source] langfuse_otel_transport::TransportError),
+    /// The score thread cannot be started.
+    #[error("cannot start the score thread")]
+    ScoreThread(#[source] std::io::Error),
+    /// The score thread stopped before it answered.
+    #[error("the score thread has stopped")]
+    ScoreThreadStopped,
+    /// Exporting or shutting the spans' provider down failed.
+    #[error("exporting spans failed")]
+    Export(#[source] opentelemetry_sdk::error::OTelSdkError),
     /// A flush did not finish in time.
     #[error("timed out")]
     Timeout,

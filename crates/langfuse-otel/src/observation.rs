@@ -1,149 +1,44 @@
-//! [`Observation`]: a handle on one started observation (an OpenTelemetry span).
+//! [`Observation`]: a handle on one started observation (an OpenTelemetry span), and
+//! [`Parent`]: where new observations start (a client's recorder and a parent context), with
+//! the starters written once for both [`crate::Langfuse`] (the current context) and
+//! [`Observation`] (its own children).
 
-use std::borrow::Cow;
-use std::cell::RefCell;
-
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::fmt;
+use std::future::Future;
+use std::sync::{Arc, OnceLock};
 use std::time::SystemTime;
 
 use langfuse_otel_core::keys;
-use opentelemetry::trace::{Span as _, SpanContext, Status, TraceContextExt};
+use opentelemetry::trace::{
+    Span as _, SpanContext, SpanId, SpanKind, Status, TraceContextExt, TraceFlags, TraceId,
+    TraceState, Tracer as _,
+};
 use opentelemetry::{Context, KeyValue};
-use opentelemetry_sdk::trace::Span as SdkSpan;
+use opentelemetry_sdk::trace::{IdGenerator, RandomIdGenerator, Span as SdkSpan};
 
-use crate::Langfuse;
-use crate::config::{MASK_FALLBACK, MaskFn};
-use crate::json::{JsonStyle, to_python_json};
-use crate::processor::AppRootClaim;
+use crate::active::{ActiveHandle, error_of, run_active, run_active_sync};
+use crate::attributes::{push_update_attributes, with_attribute_buffer};
+use crate::processor::{AppRootClaim, SdkSpanStart, push_start_attributes, with_sdk_start};
+use crate::recorder::{ActiveRecorder, Recorder};
 use crate::scores::Score;
+use crate::span_handle::{ContextSpan, SharedSpan};
 use crate::types::{
-    Encoded, Level, ObservationOptions, ObservationType, ObservationUpdate, RareFields,
+    Level, ObservationOptions, ObservationType, ObservationUpdate, TraceContext,
+    takes_generation_fields,
 };
 
-/// An observation's span, shared by its handles and by the contexts that carry it. Held
-/// directly rather than in a [`Context`], which costs two allocations to build and a lock plus
-/// a dynamic call per operation; a context is built only when children or the user need one.
-#[derive(Debug)]
-pub(crate) struct SharedSpan {
-    span_context: SpanContext,
-    /// Cleared when the span ends (every end goes through here): lets updates of ended or
-    /// unsampled spans skip encoding without taking the lock.
-    recording: AtomicBool,
-    span: SpanCell,
-}
-
-impl SharedSpan {
-    #[inline]
-    pub(crate) fn new(span: SdkSpan) -> Self {
-        SharedSpan {
-            span_context: span.span_context().clone(),
-            recording: AtomicBool::new(span.is_recording()),
-            // Boxed once here: the SDK span is large, and every later move (into the shared
-            // cell, out of it to end it) then copies a pointer instead of the span.
-            span: SpanCell::new(Box::new(span)),
-        }
-    }
-
-    /// Runs `f` on the span unless it has ended.
-    fn with(&self, f: impl FnOnce(&mut SdkSpan)) {
-        self.span.with(|slot| {
-            if let Some(span) = slot {
-                f(span);
-            }
-        });
-    }
-
-    fn is_recording(&self) -> bool {
-        self.recording.load(Ordering::Relaxed)
-    }
-
-    fn end_with_timestamp(&self, time: SystemTime) {
-        self.recording.store(false, Ordering::Relaxed);
-        // Ended outside the lock: the processors run user code.
-        if let Some(mut span) = self.span.with(Option::take) {
-            span.end_with_timestamp(time);
-        }
-    }
-}
-
-/// The span slot. Every critical section is a few writes into the span data (it is taken out
-/// to be ended, so processors never run under the lock), so contention is brief and rare.
-#[derive(Debug)]
-struct SpanCell(Mutex<Option<Box<SdkSpan>>>);
-
-impl SpanCell {
-    #[inline]
-    fn new(span: Box<SdkSpan>) -> Self {
-        SpanCell(Mutex::new(Some(span)))
-    }
-
-    /// Runs `f` with exclusive access to the slot. `f` must not call back into this cell
-    /// (the span's own methods never run user code; ending does, and happens outside).
-    #[inline]
-    fn with<R>(&self, f: impl FnOnce(&mut Option<Box<SdkSpan>>) -> R) -> R {
-        // A panic under the lock leaves a consistent slot: a poisoned lock is still usable.
-        f(&mut self.0.lock().unwrap_or_else(|e| e.into_inner()))
-    }
-}
-
-/// The observation's span as a context carries it (for children, `Context::current()` and
-/// other libraries): every call goes to the shared span.
-#[derive(Debug)]
-struct ContextSpan(Arc<SharedSpan>);
-
-impl opentelemetry::trace::Span for ContextSpan {
-    fn add_event_with_timestamp<T>(&mut self, name: T, timestamp: SystemTime, attrs: Vec<KeyValue>)
-    where
-        T: Into<Cow<'static, str>>,
-    {
-        self.0
-            .with(|span| span.add_event_with_timestamp(name, timestamp, attrs));
-    }
-
-    fn span_context(&self) -> &SpanContext {
-        &self.0.span_context
-    }
-
-    fn is_recording(&self) -> bool {
-        self.0.is_recording()
-    }
-
-    fn set_attribute(&mut self, attribute: KeyValue) {
-        self.0.with(|span| span.set_attribute(attribute));
-    }
-
-    fn set_attributes(&mut self, attributes: impl IntoIterator<Item = KeyValue>) {
-        self.0.with(|span| span.set_attributes(attributes));
-    }
-
-    fn set_status(&mut self, status: Status) {
-        self.0.with(|span| span.set_status(status));
-    }
-
-    fn update_name<T>(&mut self, new_name: T)
-    where
-        T: Into<Cow<'static, str>>,
-    {
-        self.0.with(|span| span.update_name(new_name));
-    }
-
-    fn add_link(&mut self, span_context: SpanContext, attributes: Vec<KeyValue>) {
-        self.0.with(|span| span.add_link(span_context, attributes));
-    }
-
-    fn end_with_timestamp(&mut self, timestamp: SystemTime) {
-        self.0.end_with_timestamp(timestamp);
-    }
-}
+/// Initial attribute capacity of an observation's span.
+const SPAN_ATTRIBUTE_CAPACITY: usize = 16;
 
 /// A started observation. Cloning gives another handle on the same span.
 ///
-/// Created by [`Langfuse::start_observation`] (ended with [`end`](Self::end)), by the
-/// `start_active_observation` closures (ended for you), or by [`Langfuse::create_event`].
+/// Created by [`Langfuse::start_observation`](crate::Langfuse::start_observation) (ended with
+/// [`end`](Self::end)), by the `start_active_observation` closures (ended for you), or by
+/// [`Langfuse::create_event`](crate::Langfuse::create_event). It records into the client that
+/// started it, and so do its children (also those of `#[observe]`).
 #[derive(Debug, Clone)]
 pub struct Observation {
-    pub(crate) client: Langfuse,
+    recorder: Arc<Recorder>,
     span: Arc<SharedSpan>,
     /// The context the observation was started in.
     parent: Context,
@@ -156,15 +51,15 @@ pub struct Observation {
 }
 
 impl Observation {
-    pub(crate) fn new(
-        client: Langfuse,
+    fn new(
+        recorder: Arc<Recorder>,
         span: SdkSpan,
         parent: &Context,
         as_type: ObservationType,
         claim: bool,
     ) -> Self {
         Observation {
-            client,
+            recorder,
             span: Arc::new(SharedSpan::new(span)),
             parent: parent.clone(),
             as_type,
@@ -173,16 +68,31 @@ impl Observation {
         }
     }
 
-    /// The context children start in: with this span and the app-root claim for the trace.
+    /// The context children start in: with this span, the app-root claim for the trace, and
+    /// this client's recorder (each added only where the parent context lacks it).
     pub(crate) fn child_context(&self) -> &Context {
         self.child.get_or_init(|| {
-            let cx = self.parent.with_span(ContextSpan(self.span.clone()));
+            let mut cx = self.parent.with_span(ContextSpan(self.span.clone()));
             if self.claim {
-                cx.with_value(AppRootClaim(self.span.span_context.trace_id()))
-            } else {
-                cx
+                cx = cx.with_value(AppRootClaim(self.span.span_context.trace_id()));
             }
+            let inherited = self
+                .parent
+                .get::<ActiveRecorder>()
+                .is_some_and(|r| Arc::ptr_eq(&r.0, &self.recorder));
+            if !inherited {
+                cx = cx.with_value(ActiveRecorder(Arc::clone(&self.recorder)));
+            }
+            cx
         })
+    }
+
+    /// Where this observation's children start.
+    fn children(&self) -> Parent<'_> {
+        Parent {
+            recorder: &self.recorder,
+            context: self.child_context(),
+        }
     }
 
     /// The observation (span) id: 16 lowercase hex characters.
@@ -221,7 +131,7 @@ impl Observation {
         if !self.span.is_recording() {
             return self;
         }
-        let mask = self.client.mask();
+        let mask = self.recorder.mask();
         // The attributes are built before locking: a mask function may use the span.
         let mut update = update;
         let name = update.rare.as_mut().and_then(|r| r.name.take());
@@ -281,25 +191,24 @@ impl Observation {
 
     /// Starts a child observation (not made current; call [`end`](Self::end)).
     pub fn start_observation(&self, options: impl Into<ObservationOptions>) -> Observation {
-        self.client.start_in(options.into(), self.child_context())
+        self.children().start(options.into())
     }
 
     /// Runs `body` inside a child observation of this one (see
-    /// [`Langfuse::start_active_observation`]).
+    /// [`Langfuse::start_active_observation`](crate::Langfuse::start_active_observation)).
     pub async fn start_active_observation<O, F, Fut, T>(&self, options: O, body: F) -> T
     where
         O: Into<ObservationOptions>,
         F: FnOnce(Observation) -> Fut,
         Fut: std::future::Future<Output = T>,
     {
-        let obs = self.client.start_in(options.into(), self.child_context());
-        crate::client::run_active(obs, body, |_: &T| None).await
+        self.children().active(options.into(), body).await
     }
 
     /// Like [`start_active_observation`](Self::start_active_observation) for a body returning
     /// `Result`: an `Err` marks the child ERROR (level, status message = the error's `Display`,
     /// OTel status, `exception` event) and is returned unchanged (see
-    /// [`Langfuse::try_start_active_observation`]).
+    /// [`Langfuse::try_start_active_observation`](crate::Langfuse::try_start_active_observation)).
     ///
     /// ```
     /// # #[tokio::main(flavor = "current_thread")]
@@ -324,8 +233,7 @@ impl Observation {
         Fut: std::future::Future<Output = Result<T, E>>,
         E: std::fmt::Display,
     {
-        let obs = self.client.start_in(options.into(), self.child_context());
-        crate::active::run_active(obs, body, crate::active::error_of::<T, E>).await
+        self.children().try_active(options.into(), body).await
     }
 
     /// Synchronous form of [`try_start_active_observation`](Self::try_start_active_observation).
@@ -346,8 +254,7 @@ impl Observation {
         O: Into<ObservationOptions>,
         E: std::fmt::Display,
     {
-        let obs = self.client.start_in(options.into(), self.child_context());
-        crate::active::run_active_sync(obs, body, crate::active::error_of::<T, E>)
+        self.children().try_active_sync(options.into(), body)
     }
 
     /// Synchronous form of [`start_active_observation`](Self::start_active_observation).
@@ -359,184 +266,190 @@ impl Observation {
     where
         O: Into<ObservationOptions>,
     {
-        let obs = self.client.start_in(options.into(), self.child_context());
-        crate::client::run_active_sync(obs, body, |_: &T| None)
+        self.children().active_sync(options.into(), body)
     }
 
     /// Records a zero-duration event under this observation.
     pub fn create_event(&self, options: impl Into<ObservationOptions>) -> Observation {
-        self.client.event_in(options.into(), self.child_context())
+        self.children().event(options.into())
     }
 
     /// Scores this observation.
     pub fn score(&self, score: Score) {
         let score = score.trace_id(self.trace_id()).observation_id(self.id());
-        self.client
+        self.recorder
             .enqueue_score(score, Some(self.span.span_context.is_sampled()));
     }
 
     /// Scores this observation's trace.
     pub fn score_trace(&self, score: Score) {
         let score = score.trace_id(self.trace_id());
-        self.client
+        self.recorder
             .enqueue_score(score, Some(self.span.span_context.is_sampled()));
     }
 }
 
-/// Applies the mask; a panicking mask yields the fallback string.
-fn masked(value: &serde_json::Value, mask: Option<&MaskFn>) -> serde_json::Value {
-    match mask {
-        None => value.clone(),
-        Some(mask) => {
-            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| mask(value.clone())))
-                .unwrap_or_else(|_| serde_json::Value::String(MASK_FALLBACK.to_owned()))
-        }
+impl ActiveHandle for Observation {
+    fn child_context(&self) -> &Context {
+        Observation::child_context(self)
+    }
+
+    fn record_error(&self, type_name: &str, message: &str) {
+        Observation::record_error(self, type_name, message);
+    }
+
+    fn end(&self) {
+        Observation::end(self);
     }
 }
 
-/// Input/output text, masked when a mask is configured.
-fn io_text(value: Encoded, mask: Option<&MaskFn>) -> String {
-    match mask {
-        None => value.text,
-        Some(_) => match masked(&value.to_value(), mask) {
-            serde_json::Value::String(s) => s,
-            other => to_python_json(&other, JsonStyle::Python),
-        },
-    }
+/// Where new observations start: the recorder of the client they record into and the
+/// context they start in (the current one for a client, an observation's own for its
+/// children). The six ways of starting one are written here once.
+pub(crate) struct Parent<'a> {
+    pub(crate) recorder: &'a Arc<Recorder>,
+    pub(crate) context: &'a Context,
 }
 
-/// Runs `f` with an empty attribute vector reused on this thread (an update's attributes move
-/// on into the span, so the vector itself need not be allocated each time).
-fn with_attribute_buffer<R>(f: impl FnOnce(&mut Vec<KeyValue>) -> R) -> R {
-    thread_local! {
-        static BUFFER: RefCell<Vec<KeyValue>> = const { RefCell::new(Vec::new()) };
-    }
-    BUFFER.with(|cell| match cell.try_borrow_mut() {
-        Ok(mut buf) => {
-            buf.clear();
-            f(&mut buf)
-        }
-        // Re-entered (from a mask function): a fresh vector.
-        Err(_) => f(&mut Vec::new()),
-    })
-}
-
-/// Appends the attributes an update writes to `out`; returns the span status it implies
-/// (level ERROR).
-pub(crate) fn push_update_attributes(
-    out: &mut Vec<KeyValue>,
-    u: ObservationUpdate,
-    as_type: ObservationType,
-    mask: Option<&MaskFn>,
-) -> Option<Status> {
-    let rare = u.rare.map_or_else(RareFields::default, |r| *r);
-    if let Some(level) = rare.level {
-        out.push(KeyValue::new(
-            keys::LANGFUSE_OBSERVATION_LEVEL,
-            level.as_str(),
-        ));
-    }
-    if let Some(m) = &rare.status_message {
-        out.push(KeyValue::new(
-            keys::LANGFUSE_OBSERVATION_STATUS_MESSAGE,
-            m.clone(),
-        ));
-    }
-    if let Some(v) = rare.version {
-        out.push(KeyValue::new(keys::LANGFUSE_VERSION, v));
-    }
-    if let Some(v) = u.input {
-        out.push(KeyValue::new(
-            keys::LANGFUSE_OBSERVATION_INPUT,
-            io_text(v, mask),
-        ));
-    }
-    if let Some(v) = u.output {
-        out.push(KeyValue::new(
-            keys::LANGFUSE_OBSERVATION_OUTPUT,
-            io_text(v, mask),
-        ));
-    }
-    if let Some(skills) = &rare.skills_available {
-        out.push(KeyValue::new(
-            keys::LANGFUSE_OBSERVATION_SKILLS_AVAILABLE,
-            skills.clone(),
-        ));
-    }
-    if let Some(md) = &rare.metadata {
-        match masked(md, mask) {
-            serde_json::Value::Object(map) => {
-                for (k, v) in map {
-                    if v.is_null() {
-                        continue;
-                    }
-                    out.push(KeyValue::new(
-                        format!("{}.{k}", keys::LANGFUSE_OBSERVATION_METADATA),
-                        to_python_json(&v, JsonStyle::Compact),
-                    ));
+impl Parent<'_> {
+    /// Starts a span for `opts` under this parent (or its explicit trace context).
+    pub(crate) fn start(&self, opts: ObservationOptions) -> Observation {
+        let as_type = opts.as_type;
+        let remote;
+        let parent = match &opts.trace_context {
+            Some(tc) => match remote_parent(tc) {
+                Some(sc) => {
+                    remote = self.context.with_remote_span_context(sc);
+                    &remote
                 }
-            }
-            serde_json::Value::String(s) if s == MASK_FALLBACK && md.is_object() => {
-                for k in md.as_object().into_iter().flat_map(|m| m.keys()) {
-                    out.push(KeyValue::new(
-                        format!("{}.{k}", keys::LANGFUSE_OBSERVATION_METADATA),
-                        MASK_FALLBACK,
-                    ));
+                None => {
+                    tracing::warn!(target: "langfuse", "invalid trace_context {tc:?}: ignored");
+                    self.context
                 }
-            }
-            other => out.push(KeyValue::new(
-                keys::LANGFUSE_OBSERVATION_METADATA,
-                to_python_json(&other, JsonStyle::Compact),
-            )),
-        }
-    }
-    let has_generation_fields = u.model.is_some()
-        || u.model_parameters.is_some()
-        || u.usage_details.is_some()
-        || rare.cost_details.is_some()
-        || rare.completion_start_time.is_some()
-        || rare.prompt.is_some();
-    if has_generation_fields && !crate::types::takes_generation_fields(as_type) {
-        tracing::warn!(
-            target: "langfuse",
-            "generation fields on a {} observation are ignored (use `generation` or `embedding`)",
-            as_type.as_str()
-        );
-    }
-    if crate::types::takes_generation_fields(as_type) {
-        if let Some(m) = u.model {
-            out.push(KeyValue::new(keys::LANGFUSE_OBSERVATION_MODEL_NAME, m));
-        }
-        let json = |k: &'static str, v: Option<String>, out: &mut Vec<KeyValue>| {
-            if let Some(v) = v {
-                out.push(KeyValue::new(k, v));
-            }
+            },
+            None => self.context,
         };
-        json(
-            keys::LANGFUSE_OBSERVATION_MODEL_PARAMETERS,
-            u.model_parameters,
-            out,
-        );
-        json(
-            keys::LANGFUSE_OBSERVATION_USAGE_DETAILS,
-            u.usage_details,
-            out,
-        );
-        json(
-            keys::LANGFUSE_OBSERVATION_COST_DETAILS,
-            rare.cost_details,
-            out,
-        );
-        if let Some(t) = rare.completion_start_time {
-            out.push(KeyValue::new(
-                keys::LANGFUSE_OBSERVATION_COMPLETION_START_TIME,
-                format!("\"{}\"", langfuse_otel_core::time::format_iso_micros(t)),
-            ));
+        // Room for what the processor adds at start and for typical updates: the span keeps
+        // this vector, so it never grows on the way.
+        let mut attrs = Vec::with_capacity(SPAN_ATTRIBUTE_CAPACITY);
+        attrs.push(KeyValue::new(
+            keys::LANGFUSE_OBSERVATION_TYPE,
+            as_type.as_str(),
+        ));
+        if let Some(c) = &self.recorder.config {
+            if let Some(env) = &c.environment {
+                attrs.push(KeyValue::new(keys::LANGFUSE_ENVIRONMENT, env.clone()));
+            }
+            if let Some(rel) = &c.release {
+                attrs.push(KeyValue::new(keys::LANGFUSE_RELEASE, rel.clone()));
+            }
         }
-        if let Some(p) = rare.prompt.as_ref().filter(|p| !p.is_fallback) {
-            p.push_key_values(out);
+        if opts.trace_context.is_some() {
+            attrs.push(KeyValue::new(keys::LANGFUSE_INTERNAL_AS_ROOT, true));
         }
+        let explicit_prompt =
+            opts.fields.prompt_ref().is_some() && takes_generation_fields(as_type);
+        let status = push_update_attributes(&mut attrs, opts.fields, as_type, self.recorder.mask());
+        // Propagated attributes reach the SDK's spans even on a provider without our processor.
+        push_start_attributes(&mut attrs, parent, explicit_prompt);
+        let mut builder = self
+            .recorder
+            .tracer
+            .span_builder(opts.name)
+            .with_kind(SpanKind::Internal)
+            .with_attributes(attrs);
+        if let Some(t) = opts.start_time {
+            builder = builder.with_start_time(t);
+        }
+        let marker = SdkSpanStart;
+        let tracer = &self.recorder.tracer;
+        let mut span = with_sdk_start(marker, || tracer.build_with_context(builder, parent));
+        let trace_id = opentelemetry::trace::Span::span_context(&span).trace_id();
+        // Spans of this trace below an SDK observation are never application roots. The claim
+        // is inherited, so only the first observation of a trace in a context pays for it, and
+        // only once it has children.
+        let claimed = parent
+            .get::<AppRootClaim>()
+            .is_some_and(|c| c.0 == trace_id);
+        if let Some(status) = status {
+            opentelemetry::trace::Span::set_status(&mut span, status);
+        }
+        Observation::new(Arc::clone(self.recorder), span, parent, as_type, !claimed)
     }
-    (rare.level == Some(Level::Error))
-        .then(|| Status::error(Cow::Owned(rare.status_message.unwrap_or_default())))
+
+    /// Records a zero-duration event.
+    pub(crate) fn event(&self, opts: ObservationOptions) -> Observation {
+        let now = opts.start_time.unwrap_or_else(SystemTime::now);
+        let opts = ObservationOptions {
+            as_type: ObservationType::Event,
+            ..opts
+        }
+        .start_time(now);
+        let obs = self.start(opts);
+        obs.end_at(now);
+        obs
+    }
+
+    /// Runs `body` in a new active observation (ended when it returns; a panic marks it ERROR).
+    pub(crate) async fn active<F, Fut, T>(&self, opts: ObservationOptions, body: F) -> T
+    where
+        F: FnOnce(Observation) -> Fut,
+        Fut: Future<Output = T>,
+    {
+        run_active(self.start(opts), body, |_: &T| None).await
+    }
+
+    /// Like [`active`](Self::active); an `Err` also marks the observation ERROR.
+    pub(crate) async fn try_active<F, Fut, T, E>(
+        &self,
+        opts: ObservationOptions,
+        body: F,
+    ) -> Result<T, E>
+    where
+        F: FnOnce(Observation) -> Fut,
+        Fut: Future<Output = Result<T, E>>,
+        E: fmt::Display,
+    {
+        run_active(self.start(opts), body, error_of::<T, E>).await
+    }
+
+    /// Synchronous form of [`active`](Self::active).
+    pub(crate) fn active_sync<T>(
+        &self,
+        opts: ObservationOptions,
+        body: impl FnOnce(Observation) -> T,
+    ) -> T {
+        run_active_sync(self.start(opts), body, |_: &T| None)
+    }
+
+    /// Synchronous form of [`try_active`](Self::try_active).
+    pub(crate) fn try_active_sync<T, E: fmt::Display>(
+        &self,
+        opts: ObservationOptions,
+        body: impl FnOnce(Observation) -> Result<T, E>,
+    ) -> Result<T, E> {
+        run_active_sync(self.start(opts), body, error_of::<T, E>)
+    }
+}
+
+/// The remote parent an explicit trace context names (`None` when it is invalid).
+fn remote_parent(tc: &TraceContext) -> Option<SpanContext> {
+    let trace_id = TraceId::from_hex(&tc.trace_id)
+        .ok()
+        .filter(|t| *t != TraceId::INVALID)?;
+    if tc.trace_id.len() != 32 {
+        return None;
+    }
+    let span_id = match &tc.parent_span_id {
+        Some(p) if p.len() == 16 => SpanId::from_hex(p).ok().filter(|s| *s != SpanId::INVALID)?,
+        Some(_) => return None,
+        None => RandomIdGenerator::default().new_span_id(),
+    };
+    Some(SpanContext::new(
+        trace_id,
+        span_id,
+        TraceFlags::SAMPLED,
+        true,
+        TraceState::default(),
+    ))
 }

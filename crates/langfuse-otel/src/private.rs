@@ -6,11 +6,33 @@ use std::future::Future;
 pub use serde_json::Map;
 use serde_json::Value;
 
-use crate::Langfuse;
+use opentelemetry::Context;
 
-/// The client `#[observe]` uses: the global one (see [`Langfuse::set_global`]).
+use crate::client::Langfuse;
+use crate::recorder::ActiveRecorder;
+use crate::warning::warn_visible;
+
+/// The client `#[observe]` uses: the client of the current observation when an SDK
+/// observation is current (whatever client started it), else the global one (see
+/// [`Langfuse::set_global`]), which [`Langfuse::global`] builds from the environment when none
+/// was installed. When that leaves no enabled client at all, it warns once per process.
 pub fn client() -> Langfuse {
-    Langfuse::global()
+    if let Some(inner) = ActiveRecorder::of(&Context::current()) {
+        return Langfuse { inner };
+    }
+    let installed = Langfuse::has_global();
+    let client = Langfuse::global();
+    if !installed && !client.is_enabled() {
+        static WARNED: std::sync::Once = std::sync::Once::new();
+        WARNED.call_once(|| {
+            warn_visible(
+                "#[observe] has no client: no observation of a client is current, no global \
+                 client is installed (Langfuse::init_global) and the LANGFUSE_* environment \
+                 variables configure none, so observed functions run unrecorded",
+            );
+        });
+    }
+    client
 }
 
 /// Pins the output type of the wrapped async body (so `?` infers its error type).

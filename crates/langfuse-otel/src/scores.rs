@@ -16,7 +16,6 @@ use serde_json::{Map, Value};
 
 use langfuse_otel_transport::{JsonBatchSender, JsonItem};
 
-use crate::config::Config;
 use crate::types::to_json_value;
 
 /// The kind of a score: the one definition of the record model (`NUMERIC`, `BOOLEAN`,
@@ -300,10 +299,27 @@ enum Destination {
     File(OfflineWriter),
 }
 
+/// What the score queue needs of the client's configuration.
+#[derive(Debug, Clone)]
+pub(crate) struct ScoreSettings {
+    /// Which endpoint takes the scores.
+    pub(crate) transport: ScoreTransport,
+    /// Deadline of one delivery round, and of the final drain.
+    pub(crate) timeout: Duration,
+    /// Scores per batch.
+    pub(crate) flush_at: usize,
+    /// Longest wait of a queued score (0 sends each as it comes).
+    pub(crate) flush_interval: Duration,
+    /// Most scores queued at once.
+    pub(crate) max_queued: usize,
+    /// Where warnings and debug lines go.
+    pub(crate) diagnostics: langfuse_otel_exporter::Diagnostics,
+}
+
 impl ScoreQueue {
     /// Starts the sender thread: scores go to `offline` when given, else over HTTP.
     pub(crate) fn start(
-        config: Config,
+        config: ScoreSettings,
         sender: JsonBatchSender,
         offline: Option<OfflineWriter>,
     ) -> std::io::Result<Self> {
@@ -316,9 +332,9 @@ impl ScoreQueue {
         let shutdown_timeout = config.timeout;
         let worker = Worker {
             counters: Arc::clone(&counters),
-            flush_at: config.flush_at.unwrap_or(15),
-            interval: config.flush_interval.unwrap_or(Duration::from_secs(1)),
-            max_queued: config.max_queued_scores,
+            flush_at: config.flush_at,
+            interval: config.flush_interval,
+            max_queued: config.max_queued,
             config,
             destination,
             pending: VecDeque::new(),
@@ -376,7 +392,7 @@ impl Drop for ScoreQueue {
 }
 
 struct Worker {
-    config: Config,
+    config: ScoreSettings,
     destination: Destination,
     counters: Arc<ScoreCounters>,
     flush_at: usize,
@@ -537,7 +553,7 @@ fn score_event(score: Value) -> Option<IngestionEvent> {
 /// Appends `pending` to the offline file as `score-create` events.
 fn write_offline(
     writer: &OfflineWriter,
-    config: &Config,
+    config: &ScoreSettings,
     counters: &ScoreCounters,
     pending: Vec<Value>,
 ) {
@@ -578,7 +594,7 @@ fn write_offline(
 /// dropped, counted and reported once.
 fn post(
     sender: &JsonBatchSender,
-    config: &Config,
+    config: &ScoreSettings,
     counters: &ScoreCounters,
     pending: Vec<Value>,
     cap: Option<Instant>,
@@ -591,7 +607,7 @@ fn post(
     let mut originals = std::collections::HashMap::with_capacity(n);
     let mut items = Vec::with_capacity(n);
     for (i, score) in pending.into_iter().enumerate() {
-        let item = match config.score_transport {
+        let item = match config.transport {
             ScoreTransport::Scores => score.clone(),
             ScoreTransport::Ingestion => serde_json::json!({
                 "id": langfuse_otel_exporter::new_event_id(),
@@ -600,7 +616,7 @@ fn post(
                 "body": score.clone(),
             }),
         };
-        let id = match config.score_transport {
+        let id = match config.transport {
             ScoreTransport::Ingestion => item["id"].as_str().unwrap_or_default().to_owned(),
             ScoreTransport::Scores => i.to_string(),
         };

@@ -44,7 +44,7 @@ pub(crate) fn span_exporter(config: &Config) -> Result<LangfuseExporter, Error> 
     for (k, v) in &config.additional_headers {
         builder = builder.header(k.clone(), v.clone());
     }
-    builder.build().map_err(|e| Error::Transport(e.to_string()))
+    builder.build().map_err(Error::Exporter)
 }
 
 /// The score sender: a JSON array to `POST /api/public/scores` (1 MB requests, the Python
@@ -58,7 +58,7 @@ pub(crate) fn score_sender(config: &Config) -> Result<JsonBatchSender, Error> {
     let http = HttpSender::builder(format!("{base}{path}"))
         .headers(headers(config))
         .build()
-        .map_err(|e| Error::Transport(e.to_string()))?;
+        .map_err(Error::ScoreSender)?;
     Ok(match config.score_transport {
         ScoreTransport::Scores => JsonBatchSender::scores(http),
         ScoreTransport::Ingestion => JsonBatchSender::ingestion(http).max_items(100),

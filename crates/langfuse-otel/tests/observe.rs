@@ -158,3 +158,62 @@ async fn observe_traces_sync_and_async_functions_and_methods() {
         "capture_output = false"
     );
 }
+
+#[observe(name = "observed_step")]
+fn observed_step(x: u32) -> u32 {
+    x * 2
+}
+
+#[test]
+fn observe_records_into_the_client_of_the_current_observation_not_the_global_one() {
+    // Another test of this binary installs its own global client: neither it nor a client
+    // from the environment may get this one's spans.
+    let (langfuse, provider, exporter) = common::setup();
+    let out = langfuse.start_active_observation_sync("outer", |_| observed_step(21));
+    assert_eq!(out, 42);
+    provider.force_flush().unwrap();
+    let spans = exporter.get_finished_spans().unwrap();
+    let outer = spans
+        .iter()
+        .find(|s| s.name == "outer")
+        .expect("outer recorded");
+    let step = spans
+        .iter()
+        .find(|s| s.name == "observed_step")
+        .expect("the observed function is recorded by the client of the current observation");
+    assert_eq!(step.parent_span_id, outer.span_context.span_id());
+    assert_eq!(step.span_context.trace_id(), outer.span_context.trace_id());
+}
+
+/// Runs in a child process (the global client is process-wide): no client anywhere.
+#[test]
+fn observe_with_no_client_anywhere_warns_once() {
+    const CHILD: &str = "LANGFUSE_OTEL_TEST_NO_CLIENT_CHILD";
+    if std::env::var_os(CHILD).is_some() {
+        assert_eq!(observed_step(1), 2);
+        assert_eq!(observed_step(2), 4);
+        return;
+    }
+    let mut command = std::process::Command::new(std::env::current_exe().unwrap());
+    command
+        .args([
+            "--exact",
+            "observe_with_no_client_anywhere_warns_once",
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .env(CHILD, "1");
+    for (key, _) in std::env::vars_os() {
+        if key.to_string_lossy().starts_with("LANGFUSE_") {
+            command.env_remove(key);
+        }
+    }
+    let output = command.output().unwrap();
+    assert!(output.status.success(), "{output:?}");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(
+        stderr.matches("#[observe] has no client").count(),
+        1,
+        "one warning: {stderr}"
+    );
+}

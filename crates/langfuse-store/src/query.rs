@@ -435,6 +435,8 @@ pub(crate) fn level_rank(level: langfuse_otel_core::record::Level) -> i64 {
         Level::Default => 1,
         Level::Warning => 2,
         Level::Error => 3,
+        // A level of a newer record model ranks as the default.
+        _ => 1,
     }
 }
 

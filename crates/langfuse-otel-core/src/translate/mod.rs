@@ -61,9 +61,11 @@
 //! assert_eq!(events[1].event_type(), "generation-create");
 //! ```
 
+pub(crate) mod compatibility;
 pub(crate) mod context;
 pub(crate) mod environment;
 pub(crate) mod evaluation;
+pub(crate) mod facts;
 pub(crate) mod generation;
 pub(crate) mod io;
 pub(crate) mod kind;
@@ -75,29 +77,15 @@ pub(crate) mod trace;
 use std::collections::HashSet;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use serde_json::Value;
-
+pub use self::compatibility::Compatibility;
 pub(crate) use self::context::SpanContext;
+use self::facts::{SpanFacts, io_field};
 use self::generation::GenerationFields;
 use self::metadata::SharedMetadata;
 pub use self::seen::SeenTraces;
 use crate::record::{EventBody, IngestionEvent, ObservationBody, ObservationType};
 use crate::span::{Scope, SpanBatch};
 use crate::time::format_iso_millis;
-
-/// How the translator treats observations the Langfuse server would silently drop, and the
-/// conventions it does not read yet (see [Repair mode](self#repair-mode)).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-#[non_exhaustive]
-pub enum Compatibility {
-    /// Keep such observations by repairing the offending field, and read the current GenAI
-    /// conventions (documented deviations from the server, see [Repair mode](self#repair-mode)).
-    /// The default: nothing the user sent is lost.
-    #[default]
-    Repair,
-    /// Do exactly what the server does: report the observation as dropped.
-    Server,
-}
 
 /// Translation settings.
 #[derive(Debug, Clone)]
@@ -276,56 +264,8 @@ pub fn translate_batch(batch: &SpanBatch<'_>) -> Translation {
     Translator::new().translate(batch)
 }
 
-/// Values derived once per span and shared by its observation and trace events.
-#[derive(Debug, Clone)]
-pub(crate) struct SpanFacts {
-    /// Observation name.
-    pub name: String,
-    /// Normalized environment.
-    pub environment: String,
-    /// Version (trace and observation).
-    pub version: Option<String>,
-    /// Start time, Unix ms.
-    pub start_ms: i64,
-    /// End time, Unix ms.
-    pub end_ms: i64,
-}
-
-impl SpanFacts {
-    /// Derives the facts of a span (`now` fills in missing times).
-    pub fn derive(cx: &SpanContext<'_, '_>, now: i64) -> Self {
-        let (start_ms, end_ms) = span_times(cx, now);
-        SpanFacts {
-            name: kind::observation_name(cx),
-            environment: environment::environment(cx),
-            version: environment::version(cx),
-            start_ms,
-            end_ms,
-        }
-    }
-}
-
-/// Start and end of a span in Unix ms: a missing edge takes the other one; both missing → now.
-pub(crate) fn span_times(cx: &SpanContext<'_, '_>, now: i64) -> (i64, i64) {
-    match (cx.span.start_time_unix_ms, cx.span.end_time_unix_ms) {
-        (Some(s), Some(e)) => (s, e),
-        (Some(s), None) => (s, s),
-        (None, Some(e)) => (e, e),
-        (None, None) => (now, now),
-    }
-}
-
 fn nullable<T>(value: Option<T>) -> Option<Option<T>> {
     Some(value)
-}
-
-/// Input/output as derived by [`io`] (`None` = undefined) into the record's tri-state.
-pub(crate) fn io_field(value: Option<Value>) -> Option<Option<Value>> {
-    match value {
-        None => None,
-        Some(Value::Null) => Some(None),
-        Some(v) => Some(Some(v)),
-    }
 }
 
 /// Observation metadata key of the skills a span reports in

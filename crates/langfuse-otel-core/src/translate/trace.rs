@@ -9,8 +9,10 @@ use std::collections::HashSet;
 
 use serde_json::Value;
 
+use super::context::SpanContext;
+use super::facts::{SpanFacts, io_field};
 use super::metadata::{self, SharedMetadata};
-use super::{SpanContext, SpanFacts, environment, io, io_field};
+use super::{environment, io};
 use crate::keys;
 use crate::record::{EventBody, IngestionEvent, TraceBody};
 use crate::time::format_iso_millis;

@@ -13,7 +13,7 @@ use std::fmt;
 use serde::ser::{self, Serialize};
 use serde_json::ser::{CompactFormatter, Formatter as _};
 
-use super::{JsonStyle, MAX_SAFE_INTEGER, python_float_repr};
+use super::style::{JsonStyle, MAX_SAFE_INTEGER, python_float_repr};
 
 /// The value needs the `serde_json` path (or its `Serialize` impl failed).
 #[derive(Debug)]

@@ -16,17 +16,20 @@
 //! | prompt version as a numeric string `"3"` (`prompt-link-invalid-forms`, span `answer-string-version`) | drops the observation | uses the integer |
 //! | prompt name without a version (same case, span `answer-no-version`) | drops the observation | drops the prompt link, keeps the observation |
 
+mod aggregate;
 mod usage;
 
 use serde_json::{Map, Value};
 
-use super::{Compatibility, SpanContext};
+use super::compatibility::Compatibility;
+use super::context::SpanContext;
 use crate::conventions::ttft_completion_start_ms;
 use crate::keys;
 use crate::record::ObservationType;
 use crate::time::{format_iso_millis, parse_date_lenient, parse_iso_with_offset};
 use crate::value::{AttrValue, js_number, json_is_truthy, json_parse};
 
+use self::aggregate::is_aggregate_operation;
 #[cfg(test)]
 use self::usage::normalize_usage;
 
@@ -100,18 +103,6 @@ pub fn generation_fields(
             fields: Box::new(fields),
             errors,
         })
-    }
-}
-
-/// Spans whose model, usage and cost the server skips: agent spans that repeat their child
-/// calls' aggregate usage (`invoke_agent`, `agent_step`); in repair mode also the orchestration
-/// operations of the current conventions (`handle_conversation_turn`, `invoke_workflow`), whose
-/// usage can only be such an aggregate.
-pub(crate) fn is_aggregate_operation(cx: &SpanContext<'_, '_>, repair: bool) -> bool {
-    match cx.attrs().get_str(keys::GEN_AI_OPERATION_NAME) {
-        Some("invoke_agent" | "agent_step") => true,
-        Some("handle_conversation_turn" | "invoke_workflow") => repair,
-        _ => false,
     }
 }
 

@@ -3,9 +3,9 @@
 
 use serde_json::{Map, Number, Value};
 
-use super::super::SpanContext;
-use super::is_aggregate_operation;
+use super::aggregate::is_aggregate_operation;
 use crate::keys;
+use crate::translate::context::SpanContext;
 use crate::value::{AttrValue, js_number, json_parse};
 
 /// Usage as a list of `(key, value)` in insertion order (JS object semantics, `undefined`
