@@ -508,9 +508,6 @@ fn the_log_level_is_raised_by_the_flag_and_by_rust_log() {
     let info = log_of_a_run("log-default", &[], &[]);
     assert_eq!(debug_lines(&info), 0, "info by default:\n{info}");
 
-    let flag = log_of_a_run("log-flag", &["--log-level", "debug"], &[]);
-    assert!(debug_lines(&flag) > 0, "--log-level debug:\n{flag}");
-
     let env = log_of_a_run("log-env", &[], &[("RUST_LOG", "debug")]);
     assert!(debug_lines(&env) > 0, "RUST_LOG=debug:\n{env}");
 
@@ -524,6 +521,25 @@ fn the_log_level_is_raised_by_the_flag_and_by_rust_log() {
             .lines()
             .any(|l| l.contains(" DEBUG ") && l.contains("langfuse_bridge")),
         "RUST_LOG=langfuse_bridge=debug:\n{targets}"
+    );
+    assert!(
+        !targets
+            .lines()
+            .any(|l| l.contains(" DEBUG ") && !l.contains("langfuse_bridge")),
+        "only the listed target is raised:\n{targets}"
+    );
+
+    let flag = log_of_a_run("log-flag", &["--log-level", "debug"], &[]);
+    assert!(debug_lines(&flag) > 0, "--log-level debug:\n{flag}");
+    let flag_wins = log_of_a_run(
+        "log-flag-wins",
+        &["--log-level", "info"],
+        &[("RUST_LOG", "debug")],
+    );
+    assert_eq!(
+        debug_lines(&flag_wins),
+        0,
+        "the flag beats RUST_LOG:\n{flag_wins}"
     );
 
     let toml_dir = run_dir("log-toml");

@@ -10,7 +10,8 @@
 //! | `idle_timeout` | no request for that long on a kept-alive connection: it is closed |
 //! | `max_connections` | a new connection makes the oldest idle one close (hyper's graceful shutdown: an idle one at once); when every one is busy, the new one is closed and the oldest is asked to close after its request |
 //!
-//! Each is logged when hit (warnings at most once per 10 s, with the number left out; idle
+//! Requests carry the peer address as [`axum::extract::ConnectInfo`]`<SocketAddr>`. Each
+//! limit is logged when hit (warnings at most once per 10 s, with the number left out; idle
 //! closes, which are ordinary, at debug level). An accept error (`EMFILE`: out of file
 //! descriptors) is logged, makes the oldest idle connection close, and backs off instead of
 //! spinning.
@@ -39,6 +40,7 @@ use std::collections::BTreeMap;
 use std::convert::Infallible;
 use std::future::Future;
 use std::io;
+use std::net::SocketAddr;
 use std::pin::{Pin, pin};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -172,6 +174,7 @@ const NONE: u64 = u64::MAX;
 /// One connection's state, shared by its task, its I/O and its requests.
 struct Conn {
     id: u64,
+    peer: SocketAddr,
     accepted_ms: u64,
     in_flight: AtomicUsize,
     served: AtomicBool,
@@ -351,7 +354,7 @@ impl Connections {
     }
 
     /// Registers a new connection, making room under the cap; `None`: close it.
-    fn admit(&self) -> Option<Arc<Conn>> {
+    fn admit(&self, peer: SocketAddr) -> Option<Arc<Conn>> {
         let now = self.now_ms();
         let max = self.0.limits.max_connections.max(1);
         let mut table = self.table();
@@ -397,6 +400,7 @@ impl Connections {
         let id = self.0.next_id.fetch_add(1, Ordering::Relaxed);
         let conn = Arc::new(Conn {
             id,
+            peer,
             accepted_ms: now,
             in_flight: AtomicUsize::new(0),
             served: AtomicBool::new(false),
@@ -457,9 +461,9 @@ pub async fn serve(
             }
             Some(_) = tasks.join_next(), if !tasks.is_empty() => {}
             accepted = listener.accept() => match accepted {
-                Ok((stream, _peer)) => {
+                Ok((stream, peer)) => {
                     backoff = MIN_ACCEPT_BACKOFF;
-                    if let Some(conn) = connections.admit() {
+                    if let Some(conn) = connections.admit(peer) {
                         // Small answers go out at once.
                         let _ = stream.set_nodelay(true);
                         tasks.spawn(serve_connection(
@@ -593,12 +597,17 @@ async fn drive<C>(
             }
             _ => {}
         }
-        if let Some(at) = asked_at {
-            let grace_end = at.saturating_add(CLOSE_GRACE_MS);
-            if conn.idle() && now >= grace_end {
+        if let Some(at) = asked_at
+            && conn.idle()
+        {
+            // Time for hyper to flush the last answer and close on its own first.
+            let grace_end = at
+                .max(conn.idle_since_ms.load(Ordering::Acquire))
+                .saturating_add(CLOSE_GRACE_MS);
+            if now >= grace_end {
                 return;
             }
-            wake = wake.min(grace_end.max(now + 50));
+            wake = wake.min(grace_end);
         }
         tokio::select! {
             result = connection.as_mut() => {
@@ -634,7 +643,7 @@ impl hyper::service::Service<Request<Incoming>> for RequestService {
         let guard = RequestGuard::begin(Arc::clone(&self.conn), self.connections.clone());
         let stalled = Arc::new(AtomicBool::new(false));
         let timeout = self.connections.0.limits.body_read_timeout;
-        let request = request.map(|body| {
+        let mut request = request.map(|body| {
             Body::new(StallTimeout {
                 inner: body,
                 timeout,
@@ -642,6 +651,10 @@ impl hyper::service::Service<Request<Incoming>> for RequestService {
                 stalled: Arc::clone(&stalled),
             })
         });
+        // As `axum::serve(..).into_make_service_with_connect_info` would: layers may ask.
+        request
+            .extensions_mut()
+            .insert(axum::extract::ConnectInfo(self.conn.peer));
         let answer = hyper::service::Service::call(&self.inner, request);
         let connections = self.connections.clone();
         let protocol = self.protocol;
@@ -864,6 +877,10 @@ impl AsyncWrite for TrackedIo {
 mod tests {
     use super::*;
 
+    fn peer() -> SocketAddr {
+        SocketAddr::from(([127, 0, 0, 1], 40_000))
+    }
+
     #[test]
     fn the_default_cap_leaves_descriptors_for_the_rest() {
         assert_eq!(cap_for_limit(1024), 1024 - 128);
@@ -891,7 +908,7 @@ mod tests {
             idle_timeout: Duration::from_secs(5),
         };
         let connections = Connections::new(limits);
-        let conn = connections.admit().unwrap();
+        let conn = connections.admit(peer()).unwrap();
         // A new connection must send its head within the header timeout.
         assert_eq!(conn.check(1_000, &limits, Protocol::Http1).0, None);
         assert_eq!(
@@ -926,10 +943,10 @@ mod tests {
             ..ConnectionLimits::default()
         };
         let connections = Connections::new(limits);
-        let first = connections.admit().unwrap();
-        let second = connections.admit().unwrap();
+        let first = connections.admit(peer()).unwrap();
+        let second = connections.admit(peer()).unwrap();
         let _busy = RequestGuard::begin(Arc::clone(&first), connections.clone());
-        assert!(connections.admit().is_some(), "room is made");
+        assert!(connections.admit(peer()).is_some(), "room is made");
         assert!(!first.close_asked.load(Ordering::Acquire), "busy: kept");
         assert!(
             second.close_asked.load(Ordering::Acquire),
@@ -939,7 +956,7 @@ mod tests {
         let third_busy = connections.table().values().last().cloned().unwrap();
         let _busy3 = RequestGuard::begin(third_busy, connections.clone());
         connections.remove(second.id);
-        assert!(connections.admit().is_none());
+        assert!(connections.admit(peer()).is_none());
         assert!(first.close_asked.load(Ordering::Acquire));
     }
 }
