@@ -572,3 +572,60 @@ fn an_invalid_log_level_is_a_clear_configuration_error() {
     assert!(log.contains("log level 'bogus'"), "{log}");
     assert!(log.starts_with("error: "), "{log}");
 }
+
+#[test]
+fn the_ui_command_has_the_same_limits() {
+    let dir = run_dir("conn-ui");
+    let mut child = Command::new(bridge_binary())
+        .env_clear()
+        .args([
+            "ui",
+            "--http",
+            "127.0.0.1:0",
+            "--header-read-timeout",
+            "1",
+            "--db",
+        ])
+        .arg(dir.join("traces.db"))
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start langfuse-bridge ui");
+    let mut first_line = String::new();
+    std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(child.stdout.take().expect("stdout")),
+        &mut first_line,
+    )
+    .expect("the ui says where it listens");
+    let addr: Option<SocketAddr> = first_line
+        .split("http://")
+        .nth(1)
+        .and_then(|rest| rest.split('/').next())
+        .and_then(|a| a.parse().ok());
+    let result = std::panic::catch_unwind(|| {
+        let addr = addr.unwrap_or_else(|| panic!("no address in {first_line:?}"));
+        let mut silent = TcpStream::connect(addr).expect("connect");
+        let started = Instant::now();
+        read_until_closed(&mut silent, Duration::from_secs(10))
+            .unwrap_or_else(|e| panic!("a silent connection to the viewer stayed open: {e}"));
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "{:?}",
+            started.elapsed()
+        );
+        let (status, _) = exchange(
+            addr,
+            b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n",
+            Duration::from_secs(5),
+        )
+        .expect("the viewer answers");
+        assert_eq!(status, 200);
+    });
+    let _ = child.kill();
+    let _ = child.wait();
+    let _ = std::fs::remove_dir_all(&dir);
+    if let Err(panic) = result {
+        std::panic::resume_unwind(panic);
+    }
+}

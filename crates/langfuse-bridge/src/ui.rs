@@ -125,6 +125,12 @@ pub async fn serve(args: &UiArgs, ready: impl FnOnce(SocketAddr)) -> Result<(), 
 
 /// Runs `ui` on a fresh Tokio runtime (the blocking entry point of the command).
 pub fn run(args: &UiArgs) -> Result<(), UiError> {
+    // Connection limits say when they are hit: on stderr, at RUST_LOG's level (else info).
+    let level = std::env::var("RUST_LOG")
+        .ok()
+        .filter(|l| !l.trim().is_empty());
+    let filter = crate::serve::args::log_filter(level.as_deref().unwrap_or("info"))?;
+    crate::serve::args::init_logging(crate::serve::config::LogFormat::Text, filter);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()

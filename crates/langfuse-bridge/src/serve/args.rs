@@ -240,7 +240,8 @@ pub fn log_filter(spec: &str) -> Result<Targets, ConfigError> {
     Ok(targets)
 }
 
-fn init_logging(format: LogFormat, filter: Targets) {
+/// Logs to stderr in `format` through `filter` (once per process; later calls do nothing).
+pub(crate) fn init_logging(format: LogFormat, filter: Targets) {
     // `Targets` decides; the formatter passes everything it is given.
     let builder = tracing_subscriber::fmt()
         .with_max_level(LevelFilter::TRACE)

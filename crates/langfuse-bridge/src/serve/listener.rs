@@ -285,6 +285,15 @@ impl Throttle {
 impl Connections {
     /// An empty set under `limits`.
     pub fn new(limits: ConnectionLimits) -> Connections {
+        if let Some(open_files) = open_files_limit()
+            && (limits.max_connections as u64).saturating_add(FD_RESERVE) > open_files
+        {
+            tracing::warn!(
+                max_connections = limits.max_connections,
+                open_files,
+                "the connection cap leaves fewer than {FD_RESERVE} descriptors of the open-files limit for the spool, the store and the upstream: raise the limit (ulimit -n) or lower max_connections"
+            );
+        }
         let (phase, _) = watch::channel(Phase::Serving);
         Connections(Arc::new(Shared {
             limits,
