@@ -302,6 +302,41 @@ fn idle_connections_beyond_the_open_files_limit_do_not_lock_out_health_and_inges
 }
 
 #[test]
+fn out_of_descriptors_an_accept_error_is_logged_and_an_idle_connection_makes_room() {
+    const IDLE: usize = 100;
+    // A cap above the descriptor limit: accepts fail with EMFILE before the cap is reached.
+    let bridge = start(
+        "conn-emfile",
+        &[
+            "--grpc",
+            "off",
+            "--to",
+            "local",
+            "--max-connections",
+            "1000",
+        ],
+        &[],
+        Some(64),
+    );
+    let idle: Vec<TcpStream> = (0..IDLE)
+        .map(|i| {
+            TcpStream::connect_timeout(&bridge.http, Duration::from_secs(5))
+                .unwrap_or_else(|e| panic!("idle connection {i}: {e}"))
+        })
+        .collect();
+    let (status, answer) = exchange(bridge.http, &health_request(), Duration::from_secs(5))
+        .unwrap_or_else(|e| panic!("/health did not answer out of descriptors: {e}"));
+    assert_eq!(status, 200, "{answer}");
+    let log = bridge.log();
+    assert!(log.contains("cannot accept a connection"), "{log}");
+    assert!(
+        log.matches("cannot accept a connection").count() <= 2,
+        "rate-limited:\n{log}"
+    );
+    drop(idle);
+}
+
+#[test]
 fn a_stalled_body_gets_408_and_a_stalled_head_is_closed() {
     let bridge = start(
         "conn-stall",
