@@ -480,6 +480,38 @@ mod tests {
     }
 
     #[test]
+    fn connection_limits_come_from_the_file_and_zero_is_refused() {
+        let c = ServeConfig::from_toml(
+            "max_connections = 50\nheader_read_timeout_secs = 2\nbody_read_timeout_secs = 3\n\
+             idle_timeout_secs = 4\nlog_level = \"debug\"\n",
+        )
+        .unwrap();
+        let limits = c.connection_limits().unwrap();
+        assert_eq!(limits.max_connections, 50);
+        assert_eq!(limits.header_read_timeout, Duration::from_secs(2));
+        assert_eq!(limits.body_read_timeout, Duration::from_secs(3));
+        assert_eq!(limits.idle_timeout, Duration::from_secs(4));
+        assert_eq!(c.log_level.as_deref(), Some("debug"));
+        let defaults = ServeConfig::default().connection_limits().unwrap();
+        assert_eq!(
+            defaults.max_connections,
+            listener::default_max_connections()
+        );
+        for zero in [
+            "max_connections = 0",
+            "header_read_timeout_secs = 0",
+            "body_read_timeout_secs = 0",
+            "idle_timeout_secs = 0",
+        ] {
+            let err = ServeConfig::from_toml(zero)
+                .unwrap()
+                .connection_limits()
+                .unwrap_err();
+            assert!(err.to_string().contains("at least"), "{zero}: {err}");
+        }
+    }
+
+    #[test]
     fn unknown_keys_are_rejected() {
         let err = ServeConfig::from_toml("htp = \"127.0.0.1:1\"").unwrap_err();
         assert!(err.to_string().contains("htp"), "{err}");
