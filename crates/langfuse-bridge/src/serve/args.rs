@@ -61,7 +61,8 @@ pub struct ServeArgs {
         env = "LANGFUSE_BRIDGE_MAX_DECOMPRESSED_BYTES"
     )]
     pub max_decompressed_bytes: Option<usize>,
-    /// Seconds to keep forwarding after SIGTERM/SIGINT [default: 10].
+    /// Seconds the whole shutdown may take after SIGTERM/SIGINT: requests in progress finish,
+    /// then what is spooled is forwarded; the rest stays spooled [default: 10].
     #[arg(long, value_name = "SECS", env = "LANGFUSE_BRIDGE_SHUTDOWN_TIMEOUT")]
     pub shutdown_timeout: Option<u64>,
     /// Translation rules for `--to ingestion`: repair or server [default: repair].

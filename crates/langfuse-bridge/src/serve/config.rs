@@ -179,8 +179,8 @@ pub struct ServeConfig {
     pub max_body_bytes: usize,
     /// Largest request body after decompression (413 beyond it).
     pub max_decompressed_bytes: usize,
-    /// Seconds to keep forwarding after SIGTERM/SIGINT before stopping (the rest stays
-    /// spooled).
+    /// Seconds the whole shutdown may take after SIGTERM/SIGINT: requests in progress
+    /// finish, then forwarding (the rest stays spooled).
     pub shutdown_timeout_secs: u64,
     /// Seconds a client is told to wait when the spool is full (`Retry-After`).
     pub retry_after_secs: u64,

@@ -8,7 +8,7 @@
 //! | `header_read_timeout` | a new connection sent no complete request head in time, or a request head started and did not finish: the connection is closed |
 //! | `body_read_timeout` | the body of a request stalled (no data for that long): `408` with `Connection: close` (gRPC: the stream fails) |
 //! | `idle_timeout` | no request for that long on a kept-alive connection: it is closed |
-//! | `max_connections` | a new connection makes the oldest idle one close (hyper's graceful shutdown: an idle one at once); when every one is busy, the new one is closed and the oldest is asked to close after its request |
+//! | `max_connections` | a new connection makes the oldest idle one close (hyper's graceful shutdown: an idle one at once); when every one is busy, the new one is closed and the oldest is asked to close after its request (dropped if still open an idle timeout later) |
 //!
 //! Requests carry the peer address as [`axum::extract::ConnectInfo`]`<SocketAddr>`. Each
 //! limit is logged when hit (warnings at most once per 10 s, with the number left out; idle
@@ -605,6 +605,18 @@ async fn drive<C>(
                 asked_at = Some(now);
             }
             _ => {}
+        }
+        // (While draining, the shutdown deadline bounds it instead.)
+        if let Some(at) = asked_at
+            && current == Phase::Serving
+        {
+            // Asked to close and still busy after a whole idle timeout: a client that does not
+            // read its answer holds no slot for ever.
+            let overdue = at.saturating_add(millis(shared.limits.idle_timeout));
+            if now >= overdue {
+                return;
+            }
+            wake = wake.min(overdue);
         }
         if let Some(at) = asked_at
             && conn.idle()
