@@ -38,6 +38,7 @@ use axum::routing::get;
 use langfuse_store::{Store, StoreError, TraceFilter};
 use serde::Serialize;
 
+use crate::serve::listener;
 use crate::traces_cmd::{parse_level, parse_time};
 
 const INDEX_HTML: &str = include_str!("ui/index.html");
@@ -57,6 +58,9 @@ pub struct UiArgs {
     /// Address to listen on.
     #[arg(long, default_value = "127.0.0.1:3000")]
     pub http: SocketAddr,
+    /// Connection limits.
+    #[command(flatten)]
+    pub connections: crate::serve::args::ConnectionArgs,
 }
 
 /// Why `ui` stopped.
@@ -66,6 +70,9 @@ pub enum UiError {
     /// The store cannot be opened.
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// A connection limit is not valid.
+    #[error(transparent)]
+    Config(#[from] crate::serve::config::ConfigError),
     /// Binding or serving failed.
     #[error("http {addr}: {source}")]
     Io {
@@ -94,18 +101,36 @@ pub fn router(store: Store) -> Router {
 /// Serves the viewer on `args.http` until the process is stopped. `ready` receives the bound
 /// address (useful with port 0).
 pub async fn serve(args: &UiArgs, ready: impl FnOnce(SocketAddr)) -> Result<(), UiError> {
+    let c = &args.connections;
+    let limits = crate::serve::config::connection_limits(
+        c.max_connections,
+        c.header_read_timeout
+            .unwrap_or(listener::DEFAULT_HEADER_READ_TIMEOUT.as_secs()),
+        c.body_read_timeout
+            .unwrap_or(listener::DEFAULT_BODY_READ_TIMEOUT.as_secs()),
+        c.idle_timeout
+            .unwrap_or(listener::DEFAULT_IDLE_TIMEOUT.as_secs()),
+    )?;
     let store = Store::open(&args.db)?;
     let io = |source| UiError::Io {
         addr: args.http,
         source,
     };
-    let listener = tokio::net::TcpListener::bind(args.http).await.map_err(io)?;
-    ready(listener.local_addr().map_err(io)?);
-    axum::serve(listener, router(store)).await.map_err(io)
+    let tcp = tokio::net::TcpListener::bind(args.http).await.map_err(io)?;
+    ready(tcp.local_addr().map_err(io)?);
+    let connections = listener::Connections::new(limits);
+    listener::serve(tcp, router(store), listener::Protocol::Http1, connections).await;
+    Ok(())
 }
 
 /// Runs `ui` on a fresh Tokio runtime (the blocking entry point of the command).
 pub fn run(args: &UiArgs) -> Result<(), UiError> {
+    // Connection limits say when they are hit: on stderr, at RUST_LOG's level (else info).
+    let level = std::env::var("RUST_LOG")
+        .ok()
+        .filter(|l| !l.trim().is_empty());
+    let filter = crate::serve::args::log_filter(level.as_deref().unwrap_or("info"))?;
+    crate::serve::args::init_logging(crate::serve::config::LogFormat::Text, filter);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()

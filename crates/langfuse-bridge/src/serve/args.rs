@@ -4,6 +4,9 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
+use tracing_subscriber::filter::{LevelFilter, Targets};
+use tracing_subscriber::layer::SubscriberExt;
+
 use super::config::{Compat, ConfigError, Destination, LogFormat, OtlpMode, ServeConfig};
 use crate::spool::FsyncPolicy;
 
@@ -58,7 +61,8 @@ pub struct ServeArgs {
         env = "LANGFUSE_BRIDGE_MAX_DECOMPRESSED_BYTES"
     )]
     pub max_decompressed_bytes: Option<usize>,
-    /// Seconds to keep forwarding after SIGTERM/SIGINT [default: 10].
+    /// Seconds the whole shutdown may take after SIGTERM/SIGINT: requests in progress finish,
+    /// then what is spooled is forwarded; the rest stays spooled [default: 10].
     #[arg(long, value_name = "SECS", env = "LANGFUSE_BRIDGE_SHUTDOWN_TIMEOUT")]
     pub shutdown_timeout: Option<u64>,
     /// Translation rules for `--to ingestion`: repair or server [default: repair].
@@ -70,6 +74,48 @@ pub struct ServeArgs {
     /// Log format: text or json [default: text].
     #[arg(long, value_name = "FORMAT", env = "LANGFUSE_BRIDGE_LOG_FORMAT")]
     pub log_format: Option<LogFormat>,
+    /// Log filter: a level (trace, debug, info, warn, error, off) or `target=level` directives
+    /// separated by commas [default: RUST_LOG, else info].
+    #[arg(long, value_name = "FILTER", env = "LANGFUSE_BRIDGE_LOG_LEVEL")]
+    pub log_level: Option<String>,
+    /// Connection limits.
+    #[command(flatten)]
+    pub connections: ConnectionArgs,
+}
+
+/// Connection limits of the listeners (`serve` and `ui`).
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct ConnectionArgs {
+    /// Most open connections, all listeners together [default: the open-files limit minus 128, at most 4096].
+    #[arg(long, value_name = "N", env = "LANGFUSE_BRIDGE_MAX_CONNECTIONS")]
+    pub max_connections: Option<usize>,
+    /// Seconds a client has to send a request head [default: 10].
+    #[arg(long, value_name = "SECS", env = "LANGFUSE_BRIDGE_HEADER_READ_TIMEOUT")]
+    pub header_read_timeout: Option<u64>,
+    /// Longest pause in seconds while a request body is read; 408 beyond it [default: 30].
+    #[arg(long, value_name = "SECS", env = "LANGFUSE_BRIDGE_BODY_READ_TIMEOUT")]
+    pub body_read_timeout: Option<u64>,
+    /// Seconds a kept-alive connection may wait for its next request [default: 60].
+    #[arg(long, value_name = "SECS", env = "LANGFUSE_BRIDGE_IDLE_TIMEOUT")]
+    pub idle_timeout: Option<u64>,
+}
+
+impl ConnectionArgs {
+    /// Writes the flags given into `config`.
+    pub fn apply(&self, config: &mut ServeConfig) {
+        if self.max_connections.is_some() {
+            config.max_connections = self.max_connections;
+        }
+        if let Some(secs) = self.header_read_timeout {
+            config.header_read_timeout_secs = secs;
+        }
+        if let Some(secs) = self.body_read_timeout {
+            config.body_read_timeout_secs = secs;
+        }
+        if let Some(secs) = self.idle_timeout {
+            config.idle_timeout_secs = secs;
+        }
+    }
 }
 
 impl ServeArgs {
@@ -84,6 +130,12 @@ impl ServeArgs {
             }
             None => ServeConfig::default(),
         };
+        // RUST_LOG beats the file, the flag beats RUST_LOG.
+        if let Ok(filter) = std::env::var("RUST_LOG")
+            && !filter.trim().is_empty()
+        {
+            config.log_level = Some(filter);
+        }
         macro_rules! set {
             ($($field:ident => $target:ident),* $(,)?) => {
                 $(if let Some(v) = &self.$field { config.$target = v.clone().into(); })*
@@ -105,6 +157,10 @@ impl ServeArgs {
             log_format => log_format,
             store => store,
         );
+        if self.log_level.is_some() {
+            config.log_level.clone_from(&self.log_level);
+        }
+        self.connections.apply(&mut config);
         if let Some(to) = self.to {
             config.to = Some(to);
         }
@@ -124,7 +180,10 @@ impl ServeArgs {
 /// Runs `serve` until SIGTERM or SIGINT.
 pub fn run(args: &ServeArgs) -> Result<(), crate::BridgeError> {
     let config = args.to_config().map_err(super::ServeError::from)?;
-    init_logging(config.log_format);
+    let filter = log_filter(config.log_level.as_deref().unwrap_or("info"))
+        .map_err(super::ServeError::from)?;
+    init_logging(config.log_format, filter);
+    tracing::debug!(?config, "configuration");
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -137,13 +196,62 @@ pub fn run(args: &ServeArgs) -> Result<(), crate::BridgeError> {
     Ok(())
 }
 
-fn init_logging(format: LogFormat) {
+/// Parses a log filter: comma-separated directives, each a level (`trace`, `debug`, `info`,
+/// `warn`, `error`, `off`: the default for every target) or `target=level` (a module path
+/// prefix such as `langfuse_bridge::serve`), as in `RUST_LOG`.
+///
+/// ```
+/// use langfuse_bridge::serve::args::log_filter;
+///
+/// assert!(log_filter("debug").is_ok());
+/// assert!(log_filter("langfuse_bridge=debug,tower=warn").is_ok());
+/// assert!(log_filter("bogus").is_err());
+/// ```
+pub fn log_filter(spec: &str) -> Result<Targets, ConfigError> {
+    let bad = |directive: &str| {
+        ConfigError::Invalid(format!(
+            "log level '{spec}': '{directive}' is not a level (trace, debug, info, warn, error, \
+             off) or a target=level directive"
+        ))
+    };
+    let mut targets = Targets::new();
+    let mut directives = 0;
+    for directive in spec.split(',').map(str::trim).filter(|d| !d.is_empty()) {
+        directives += 1;
+        match directive.split_once('=') {
+            Some((target, level)) if !target.trim().is_empty() => {
+                let level = level
+                    .trim()
+                    .parse::<LevelFilter>()
+                    .map_err(|_| bad(directive))?;
+                targets = targets.with_target(target.trim(), level);
+            }
+            Some(_) => return Err(bad(directive)),
+            None => {
+                let level = directive
+                    .parse::<LevelFilter>()
+                    .map_err(|_| bad(directive))?;
+                targets = targets.with_default(level);
+            }
+        }
+    }
+    if directives == 0 {
+        return Err(ConfigError::Invalid("the log level is empty".into()));
+    }
+    Ok(targets)
+}
+
+/// Logs to stderr in `format` through `filter` (once per process; later calls do nothing).
+pub(crate) fn init_logging(format: LogFormat, filter: Targets) {
+    // `Targets` decides; the formatter passes everything it is given.
     let builder = tracing_subscriber::fmt()
-        .with_max_level(tracing::Level::INFO)
+        .with_max_level(LevelFilter::TRACE)
         .with_writer(std::io::stderr);
     let _ = match format {
-        LogFormat::Text => builder.try_init(),
-        LogFormat::Json => builder.json().try_init(),
+        LogFormat::Text => tracing::subscriber::set_global_default(builder.finish().with(filter)),
+        LogFormat::Json => {
+            tracing::subscriber::set_global_default(builder.json().finish().with(filter))
+        }
     };
 }
 
@@ -194,5 +302,24 @@ mod tests {
         assert_eq!(config.fsync, FsyncPolicy::Interval);
         assert_eq!(config.grpc, None);
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn log_filters_take_levels_and_target_directives_and_refuse_anything_else() {
+        use tracing::Level;
+        let f = log_filter("langfuse_bridge=debug,tower=warn").unwrap();
+        assert!(f.would_enable("langfuse_bridge::serve", &Level::DEBUG));
+        assert!(!f.would_enable("tower::buffer", &Level::INFO));
+        assert!(
+            !f.would_enable("hyper", &Level::ERROR),
+            "unlisted targets are off"
+        );
+        let f = log_filter(" DEBUG ").unwrap();
+        assert!(f.would_enable("anything", &Level::DEBUG));
+        assert!(!f.would_enable("anything", &Level::TRACE));
+        for bad in ["bogus", "", " , ", "=debug", "langfuse_bridge=loud"] {
+            let err = log_filter(bad).unwrap_err().to_string();
+            assert!(err.contains("log level"), "{bad:?}: {err}");
+        }
     }
 }

@@ -20,6 +20,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
+use super::listener::{self, ConnectionLimits};
 use crate::spool::{FsyncPolicy, SpoolConfig};
 
 /// Where forwarded records go (`--to`).
@@ -178,8 +179,8 @@ pub struct ServeConfig {
     pub max_body_bytes: usize,
     /// Largest request body after decompression (413 beyond it).
     pub max_decompressed_bytes: usize,
-    /// Seconds to keep forwarding after SIGTERM/SIGINT before stopping (the rest stays
-    /// spooled).
+    /// Seconds the whole shutdown may take after SIGTERM/SIGINT: requests in progress
+    /// finish, then forwarding (the rest stays spooled).
     pub shutdown_timeout_secs: u64,
     /// Seconds a client is told to wait when the spool is full (`Retry-After`).
     pub retry_after_secs: u64,
@@ -191,6 +192,18 @@ pub struct ServeConfig {
     pub compat: Compat,
     /// The trace store of `--to local`.
     pub store: PathBuf,
+    /// Most open connections, HTTP and gRPC together; `None`: the open-files limit minus a
+    /// reserve (see [`listener::default_max_connections`]).
+    pub max_connections: Option<usize>,
+    /// Seconds a client has to send a request head.
+    pub header_read_timeout_secs: u64,
+    /// Longest pause, in seconds, while a request body is read (408 beyond it).
+    pub body_read_timeout_secs: u64,
+    /// Seconds a kept-alive connection may wait for its next request.
+    pub idle_timeout_secs: u64,
+    /// Log filter: a level (`debug`) or `target=level` directives
+    /// (`langfuse_bridge=debug,tower=warn`); `None`: `RUST_LOG`, else `info`.
+    pub log_level: Option<String>,
 }
 
 impl std::fmt::Debug for ServeConfig {
@@ -235,6 +248,11 @@ impl Default for ServeConfig {
             upstream_timeout_secs: 10,
             compat: Compat::Repair,
             store: PathBuf::from(langfuse_store::DEFAULT_DB_PATH),
+            max_connections: None,
+            header_read_timeout_secs: listener::DEFAULT_HEADER_READ_TIMEOUT.as_secs(),
+            body_read_timeout_secs: listener::DEFAULT_BODY_READ_TIMEOUT.as_secs(),
+            idle_timeout_secs: listener::DEFAULT_IDLE_TIMEOUT.as_secs(),
+            log_level: None,
         }
     }
 }
@@ -305,6 +323,16 @@ impl ServeConfig {
         }
     }
 
+    /// The listeners' connection limits (zero timeouts or cap refused).
+    pub fn connection_limits(&self) -> Result<ConnectionLimits, ConfigError> {
+        connection_limits(
+            self.max_connections,
+            self.header_read_timeout_secs,
+            self.body_read_timeout_secs,
+            self.idle_timeout_secs,
+        )
+    }
+
     /// Checks everything that can be checked before starting.
     pub fn validate(&self) -> Result<(), ConfigError> {
         self.keys()?;
@@ -337,6 +365,41 @@ impl ServeConfig {
         }
         Ok(())
     }
+}
+
+/// Connection limits from a cap (`None`: the default) and timeouts in seconds.
+pub fn connection_limits(
+    max_connections: Option<usize>,
+    header_read_timeout_secs: u64,
+    body_read_timeout_secs: u64,
+    idle_timeout_secs: u64,
+) -> Result<ConnectionLimits, ConfigError> {
+    for (name, secs) in [
+        ("header_read_timeout_secs", header_read_timeout_secs),
+        ("body_read_timeout_secs", body_read_timeout_secs),
+        ("idle_timeout_secs", idle_timeout_secs),
+    ] {
+        if secs == 0 {
+            return Err(ConfigError::Invalid(format!(
+                "{name} must be at least 1 second"
+            )));
+        }
+    }
+    let max_connections = match max_connections {
+        Some(0) => {
+            return Err(ConfigError::Invalid(
+                "max_connections must be at least 1".into(),
+            ));
+        }
+        Some(n) => n,
+        None => listener::default_max_connections(),
+    };
+    Ok(ConnectionLimits {
+        max_connections,
+        header_read_timeout: Duration::from_secs(header_read_timeout_secs),
+        body_read_timeout: Duration::from_secs(body_read_timeout_secs),
+        idle_timeout: Duration::from_secs(idle_timeout_secs),
+    })
 }
 
 /// The host and port of an `http(s)://` or `grpc://` URL (the scheme's default port when none
@@ -413,6 +476,38 @@ mod tests {
             }
             c.upstream = Some(other.into());
             assert!(c.validate().is_ok(), "{other}");
+        }
+    }
+
+    #[test]
+    fn connection_limits_come_from_the_file_and_zero_is_refused() {
+        let c = ServeConfig::from_toml(
+            "max_connections = 50\nheader_read_timeout_secs = 2\nbody_read_timeout_secs = 3\n\
+             idle_timeout_secs = 4\nlog_level = \"debug\"\n",
+        )
+        .unwrap();
+        let limits = c.connection_limits().unwrap();
+        assert_eq!(limits.max_connections, 50);
+        assert_eq!(limits.header_read_timeout, Duration::from_secs(2));
+        assert_eq!(limits.body_read_timeout, Duration::from_secs(3));
+        assert_eq!(limits.idle_timeout, Duration::from_secs(4));
+        assert_eq!(c.log_level.as_deref(), Some("debug"));
+        let defaults = ServeConfig::default().connection_limits().unwrap();
+        assert_eq!(
+            defaults.max_connections,
+            listener::default_max_connections()
+        );
+        for zero in [
+            "max_connections = 0",
+            "header_read_timeout_secs = 0",
+            "body_read_timeout_secs = 0",
+            "idle_timeout_secs = 0",
+        ] {
+            let err = ServeConfig::from_toml(zero)
+                .unwrap()
+                .connection_limits()
+                .unwrap_err();
+            assert!(err.to_string().contains("at least"), "{zero}: {err}");
         }
     }
 

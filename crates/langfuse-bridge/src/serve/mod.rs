@@ -9,6 +9,7 @@
 //! | [`receive`] | the receive path: limits, decompression, content types, validation |
 //! | [`auth`] | configured keys or each client's credentials |
 //! | [`http`], [`grpc`] | the listeners |
+//! | [`listener`] | the accept loop: connection cap, read and idle timeouts, bounded shutdown |
 //! | [`forward`] | spool → units → [`Destination`] → cursor commit |
 //! | [`destination`] | Langfuse, ingestion and OTLP destinations over `langfuse-otel-transport`; the local store (its viewer mounted at `/`) |
 //! | [`metrics`] | `/metrics` |
@@ -39,6 +40,7 @@ pub mod destination;
 pub mod forward;
 pub mod grpc;
 pub mod http;
+pub mod listener;
 pub mod metrics;
 pub mod receive;
 
@@ -163,6 +165,7 @@ impl Bridge {
         let reader = spool.reader(cursor)?;
         let (appender, appender_thread) = Appender::start(spool.clone())?;
         let keys = config.keys()?;
+        let connection_limits = config.connection_limits()?;
         let metrics = Arc::new(Metrics::new());
         let receiver = Arc::new(Receiver {
             appender,
@@ -212,6 +215,7 @@ impl Bridge {
             forwarder,
             metrics,
             shutdown_timeout: Duration::from_secs(config.shutdown_timeout_secs),
+            connection_limits,
         })
     }
 
@@ -232,6 +236,7 @@ pub struct BoundBridge {
     forwarder: Forwarder,
     metrics: Arc<Metrics>,
     shutdown_timeout: Duration,
+    connection_limits: listener::ConnectionLimits,
 }
 
 impl BoundBridge {
@@ -252,8 +257,10 @@ impl BoundBridge {
         Arc::clone(&self.metrics)
     }
 
-    /// Serves until `shutdown` resolves; then stops accepting, forwards what it can within
-    /// the shutdown timeout, syncs the spool and returns (the rest stays spooled).
+    /// Serves until `shutdown` resolves; then, within the shutdown timeout in all: stops
+    /// accepting, closes idle connections at once, lets in-flight requests finish (closing
+    /// what is still open at the deadline), forwards what it can, syncs the spool and returns
+    /// (the rest stays spooled).
     pub async fn run(self, shutdown: impl Future<Output = ()> + Send) -> Result<(), ServeError> {
         let BoundBridge {
             http,
@@ -264,8 +271,10 @@ impl BoundBridge {
             forwarder,
             metrics: _,
             shutdown_timeout,
+            connection_limits,
         } = self;
         let control = Arc::clone(&forwarder.control);
+        let (forward_done, forward_ended) = tokio::sync::oneshot::channel::<()>();
         let forward_thread = std::thread::Builder::new()
             .name("bridge-forwarder".into())
             .spawn(move || {
@@ -276,55 +285,84 @@ impl BoundBridge {
                     Ok(rt) => forwarder.run(&rt),
                     Err(e) => tracing::error!(error = %e, "cannot start the forwarder runtime"),
                 }
+                let _ = forward_done.send(());
             })
             .map_err(|e| ServeError::Server(format!("cannot start the forwarder: {e}")))?;
 
-        let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-        let wait_stop = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
-            let _ = rx.wait_for(|stop| *stop).await;
-        };
+        tracing::info!(
+            max_connections = connection_limits.max_connections,
+            header_read_timeout_secs = connection_limits.header_read_timeout.as_secs(),
+            body_read_timeout_secs = connection_limits.body_read_timeout.as_secs(),
+            idle_timeout_secs = connection_limits.idle_timeout.as_secs(),
+            "connection limits"
+        );
+        let connections = listener::Connections::new(connection_limits);
         let mut app = http::router(Arc::clone(&receiver));
         if let Some(store) = viewer {
             app = app.merge(crate::ui::router(store));
         }
-        let http_server = axum::serve(http, app).with_graceful_shutdown(wait_stop(stop_rx.clone()));
-        let http_task = tokio::spawn(async move { http_server.await });
-        let grpc_task = grpc.map(|listener| {
-            let service = grpc::service(Arc::clone(&receiver));
-            let stop = wait_stop(stop_rx.clone());
-            tokio::spawn(async move {
-                tonic::transport::Server::builder()
-                    .add_service(service)
-                    .serve_with_incoming_shutdown(
-                        tonic::transport::server::TcpIncoming::from(listener),
-                        stop,
-                    )
-                    .await
-            })
-        });
+        let mut servers = tokio::task::JoinSet::new();
+        servers.spawn(listener::serve(
+            http,
+            app,
+            listener::Protocol::Http1,
+            connections.clone(),
+        ));
+        if let Some(listener) = grpc {
+            let routes = tonic::service::Routes::new(grpc::service(Arc::clone(&receiver)))
+                .prepare()
+                .into_axum_router();
+            servers.spawn(listener::serve(
+                listener,
+                routes,
+                listener::Protocol::Http2,
+                connections.clone(),
+            ));
+        }
         drop(receiver);
         shutdown.await;
-        tracing::info!("shutting down: no new requests; forwarding what is spooled");
-        let _ = stop_tx.send(true);
+        let deadline = Instant::now() + shutdown_timeout;
+        tracing::info!(
+            timeout_secs = shutdown_timeout.as_secs(),
+            "shutting down: no new requests; forwarding what is spooled"
+        );
+        connections.drain();
         let mut failure = None;
-        match http_task.await {
-            Ok(Ok(())) => {}
-            Ok(Err(e)) => failure = Some(format!("HTTP server: {e}")),
-            Err(e) => failure = Some(format!("HTTP server task: {e}")),
-        }
-        if let Some(task) = grpc_task {
-            match task.await {
-                Ok(Ok(())) => {}
-                Ok(Err(e)) => failure = Some(format!("gRPC server: {e}")),
-                Err(e) => failure = Some(format!("gRPC server task: {e}")),
+        let mut record = |result: Result<(), tokio::task::JoinError>| {
+            if let Err(e) = result {
+                failure = Some(format!("server task: {e}"));
             }
-        }
-        control.stop(Instant::now() + shutdown_timeout);
-        let _ = tokio::task::spawn_blocking(move || {
-            let _ = forward_thread.join();
-            appender_thread.join();
+        };
+        let drained = tokio::time::timeout_at(deadline.into(), async {
+            while let Some(result) = servers.join_next().await {
+                record(result);
+            }
         })
         .await;
+        if drained.is_err() {
+            tracing::warn!(
+                open = connections.len(),
+                "requests still in progress at the shutdown deadline; closing their connections"
+            );
+            connections.close_all();
+            while let Some(result) = servers.join_next().await {
+                record(result);
+            }
+        }
+        control.stop(deadline);
+        // The forwarder may be inside a send to an upstream that does not answer: it gets the
+        // rest of the time; what it has not delivered stays spooled.
+        if tokio::time::timeout_at(deadline.into(), forward_ended)
+            .await
+            .is_ok()
+        {
+            let _ = forward_thread.join();
+        } else {
+            tracing::warn!(
+                "the upstream did not answer before the shutdown deadline; undelivered records stay spooled"
+            );
+        }
+        let _ = tokio::task::spawn_blocking(move || appender_thread.join()).await;
         tracing::info!("stopped");
         match failure {
             Some(f) => Err(ServeError::Server(f)),
