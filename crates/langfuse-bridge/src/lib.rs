@@ -16,6 +16,7 @@
 //! | [`error`] | [`BridgeError`], the one error type of every command |
 //! | [`spool`] | the durable spool of `serve`: segment files of checksummed records, destination cursors |
 //! | [`serve`] | `serve`: OTLP/HTTP, OTLP/gRPC and Langfuse API receivers, spool, forwarding |
+//! | [`access`] | who may use a listener of `serve` and `ui`: keys, allowed hosts, own origin, loopback without keys |
 //!
 //! ```
 //! use langfuse_bridge::body::{BodyLimits, Encoding, decode_body};
@@ -28,6 +29,7 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod access;
 pub mod body;
 pub mod cli;
 pub mod error;

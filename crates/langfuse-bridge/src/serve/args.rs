@@ -70,6 +70,21 @@ pub struct ServeArgs {
     /// Log format: text or json [default: text].
     #[arg(long, value_name = "FORMAT", env = "LANGFUSE_BRIDGE_LOG_FORMAT")]
     pub log_format: Option<LogFormat>,
+    /// Serve `/metrics` without credentials even when keys are configured.
+    #[arg(long, env = "LANGFUSE_BRIDGE_METRICS_PUBLIC")]
+    pub metrics_public: bool,
+    /// A host name the HTTP listener answers to besides localhost and IP addresses
+    /// (repeatable; others get 421, against DNS rebinding).
+    #[arg(
+        long = "allowed-host",
+        value_name = "NAME",
+        env = "LANGFUSE_BRIDGE_ALLOWED_HOSTS",
+        value_delimiter = ','
+    )]
+    pub allowed_hosts: Vec<String>,
+    /// Listen on a non-loopback address without keys: anyone who reaches it reads every trace.
+    #[arg(long, env = "LANGFUSE_BRIDGE_ALLOW_REMOTE_WITHOUT_AUTH")]
+    pub allow_remote_without_auth: bool,
 }
 
 impl ServeArgs {
@@ -108,6 +123,11 @@ impl ServeArgs {
         if let Some(to) = self.to {
             config.to = Some(to);
         }
+        config.metrics_public |= self.metrics_public;
+        config.allow_remote_without_auth |= self.allow_remote_without_auth;
+        config
+            .allowed_hosts
+            .extend(self.allowed_hosts.iter().cloned());
         if let Some(grpc) = &self.grpc {
             config.grpc = if grpc == "off" {
                 None

@@ -191,6 +191,13 @@ pub struct ServeConfig {
     pub compat: Compat,
     /// The trace store of `--to local`.
     pub store: PathBuf,
+    /// `/metrics` without credentials even when keys are configured.
+    pub metrics_public: bool,
+    /// Host names the HTTP listener answers to besides `localhost`, `*.localhost` and IP
+    /// literals (others get 421: DNS rebinding).
+    pub allowed_hosts: Vec<String>,
+    /// Listen beyond loopback without keys (refused otherwise).
+    pub allow_remote_without_auth: bool,
 }
 
 impl std::fmt::Debug for ServeConfig {
@@ -235,6 +242,9 @@ impl Default for ServeConfig {
             upstream_timeout_secs: 10,
             compat: Compat::Repair,
             store: PathBuf::from(langfuse_store::DEFAULT_DB_PATH),
+            metrics_public: false,
+            allowed_hosts: Vec::new(),
+            allow_remote_without_auth: false,
         }
     }
 }
