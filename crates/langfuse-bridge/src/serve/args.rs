@@ -215,4 +215,29 @@ mod tests {
         assert_eq!(config.grpc, None);
         std::fs::remove_dir_all(&dir).unwrap();
     }
+
+    #[test]
+    fn access_flags_add_to_the_file() {
+        let dir = std::env::temp_dir().join(format!("serve-args-access-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("bridge.toml");
+        std::fs::write(
+            &file,
+            "metrics_public = true\nallowed_hosts = [\"bridge.internal\"]\n",
+        )
+        .unwrap();
+        let args = ServeArgs {
+            config: Some(file),
+            allowed_hosts: vec!["bridge.lan".into()],
+            allow_remote_without_auth: true,
+            ..ServeArgs::default()
+        };
+        let config = args.to_config().unwrap();
+        assert!(config.metrics_public && config.allow_remote_without_auth);
+        assert_eq!(config.allowed_hosts, ["bridge.internal", "bridge.lan"]);
+        let defaults = ServeArgs::default().to_config().unwrap();
+        assert!(!defaults.metrics_public && !defaults.allow_remote_without_auth);
+        assert!(defaults.allowed_hosts.is_empty());
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 }

@@ -152,13 +152,6 @@ impl Metrics {
         self.observe(endpoint, elapsed);
     }
 
-    /// A request to no receiving endpoint (the viewer, `/metrics`) was refused.
-    pub fn refused(&self, reason: &str) {
-        if let Some(i) = REASONS.iter().position(|r| *r == reason) {
-            self.rejected[i].fetch_add(1, Ordering::Relaxed);
-        }
-    }
-
     /// Items were dropped for good.
     pub fn dropped(&self, reason: &str, items: u64) {
         if let Some(i) = DROP_REASONS.iter().position(|r| *r == reason) {

@@ -226,7 +226,8 @@ impl Bridge {
     }
 }
 
-/// The access layer of the HTTP listener; refusals are counted like the receivers' own.
+/// The access layer of the HTTP listener; refusals at the receiving endpoints are counted like
+/// the receivers' own (`langfuse_bridge_rejected_requests_total` is about receiving).
 fn access_policy(
     config: &ServeConfig,
     keys: Option<&(String, String)>,
@@ -238,15 +239,12 @@ fn access_policy(
     AccessPolicy::new(keys.map(|(p, s)| (p.as_str(), s.as_str())), http_addr)
         .metrics_public(config.metrics_public)
         .allow_hosts(allowed_hosts)
-        .on_refused(Arc::new(
-            move |path, refusal, elapsed| match metrics::Endpoint::from_path(path) {
-                Some(endpoint) => {
-                    metrics.received(endpoint);
-                    metrics.rejected(endpoint, refusal.reason(), elapsed);
-                }
-                None => metrics.refused(refusal.reason()),
-            },
-        ))
+        .on_refused(Arc::new(move |path, refusal, elapsed| {
+            if let Some(endpoint) = metrics::Endpoint::from_path(path) {
+                metrics.received(endpoint);
+                metrics.rejected(endpoint, refusal.reason(), elapsed);
+            }
+        }))
 }
 
 /// A bridge with its listeners bound.
