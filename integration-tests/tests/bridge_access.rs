@@ -156,12 +156,37 @@ fn no_cors_headers(answer: &Answer, what: &str) {
     );
 }
 
+/// An in-process bridge whose spool and store directories go when it is dropped.
+struct LocalBridge {
+    bridge: Option<RunningBridge>,
+    dirs: Vec<PathBuf>,
+}
+
+impl std::ops::Deref for LocalBridge {
+    type Target = RunningBridge;
+
+    fn deref(&self) -> &RunningBridge {
+        self.bridge.as_ref().expect("running")
+    }
+}
+
+impl Drop for LocalBridge {
+    fn drop(&mut self) {
+        if let Some(bridge) = self.bridge.take() {
+            bridge.stop();
+        }
+        for dir in &self.dirs {
+            let _ = std::fs::remove_dir_all(dir);
+        }
+    }
+}
+
 /// `serve --to local` in-process, with a fresh store; `keys` configured when given.
 fn local_bridge(
     tag: &str,
     keys: Option<(&str, &str)>,
     tweak: impl FnOnce(&mut ServeConfig),
-) -> (RunningBridge, PathBuf) {
+) -> (LocalBridge, PathBuf) {
     let mut config = test_config(tag, "http://unused", "local");
     config.to = Some(Destination::Local);
     config.upstream = None;
@@ -174,7 +199,12 @@ fn local_bridge(
     }
     tweak(&mut config);
     let db = config.store.clone();
-    (start(Bridge::new(config)), db)
+    let dirs = vec![dir, config.spool.clone()];
+    let bridge = LocalBridge {
+        bridge: Some(start(Bridge::new(config))),
+        dirs,
+    };
+    (bridge, db)
 }
 
 /// Sends one span the way an SDK does (no Origin) and waits until the store has its trace.
@@ -713,9 +743,6 @@ fn ui_answers_a_rebinding_host_with_421_and_asks_for_its_keys() {
 fn a_page_of_another_origin_can_neither_read_nor_write_and_the_viewer_works_with_and_without_keys()
 {
     let work = browser::prepare();
-    let run_dir = work.join(format!("access-run-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&run_dir);
-    std::fs::create_dir_all(&run_dir).expect("run dir");
 
     let (open, open_db) = local_bridge("access-browser-open", None, |_| {});
     send_and_wait(&open, &open_db, TRACE, None);
@@ -778,5 +805,4 @@ fn a_page_of_another_origin_can_neither_read_nor_write_and_the_viewer_works_with
         .filter_map(|v| v.as_str())
         .collect();
     assert_never_stored(&open, &open_db, None, &refused);
-    let _ = std::fs::remove_dir_all(&run_dir);
 }
