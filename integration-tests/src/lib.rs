@@ -1,6 +1,7 @@
 //! Shared helpers for the integration tests: fixture paths and loading.
 
 pub mod bridge_bin;
+pub mod browser;
 pub mod capture_receiver;
 pub mod captures;
 pub mod events;

@@ -4,9 +4,10 @@
 //! the trace page's tree, timeline and messages, keyboard use, that the prompt stays text,
 //! and that a trace imported while the page is open appears without a reload.
 //!
-//! Set-up, done by the test itself: Chromium from the Debian packages when `/usr/bin/chromium`
-//! is missing (`apt-get install chromium`, as root), `playwright-core` by npm into
-//! `<target>/viewer-browser-test/`. Screenshots go to that directory; with
+//! Set-up, done by the test itself (see [`integration_tests::browser`]): Chromium from the
+//! Debian packages when `/usr/bin/chromium` is missing (`apt-get install chromium`, as root),
+//! `playwright-core` by npm into `<target>/viewer-browser-test/`. Screenshots go to that
+//! directory; with
 //! `LANGFUSE_UPDATE_SCREENSHOTS=1` they are also copied to `docs/`.
 
 use std::collections::HashMap;
@@ -14,66 +15,17 @@ use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 
-use integration_tests::bridge_bin::{bridge, target_and_profile};
+use integration_tests::bridge_bin::bridge;
+use integration_tests::browser::{self, CHROMIUM};
 use integration_tests::captures::trace_requests;
 use langfuse_otel_core::otlp;
 use langfuse_otel_core::translate::translate_batch;
 use langfuse_store::{Store, TraceFilter};
 use serde_json::{Value, json};
 
-const CHROMIUM: &str = "/usr/bin/chromium";
-const PLAYWRIGHT: &str = "playwright-core@1.65.1";
 const CHAT_TRACE: &str = "c0ffee00000000000000000000000001";
 const LIVE_TRACE: &str = "c0ffee00000000000000000000000002";
 const SCRIPT_PROMPT: &str = "<script>window.__xss=1</script><img src=x onerror=\"window.__xss=2\">What is the weather in Paris?";
-
-fn ensure_chromium() {
-    if Path::new(CHROMIUM).exists() {
-        return;
-    }
-    let root = Command::new("id")
-        .arg("-u")
-        .output()
-        .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0");
-    assert!(
-        root,
-        "{CHROMIUM} is missing and the test is not root: install it with `apt-get install chromium`"
-    );
-    for args in [
-        &["update"][..],
-        &["install", "-y", "--no-install-recommends", "chromium"][..],
-    ] {
-        let status = Command::new("apt-get")
-            .args(args)
-            .env("DEBIAN_FRONTEND", "noninteractive")
-            .status()
-            .expect("running apt-get");
-        assert!(status.success(), "apt-get {args:?} failed");
-    }
-}
-
-fn ensure_playwright(dir: &Path) {
-    if dir
-        .join("node_modules/playwright-core/package.json")
-        .exists()
-    {
-        return;
-    }
-    std::fs::create_dir_all(dir).expect("creating the browser test directory");
-    let status = Command::new("npm")
-        .args([
-            "install",
-            "--no-audit",
-            "--no-fund",
-            "--no-save",
-            "--prefix",
-        ])
-        .arg(dir)
-        .arg(PLAYWRIGHT)
-        .status()
-        .expect("running npm (Node.js is required)");
-    assert!(status.success(), "npm install {PLAYWRIGHT} failed");
-}
 
 fn event(kind: &str, timestamp: Option<&str>, body: Value) -> Value {
     let mut e = json!({"type": kind, "body": body});
@@ -187,10 +139,7 @@ fn start_viewer(db: &Path) -> (Viewer, String) {
 
 #[test]
 fn viewer_filters_shows_tree_timeline_and_messages_and_keeps_markup_as_text() {
-    ensure_chromium();
-    let (target_dir, _, _) = target_and_profile();
-    let work = target_dir.join("viewer-browser-test");
-    ensure_playwright(&work);
+    let work = browser::prepare();
     let run_dir = work.join(format!("run-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&run_dir);
     std::fs::create_dir_all(&run_dir).expect("run dir");

@@ -17,6 +17,7 @@
 //! | [`spool`] | the durable spool of `serve`: segment files of checksummed records, destination cursors |
 //! | [`spool_cmd`] | `spool verify`: the spool's damage report, read-only |
 //! | [`serve`] | `serve`: OTLP/HTTP, OTLP/gRPC and Langfuse API receivers, spool, forwarding |
+//! | [`access`] | who may use a listener of `serve` and `ui`: keys, allowed hosts, own origin, loopback without keys |
 //!
 //! ```
 //! use langfuse_bridge::body::{BodyLimits, Encoding, decode_body};
@@ -29,6 +30,7 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod access;
 pub mod body;
 pub mod cli;
 pub mod error;

@@ -1,5 +1,9 @@
 //! The local web trace viewer: an axum [`Router`] over a [`Store`], and the `ui` command
-//! that serves it alone (`langfuse-bridge ui --db PATH --http ADDR`).
+//! that serves it alone (`langfuse-bridge ui --db PATH --http ADDR`) behind the
+//! [`access`](crate::access) layer: with `--public-key`/`--secret-key` the browser asks for
+//! them (user name = public key, password = secret key); without keys it listens on loopback
+//! only (unless `--allow-remote-without-auth`); other host names than loopback, IP addresses
+//! and `--allowed-host` get 421.
 //!
 //! The page is one HTML file, one stylesheet and one script, embedded in the binary
 //! (`include_str!`, no CDN, no build step). The script builds every element with
@@ -21,8 +25,10 @@
 //! use langfuse_store::Store;
 //!
 //! let store = Store::open("langfuse-traces.db")?;
-//! let app = langfuse_bridge::ui::router(store); // mount at `/` on any axum listener
+//! // Mount at `/` on any axum listener, behind an access policy (the router itself checks nothing).
 //! let listener = tokio::net::TcpListener::bind("127.0.0.1:3000").await?;
+//! let policy = langfuse_bridge::access::AccessPolicy::new(None, listener.local_addr()?);
+//! let app = policy.protect(langfuse_bridge::ui::router(store));
 //! axum::serve(listener, app).await?;
 //! # Ok(()) }
 //! ```
@@ -38,6 +44,7 @@ use axum::routing::get;
 use langfuse_store::{Store, StoreError, TraceFilter};
 use serde::Serialize;
 
+use crate::access::{self, AccessError, AccessPolicy, Secret};
 use crate::serve::listener;
 use crate::traces_cmd::{parse_level, parse_time};
 
@@ -61,6 +68,41 @@ pub struct UiArgs {
     /// Connection limits.
     #[command(flatten)]
     pub connections: crate::serve::args::ConnectionArgs,
+    /// Public key: with the secret key, the viewer asks for them (Basic auth: user name =
+    /// public key, password = secret key).
+    #[arg(long, value_name = "KEY", env = "LANGFUSE_PUBLIC_KEY")]
+    pub public_key: Option<String>,
+    /// Secret key (never printed).
+    #[arg(
+        long,
+        value_name = "KEY",
+        env = "LANGFUSE_SECRET_KEY",
+        hide_env_values = true
+    )]
+    pub secret_key: Option<Secret>,
+    /// A host name the viewer answers to besides localhost and IP addresses (repeatable;
+    /// others get 421, against DNS rebinding).
+    #[arg(
+        long = "allowed-host",
+        value_name = "NAME",
+        env = "LANGFUSE_BRIDGE_ALLOWED_HOSTS",
+        value_delimiter = ','
+    )]
+    pub allowed_hosts: Vec<String>,
+    /// Listen on a non-loopback address without keys: anyone who reaches it reads every trace.
+    #[arg(long, env = "LANGFUSE_BRIDGE_ALLOW_REMOTE_WITHOUT_AUTH")]
+    pub allow_remote_without_auth: bool,
+}
+
+impl UiArgs {
+    /// The keys, if both are given; an error if only one is.
+    pub fn keys(&self) -> Result<Option<(&str, &str)>, AccessError> {
+        match (&self.public_key, &self.secret_key) {
+            (Some(p), Some(s)) => Ok(Some((p.as_str(), s.expose()))),
+            (None, None) => Ok(None),
+            _ => Err(AccessError::PartialKeys),
+        }
+    }
 }
 
 /// Why `ui` stopped.
@@ -73,6 +115,9 @@ pub enum UiError {
     /// A connection limit is not valid.
     #[error(transparent)]
     Config(#[from] crate::serve::config::ConfigError),
+    /// The listener would be open to more than the arguments allow.
+    #[error(transparent)]
+    Access(#[from] AccessError),
     /// Binding or serving failed.
     #[error("http {addr}: {source}")]
     Io {
@@ -111,15 +156,26 @@ pub async fn serve(args: &UiArgs, ready: impl FnOnce(SocketAddr)) -> Result<(), 
         c.idle_timeout
             .unwrap_or(listener::DEFAULT_IDLE_TIMEOUT.as_secs()),
     )?;
+    let keys = args.keys()?;
+    access::check_exposure(
+        &[("HTTP", args.http)],
+        keys.is_some(),
+        args.allow_remote_without_auth,
+    )?;
+    let allowed_hosts = access::parse_allowed_hosts(&args.allowed_hosts)?;
     let store = Store::open(&args.db)?;
     let io = |source| UiError::Io {
         addr: args.http,
         source,
     };
     let tcp = tokio::net::TcpListener::bind(args.http).await.map_err(io)?;
-    ready(tcp.local_addr().map_err(io)?);
+    let addr = tcp.local_addr().map_err(io)?;
+    let app = AccessPolicy::new(keys, addr)
+        .allow_hosts(allowed_hosts)
+        .protect(router(store));
+    ready(addr);
     let connections = listener::Connections::new(limits);
-    listener::serve(tcp, router(store), listener::Protocol::Http1, connections).await;
+    listener::serve(tcp, app, listener::Protocol::Http1, connections).await;
     Ok(())
 }
 
@@ -139,9 +195,14 @@ pub fn run(args: &UiArgs) -> Result<(), UiError> {
             addr: args.http,
             source,
         })?;
+    let sign_in = if args.public_key.is_some() {
+        "; sign in with the public key as user name and the secret key as password"
+    } else {
+        ""
+    };
     runtime.block_on(serve(args, |addr| {
         println!(
-            "langfuse-bridge ui: http://{addr}/ (store {})",
+            "langfuse-bridge ui: http://{addr}/ (store {}{sign_in})",
             args.db.display()
         );
     }))

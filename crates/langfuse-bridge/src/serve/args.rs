@@ -74,6 +74,21 @@ pub struct ServeArgs {
     /// Log format: text or json [default: text].
     #[arg(long, value_name = "FORMAT", env = "LANGFUSE_BRIDGE_LOG_FORMAT")]
     pub log_format: Option<LogFormat>,
+    /// Serve `/metrics` without credentials even when keys are configured.
+    #[arg(long, env = "LANGFUSE_BRIDGE_METRICS_PUBLIC")]
+    pub metrics_public: bool,
+    /// A host name the HTTP listener answers to besides localhost and IP addresses
+    /// (repeatable; others get 421, against DNS rebinding).
+    #[arg(
+        long = "allowed-host",
+        value_name = "NAME",
+        env = "LANGFUSE_BRIDGE_ALLOWED_HOSTS",
+        value_delimiter = ','
+    )]
+    pub allowed_hosts: Vec<String>,
+    /// Listen on a non-loopback address without keys: anyone who reaches it reads every trace.
+    #[arg(long, env = "LANGFUSE_BRIDGE_ALLOW_REMOTE_WITHOUT_AUTH")]
+    pub allow_remote_without_auth: bool,
     /// Log filter: a level (trace, debug, info, warn, error, off) or `target=level` directives
     /// separated by commas [default: RUST_LOG, else info].
     #[arg(long, value_name = "FILTER", env = "LANGFUSE_BRIDGE_LOG_LEVEL")]
@@ -164,6 +179,11 @@ impl ServeArgs {
         if let Some(to) = self.to {
             config.to = Some(to);
         }
+        config.metrics_public |= self.metrics_public;
+        config.allow_remote_without_auth |= self.allow_remote_without_auth;
+        config
+            .allowed_hosts
+            .extend(self.allowed_hosts.iter().cloned());
         if let Some(grpc) = &self.grpc {
             config.grpc = if grpc == "off" {
                 None
@@ -321,5 +341,30 @@ mod tests {
             let err = log_filter(bad).unwrap_err().to_string();
             assert!(err.contains("log level"), "{bad:?}: {err}");
         }
+    }
+
+    #[test]
+    fn access_flags_add_to_the_file() {
+        let dir = std::env::temp_dir().join(format!("serve-args-access-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("bridge.toml");
+        std::fs::write(
+            &file,
+            "metrics_public = true\nallowed_hosts = [\"bridge.internal\"]\n",
+        )
+        .unwrap();
+        let args = ServeArgs {
+            config: Some(file),
+            allowed_hosts: vec!["bridge.lan".into()],
+            allow_remote_without_auth: true,
+            ..ServeArgs::default()
+        };
+        let config = args.to_config().unwrap();
+        assert!(config.metrics_public && config.allow_remote_without_auth);
+        assert_eq!(config.allowed_hosts, ["bridge.internal", "bridge.lan"]);
+        let defaults = ServeArgs::default().to_config().unwrap();
+        assert!(!defaults.metrics_public && !defaults.allow_remote_without_auth);
+        assert!(defaults.allowed_hosts.is_empty());
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 }

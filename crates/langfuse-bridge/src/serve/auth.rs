@@ -47,7 +47,12 @@ impl Auth {
     pub fn check(&self, header: Option<&str>) -> Result<Option<String>, ReceiveError> {
         match &self.expected {
             Some(expected) => match header {
-                Some(given) if constant_time_eq(given.trim().as_bytes(), expected.as_bytes()) => {
+                Some(given)
+                    if crate::access::constant_time_eq(
+                        given.trim().as_bytes(),
+                        expected.as_bytes(),
+                    ) =>
+                {
                     Ok(None)
                 }
                 _ => Err(ReceiveError::Unauthorized),
@@ -58,13 +63,6 @@ impl Auth {
                 .map(str::to_owned)),
         }
     }
-}
-
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    if a.len() != b.len() {
-        return false;
-    }
-    a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
 #[cfg(test)]

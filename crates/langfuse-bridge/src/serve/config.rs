@@ -204,6 +204,13 @@ pub struct ServeConfig {
     /// Log filter: a level (`debug`) or `target=level` directives
     /// (`langfuse_bridge=debug,tower=warn`); `None`: `RUST_LOG`, else `info`.
     pub log_level: Option<String>,
+    /// `/metrics` without credentials even when keys are configured.
+    pub metrics_public: bool,
+    /// Host names the HTTP listener answers to besides `localhost`, `*.localhost` and IP
+    /// literals (others get 421: DNS rebinding).
+    pub allowed_hosts: Vec<String>,
+    /// Listen beyond loopback without keys (refused otherwise).
+    pub allow_remote_without_auth: bool,
 }
 
 impl std::fmt::Debug for ServeConfig {
@@ -253,6 +260,9 @@ impl Default for ServeConfig {
             body_read_timeout_secs: listener::DEFAULT_BODY_READ_TIMEOUT.as_secs(),
             idle_timeout_secs: listener::DEFAULT_IDLE_TIMEOUT.as_secs(),
             log_level: None,
+            metrics_public: false,
+            allowed_hosts: Vec::new(),
+            allow_remote_without_auth: false,
         }
     }
 }

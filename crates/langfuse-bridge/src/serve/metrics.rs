@@ -44,6 +44,17 @@ const ENDPOINTS: [Endpoint; 5] = [
 ];
 
 impl Endpoint {
+    /// The receiving endpoint served at `path` of the HTTP listener.
+    pub fn from_path(path: &str) -> Option<Endpoint> {
+        match path {
+            "/v1/traces" => Some(Endpoint::OtlpHttp),
+            "/api/public/otel/v1/traces" => Some(Endpoint::LangfuseOtlp),
+            "/api/public/ingestion" => Some(Endpoint::Ingestion),
+            "/api/public/scores" => Some(Endpoint::Scores),
+            _ => None,
+        }
+    }
+
     fn label(self) -> &'static str {
         match self {
             Endpoint::OtlpHttp => "otlp_http",
@@ -55,7 +66,7 @@ impl Endpoint {
     }
 }
 
-const REASONS: [&str; 7] = [
+const REASONS: [&str; 9] = [
     "body_too_large",
     "decompressed_too_large",
     "malformed",
@@ -63,6 +74,8 @@ const REASONS: [&str; 7] = [
     "unauthorized",
     "spool_full",
     "unavailable",
+    "misdirected_host",
+    "foreign_origin",
 ];
 
 const DROP_REASONS: [&str; 2] = ["upstream_rejected", "unsupported_by_destination"];

@@ -8,6 +8,8 @@
 //! | [`args`] | the `serve` command line |
 //! | [`receive`] | the receive path: limits, decompression, content types, validation |
 //! | [`auth`] | configured keys or each client's credentials |
+//! | [`content_type`] | `Content-Type` parsed: `type/subtype` exactly, parameters apart |
+//! | [`crate::access`] | in front of the whole HTTP listener: keys (viewer and `/metrics` too), allowed hosts, own origin |
 //! | [`http`], [`grpc`] | the listeners |
 //! | [`listener`] | the accept loop: connection cap, read and idle timeouts, bounded shutdown |
 //! | [`forward`] | spool → units → [`Destination`] → cursor commit |
@@ -36,6 +38,7 @@
 pub mod args;
 pub mod auth;
 pub mod config;
+pub mod content_type;
 pub mod destination;
 pub mod forward;
 pub mod grpc;
@@ -57,6 +60,7 @@ pub use self::forward::{Destination, Shape, Unit};
 use self::forward::{ForwardControl, Forwarder, Shaper};
 use self::metrics::Metrics;
 use self::receive::Limits;
+use crate::access::{self, AccessError, AccessPolicy};
 use crate::spool::{Appender, AppenderThread, Spool, SpoolError};
 
 /// Why the bridge could not start or run.
@@ -80,6 +84,9 @@ pub enum ServeError {
     /// A server failed while running.
     #[error("server error: {0}")]
     Server(String),
+    /// The listeners would be open to more than the configuration allows.
+    #[error(transparent)]
+    Access(#[from] AccessError),
 }
 
 /// State shared by the listeners.
@@ -122,6 +129,12 @@ impl Bridge {
     /// Opens the spool and binds the listeners.
     pub async fn bind(self) -> Result<BoundBridge, ServeError> {
         let config = self.config;
+        let keys = config.keys()?;
+        let listeners: Vec<_> = std::iter::once(("HTTP", config.http))
+            .chain(config.grpc.map(|addr| ("gRPC", addr)))
+            .collect();
+        access::check_exposure(&listeners, keys.is_some(), config.allow_remote_without_auth)?;
+        let allowed_hosts = access::parse_allowed_hosts(&config.allowed_hosts)?;
         let mut viewer = None;
         let destination = match self.destination {
             Some(d) => d,
@@ -164,7 +177,6 @@ impl Bridge {
         let redelivered = recovery.in_flight.get(cursor).copied().unwrap_or(0);
         let reader = spool.reader(cursor)?;
         let (appender, appender_thread) = Appender::start(spool.clone())?;
-        let keys = config.keys()?;
         let connection_limits = config.connection_limits()?;
         let metrics = Arc::new(Metrics::new());
         let receiver = Arc::new(Receiver {
@@ -184,6 +196,11 @@ impl Bridge {
                 addr: config.http,
                 source,
             })?;
+        let http_addr = http.local_addr().map_err(|source| ServeError::Bind {
+            addr: config.http,
+            source,
+        })?;
+        let access = access_policy(&config, keys.as_ref(), http_addr, allowed_hosts, &metrics);
         let grpc = match config.grpc {
             Some(addr) => Some(
                 tokio::net::TcpListener::bind(addr)
@@ -208,6 +225,7 @@ impl Bridge {
         };
         Ok(BoundBridge {
             http,
+            access,
             grpc,
             viewer,
             receiver,
@@ -225,9 +243,32 @@ impl Bridge {
     }
 }
 
+/// The access layer of the HTTP listener; refusals at the receiving endpoints are counted like
+/// the receivers' own (`langfuse_bridge_rejected_requests_total` is about receiving).
+fn access_policy(
+    config: &ServeConfig,
+    keys: Option<&(String, String)>,
+    http_addr: SocketAddr,
+    allowed_hosts: Vec<String>,
+    metrics: &Arc<Metrics>,
+) -> AccessPolicy {
+    let metrics = Arc::clone(metrics);
+    AccessPolicy::new(keys.map(|(p, s)| (p.as_str(), s.as_str())), http_addr)
+        .metrics_public(config.metrics_public)
+        .allow_hosts(allowed_hosts)
+        .on_refused(Arc::new(move |path, refusal, elapsed| {
+            if let Some(endpoint) = metrics::Endpoint::from_path(path) {
+                metrics.received(endpoint);
+                metrics.rejected(endpoint, refusal.reason(), elapsed);
+            }
+        }))
+}
+
 /// A bridge with its listeners bound.
 pub struct BoundBridge {
     http: tokio::net::TcpListener,
+    /// Keys, allowed hosts and own origin, in front of everything `http` serves.
+    access: AccessPolicy,
     /// The store whose viewer is mounted at `/` (`--to local`).
     viewer: Option<langfuse_store::Store>,
     grpc: Option<tokio::net::TcpListener>,
@@ -264,6 +305,7 @@ impl BoundBridge {
     pub async fn run(self, shutdown: impl Future<Output = ()> + Send) -> Result<(), ServeError> {
         let BoundBridge {
             http,
+            access,
             grpc,
             viewer,
             receiver,
@@ -301,6 +343,7 @@ impl BoundBridge {
         if let Some(store) = viewer {
             app = app.merge(crate::ui::router(store));
         }
+        let app = access.protect(app);
         let mut servers = tokio::task::JoinSet::new();
         servers.spawn(listener::serve(
             http,

@@ -14,6 +14,7 @@ use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use prost::Message;
 use serde_json::Value;
 
+use super::content_type::MediaType;
 use crate::body::{BodyError, BodyLimits, Encoding, decode_body};
 use crate::spool::RecordKind;
 
@@ -130,18 +131,19 @@ fn printable(s: &str) -> String {
     s.chars().filter(|c| !c.is_control()).take(64).collect()
 }
 
-/// The OTLP encoding named by a `Content-Type`.
+/// The OTLP encoding named by a `Content-Type` (its media type exactly, parameters apart:
+/// see [`content_type`](super::content_type)).
 pub fn otlp_kind(content_type: Option<&str>) -> Result<RecordKind, ReceiveError> {
-    let ct = content_type.unwrap_or("").to_ascii_lowercase();
-    if ct.contains("application/x-protobuf") || ct.contains("application/protobuf") {
-        Ok(RecordKind::OtlpProtobuf)
-    } else if ct.contains("application/json") {
-        Ok(RecordKind::OtlpJson)
-    } else {
-        Err(ReceiveError::UnsupportedMediaType(format!(
+    let ct = content_type.unwrap_or("");
+    match MediaType::parse(ct) {
+        Some(m) if m.is("application", "x-protobuf") || m.is("application", "protobuf") => {
+            Ok(RecordKind::OtlpProtobuf)
+        }
+        Some(m) if m.is("application", "json") => Ok(RecordKind::OtlpJson),
+        _ => Err(ReceiveError::UnsupportedMediaType(format!(
             "unsupported Content-Type '{}' (expected application/x-protobuf or application/json)",
-            printable(&ct)
-        )))
+            printable(ct)
+        ))),
     }
 }
 
@@ -170,16 +172,16 @@ pub fn span_count(request: &ExportTraceServiceRequest) -> usize {
         .sum()
 }
 
-/// Whether a `Content-Type` is JSON (the Langfuse API endpoints).
+/// Whether a `Content-Type` is `application/json` (the Langfuse API endpoints; parameters
+/// apart, so `text/plain;charset=application/json` is not).
 pub fn check_json_content_type(content_type: Option<&str>) -> Result<(), ReceiveError> {
-    let ct = content_type.unwrap_or("").to_ascii_lowercase();
-    if ct.contains("application/json") {
-        Ok(())
-    } else {
-        Err(ReceiveError::UnsupportedMediaType(format!(
+    let ct = content_type.unwrap_or("");
+    match MediaType::parse(ct) {
+        Some(m) if m.is("application", "json") => Ok(()),
+        _ => Err(ReceiveError::UnsupportedMediaType(format!(
             "unsupported Content-Type '{}' (expected application/json)",
-            printable(&ct)
-        )))
+            printable(ct)
+        ))),
     }
 }
 
