@@ -2,7 +2,8 @@
 //! `translate` command that turns one OTLP trace export into Langfuse ingestion events.
 //!
 //! Everything lives in the `langfuse_bridge` library; this is only the process entry point.
-//! Every failure is reported as one `error: …` line on stderr with exit code 2.
+//! Every failure is reported as one `error: …` line on stderr with exit code 2 (control
+//! characters escaped: a message may quote a file's or a client's text).
 
 #![forbid(unsafe_code)]
 
@@ -38,6 +39,9 @@ fn main() -> ExitCode {
 
 /// One `error:` line, whatever the underlying text contains, and exit status 2.
 fn fail(message: &str) -> ExitCode {
-    eprintln!("error: {}", message.replace(['\r', '\n'], " "));
+    eprintln!(
+        "error: {}",
+        langfuse_otel_core::terminal::escape_control(message)
+    );
     ExitCode::from(2)
 }

@@ -391,15 +391,22 @@ impl Destination for OtlpDestination {
 }
 
 /// The embedded trace store (`--to local`): translated events are upserted (idempotent, so a
-/// re-sent record changes nothing).
+/// re-sent record changes nothing). When the store fails — its database file deleted or
+/// replaced under the running bridge included — the records stay in the spool and are
+/// retried (never committed, never dropped), and an error names the problem.
 pub struct LocalDestination {
     store: langfuse_store::Store,
+    /// Whether the last write failed (the error is logged once per failing streak).
+    failing: bool,
 }
 
 impl LocalDestination {
     /// Writes into `store`.
     pub fn new(store: langfuse_store::Store) -> LocalDestination {
-        LocalDestination { store }
+        LocalDestination {
+            store,
+            failing: false,
+        }
     }
 }
 
@@ -433,18 +440,32 @@ impl Destination for LocalDestination {
             }
         }
         match self.store.ingest(&parsed) {
-            Ok(_) => Sent {
-                delivered: parsed.len(),
-                rejected,
-                retry: None,
-            },
+            Ok(_) => {
+                if std::mem::replace(&mut self.failing, false) {
+                    tracing::info!("the local store accepts writes again");
+                }
+                Sent {
+                    delivered: parsed.len(),
+                    rejected,
+                    retry: None,
+                }
+            }
             Err(e) => {
+                let lost = e.is_file_lost();
+                if !std::mem::replace(&mut self.failing, true) {
+                    if lost {
+                        tracing::error!(error = %e, events = parsed.len(), "the local store's database file is gone; records stay in the spool until the bridge is restarted");
+                    } else {
+                        tracing::error!(error = %e, events = parsed.len(), "the local store failed; records stay in the spool and are retried");
+                    }
+                }
                 events.extend(parsed.into_iter().map(|e| Event::Translated(Box::new(e))));
                 Sent {
                     rejected,
                     retry: Some(Retry {
                         reason: format!("the local store failed: {e}"),
-                        delay: Some(Duration::from_secs(1)),
+                        // Only a restart brings a lost file back: retry seldom.
+                        delay: Some(Duration::from_secs(if lost { 5 } else { 1 })),
                     }),
                     ..Sent::default()
                 }

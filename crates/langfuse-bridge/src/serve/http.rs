@@ -270,16 +270,38 @@ async fn health(State(state): State<Arc<Receiver>>) -> Response {
         0 => Value::Bool(false),
         _ => Value::Null,
     };
+    let not_ready = not_ready_reasons(&state);
     json_response(
-        StatusCode::OK,
+        if not_ready.is_empty() {
+            StatusCode::OK
+        } else {
+            StatusCode::SERVICE_UNAVAILABLE
+        },
         &json!({
-            "status": "ok",
-            "ready": true,
+            "status": if not_ready.is_empty() { "ok" } else { "not ready" },
+            "ready": not_ready.is_empty(),
+            "not_ready": not_ready,
             "upstream_reachable": reachable,
             "backlog_records": stats.backlog_records,
             "spool_bytes": stats.bytes,
         }),
     )
+}
+
+/// Why the bridge cannot carry requests through now (empty when ready). No paths or internal
+/// error text: `/health` is open to anyone who reaches the port; the log has the details.
+fn not_ready_reasons(state: &Receiver) -> Vec<&'static str> {
+    let mut reasons = Vec::new();
+    if let Some(store) = &state.store
+        && let Err(e) = store.check_file()
+    {
+        reasons.push(if e.is_file_lost() {
+            "the local store's database file was deleted or replaced; restart the bridge"
+        } else {
+            "the local store's database file cannot be checked"
+        });
+    }
+    reasons
 }
 
 async fn metrics(State(state): State<Arc<Receiver>>) -> Response {

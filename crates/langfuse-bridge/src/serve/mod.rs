@@ -88,6 +88,8 @@ pub struct Receiver {
     limits: Limits,
     spool: Spool,
     retry_after_secs: u64,
+    /// The local store (`--to local`), whose file `/health` checks.
+    store: Option<langfuse_store::Store>,
 }
 
 /// The bridge, configured but not yet listening.
@@ -161,6 +163,7 @@ impl Bridge {
             },
             spool: spool.clone(),
             retry_after_secs: config.retry_after_secs.max(1),
+            store: viewer.clone(),
         });
         let http = tokio::net::TcpListener::bind(config.http)
             .await
