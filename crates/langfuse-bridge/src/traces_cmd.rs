@@ -12,8 +12,8 @@
 //! The text output shows every value from the store (names, ids, tags, models, scores, status
 //! messages) with its control characters escaped
 //! ([`escape_control`](langfuse_otel_core::terminal::escape_control)): a span name cannot set
-//! the terminal's title, write its clipboard, clear it or forge rows. `--json` is JSON (serde
-//! escapes control characters).
+//! the terminal's title, write its clipboard, clear it or forge rows. `--json` is JSON with
+//! every control character as a `\u` escape (the same values).
 
 use std::collections::HashMap;
 use std::fmt::Write as _;
@@ -21,7 +21,7 @@ use std::path::PathBuf;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use langfuse_otel_core::record::Level;
-use langfuse_otel_core::terminal::escape_control as esc;
+use langfuse_otel_core::terminal::{escape_control as esc, escape_json_for_terminal};
 use langfuse_otel_core::time::parse_date_lenient;
 use langfuse_store::{
     ObservationView, ScoreCondition, ScoreView, SortKey, Store, TraceDetail, TraceFilter,
@@ -198,7 +198,7 @@ pub fn run(args: &TracesArgs) -> Result<String, TracesCmdError> {
             Ok(if list.json {
                 let mut text = serde_json::to_string_pretty(&traces).unwrap_or_default();
                 text.push('\n');
-                text
+                escape_json_for_terminal(text)
             } else {
                 render_list(&traces)
             })
@@ -211,7 +211,7 @@ pub fn run(args: &TracesArgs) -> Result<String, TracesCmdError> {
             Ok(if show.json {
                 let mut text = serde_json::to_string_pretty(&trace).unwrap_or_default();
                 text.push('\n');
-                text
+                escape_json_for_terminal(text)
             } else {
                 render_tree(&trace)
             })

@@ -53,6 +53,26 @@ pub fn escape_control(text: &str) -> Cow<'_, str> {
     Cow::Owned(out)
 }
 
+/// Serialized JSON made safe for a terminal: the control characters JSON leaves raw inside
+/// strings (`DEL`, C1 controls, bidirectional overrides) become `\uXXXX` escapes, so the text
+/// is the same JSON value. (Serializers already escape C0 controls.)
+pub fn escape_json_for_terminal(json: String) -> String {
+    // C0 controls are escaped inside strings already; outside, they are the layout.
+    let raw = |c: char| c >= '\u{7f}' && needs_escape(c);
+    if !json.chars().any(raw) {
+        return json;
+    }
+    let mut out = String::with_capacity(json.len() + 8);
+    for c in json.chars() {
+        if raw(c) {
+            let _ = write!(out, "\\u{:04x}", u32::from(c));
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -73,6 +93,16 @@ mod tests {
     fn printable_text_is_borrowed_unchanged() {
         let text = "chat ✓ — résumé 日本語";
         assert!(matches!(escape_control(text), Cow::Borrowed(t) if t == text));
+    }
+
+    #[test]
+    fn json_keeps_its_value_without_raw_controls() {
+        let value = serde_json::json!({"name": "a\u{9b}31m\u{7f}\u{202e}\u{1b}\\"});
+        let text = escape_json_for_terminal(serde_json::to_string_pretty(&value).unwrap());
+        assert!(text.contains('\n'), "the layout stays");
+        let raw = |c: char| (c.is_control() && c != '\n') || c == '\u{202e}';
+        assert!(!text.chars().any(raw), "{text}");
+        assert_eq!(serde_json::from_str::<serde_json::Value>(&text).unwrap(), value);
     }
 
     #[test]
