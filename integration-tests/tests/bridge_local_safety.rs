@@ -21,7 +21,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bridge_support::{
-    bridge_binary, export_bytes, get, gzip, post, start, temp_dir, test_config, wait_until,
+    bridge_binary, export_bytes, get, post, start, temp_dir, test_config, wait_until,
 };
 use langfuse_bridge::serve::Bridge;
 use langfuse_bridge::serve::config::Destination;
@@ -254,7 +254,12 @@ fn too_many_filters_answer_400_without_the_database_path() {
     };
     // The documented bound (langfuse_store::MAX_FILTER_CONDITIONS).
     let within = query(100, "tag");
-    assert_eq!(within.status, 200, "{}", String::from_utf8_lossy(&within.body));
+    assert_eq!(
+        within.status,
+        200,
+        "{}",
+        String::from_utf8_lossy(&within.body)
+    );
     for key in ["tag", "score"] {
         let answer = if key == "score" {
             let params: Vec<String> = (0..1001).map(|i| format!("score=s{i}%3E%3D1")).collect();
@@ -281,7 +286,15 @@ struct Served {
 impl Served {
     fn start(dir: &Path, db: &Path) -> Served {
         let mut child = Command::new(bridge_binary())
-            .args(["serve", "--to", "local", "--http", "127.0.0.1:0", "--grpc", "off"])
+            .args([
+                "serve",
+                "--to",
+                "local",
+                "--http",
+                "127.0.0.1:0",
+                "--grpc",
+                "off",
+            ])
             .args(["--fsync", "never", "--shutdown-timeout", "1", "--spool"])
             .arg(dir.join("spool"))
             .arg("--store")
@@ -333,6 +346,13 @@ impl Served {
 
     /// SIGTERM, and wait for the exit.
     fn stop(mut self) {
+        self.terminate();
+    }
+
+    fn terminate(&mut self) {
+        if self.child.try_wait().ok().flatten().is_some() {
+            return;
+        }
         // SAFETY: kill(2) on our own child's pid.
         unsafe {
             libc::kill(self.child.id() as i32, libc::SIGTERM);
@@ -344,6 +364,13 @@ impl Served {
             let _ = self.child.kill();
         }
         let _ = self.child.wait();
+    }
+}
+
+impl Drop for Served {
+    // A failed assertion must not leave the process running.
+    fn drop(&mut self) {
+        self.terminate();
     }
 }
 
@@ -389,8 +416,14 @@ fn a_database_deleted_under_a_running_bridge_keeps_the_spans_spooled() {
     });
     assert!(logged, "no error logged:\n{}", served.log());
     // Not committed: the record is still in the spool.
-    assert!(health["backlog_records"].as_u64().unwrap_or(0) >= 1, "{health}");
-    assert!(!db.exists(), "nothing may write a new file behind the store's back");
+    assert!(
+        health["backlog_records"].as_u64().unwrap_or(0) >= 1,
+        "{health}"
+    );
+    assert!(
+        !db.exists(),
+        "nothing may write a new file behind the store's back"
+    );
     served.stop();
 
     // After a restart the spooled spans land in the new database.

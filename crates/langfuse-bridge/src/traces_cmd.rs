@@ -267,7 +267,7 @@ pub fn render_list(traces: &[TraceSummary]) -> String {
             let _ = write!(out, " tags={}", esc(&t.tags.join(",")));
         }
         if t.level != "DEFAULT" {
-            let _ = write!(out, " level={}", esc(&t.level));
+            let _ = write!(out, " level={}", esc(t.level));
         }
         if t.error_count > 0 {
             let _ = write!(out, " errors={}", t.error_count);

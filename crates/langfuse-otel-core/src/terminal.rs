@@ -102,7 +102,10 @@ mod tests {
         assert!(text.contains('\n'), "the layout stays");
         let raw = |c: char| (c.is_control() && c != '\n') || c == '\u{202e}';
         assert!(!text.chars().any(raw), "{text}");
-        assert_eq!(serde_json::from_str::<serde_json::Value>(&text).unwrap(), value);
+        assert_eq!(
+            serde_json::from_str::<serde_json::Value>(&text).unwrap(),
+            value
+        );
     }
 
     #[test]

@@ -74,12 +74,10 @@ impl FileSink {
         // The events hold prompts and answers: private to the owner, like the bridge's files.
         #[cfg(unix)]
         std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-        let file = options
-            .open(&path)
-            .map_err(|e| ConfigError::File {
-                path: path.clone(),
-                reason: e.to_string(),
-            })?;
+        let file = options.open(&path).map_err(|e| ConfigError::File {
+            path: path.clone(),
+            reason: e.to_string(),
+        })?;
         Ok(FileSink {
             path,
             out: Mutex::new(BufWriter::new(file)),

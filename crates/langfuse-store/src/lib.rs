@@ -63,8 +63,8 @@ use rusqlite::Connection;
 
 pub use ingest::IngestReport;
 pub use query::{
-    MAX_FILTER_CONDITIONS, ObservationView, ScoreCondition, ScoreOp, ScoreView, SessionSummary, SortKey, TraceDetail,
-    TraceFilter, TraceSummary, UserSummary,
+    MAX_FILTER_CONDITIONS, ObservationView, ScoreCondition, ScoreOp, ScoreView, SessionSummary,
+    SortKey, TraceDetail, TraceFilter, TraceSummary, UserSummary,
 };
 
 /// The default database file of local mode.
