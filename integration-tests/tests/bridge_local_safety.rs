@@ -21,7 +21,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bridge_support::{
-    bridge_binary, export_bytes, get, post, start, temp_dir, test_config, wait_until,
+    bridge_binary, export_bytes, get, gzip, post, start, temp_dir, test_config, wait_until,
 };
 use langfuse_bridge::serve::Bridge;
 use langfuse_bridge::serve::config::Destination;
@@ -441,5 +441,80 @@ fn a_database_deleted_under_a_running_bridge_keeps_the_spans_spooled() {
     let store = Store::open(&db).unwrap();
     let trace = store.trace(&trace_hex(100)).unwrap().expect("stored");
     assert_eq!(trace.observations.len(), 3);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// The process's peak resident memory (`VmHWM`), in bytes.
+fn peak_rss(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let kib: u64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .expect("VmHWM in /proc/PID/status");
+    kib * 1024
+}
+
+/// The bound the bridge documents: one request costs at most 8 times the decompressed limit
+/// (`max_decompressed_bytes`, 64 MiB by default), the local store's page cache included.
+const MEMORY_FACTOR: u64 = 8;
+const DEFAULT_MAX_DECOMPRESSED_BYTES: u64 = 64 << 20;
+
+#[test]
+fn one_gzip_request_with_a_60_mib_attribute_stays_within_the_memory_bound() {
+    let dir = temp_dir("memory");
+    std::fs::create_dir_all(&dir).unwrap();
+    let db = dir.join("traces.db");
+    let served = Served::start(&dir, &db);
+    // An OTLP/JSON export whose one attribute is 60 MiB, gzipped as concatenated members
+    // (the bridge inflates every member): well under 1 MiB on the wire.
+    let prefix = br#"{"resourceSpans":[{"scopeSpans":[{"scope":{"name":"app"},"spans":[{"traceId":"f7a0e8d1f86e1d6a80854c2106aa25fb","spanId":"99180b94af7b795a","name":"big","startTimeUnixNano":"1767258000000000000","endTimeUnixNano":"1767258000250000000","attributes":[{"key":"input.value","value":{"stringValue":""#;
+    let suffix = br#""}}]}]}]}]}"#;
+    let mib = gzip(&[b'x'; 1 << 20]);
+    let mut body = gzip(prefix);
+    for _ in 0..60 {
+        body.extend_from_slice(&mib);
+    }
+    body.extend_from_slice(&gzip(suffix));
+    assert!(body.len() < 1 << 20, "{} bytes on the wire", body.len());
+
+    let pid = served.child.id();
+    let idle = peak_rss(pid);
+    let answer = post(
+        &format!("{}/v1/traces", served.url),
+        &[
+            ("content-type", "application/json"),
+            ("content-encoding", "gzip"),
+        ],
+        &body,
+    )
+    .unwrap();
+    assert_eq!(
+        answer.status,
+        200,
+        "{}",
+        String::from_utf8_lossy(&answer.body)
+    );
+    let stored = wait_until(Duration::from_secs(120), || {
+        served.health().1["backlog_records"].as_u64() == Some(0)
+    });
+    assert!(stored, "not forwarded:\n{}", served.log());
+    let used = peak_rss(pid).saturating_sub(idle);
+    let bound = MEMORY_FACTOR * DEFAULT_MAX_DECOMPRESSED_BYTES;
+    served.stop();
+    let store = Store::open(&db).unwrap();
+    assert_eq!(store.count_traces(&TraceFilter::default()).unwrap(), 1);
+    assert!(
+        used < bound,
+        "one request took {} MiB over the idle process; the bound is {} MiB",
+        used >> 20,
+        bound >> 20
+    );
+    eprintln!(
+        "peak for one 60 MiB attribute: {} MiB over idle (bound {} MiB)",
+        used >> 20,
+        bound >> 20
+    );
+    drop(store);
     let _ = std::fs::remove_dir_all(&dir);
 }
