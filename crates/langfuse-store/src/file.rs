@@ -63,7 +63,8 @@ pub(crate) fn prepare(path: &Path) -> io::Result<()> {
     tighten(path)
 }
 
-/// Takes group and other permissions away from the database file and its `-wal`/`-shm`.
+/// Takes group and other permissions away from the database file and its `-wal`/`-shm`
+/// (files the process may not change, such as another user's, are left as they are).
 pub(crate) fn tighten(path: &Path) -> io::Result<()> {
     for file in db_files(path) {
         let meta = match fs::metadata(&file) {
@@ -73,7 +74,17 @@ pub(crate) fn tighten(path: &Path) -> io::Result<()> {
         };
         let mode = meta.permissions().mode();
         if mode & 0o077 != 0 {
-            fs::set_permissions(&file, fs::Permissions::from_mode(mode & 0o7700))?;
+            match fs::set_permissions(&file, fs::Permissions::from_mode(mode & 0o7700)) {
+                Ok(()) => {}
+                // Another user's store (read with `traces list`), or a read-only file
+                // system: only its owner can tighten it.
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        io::ErrorKind::PermissionDenied | io::ErrorKind::ReadOnlyFilesystem
+                    ) => {}
+                Err(e) => return Err(e),
+            }
         }
     }
     Ok(())
