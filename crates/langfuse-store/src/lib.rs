@@ -13,7 +13,7 @@
 //!   from the bundled [`price`] table, marked `costEstimated`.
 //! - **Queries** ([`Store::list_traces`], [`Store::trace`], [`Store::sessions`], [`Store::users`])
 //!   return serializable views whose JSON uses Langfuse's public API field names (camelCase).
-//! - **Files** ([`file`]): the database and its `-wal`/`-shm` are readable by their owner only
+//! - **Files** ([`file`](mod@file)): the database and its `-wal`/`-shm` are readable by their owner only
 //!   (`0600`); a file deleted or replaced under the open store is detected before a batch is
 //!   committed ([`StoreError::FileDeleted`], [`StoreError::FileReplaced`]), never written into
 //!   the void.
@@ -166,7 +166,7 @@ struct Inner {
 
 impl Store {
     /// Opens (or creates) the store at `path`, creating the schema when new. The file and its
-    /// `-wal`/`-shm` are made private to their owner (see [`file`]).
+    /// `-wal`/`-shm` are made private to their owner (see [`file`](mod@file)).
     pub fn open(path: impl AsRef<Path>) -> Result<Store, StoreError> {
         let path = path.as_ref().to_path_buf();
         let err = |source| StoreError::Sqlite {
