@@ -7,6 +7,7 @@ use std::fs::File;
 use std::io::{self, BufReader};
 use std::path::PathBuf;
 
+use langfuse_otel_core::terminal::escape_control as esc;
 use langfuse_store::Store;
 use langfuse_store::ingest::IngestReport;
 
@@ -63,14 +64,14 @@ pub fn run(args: &ImportArgs) -> Result<IngestReport, ImportCmdError> {
     })
 }
 
-/// The one-line summary printed after an import.
+/// The one-line summary printed after an import (control characters escaped).
 pub fn summary(args: &ImportArgs, report: &IngestReport) -> String {
     format!(
         "imported {} trace events, {} observation events and {} scores into {} ({} traces updated{})",
         report.traces,
         report.observations,
         report.scores,
-        args.db.display(),
+        esc(&args.db.display().to_string()),
         report.touched_traces,
         if report.skipped > 0 {
             format!(", {} events without id skipped", report.skipped)

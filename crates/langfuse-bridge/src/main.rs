@@ -2,8 +2,9 @@
 //! `translate` command that turns one OTLP trace export into Langfuse ingestion events.
 //!
 //! Everything lives in the `langfuse_bridge` library; this is only the process entry point.
-//! Every failure is reported as one `error: …` line on stderr with exit code 2 (1 when
-//! `spool verify` found damage).
+//! Every failure is reported as one `error: …` line on stderr (control characters escaped: a
+//! message may quote a file's or a client's text) with exit code 2 (1 when `spool verify`
+//! found damage).
 
 #![forbid(unsafe_code)]
 
@@ -44,6 +45,9 @@ fn fail(message: &str) -> ExitCode {
 
 /// One `error:` line and `code` (1: `spool verify` found damage).
 fn fail_with(message: &str, code: u8) -> ExitCode {
-    eprintln!("error: {}", message.replace(['\r', '\n'], " "));
+    eprintln!(
+        "error: {}",
+        langfuse_otel_core::terminal::escape_control(message)
+    );
     ExitCode::from(code)
 }

@@ -8,6 +8,12 @@
 //! - `traces show ID` prints the observation tree with start offsets, durations, types, model,
 //!   usage, cost, level, status and scores; `--json` prints the trace with its observations and
 //!   scores, with Langfuse's public API field names.
+//!
+//! The text output shows every value from the store (names, ids, tags, models, scores, status
+//! messages) with its control characters escaped
+//! ([`escape_control`](langfuse_otel_core::terminal::escape_control)): a span name cannot set
+//! the terminal's title, write its clipboard, clear it or forge rows. `--json` is JSON with
+//! every control character as a `\u` escape (the same values).
 
 use std::collections::HashMap;
 use std::fmt::Write as _;
@@ -15,6 +21,7 @@ use std::path::PathBuf;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use langfuse_otel_core::record::Level;
+use langfuse_otel_core::terminal::{escape_control as esc, escape_json_for_terminal};
 use langfuse_otel_core::time::parse_date_lenient;
 use langfuse_store::{
     ObservationView, ScoreCondition, ScoreView, SortKey, Store, TraceDetail, TraceFilter,
@@ -191,7 +198,7 @@ pub fn run(args: &TracesArgs) -> Result<String, TracesCmdError> {
             Ok(if list.json {
                 let mut text = serde_json::to_string_pretty(&traces).unwrap_or_default();
                 text.push('\n');
-                text
+                escape_json_for_terminal(text)
             } else {
                 render_list(&traces)
             })
@@ -204,7 +211,7 @@ pub fn run(args: &TracesArgs) -> Result<String, TracesCmdError> {
             Ok(if show.json {
                 let mut text = serde_json::to_string_pretty(&trace).unwrap_or_default();
                 text.push('\n');
-                text
+                escape_json_for_terminal(text)
             } else {
                 render_tree(&trace)
             })
@@ -242,25 +249,25 @@ pub fn render_list(traces: &[TraceSummary]) -> String {
         let _ = write!(
             out,
             "{}  {}  {}  {}  obs={} tokens={} cost={}",
-            t.timestamp.as_deref().unwrap_or("-"),
-            t.id,
-            t.name.as_deref().unwrap_or("(unnamed)"),
+            esc(t.timestamp.as_deref().unwrap_or("-")),
+            esc(&t.id),
+            esc(t.name.as_deref().unwrap_or("(unnamed)")),
             seconds_text(t.latency),
             t.observation_count,
             t.total_tokens,
             cost_text(t.total_cost, t.cost_estimated),
         );
         if let Some(u) = &t.user_id {
-            let _ = write!(out, " user={u}");
+            let _ = write!(out, " user={}", esc(u));
         }
         if let Some(s) = &t.session_id {
-            let _ = write!(out, " session={s}");
+            let _ = write!(out, " session={}", esc(s));
         }
         if !t.tags.is_empty() {
-            let _ = write!(out, " tags={}", t.tags.join(","));
+            let _ = write!(out, " tags={}", esc(&t.tags.join(",")));
         }
         if t.level != "DEFAULT" {
-            let _ = write!(out, " level={}", t.level);
+            let _ = write!(out, " level={}", esc(t.level));
         }
         if t.error_count > 0 {
             let _ = write!(out, " errors={}", t.error_count);
@@ -271,7 +278,7 @@ pub fn render_list(traces: &[TraceSummary]) -> String {
                 .clone()
                 .or_else(|| s.value.map(|v| v.to_string()))
                 .unwrap_or_default();
-            let _ = write!(out, " {}={value}", s.name);
+            let _ = write!(out, " {}={}", esc(&s.name), esc(&value));
         }
         out.push('\n');
     }
@@ -284,7 +291,7 @@ fn score_text(s: &ScoreView) -> String {
         .clone()
         .or_else(|| s.value.map(|v| v.to_string()))
         .unwrap_or_default();
-    format!("{}={value}", s.name)
+    format!("{}={}", esc(&s.name), esc(&value))
 }
 
 /// The observation tree of one trace, with timings relative to the trace start.
@@ -293,11 +300,11 @@ pub fn render_tree(trace: &TraceDetail) -> String {
     let _ = write!(
         out,
         "trace {} ({})",
-        trace.name.as_deref().unwrap_or("(unnamed)"),
-        trace.id
+        esc(trace.name.as_deref().unwrap_or("(unnamed)")),
+        esc(&trace.id)
     );
     if let Some(ts) = &trace.timestamp {
-        let _ = write!(out, " {ts}");
+        let _ = write!(out, " {}", esc(ts));
     }
     let _ = write!(
         out,
@@ -307,13 +314,13 @@ pub fn render_tree(trace: &TraceDetail) -> String {
         cost_text(trace.total_cost, trace.cost_estimated)
     );
     if let Some(u) = &trace.user_id {
-        let _ = write!(out, " user={u}");
+        let _ = write!(out, " user={}", esc(u));
     }
     if let Some(s) = &trace.session_id {
-        let _ = write!(out, " session={s}");
+        let _ = write!(out, " session={}", esc(s));
     }
     if !trace.tags.is_empty() {
-        let _ = write!(out, " tags={}", trace.tags.join(","));
+        let _ = write!(out, " tags={}", esc(&trace.tags.join(",")));
     }
     out.push('\n');
     let trace_scores: Vec<String> = trace
@@ -376,8 +383,8 @@ fn render_observation(
     let _ = write!(
         out,
         "{} [{}]",
-        o.name.as_deref().unwrap_or("(unnamed)"),
-        o.kind.to_ascii_lowercase()
+        esc(o.name.as_deref().unwrap_or("(unnamed)")),
+        esc(&o.kind.to_ascii_lowercase())
     );
     if let (Some(start), Some(origin)) = (o.start_ms(), origin) {
         let _ = write!(out, " +{} ms", start - origin);
@@ -386,20 +393,20 @@ fn render_observation(
         let _ = write!(out, " {}", seconds_text(o.latency));
     }
     if let Some(m) = &o.model {
-        let _ = write!(out, " model={m}");
+        let _ = write!(out, " model={}", esc(m));
     }
     if let Some(serde_json::Value::Object(u)) = &o.usage_details {
-        let parts: Vec<String> = u.iter().map(|(k, v)| format!("{k}:{v}")).collect();
+        let parts: Vec<String> = u.iter().map(|(k, v)| format!("{}:{v}", esc(k))).collect();
         let _ = write!(out, " usage={}", parts.join(" "));
     }
     if o.total_cost.is_some() {
         let _ = write!(out, " cost={}", cost_text(o.total_cost, o.cost_estimated));
     }
     if o.level != "DEFAULT" {
-        let _ = write!(out, " level={}", o.level);
+        let _ = write!(out, " level={}", esc(&o.level));
     }
     if let Some(s) = &o.status_message {
-        let _ = write!(out, " status={s:?}");
+        let _ = write!(out, " status=\"{}\"", esc(s));
     }
     let scores: Vec<String> = trace
         .score_details

@@ -20,6 +20,10 @@
 //! | `GET /api/sessions/{id}` | the session's traces in order, with input and output |
 //! | `GET /api/changes` | `{"seq":N}`: grows when new data arrives (the page polls it) |
 //!
+//! `/api/traces` takes at most [`MAX_FILTER_CONDITIONS`] `tag` and `score` parameters
+//! together (400 beyond). A failing query answers 500 with a generic message; the store's
+//! error (which names the database file) goes to the log, never into an answer.
+//!
 //! ```no_run
 //! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
 //! use langfuse_store::Store;
@@ -41,7 +45,7 @@ use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use langfuse_store::{Store, StoreError, TraceFilter};
+use langfuse_store::{MAX_FILTER_CONDITIONS, Store, StoreError, TraceFilter};
 use serde::Serialize;
 
 use crate::access::{self, AccessError, AccessPolicy, Secret};
@@ -203,7 +207,7 @@ pub fn run(args: &UiArgs) -> Result<(), UiError> {
     runtime.block_on(serve(args, |addr| {
         println!(
             "langfuse-bridge ui: http://{addr}/ (store {}{sign_in})",
-            args.db.display()
+            langfuse_otel_core::terminal::escape_control(&args.db.display().to_string())
         );
     }))
 }
@@ -261,9 +265,25 @@ async fn blocking<T: Serialize + Send + 'static>(
 ) -> Response {
     match tokio::task::spawn_blocking(move || query(&store)).await {
         Ok(Ok(value)) => json_response(StatusCode::OK, &value),
-        Ok(Err(e)) => error_response(StatusCode::INTERNAL_SERVER_ERROR, &e.to_string()),
+        Ok(Err(e)) => store_error_response(&e),
         Err(_) => error_response(StatusCode::INTERNAL_SERVER_ERROR, "query task failed"),
     }
+}
+
+/// The answer to a failed store call: the error is logged (it names the database file and
+/// SQLite's message), the client gets a generic message.
+fn store_error_response(e: &StoreError) -> Response {
+    if let StoreError::TooManyConditions { limit, .. } = e {
+        return error_response(
+            StatusCode::BAD_REQUEST,
+            &format!("at most {limit} tag and score filters are allowed"),
+        );
+    }
+    tracing::error!(error = %e, "a viewer query failed");
+    error_response(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "the trace store failed; see the server log",
+    )
 }
 
 /// Decodes `application/x-www-form-urlencoded` pairs (`+` is a space, `%XX` a byte).
@@ -335,6 +355,12 @@ fn filter_from_query(raw: Option<&str>) -> Result<TraceFilter, String> {
     if filter.limit == 0 {
         filter.limit = 50;
     }
+    if filter.conditions() > MAX_FILTER_CONDITIONS {
+        return Err(format!(
+            "at most {MAX_FILTER_CONDITIONS} tag and score filters are allowed ({} given)",
+            filter.conditions()
+        ));
+    }
     Ok(filter)
 }
 
@@ -373,7 +399,7 @@ async fn one_trace(State(store): State<Store>, Path(id): Path<String>) -> Respon
     match tokio::task::spawn_blocking(move || store.trace(&id)).await {
         Ok(Ok(Some(trace))) => json_response(StatusCode::OK, &trace),
         Ok(Ok(None)) => error_response(StatusCode::NOT_FOUND, "no such trace"),
-        Ok(Err(e)) => error_response(StatusCode::INTERNAL_SERVER_ERROR, &e.to_string()),
+        Ok(Err(e)) => store_error_response(&e),
         Err(_) => error_response(StatusCode::INTERNAL_SERVER_ERROR, "query task failed"),
     }
 }

@@ -6,7 +6,8 @@
 //! No I/O, no async, no network: decoding ([`otlp`]), the span model ([`span`]), the record
 //! model ([`record`]), the rules ([`translate`]), the way back to OTLP with one convention
 //! ([`canonical`]), every attribute key in one place ([`keys`]), and the signals of the current
-//! GenAI conventions the server does not read yet, for span processors ([`conventions`]).
+//! GenAI conventions the server does not read yet, for span processors ([`conventions`]), and
+//! trace text made safe for a terminal ([`terminal`]).
 //!
 //! ```
 //! use langfuse_otel_core::{otlp, translate::translate_batch};
@@ -47,6 +48,7 @@ pub mod keys;
 pub mod otlp;
 pub mod record;
 pub mod span;
+pub mod terminal;
 pub mod time;
 pub mod translate;
 pub mod value;

@@ -5,7 +5,11 @@
 //! `POST /api/public/ingestion` (`{"id","type","timestamp","body"}`), so a file can be replayed
 //! to a Langfuse server later. Besides the exporter's span events, [`OfflineWriter`] appends
 //! other events, such as the `score-create` events of the `langfuse-otel` client; the rendered
-//! tree shows scores under their trace and observation.
+//! tree shows scores under their trace and observation; text from the events (names, ids,
+//! models, comments) is shown with its control characters escaped
+//! ([`escape_control`](langfuse_otel_core::terminal::escape_control)), so a span name cannot
+//! drive the terminal that prints the tree. A file the exporter creates is readable by its
+//! owner only (`0600`): it holds every prompt and answer.
 //!
 //! ```
 //! use langfuse_otel_exporter::offline::render_trace_tree;
@@ -28,6 +32,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 use langfuse_otel_core::record::IngestionEvent;
+use langfuse_otel_core::terminal::escape_control as esc;
 use langfuse_otel_core::time::parse_iso_with_offset;
 use langfuse_otel_core::translate::Translator;
 use opentelemetry_sdk::Resource;
@@ -64,14 +69,15 @@ pub(crate) struct FileSink {
 
 impl FileSink {
     pub(crate) fn open(path: PathBuf) -> Result<Self, ConfigError> {
-        let file = OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&path)
-            .map_err(|e| ConfigError::File {
-                path: path.clone(),
-                reason: e.to_string(),
-            })?;
+        let mut options = OpenOptions::new();
+        options.create(true).append(true);
+        // The events hold prompts and answers: private to the owner, like the bridge's files.
+        #[cfg(unix)]
+        std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+        let file = options.open(&path).map_err(|e| ConfigError::File {
+            path: path.clone(),
+            reason: e.to_string(),
+        })?;
         Ok(FileSink {
             path,
             out: Mutex::new(BufWriter::new(file)),
@@ -346,9 +352,9 @@ pub fn render_trace_tree(reader: impl BufRead) -> Result<String, OfflineError> {
     for trace in &trace_order {
         let name = &trace_names[trace];
         if name.is_empty() {
-            let _ = writeln!(out, "trace ({trace})");
+            let _ = writeln!(out, "trace ({})", esc(trace));
         } else {
-            let _ = writeln!(out, "trace {name} ({trace})");
+            let _ = writeln!(out, "trace {} ({})", esc(name), esc(trace));
         }
         let roots = children
             .get(&(trace.clone(), None))
@@ -383,13 +389,13 @@ fn score_text(body: &Map<String, Value>) -> String {
         Some(v) => v.to_string(),
         None => "?".to_string(),
     };
-    let mut line = format!("score {name} = {value}");
+    let mut line = format!("score {} = {}", esc(name), esc(&value));
     if let Some(c) = body.get("comment").and_then(Value::as_str) {
-        let _ = write!(line, " ({c})");
+        let _ = write!(line, " ({})", esc(c));
     }
     for (key, label) in [("sessionId", "session"), ("datasetRunId", "dataset run")] {
         if let Some(v) = body.get(key).and_then(Value::as_str) {
-            let _ = write!(line, " {label}={v}");
+            let _ = write!(line, " {label}={}", esc(v));
         }
     }
     line
@@ -437,9 +443,10 @@ impl Tree<'_> {
             .unwrap_or("(unnamed)");
         let _ = write!(
             out,
-            "{prefix}{} {name} [{}]",
+            "{prefix}{} {} [{}]",
             if last { "└─" } else { "├─" },
-            o.kind
+            esc(name),
+            esc(&o.kind)
         );
         let end = o
             .body
@@ -455,7 +462,7 @@ impl Tree<'_> {
             }
         }
         if let Some(model) = o.body.get("model").and_then(Value::as_str) {
-            let _ = write!(out, " model={model}");
+            let _ = write!(out, " model={}", esc(model));
         }
         if let Some(usage) = o.body.get("usageDetails").and_then(Value::as_object)
             && !usage.is_empty()
@@ -468,7 +475,7 @@ impl Tree<'_> {
                     sorted
                         .iter()
                         .filter(|(k, _)| !["input", "output", "total"].contains(&k.as_str()))
-                        .map(|(k, v)| format!("{k}:{v}")),
+                        .map(|(k, v)| format!("{}:{v}", esc(k))),
                 )
                 .collect();
             let _ = write!(out, " usage={}", parts.join(" "));
@@ -476,7 +483,7 @@ impl Tree<'_> {
         if let Some(level) = o.body.get("level").and_then(Value::as_str)
             && level != "DEFAULT"
         {
-            let _ = write!(out, " level={level}");
+            let _ = write!(out, " level={}", esc(level));
         }
         out.push('\n');
         let key = (self.trace.to_string(), Some(id.clone()));
@@ -528,6 +535,22 @@ mod tests {
             "└─ score csat = 4 session=chat-7",
         ];
         assert_eq!(tree.lines().collect::<Vec<_>>(), want, "{tree}");
+    }
+
+    #[test]
+    fn control_characters_from_events_are_escaped() {
+        let lines = r#"{"type":"trace-create","body":{"id":"t\u001b]0;x\u0007","name":"a\u001b[2Jb"}}
+{"type":"span-create","body":{"id":"a","traceId":"t\u001b]0;x\u0007","name":"n\r\nforged [span]","model":"m\u009b1m"}}
+{"type":"score-create","body":{"id":"s","traceId":"t\u001b]0;x\u0007","name":"q\u0007","value":"v\u001b","comment":"c\n"}}
+"#;
+        let tree = render_trace_tree(lines.as_bytes()).unwrap();
+        assert!(
+            !tree.chars().any(|c| c.is_control() && c != '\n'),
+            "{tree:?}"
+        );
+        assert_eq!(tree.lines().count(), 3, "{tree}");
+        assert!(tree.contains("n\\r\\nforged [span]"), "{tree}");
+        assert!(tree.contains("a\\u{1b}[2Jb"), "{tree}");
     }
 
     #[test]

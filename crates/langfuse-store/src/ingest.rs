@@ -95,10 +95,14 @@ const IMPORT_BATCH: usize = 2_000;
 impl Store {
     /// Applies a batch of ingestion events in one transaction (see the [module docs](self)
     /// for the merge rules). Idempotent: ingesting the same events again changes nothing.
+    /// Nothing is committed when the database file was deleted or replaced since the store
+    /// opened it ([`StoreError::FileDeleted`], [`StoreError::FileReplaced`]).
     pub fn ingest(&self, events: &[IngestionEvent]) -> Result<IngestReport, StoreError> {
         let mut conn = self.writer()?;
         let tx = conn.transaction().map_err(|e| self.sqlite(e))?;
         let report = apply(&tx, events).map_err(|e| self.sqlite(e))?;
+        // A deleted or replaced file would take the batch with it: roll back, say so.
+        self.check_file()?;
         tx.commit().map_err(|e| self.sqlite(e))?;
         Ok(report)
     }

@@ -13,6 +13,10 @@
 //!   from the bundled [`price`] table, marked `costEstimated`.
 //! - **Queries** ([`Store::list_traces`], [`Store::trace`], [`Store::sessions`], [`Store::users`])
 //!   return serializable views whose JSON uses Langfuse's public API field names (camelCase).
+//! - **Files** ([`file`](mod@file)): the database and its `-wal`/`-shm` are readable by their owner only
+//!   (`0600`); a file deleted or replaced under the open store is detected before a batch is
+//!   committed ([`StoreError::FileDeleted`], [`StoreError::FileReplaced`]), never written into
+//!   the void.
 //!
 //! ```
 //! use langfuse_otel_core::record::IngestionEvent;
@@ -44,6 +48,7 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod file;
 pub mod ingest;
 pub mod price;
 pub mod query;
@@ -58,8 +63,8 @@ use rusqlite::Connection;
 
 pub use ingest::IngestReport;
 pub use query::{
-    ObservationView, ScoreCondition, ScoreOp, ScoreView, SessionSummary, SortKey, TraceDetail,
-    TraceFilter, TraceSummary, UserSummary,
+    MAX_FILTER_CONDITIONS, ObservationView, ScoreCondition, ScoreOp, ScoreView, SessionSummary,
+    SortKey, TraceDetail, TraceFilter, TraceSummary, UserSummary,
 };
 
 /// The default database file of local mode.
@@ -92,6 +97,52 @@ pub enum StoreError {
     /// An internal lock was poisoned by a panic in another thread.
     #[error("trace store {0}: lock poisoned")]
     Poisoned(PathBuf),
+    /// The database file cannot be created, inspected or made private.
+    #[error("trace store {path}: {source}")]
+    File {
+        /// The database file.
+        path: PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// The database file was deleted while the store had it open: nothing is committed into
+    /// the unlinked file (it would vanish with the process).
+    #[error(
+        "trace store {path}: the database file was deleted while in use; nothing more is written \
+         (restart to create a new one)"
+    )]
+    FileDeleted {
+        /// The database file.
+        path: PathBuf,
+    },
+    /// Another file took the database file's path while the store had it open.
+    #[error(
+        "trace store {path}: the database file was replaced by another file while in use; \
+         nothing more is written (restart to open the new one)"
+    )]
+    FileReplaced {
+        /// The database file.
+        path: PathBuf,
+    },
+    /// A trace filter with more tag and score conditions than [`MAX_FILTER_CONDITIONS`].
+    #[error("a trace filter holds {found} tag and score conditions; at most {limit} are allowed")]
+    TooManyConditions {
+        /// Conditions in the filter.
+        found: usize,
+        /// The bound.
+        limit: usize,
+    },
+}
+
+impl StoreError {
+    /// Whether the database file was deleted or replaced under the open store (writing
+    /// cannot go on until the store is opened again).
+    pub fn is_file_lost(&self) -> bool {
+        matches!(
+            self,
+            StoreError::FileDeleted { .. } | StoreError::FileReplaced { .. }
+        )
+    }
 }
 
 const SCHEMA_VERSION: i64 = 1;
@@ -107,20 +158,31 @@ pub struct Store {
 #[derive(Debug)]
 struct Inner {
     path: PathBuf,
+    /// The file opened, to notice another one (or none) at `path` later.
+    identity: file::FileIdentity,
     writer: Mutex<Connection>,
     reader: Mutex<Connection>,
 }
 
 impl Store {
-    /// Opens (or creates) the store at `path`, creating the schema when new.
+    /// Opens (or creates) the store at `path`, creating the schema when new. The file and its
+    /// `-wal`/`-shm` are made private to their owner (see [`file`](mod@file)).
     pub fn open(path: impl AsRef<Path>) -> Result<Store, StoreError> {
         let path = path.as_ref().to_path_buf();
         let err = |source| StoreError::Sqlite {
             path: path.clone(),
             source,
         };
+        let file_err = |source| StoreError::File {
+            path: path.clone(),
+            source,
+        };
+        file::prepare(&path).map_err(file_err)?;
+        let identity = file::identity(&path).map_err(file_err)?;
         let writer = Connection::open(&path).map_err(err)?;
         configure(&writer).map_err(err)?;
+        // Journal files left by an earlier, more permissive version.
+        file::tighten(&path).map_err(file_err)?;
         writer.execute_batch(schema::SCHEMA).map_err(err)?;
         let found: i64 = writer
             .query_row(
@@ -141,6 +203,7 @@ impl Store {
         Ok(Store {
             inner: Arc::new(Inner {
                 path,
+                identity,
                 writer: Mutex::new(writer),
                 reader: Mutex::new(reader),
             }),
@@ -150,6 +213,21 @@ impl Store {
     /// The database file.
     pub fn path(&self) -> &Path {
         &self.inner.path
+    }
+
+    /// Checks that the database file is still the one opened: [`StoreError::FileDeleted`] or
+    /// [`StoreError::FileReplaced`] when not (every batch is checked before its commit).
+    pub fn check_file(&self) -> Result<(), StoreError> {
+        let path = &self.inner.path;
+        match file::state(path, self.inner.identity) {
+            Ok(file::FileState::Same) => Ok(()),
+            Ok(file::FileState::Deleted) => Err(StoreError::FileDeleted { path: path.clone() }),
+            Ok(file::FileState::Replaced) => Err(StoreError::FileReplaced { path: path.clone() }),
+            Err(source) => Err(StoreError::File {
+                path: path.clone(),
+                source,
+            }),
+        }
     }
 
     /// A counter that grows with every ingested batch that changed something; a viewer polls

@@ -125,7 +125,12 @@ impl fmt::Display for ScoreCondition {
     }
 }
 
-/// Which traces to list, in what order, which page.
+/// The most tag and score conditions one [`TraceFilter`] may hold (each is a subquery; SQLite
+/// refuses deep expression trees, and a viewer's query string must not cost unbounded work).
+pub const MAX_FILTER_CONDITIONS: usize = 100;
+
+/// Which traces to list, in what order, which page. At most [`MAX_FILTER_CONDITIONS`] tags
+/// and score conditions together ([`StoreError::TooManyConditions`] beyond).
 #[derive(Debug, Clone, PartialEq)]
 pub struct TraceFilter {
     /// Exact trace name.
@@ -567,9 +572,29 @@ fn order_clause(filter: &TraceFilter) -> String {
     format!("ORDER BY {column} {dir}, t.rowid {dir}")
 }
 
+impl TraceFilter {
+    /// Tag and score conditions (bounded by [`MAX_FILTER_CONDITIONS`]).
+    pub fn conditions(&self) -> usize {
+        self.tags.len() + self.scores.len()
+    }
+
+    /// [`StoreError::TooManyConditions`] when over the bound.
+    pub fn check_bounds(&self) -> Result<(), StoreError> {
+        let found = self.conditions();
+        if found > MAX_FILTER_CONDITIONS {
+            return Err(StoreError::TooManyConditions {
+                found,
+                limit: MAX_FILTER_CONDITIONS,
+            });
+        }
+        Ok(())
+    }
+}
+
 impl Store {
     /// Traces matching `filter`, in its order, one page.
     pub fn list_traces(&self, filter: &TraceFilter) -> Result<Vec<TraceSummary>, StoreError> {
+        filter.check_bounds()?;
         let conn = self.reader()?;
         list_traces(&conn, filter).map_err(|e| self.sqlite(e))
     }
@@ -582,6 +607,7 @@ impl Store {
     /// Number of traces matching `filter`, counting at most `cap` (0: no cap). A viewer shows
     /// "10,000+" instead of paying for an exact count over a large store.
     pub fn count_traces_up_to(&self, filter: &TraceFilter, cap: u64) -> Result<u64, StoreError> {
+        filter.check_bounds()?;
         let conn = self.reader()?;
         let (where_sql, mut args) = where_clause(filter);
         args.push(SqlValue::Integer(if cap == 0 {

@@ -186,20 +186,52 @@ fn settle_outcome(
     }
 }
 
-fn items_of(values: &[Value], kind: &'static str) -> Vec<JsonItem> {
+/// What [`send_json`] sends: score objects, or ingestion events.
+trait JsonUnit {
+    /// The id the upstream's answer refers to.
+    fn id(&self) -> &str;
+    /// The JSON text sent.
+    fn json(&self) -> String;
+}
+
+impl JsonUnit for Value {
+    fn id(&self) -> &str {
+        self["id"].as_str().unwrap_or_default()
+    }
+
+    fn json(&self) -> String {
+        self.to_string()
+    }
+}
+
+impl JsonUnit for Event {
+    fn id(&self) -> &str {
+        match self {
+            Event::Translated(event) => event.id.as_deref().unwrap_or_default(),
+            Event::Sent(value) => value.id(),
+        }
+    }
+
+    fn json(&self) -> String {
+        match self {
+            // Straight to text: through a `Value` first, a large input would be copied once more.
+            Event::Translated(event) => serde_json::to_string(event).unwrap_or_default(),
+            Event::Sent(value) => value.to_string(),
+        }
+    }
+}
+
+fn items_of<T: JsonUnit>(values: &[T], kind: &'static str) -> Vec<JsonItem> {
     values
         .iter()
-        .map(|v| {
-            let id = v["id"].as_str().unwrap_or_default().to_owned();
-            JsonItem::new(id, kind, v.to_string())
-        })
+        .map(|v| JsonItem::new(v.id().to_owned(), kind, v.json()))
         .collect()
 }
 
 /// Sends JSON items; keeps in `values` only what must be sent again.
-fn send_json(
+fn send_json<T: JsonUnit>(
     sender: &JsonBatchSender,
-    values: &mut Vec<Value>,
+    values: &mut Vec<T>,
     kind: &'static str,
     auth: Option<&str>,
     deadline: Instant,
@@ -223,7 +255,7 @@ fn send_json(
         }
     }
     if !again.is_empty() {
-        values.retain(|v| v["id"].as_str().is_some_and(|id| again.contains(id)));
+        values.retain(|v| again.contains(v.id()));
         sent.retry = Some(Retry {
             reason: report
                 .last_error
@@ -265,20 +297,14 @@ impl Destination for LangfuseDestination {
             Unit::Events {
                 events,
                 authorization,
-            } => {
-                let mut values: Vec<Value> = events.drain(..).map(Event::into_json).collect();
-                let sent = send_json(
-                    &self.ingestion,
-                    &mut values,
-                    "event",
-                    authorization.as_deref(),
-                    deadline,
-                    keys,
-                );
-                // What is left is sent again as it is now.
-                events.extend(values.into_iter().map(Event::Sent));
-                sent
-            }
+            } => send_json(
+                &self.ingestion,
+                events,
+                "event",
+                authorization.as_deref(),
+                deadline,
+                keys,
+            ),
             Unit::Scores {
                 scores,
                 authorization,
@@ -391,15 +417,22 @@ impl Destination for OtlpDestination {
 }
 
 /// The embedded trace store (`--to local`): translated events are upserted (idempotent, so a
-/// re-sent record changes nothing).
+/// re-sent record changes nothing). When the store fails — its database file deleted or
+/// replaced under the running bridge included — the records stay in the spool and are
+/// retried (never committed, never dropped), and an error names the problem.
 pub struct LocalDestination {
     store: langfuse_store::Store,
+    /// Whether the last write failed (the error is logged once per failing streak).
+    failing: bool,
 }
 
 impl LocalDestination {
     /// Writes into `store`.
     pub fn new(store: langfuse_store::Store) -> LocalDestination {
-        LocalDestination { store }
+        LocalDestination {
+            store,
+            failing: false,
+        }
     }
 }
 
@@ -433,18 +466,32 @@ impl Destination for LocalDestination {
             }
         }
         match self.store.ingest(&parsed) {
-            Ok(_) => Sent {
-                delivered: parsed.len(),
-                rejected,
-                retry: None,
-            },
+            Ok(_) => {
+                if std::mem::replace(&mut self.failing, false) {
+                    tracing::info!("the local store accepts writes again");
+                }
+                Sent {
+                    delivered: parsed.len(),
+                    rejected,
+                    retry: None,
+                }
+            }
             Err(e) => {
+                let lost = e.is_file_lost();
+                if !std::mem::replace(&mut self.failing, true) {
+                    if lost {
+                        tracing::error!(error = %e, events = parsed.len(), "the local store's database file is gone; records stay in the spool until the bridge is restarted");
+                    } else {
+                        tracing::error!(error = %e, events = parsed.len(), "the local store failed; records stay in the spool and are retried");
+                    }
+                }
                 events.extend(parsed.into_iter().map(|e| Event::Translated(Box::new(e))));
                 Sent {
                     rejected,
                     retry: Some(Retry {
                         reason: format!("the local store failed: {e}"),
-                        delay: Some(Duration::from_secs(1)),
+                        // Only a restart brings a lost file back: retry seldom.
+                        delay: Some(Duration::from_secs(if lost { 5 } else { 1 })),
                     }),
                     ..Sent::default()
                 }

@@ -270,21 +270,43 @@ async fn health(State(state): State<Arc<Receiver>>) -> Response {
         0 => Value::Bool(false),
         _ => Value::Null,
     };
+    let not_ready = not_ready_reasons(&state);
     let mut body = json!({
-        "status": "ok",
-        "ready": true,
+        "status": if not_ready.is_empty() { "ok" } else { "not ready" },
+        "ready": not_ready.is_empty(),
+        "not_ready": not_ready,
         "upstream_reachable": reachable,
         "backlog_records": stats.backlog_records,
         "spool_bytes": stats.bytes,
     });
-    // Not ready while the spool refuses appends (full, or an I/O error).
-    if let Some(refusal) = state.spool.refusal() {
-        body["status"] = json!("unavailable");
-        body["ready"] = json!(false);
-        body["reason"] = json!(refusal.to_string());
+    if let Some(first) = not_ready.first() {
+        body["reason"] = json!(first);
         return json_response(StatusCode::SERVICE_UNAVAILABLE, &body);
     }
     json_response(StatusCode::OK, &body)
+}
+
+/// Why the bridge cannot carry requests through now (empty when ready). No paths or internal
+/// error text: `/health` is open to anyone who reaches the port; the log has the details.
+fn not_ready_reasons(state: &Receiver) -> Vec<String> {
+    let mut reasons = Vec::new();
+    // The spool refuses appends (full, or an I/O error): requests get 429/503.
+    if let Some(refusal) = state.spool.refusal() {
+        reasons.push(refusal.to_string());
+    }
+    if let Some(store) = &state.store
+        && let Err(e) = store.check_file()
+    {
+        reasons.push(
+            if e.is_file_lost() {
+                "the local store's database file was deleted or replaced; restart the bridge"
+            } else {
+                "the local store's database file cannot be checked"
+            }
+            .to_owned(),
+        );
+    }
+    reasons
 }
 
 async fn metrics(State(state): State<Arc<Receiver>>) -> Response {

@@ -233,12 +233,14 @@ impl<'c> Statements<'c> {
         let fields = TraceFieldValues::new(row, roll_up.start_ms);
         let roll_up = RollUpValues::new(roll_up);
         let head: [&dyn ToSql; 2] = [&id, &seq];
-        let changed = self.insert_trace.execute(params_from_iter(
+        bind(
+            &mut self.insert_trace,
             head.into_iter()
                 .chain(fields.params())
                 .chain(roll_up.params()),
-        ))?;
-        Ok(changed > 0)
+        )?;
+        drop(fields);
+        Ok(execute_bound(&mut self.insert_trace)? > 0)
     }
 
     /// The stored fields of trace `id`.
@@ -277,9 +279,12 @@ impl<'c> Statements<'c> {
     ) -> rusqlite::Result<()> {
         let fields = TraceFieldValues::new(row, None);
         let head: [&dyn ToSql; 2] = [&id, &seq];
-        self.update_trace_fields
-            .execute(params_from_iter(head.into_iter().chain(fields.params())))?;
-        Ok(())
+        bind(
+            &mut self.update_trace_fields,
+            head.into_iter().chain(fields.params()),
+        )?;
+        drop(fields);
+        execute_bound(&mut self.update_trace_fields).map(drop)
     }
 
     /// Records the trace's tags in the tag index.
@@ -394,36 +399,67 @@ fn execute_observation(
     let object = |m: &Option<Cow<'_, Map<String, Value>>>| {
         m.as_deref().and_then(|m| serde_json::to_string(m).ok())
     };
-    stmt.execute(params![
-        id,
-        row.trace_id,
-        row.kind,
-        row.name,
-        row.start_time,
-        row.start_ms,
-        row.end_time,
-        row.end_ms,
-        row.completion_start_time,
-        row.parent_observation_id,
-        row.level,
-        row.status_message,
-        row.version,
-        row.environment,
-        row.model,
-        object(&row.model_parameters),
-        object(&row.usage_details),
-        object(&row.cost_details),
-        row.cost_estimated,
-        row.prompt_name,
-        row.prompt_version,
+    let (input, output, metadata) = (
         json_text(&row.input),
         json_text(&row.output),
         json_text(&row.metadata),
-        row.input_tokens,
-        row.output_tokens,
-        row.total_tokens,
-        row.total_cost,
-    ])
+    );
+    bind(
+        stmt,
+        params![
+            id,
+            row.trace_id,
+            row.kind,
+            row.name,
+            row.start_time,
+            row.start_ms,
+            row.end_time,
+            row.end_ms,
+            row.completion_start_time,
+            row.parent_observation_id,
+            row.level,
+            row.status_message,
+            row.version,
+            row.environment,
+            row.model,
+            object(&row.model_parameters),
+            object(&row.usage_details),
+            object(&row.cost_details),
+            row.cost_estimated,
+            row.prompt_name,
+            row.prompt_version,
+            input,
+            output,
+            metadata,
+            row.input_tokens,
+            row.output_tokens,
+            row.total_tokens,
+            row.total_cost,
+        ],
+    )?;
+    drop((input, output, metadata));
+    execute_bound(stmt)
+}
+
+/// Binds `params` in order (1-based). SQLite keeps its own copy of bound text, so the
+/// caller's JSON texts can go before [`execute_bound`] runs the statement: a large input
+/// (tens of MiB) is then held once by SQLite instead of once more by us.
+fn bind<P: ToSql>(
+    stmt: &mut CachedStatement<'_>,
+    params: impl IntoIterator<Item = P>,
+) -> rusqlite::Result<()> {
+    for (i, param) in params.into_iter().enumerate() {
+        stmt.raw_bind_parameter(i + 1, param)?;
+    }
+    Ok(())
+}
+
+/// Runs a statement bound by [`bind`], then clears its bindings: a cached statement would
+/// otherwise hold the last row's texts until the batch ends.
+fn execute_bound(stmt: &mut CachedStatement<'_>) -> rusqlite::Result<usize> {
+    let result = stmt.raw_execute();
+    stmt.clear_bindings();
+    result
 }
 
 /// A trace's stored fields as statement parameters, in the order of the statements' columns
