@@ -16,6 +16,7 @@
 //! | [`error`] | [`BridgeError`], the one error type of every command |
 //! | [`spool`] | the durable spool of `serve`: segment files of checksummed records, destination cursors |
 //! | [`serve`] | `serve`: OTLP/HTTP, OTLP/gRPC and Langfuse API receivers, spool, forwarding |
+//! | [`dead_letter`] | the dead-letter files of `serve`: what a destination refused for good, with the reason |
 //!
 //! ```
 //! use langfuse_bridge::body::{BodyLimits, Encoding, decode_body};
@@ -30,6 +31,7 @@
 
 pub mod body;
 pub mod cli;
+pub mod dead_letter;
 pub mod error;
 pub mod import_cmd;
 pub mod serve;
