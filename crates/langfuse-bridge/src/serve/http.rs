@@ -153,9 +153,10 @@ async fn otlp(
             });
             if kind == RecordKind::OtlpProtobuf {
                 // An ExportTraceServiceResponse (empty without partial success).
-                let response = opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceResponse {
+                use opentelemetry_proto::tonic::collector::trace::v1 as collector;
+                let response = collector::ExportTraceServiceResponse {
                     partial_success: partial.map(|(spans, message)| {
-                        opentelemetry_proto::tonic::collector::trace::v1::ExportTracePartialSuccess {
+                        collector::ExportTracePartialSuccess {
                             rejected_spans: i64::try_from(spans).unwrap_or(i64::MAX),
                             error_message: message,
                         }
