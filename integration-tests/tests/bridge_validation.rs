@@ -19,7 +19,7 @@ use bridge_support::{RunningBridge, get, metric, post, start, temp_dir, test_con
 use integration_tests::receiver::{Action, Receiver};
 use langfuse_bridge::serve::Bridge;
 use langfuse_bridge::serve::config::{Destination, OtlpMode};
-use langfuse_otel_core::otlp::{self, Format};
+use langfuse_otel_core::otlp;
 use langfuse_store::Store;
 use opentelemetry_proto::tonic::collector::trace::v1::trace_service_client::TraceServiceClient;
 use opentelemetry_proto::tonic::collector::trace::v1::{
@@ -157,7 +157,7 @@ fn protobuf_exports_of_every_first_resource_spans_length_are_forwarded_canonical
     let forwarded_traces = || -> std::collections::BTreeMap<String, usize> {
         let mut traces = std::collections::BTreeMap::new();
         for request in receiver.requests() {
-            let Ok(batch) = otlp::decode_as(Format::Protobuf, &request.body) else {
+            let Ok(batch) = otlp::decode_protobuf(&request.body) else {
                 continue;
             };
             for span in batch
