@@ -64,7 +64,7 @@ fn export() -> ExportTraceServiceRequest {
 /// ever adds time).
 fn compare(rounds: u32, mut before: impl FnMut(), mut after: impl FnMut()) -> (f64, f64) {
     let batch = (rounds / 10).max(1);
-    let mut run = |f: &mut dyn FnMut()| {
+    let run = |f: &mut dyn FnMut()| {
         let started = Instant::now();
         for _ in 0..batch {
             f();

@@ -34,6 +34,7 @@
 //! use langfuse_bridge::spool::RecordKind;
 //!
 //! let dir = std::env::temp_dir().join(format!("dead-letter-doc-{}", std::process::id()));
+//! std::fs::create_dir_all(&dir).unwrap(); // the spool directory
 //! let letters = DeadLetters::new(&dir, "langfuse");
 //! let refusal = Refusal {
 //!     reason: Reason::UpstreamRejected,
