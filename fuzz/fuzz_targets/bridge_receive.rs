@@ -25,7 +25,7 @@ fuzz_target!(|data: &[u8]| {
         return;
     };
     let encoding = if selector & 1 == 1 { Some("gzip") } else { None };
-    let Ok(body) = receive::decompress(Bytes::copy_from_slice(body), encoding, LIMITS) else {
+    let Ok(mut body) = receive::decompress(Bytes::copy_from_slice(body), encoding, LIMITS) else {
         return;
     };
     assert!(body.len() <= LIMITS.max_decompressed_bytes);
@@ -39,8 +39,16 @@ fuzz_target!(|data: &[u8]| {
             let Ok(kind) = receive::otlp_kind(Some(content_type)) else {
                 return;
             };
-            match receive::check_otlp(kind, &body) {
-                Ok(spans) => (kind, spans),
+            match receive::check_otlp(kind, body) {
+                Ok(checked) => {
+                    // What is acknowledged decodes in the forwarder.
+                    let format = receive::otlp_format(kind).expect("an OTLP kind");
+                    let batch = langfuse_otel_core::otlp::decode_as(format, &checked.body)
+                        .expect("an accepted export decodes");
+                    assert_eq!(batch.span_count(), checked.spans as usize);
+                    body = checked.body;
+                    (kind, checked.spans)
+                }
                 Err(_) => return,
             }
         }

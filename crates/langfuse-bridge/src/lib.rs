@@ -18,6 +18,7 @@
 //! | [`spool_cmd`] | `spool verify`: the spool's damage report, read-only |
 //! | [`serve`] | `serve`: OTLP/HTTP, OTLP/gRPC and Langfuse API receivers, spool, forwarding |
 //! | [`access`] | who may use a listener of `serve` and `ui`: keys, allowed hosts, own origin, loopback without keys |
+//! | [`dead_letter`] | the dead-letter files of `serve`: what a destination refused for good, with the reason |
 //!
 //! ```
 //! use langfuse_bridge::body::{BodyLimits, Encoding, decode_body};
@@ -33,6 +34,7 @@
 pub mod access;
 pub mod body;
 pub mod cli;
+pub mod dead_letter;
 pub mod error;
 pub mod import_cmd;
 pub mod serve;

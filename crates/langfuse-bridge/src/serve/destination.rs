@@ -8,9 +8,10 @@
 //! | `otlp` | OTLP | `URL` over HTTP, or OTLP/gRPC for `grpc://host:port` |
 //!
 //! Credentials: the configured keys, or the unit's own `Authorization` (the client's, kept in
-//! the spool). A refusal for good (4xx) drops the unit's items and counts them, except 401/403
-//! with the configured keys: that is a configuration error, so the items stay spooled and are
-//! retried until the keys are fixed.
+//! the spool). A refusal for good (4xx) hands the unit's items back to the forwarder with the
+//! upstream's answer ([`Sent::refused`], for the dead-letter file), except 401/403 with the
+//! configured keys: that is a configuration error, so the items stay spooled and are retried
+//! until the keys are fixed.
 
 use std::collections::{HashMap, HashSet};
 use std::time::{Duration, Instant};
@@ -23,6 +24,8 @@ use serde_json::Value;
 
 use super::config::{ConfigError, Destination as To, ServeConfig};
 use super::forward::{Destination, Event, Retry, Sent, Shape, Unit};
+use crate::dead_letter::{Reason, Refusal};
+use crate::spool::RecordKind;
 
 /// Langfuse (`--to langfuse` and `--to ingestion`).
 pub struct LangfuseDestination {
@@ -141,12 +144,9 @@ fn keep_on_refusal(status: Option<Status>, keys_configured: bool, client_auth: b
         && !client_auth
 }
 
-fn settle_outcome(
-    outcome: Outcome,
-    items: usize,
-    keys_configured: bool,
-    client_auth: bool,
-) -> Sent {
+fn settle_outcome(outcome: Outcome, unit: &Unit, keys_configured: bool) -> Sent {
+    let items = unit.items();
+    let client_auth = unit.authorization().is_some();
     match outcome {
         Outcome::Delivered { .. } => Sent {
             delivered: items,
@@ -162,9 +162,10 @@ fn settle_outcome(
                     ..Sent::default()
                 }
             } else {
-                tracing::warn!(%reason, items, "the upstream refused items for good; dropped");
+                tracing::warn!(%reason, items, "the upstream refused items for good");
                 Sent {
                     rejected: items,
+                    refused: vec![unit.refusal(Reason::UpstreamRejected, reason)],
                     ..Sent::default()
                 }
             }
@@ -228,11 +229,13 @@ fn items_of<T: JsonUnit>(values: &[T], kind: &'static str) -> Vec<JsonItem> {
         .collect()
 }
 
-/// Sends JSON items; keeps in `values` only what must be sent again.
+/// Sends JSON items; keeps in `values` only what must be sent again. Items refused for good
+/// come back one [`Refusal`] each, of `refused_kind`.
 fn send_json<T: JsonUnit>(
     sender: &JsonBatchSender,
     values: &mut Vec<T>,
     kind: &'static str,
+    refused_kind: RecordKind,
     auth: Option<&str>,
     deadline: Instant,
     keys_configured: bool,
@@ -241,6 +244,7 @@ fn send_json<T: JsonUnit>(
     let mut sent = Sent {
         delivered: report.delivered.len(),
         rejected: report.rejected.len(),
+        refused: Vec::new(),
         retry: None,
     };
     let mut again: HashSet<String> = report.undelivered.iter().map(|i| i.id.clone()).collect();
@@ -251,7 +255,20 @@ fn send_json<T: JsonUnit>(
         sent.rejected = 0;
     } else {
         for (item, reason) in &report.rejected {
-            tracing::warn!(id = %item.id, %reason, "the upstream refused an item for good; dropped");
+            tracing::warn!(id = %item.id, %reason, "the upstream refused an item for good");
+            // One line per item, as it was sent: an event in a batch, a score in a list.
+            let body = match refused_kind {
+                RecordKind::IngestionBatch => format!("{{\"batch\":[{}]}}", item.json),
+                _ => format!("[{}]", item.json),
+            };
+            sent.refused.push(Refusal {
+                reason: Reason::UpstreamRejected,
+                detail: reason.clone(),
+                kind: refused_kind,
+                authorization: auth.map(str::to_owned),
+                items: 1,
+                body: body.into_bytes(),
+            });
         }
     }
     if !again.is_empty() {
@@ -292,7 +309,7 @@ impl Destination for LangfuseDestination {
                     deadline,
                 );
                 *body = payload.body;
-                settle_outcome(outcome, *spans, keys, authorization.is_some())
+                settle_outcome(outcome, unit, keys)
             }
             Unit::Events {
                 events,
@@ -301,6 +318,7 @@ impl Destination for LangfuseDestination {
                 &self.ingestion,
                 events,
                 "event",
+                RecordKind::IngestionBatch,
                 authorization.as_deref(),
                 deadline,
                 keys,
@@ -312,6 +330,7 @@ impl Destination for LangfuseDestination {
                 &self.scores,
                 scores,
                 "score",
+                RecordKind::Scores,
                 authorization.as_deref(),
                 deadline,
                 keys,
@@ -335,6 +354,10 @@ impl Destination for OtlpDestination {
         else {
             return Sent {
                 rejected: unit.items(),
+                refused: vec![unit.refusal(
+                    Reason::UnsupportedByDestination,
+                    "an OTLP collector takes OTLP only",
+                )],
                 ..Sent::default()
             };
         };
@@ -371,8 +394,13 @@ impl Destination for OtlpDestination {
                             *content_type = "application/x-protobuf";
                         }
                         None => {
+                            let spans = *spans;
                             return Sent {
-                                rejected: *spans,
+                                rejected: spans,
+                                refused: vec![unit.refusal(
+                                    Reason::UpstreamRejected,
+                                    "OTLP/JSON that does not convert to protobuf for gRPC",
+                                )],
                                 ..Sent::default()
                             };
                         }
@@ -412,7 +440,7 @@ impl Destination for OtlpDestination {
                 o
             }
         };
-        settle_outcome(outcome, *spans, keys, authorization.is_some())
+        settle_outcome(outcome, unit, keys)
     }
 }
 
@@ -442,29 +470,62 @@ impl Destination for LocalDestination {
     }
 
     fn send(&mut self, unit: &mut Unit, _deadline: Instant) -> Sent {
-        let Unit::Events { events, .. } = unit else {
+        let Unit::Events {
+            events,
+            authorization,
+        } = unit
+        else {
             return Sent {
                 rejected: unit.items(),
+                refused: vec![unit.refusal(
+                    Reason::UnsupportedByDestination,
+                    "the local store takes ingestion events only",
+                )],
                 ..Sent::default()
             };
         };
-        // Translated events go in as they are; a client's are read into the same model (one
-        // that does not fit is refused for good).
+        // Translated events go in as they are; a client's are read into the same model. One
+        // that does not fit, or that the store would skip, is refused for good (dead-lettered).
         let mut parsed = Vec::with_capacity(events.len());
-        let mut rejected = 0;
+        let mut refused = Vec::new();
+        let refuse = |event: Event, detail: String| {
+            let event = event.into_json();
+            Refusal {
+                reason: Reason::StoreRejected,
+                detail,
+                kind: RecordKind::IngestionBatch,
+                authorization: authorization.clone(),
+                items: 1,
+                body: serde_json::to_vec(&serde_json::json!({ "batch": [event] }))
+                    .unwrap_or_default(),
+            }
+        };
         for event in events.drain(..) {
-            match event {
-                Event::Translated(e) => parsed.push(*e),
+            let typed = match event {
+                Event::Translated(e) => *e,
                 Event::Sent(value) => {
                     match <langfuse_otel_core::IngestionEvent as serde::Deserialize>::deserialize(
                         &value,
                     ) {
-                        Ok(e) => parsed.push(e),
-                        Err(_) => rejected += 1,
+                        Ok(e) => e,
+                        Err(e) => {
+                            refused.push(refuse(Event::Sent(value), e.to_string()));
+                            continue;
+                        }
                     }
                 }
+            };
+            if typed.body.id().is_none() {
+                let detail = format!(
+                    "a {} without body.id: the store skips it, as Langfuse does",
+                    typed.event_type()
+                );
+                refused.push(refuse(Event::Translated(Box::new(typed)), detail));
+                continue;
             }
+            parsed.push(typed);
         }
+        let rejected = refused.len();
         match self.store.ingest(&parsed) {
             Ok(_) => {
                 if std::mem::replace(&mut self.failing, false) {
@@ -473,6 +534,7 @@ impl Destination for LocalDestination {
                 Sent {
                     delivered: parsed.len(),
                     rejected,
+                    refused,
                     retry: None,
                 }
             }
@@ -488,6 +550,7 @@ impl Destination for LocalDestination {
                 events.extend(parsed.into_iter().map(|e| Event::Translated(Box::new(e))));
                 Sent {
                     rejected,
+                    refused,
                     retry: Some(Retry {
                         reason: format!("the local store failed: {e}"),
                         // Only a restart brings a lost file back: retry seldom.

@@ -6,10 +6,16 @@
 //! |---|---|---|---|
 //! | [`Shape::Langfuse`] | OTLP (as received, or canonical) | ingestion events as sent | scores |
 //! | [`Shape::Events`] (`--to ingestion`, a local store) | translated events (one [`Translator`] for the bridge: the seen-trace set spans requests) | ingestion events as sent | `score-create` events, the score objects unchanged |
-//! | [`Shape::OtlpOnly`] (a collector) | OTLP as received | dropped, counted | dropped, counted |
+//! | [`Shape::OtlpOnly`] (a collector) | OTLP as received | dead-lettered, counted | dead-lettered, counted |
+//!
+//! OTLP records are decoded in the format their kind (the request's content type) declares,
+//! with the decoder the receiver validated them with ([`otlp::decode_as`]).
 //!
 //! Translated events get envelope ids derived from the record's sequence and the event
 //! (stable across restarts), so a re-sent event carries the id of its first sending.
+//!
+//! Whatever a destination refuses for good, and whatever a shape cannot carry, is written to
+//! the [dead-letter file](crate::dead_letter) with the reason before the cursor moves past it.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -24,6 +30,8 @@ use serde_json::{Value, json};
 
 use super::config::OtlpMode;
 use super::metrics::Metrics;
+use super::receive::otlp_format;
+use crate::dead_letter::{DeadLetters, Reason, Refusal};
 use crate::spool::{RecordKind, Spool, SpoolReader, SpoolRecord};
 
 /// What a destination takes.
@@ -113,6 +121,54 @@ impl Unit {
             | Unit::Scores { authorization, .. } => authorization.as_deref(),
         }
     }
+
+    /// The whole unit, as sent, refused for `reason` (for the dead-letter file).
+    pub fn refusal(&self, reason: Reason, detail: impl Into<String>) -> Refusal {
+        let (kind, body) = match self {
+            Unit::Otlp {
+                body, content_type, ..
+            } => {
+                let kind = if *content_type == "application/json" {
+                    RecordKind::OtlpJson
+                } else {
+                    RecordKind::OtlpProtobuf
+                };
+                (kind, body.clone())
+            }
+            Unit::Events { events, .. } => {
+                let events: Vec<Value> = events.iter().cloned().map(Event::into_json).collect();
+                (
+                    RecordKind::IngestionBatch,
+                    serde_json::to_vec(&json!({ "batch": events })).unwrap_or_default(),
+                )
+            }
+            Unit::Scores { scores, .. } => (
+                RecordKind::Scores,
+                serde_json::to_vec(scores).unwrap_or_default(),
+            ),
+        };
+        Refusal {
+            reason,
+            detail: detail.into(),
+            kind,
+            authorization: self.authorization().map(str::to_owned),
+            items: self.items(),
+            body,
+        }
+    }
+}
+
+/// A spool record refused as a whole (a kind the destination cannot carry, an export that no
+/// longer decodes).
+fn record_refusal(record: &SpoolRecord, reason: Reason, detail: String) -> Refusal {
+    Refusal {
+        reason,
+        detail,
+        kind: record.record_kind(),
+        authorization: record.authorization.clone(),
+        items: record.item_count as usize,
+        body: record.body.to_vec(),
+    }
 }
 
 /// What happened to a unit.
@@ -122,6 +178,9 @@ pub struct Sent {
     pub delivered: usize,
     /// Items the destination refused for good.
     pub rejected: usize,
+    /// The refused items as sent, with the reasons (for the dead-letter file; together they
+    /// hold the `rejected` items).
+    pub refused: Vec<Refusal>,
     /// Set when items remain (the unit now holds only them) and should be sent again.
     pub retry: Option<Retry>,
 }
@@ -162,11 +221,11 @@ impl Shaper {
         Shaper { shape, translator }
     }
 
-    /// Shapes records (in order) into units; returns them and the number of items the shape
-    /// cannot carry.
-    pub fn prepare(&mut self, records: &[SpoolRecord], now_ms: i64) -> (Vec<Unit>, usize) {
+    /// Shapes records (in order) into units; returns them and the records the shape cannot
+    /// carry (or that no longer decode), for the dead-letter file.
+    pub fn prepare(&mut self, records: &[SpoolRecord], now_ms: i64) -> (Vec<Unit>, Vec<Refusal>) {
         let mut units: Vec<Unit> = Vec::new();
-        let mut unsupported = 0usize;
+        let mut unsupported = Vec::new();
         for record in records {
             let auth = record.authorization.clone();
             match (record.record_kind(), self.shape) {
@@ -196,7 +255,7 @@ impl Shaper {
                     RecordKind::OtlpProtobuf | RecordKind::OtlpJson,
                     Shape::Langfuse(OtlpMode::Canonical),
                 ) => {
-                    match otlp::decode(&record.body) {
+                    match decode_record(record) {
                         Ok(batch) => {
                             let body = canonical_request(&batch).encode_to_vec();
                             push_protobuf(&mut units, body, auth, batch.span_count());
@@ -204,12 +263,16 @@ impl Shaper {
                         Err(e) => {
                             // Validated on receipt, so only a decoder change gets here.
                             tracing::error!(sequence = record.sequence, error = %e, "spooled export no longer decodes");
-                            unsupported += record.item_count as usize;
+                            unsupported.push(record_refusal(
+                                record,
+                                Reason::Undecodable,
+                                e.to_string(),
+                            ));
                         }
                     }
                 }
                 (RecordKind::OtlpProtobuf | RecordKind::OtlpJson, Shape::Events) => {
-                    match otlp::decode(&record.body) {
+                    match decode_record(record) {
                         Ok(batch) => {
                             let translation = self.translator.translate(&batch);
                             let mut events = Vec::with_capacity(translation.events.len());
@@ -244,7 +307,11 @@ impl Shaper {
                         }
                         Err(e) => {
                             tracing::error!(sequence = record.sequence, error = %e, "spooled export no longer decodes");
-                            unsupported += record.item_count as usize;
+                            unsupported.push(record_refusal(
+                                record,
+                                Reason::Undecodable,
+                                e.to_string(),
+                            ));
                         }
                     }
                 }
@@ -284,11 +351,28 @@ impl Shaper {
                 }
                 (RecordKind::IngestionBatch | RecordKind::Scores, Shape::OtlpOnly)
                 | (RecordKind::Unspecified, _) => {
-                    unsupported += record.item_count as usize;
+                    unsupported.push(record_refusal(
+                        record,
+                        Reason::UnsupportedByDestination,
+                        format!(
+                            "the destination does not carry {}",
+                            crate::dead_letter::kind_label(record.record_kind())
+                        ),
+                    ));
                 }
             }
         }
         (units, unsupported)
+    }
+}
+
+/// An OTLP record decoded in the format its kind declares (never sniffed).
+fn decode_record(
+    record: &SpoolRecord,
+) -> Result<langfuse_otel_core::SpanBatch<'static>, otlp::DecodeError> {
+    match otlp_format(record.record_kind()) {
+        Some(format) => otlp::decode_as(format, &record.body),
+        None => Err(otlp::DecodeError::Shape("not an OTLP record".into())),
     }
 }
 
@@ -433,6 +517,8 @@ pub struct Forwarder {
     pub send_timeout: Duration,
     /// Records in flight at the last crash (sent again: possible duplicates).
     pub redelivered: u64,
+    /// Where refused items go.
+    pub dead_letters: DeadLetters,
 }
 
 fn now_ms() -> i64 {
@@ -486,14 +572,12 @@ impl Forwarder {
             if let Err(e) = self.reader.mark_in_flight(last) {
                 tracing::warn!(error = %e, "cannot record the in-flight mark");
             }
-            let (units, unsupported) = self.shaper.prepare(&records, now_ms());
+            let first = records.first().map_or(0, |r| r.sequence);
+            let (units, mut refused) = self.shaper.prepare(&records, now_ms());
             drop(records);
+            let unsupported: usize = refused.iter().map(|r| r.items).sum();
             if unsupported > 0 {
                 metrics.dropped("unsupported_by_destination", unsupported as u64);
-                tracing::warn!(
-                    items = unsupported,
-                    "items the destination cannot carry were dropped"
-                );
             }
             let mut completed = true;
             'units: for mut unit in units {
@@ -503,7 +587,8 @@ impl Forwarder {
                     if let Some(stop) = stop_at {
                         deadline = deadline.min(stop);
                     }
-                    let sent = self.destination.send(&mut unit, deadline);
+                    let mut sent = self.destination.send(&mut unit, deadline);
+                    refused.append(&mut sent.refused);
                     if sent.delivered > 0 {
                         metrics
                             .forwarded_items
@@ -535,6 +620,11 @@ impl Forwarder {
                 }
             }
             if !completed {
+                // Nothing committed: after a restart the round is sent (and refused) again.
+                break;
+            }
+            // Refused items are on disk before the cursor moves past them.
+            if !refused.is_empty() && !self.dead_letter(runtime, &refused, (first, last)) {
                 break;
             }
             if let Err(e) = self.reader.commit(last) {
@@ -542,6 +632,42 @@ impl Forwarder {
             }
         }
         self.update_gauges();
+    }
+
+    /// Writes refused items to the dead-letter file, trying again until it works or the
+    /// bridge stops (then `false`: the records stay uncommitted and are sent again after a
+    /// restart, so nothing is lost unwritten).
+    fn dead_letter(
+        &self,
+        runtime: &tokio::runtime::Runtime,
+        refused: &[Refusal],
+        sequences: (u64, u64),
+    ) -> bool {
+        loop {
+            match self.dead_letters.write(refused, sequences, now_ms()) {
+                Ok(path) => {
+                    for r in refused {
+                        self.metrics.dead_lettered(r.reason.label(), r.items as u64);
+                        tracing::warn!(
+                            reason = r.reason.label(),
+                            items = r.items,
+                            kind = crate::dead_letter::kind_label(r.kind),
+                            detail = %r.detail,
+                            file = %path.display(),
+                            "items refused for good were written to the dead-letter file"
+                        );
+                    }
+                    return true;
+                }
+                Err(e) => {
+                    tracing::error!(error = %e, items = refused.len(), "cannot write the dead-letter file; will retry before moving on");
+                    if self.control.deadline().is_some_and(|d| Instant::now() >= d) {
+                        return false;
+                    }
+                    self.pause(runtime, Duration::from_secs(1));
+                }
+            }
+        }
     }
 
     fn pause(&self, runtime: &tokio::runtime::Runtime, wait: Duration) {
@@ -642,6 +768,8 @@ mod tests {
             0,
         );
         assert!(units.is_empty());
-        assert_eq!(unsupported, 1);
+        assert_eq!(unsupported.len(), 1);
+        assert_eq!(unsupported[0].reason, Reason::UnsupportedByDestination);
+        assert_eq!(unsupported[0].body, br#"[{"name":"q"}]"#);
     }
 }

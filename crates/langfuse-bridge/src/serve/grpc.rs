@@ -19,7 +19,7 @@ use tonic::{Code, Request, Response, Status};
 
 use super::Receiver;
 use super::metrics::Endpoint;
-use super::receive::{self, ReceiveError};
+use super::receive::ReceiveError;
 use crate::spool::RecordKind;
 
 /// The gRPC service over the shared receiver state.
@@ -73,22 +73,44 @@ impl TraceService for GrpcTraceService {
                 .get("authorization")
                 .and_then(|v| v.to_str().ok());
             let auth = state.auth.check(header)?;
-            let message = request.into_inner();
-            let spans = u32::try_from(receive::span_count(&message)).unwrap_or(u32::MAX);
+            let mut message = request.into_inner();
+            // The forwarder's id rules: the spans it would refuse are left out (partial success).
+            let (spans, rejected) = langfuse_otel_core::otlp::screen_request(&mut message);
+            if spans == 0 && rejected.spans > 0 {
+                return Err(ReceiveError::Malformed(format!(
+                    "invalid OTLP trace export: {}",
+                    rejected.message()
+                )));
+            }
+            let spans = u32::try_from(spans).unwrap_or(u32::MAX);
             let body = Bytes::from(message.encode_to_vec());
             state
                 .append(RecordKind::OtlpProtobuf, auth, body, spans)
                 .await?;
-            Ok::<_, ReceiveError>(spans)
+            Ok::<_, ReceiveError>((spans, rejected))
         }
         .await;
         match result {
-            Ok(spans) => {
+            Ok((spans, rejected)) => {
                 state
                     .metrics
                     .accepted(Endpoint::Grpc, u64::from(spans), started.elapsed());
+                let partial_success = (rejected.spans > 0).then(|| {
+                    state
+                        .metrics
+                        .rejected_spans(Endpoint::Grpc, rejected.spans as u64);
+                    tracing::warn!(
+                        spans = rejected.spans,
+                        reason = rejected.reason.as_deref().unwrap_or_default(),
+                        "spans refused, the rest of the export kept"
+                    );
+                    opentelemetry_proto::tonic::collector::trace::v1::ExportTracePartialSuccess {
+                        rejected_spans: i64::try_from(rejected.spans).unwrap_or(i64::MAX),
+                        error_message: rejected.message(),
+                    }
+                });
                 Ok(Response::new(ExportTraceServiceResponse {
-                    partial_success: None,
+                    partial_success,
                 }))
             }
             Err(e) => {

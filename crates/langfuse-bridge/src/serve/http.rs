@@ -127,25 +127,55 @@ async fn otlp(
     let result = async {
         let kind = receive::otlp_kind(header_str(&headers, header::CONTENT_TYPE))?;
         let (auth, body) = prepare(&state, &headers, body).await?;
-        let spans = receive::check_otlp(kind, &body)?;
-        state.append(kind, auth, body, spans).await?;
-        Ok::<_, ReceiveError>((kind, spans))
+        let checked = receive::check_otlp(kind, body)?;
+        state
+            .append(kind, auth, checked.body, checked.spans)
+            .await?;
+        Ok::<_, ReceiveError>((kind, checked.spans, checked.rejected))
     }
     .await;
     match result {
-        Ok((kind, spans)) => {
+        Ok((kind, spans, rejected)) => {
             state
                 .metrics
                 .accepted(endpoint, u64::from(spans), started.elapsed());
+            // OTLP's partial success: the refused spans are counted and named, the rest kept.
+            let partial = (rejected.spans > 0).then(|| {
+                state
+                    .metrics
+                    .rejected_spans(endpoint, rejected.spans as u64);
+                tracing::warn!(
+                    spans = rejected.spans,
+                    reason = rejected.reason.as_deref().unwrap_or_default(),
+                    "spans refused, the rest of the export kept"
+                );
+                (rejected.spans, rejected.message())
+            });
             if kind == RecordKind::OtlpProtobuf {
-                // An empty ExportTraceServiceResponse.
+                // An ExportTraceServiceResponse (empty without partial success).
+                use opentelemetry_proto::tonic::collector::trace::v1 as collector;
+                let response = collector::ExportTraceServiceResponse {
+                    partial_success: partial.map(|(spans, message)| {
+                        collector::ExportTracePartialSuccess {
+                            rejected_spans: i64::try_from(spans).unwrap_or(i64::MAX),
+                            error_message: message,
+                        }
+                    }),
+                };
                 (
                     [(header::CONTENT_TYPE, "application/x-protobuf")],
-                    Bytes::new(),
+                    Bytes::from(prost::Message::encode_to_vec(&response)),
                 )
                     .into_response()
             } else {
-                json_response(StatusCode::OK, &json!({}))
+                let body = match partial {
+                    // int64 is a string in OTLP/JSON.
+                    Some((spans, message)) => json!({"partialSuccess": {
+                        "rejectedSpans": spans.to_string(), "errorMessage": message
+                    }}),
+                    None => json!({}),
+                };
+                json_response(StatusCode::OK, &body)
             }
         }
         Err(e) => {

@@ -11,6 +11,8 @@
 //! | `langfuse_bridge_forwarded_requests_total` | counter | |
 //! | `langfuse_bridge_forward_retries_total` | counter | |
 //! | `langfuse_bridge_dropped_items_total` | counter | `reason` (`upstream_rejected`, `unsupported_by_destination`) |
+//! | `langfuse_bridge_rejected_spans_total` | counter | `endpoint` (spans left out of acknowledged exports: OTLP partial success) |
+//! | `langfuse_bridge_dead_lettered_items_total` | counter | `reason` (items written to the dead-letter file, see [`crate::dead_letter`]) |
 //! | `langfuse_bridge_redelivered_records_total` | counter | records in flight at the last crash, sent again (possible duplicates) |
 //! | `langfuse_bridge_spool_bytes`, `langfuse_bridge_spool_records` | gauge | |
 //! | `langfuse_bridge_forward_lag_seconds` | gauge | age of the oldest record not yet accepted upstream |
@@ -80,6 +82,14 @@ const REASONS: [&str; 9] = [
 
 const DROP_REASONS: [&str; 2] = ["upstream_rejected", "unsupported_by_destination"];
 
+/// Reasons of `langfuse_bridge_dead_lettered_items_total` (see [`crate::dead_letter::Reason`]).
+const DEAD_LETTER_REASONS: [&str; 4] = [
+    "upstream_rejected",
+    "store_rejected",
+    "unsupported_by_destination",
+    "undecodable",
+];
+
 /// Upper bounds of the latency histogram (seconds).
 const BUCKETS: [f64; 12] = [
     0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 5.0,
@@ -109,6 +119,8 @@ pub struct Metrics {
     dropped: [AtomicU64; DROP_REASONS.len()],
     /// Records re-sent after a restart that may already have been delivered.
     pub redelivered_records: AtomicU64,
+    rejected_spans: [AtomicU64; ENDPOINTS.len()],
+    dead_lettered: [AtomicU64; DEAD_LETTER_REASONS.len()],
     /// Spool size.
     pub spool_bytes: AtomicU64,
     /// Records not yet accepted upstream.
@@ -157,6 +169,26 @@ impl Metrics {
         if let Some(i) = DROP_REASONS.iter().position(|r| *r == reason) {
             self.dropped[i].fetch_add(items, Ordering::Relaxed);
         }
+    }
+
+    /// Spans left out of an acknowledged export (OTLP partial success).
+    pub fn rejected_spans(&self, endpoint: Endpoint, spans: u64) {
+        self.rejected_spans[index(endpoint)].fetch_add(spans, Ordering::Relaxed);
+    }
+
+    /// Items written to the dead-letter file, by reason label.
+    pub fn dead_lettered(&self, reason: &str, items: u64) {
+        if let Some(i) = DEAD_LETTER_REASONS.iter().position(|r| *r == reason) {
+            self.dead_lettered[i].fetch_add(items, Ordering::Relaxed);
+        }
+    }
+
+    /// Items written to the dead-letter file for `reason` so far.
+    pub fn dead_lettered_count(&self, reason: &str) -> u64 {
+        DEAD_LETTER_REASONS
+            .iter()
+            .position(|r| *r == reason)
+            .map_or(0, |i| self.dead_lettered[i].load(Ordering::Relaxed))
     }
 
     /// Rejected requests for `reason` so far.
@@ -265,6 +297,35 @@ impl Metrics {
                 load(&self.dropped[i])
             );
         }
+        let name = "langfuse_bridge_rejected_spans_total";
+        family(
+            name,
+            "counter",
+            "Spans left out of acknowledged exports (OTLP partial success).",
+            &mut out,
+        );
+        for e in ENDPOINTS {
+            let _ = writeln!(
+                out,
+                "{name}{{endpoint=\"{}\"}} {}",
+                e.label(),
+                load(&self.rejected_spans[index(e)])
+            );
+        }
+        let name = "langfuse_bridge_dead_lettered_items_total";
+        family(
+            name,
+            "counter",
+            "Items written to the dead-letter file, by reason.",
+            &mut out,
+        );
+        for (i, r) in DEAD_LETTER_REASONS.iter().enumerate() {
+            let _ = writeln!(
+                out,
+                "{name}{{reason=\"{r}\"}} {}",
+                load(&self.dead_lettered[i])
+            );
+        }
         for (name, help, value) in [
             (
                 "langfuse_bridge_spool_bytes",
@@ -354,6 +415,8 @@ mod tests {
             "langfuse_bridge_forward_lag_seconds 0",
             "langfuse_bridge_request_duration_seconds_bucket{endpoint=\"otlp_grpc\",le=\"0.0025\"} 1",
             "langfuse_bridge_dropped_items_total{reason=\"upstream_rejected\"} 0",
+            "langfuse_bridge_rejected_spans_total{endpoint=\"otlp_http\"} 0",
+            "langfuse_bridge_dead_lettered_items_total{reason=\"store_rejected\"} 0",
         ] {
             assert!(text.contains(series), "missing {series} in\n{text}");
         }

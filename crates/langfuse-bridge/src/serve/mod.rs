@@ -232,6 +232,7 @@ impl Bridge {
             control: Arc::new(ForwardControl::default()),
             send_timeout: Duration::from_secs(config.upstream_timeout_secs.max(1)),
             redelivered,
+            dead_letters: crate::dead_letter::DeadLetters::new(&config.spool, cursor),
         };
         Ok(BoundBridge {
             http,

@@ -7,11 +7,19 @@
 //! | decompressed body over `max_decompressed_bytes` (gzip bombs) | 413, memory bounded by the limit |
 //! | `Content-Encoding` other than gzip/identity, `Content-Type` other than protobuf/JSON | 415 |
 //! | undecodable protobuf, JSON, gzip | 400 with the decoder's message |
+//! | an OTLP export with spans the forwarder's decoder refuses (an empty id, …) | the rest kept and stored without them, `partial_success` in the answer; 400 when none is left |
+//! | an ingestion event the record model does not read (unknown type, numeric `body.id`, …) | 400 for that event in the 207 answer; the others stored as sent |
+//!
+//! OTLP bodies are checked with the decoder the forwarder uses, in the format the content type
+//! declares ([`otlp::screen`], [`otlp::decode_as`]), and ingestion events with the record model
+//! the local store and the forwarders read ([`IngestionEvent`]): what is acknowledged can be
+//! delivered.
 
 use bytes::Bytes;
-use langfuse_otel_core::otlp;
+use langfuse_otel_core::IngestionEvent;
+use langfuse_otel_core::otlp::{self, Format, Rejected};
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
-use prost::Message;
+use serde::Deserialize;
 use serde_json::Value;
 
 use super::content_type::MediaType;
@@ -147,19 +155,45 @@ pub fn otlp_kind(content_type: Option<&str>) -> Result<RecordKind, ReceiveError>
     }
 }
 
-/// Validates an uncompressed OTLP trace export and counts its spans.
-pub fn check_otlp(kind: RecordKind, body: &[u8]) -> Result<u32, ReceiveError> {
-    let spans = match kind {
-        RecordKind::OtlpProtobuf => {
-            let request = ExportTraceServiceRequest::decode(body)
-                .map_err(|e| ReceiveError::Malformed(format!("invalid OTLP protobuf: {e}")))?;
-            span_count(&request)
-        }
-        _ => otlp::decode_json(body)
-            .map_err(|e| ReceiveError::Malformed(e.to_string()))?
-            .span_count(),
-    };
-    Ok(u32::try_from(spans).unwrap_or(u32::MAX))
+/// The OTLP format of a record kind (`None` for the Langfuse API kinds).
+pub fn otlp_format(kind: RecordKind) -> Option<Format> {
+    match kind {
+        RecordKind::OtlpProtobuf => Some(Format::Protobuf),
+        RecordKind::OtlpJson => Some(Format::Json),
+        _ => None,
+    }
+}
+
+/// An OTLP export as it is stored: what the forwarder's decoder accepts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CheckedExport {
+    /// Spans kept.
+    pub spans: u32,
+    /// Spans refused (OTLP's partial success).
+    pub rejected: Rejected,
+    /// The body to store: as received, or re-encoded without the refused spans.
+    pub body: Bytes,
+}
+
+/// Validates an uncompressed OTLP trace export with the forwarder's decoder, in the format its
+/// kind declares: 400 when it does not decode or when every span is refused; else the spans
+/// kept, those refused and the body to store.
+pub fn check_otlp(kind: RecordKind, body: Bytes) -> Result<CheckedExport, ReceiveError> {
+    let format = otlp_format(kind)
+        .ok_or_else(|| ReceiveError::Malformed("not an OTLP trace export".into()))?;
+    let screened =
+        otlp::screen(format, &body).map_err(|e| ReceiveError::Malformed(e.to_string()))?;
+    if screened.spans == 0 && screened.rejected.spans > 0 {
+        return Err(ReceiveError::Malformed(format!(
+            "invalid OTLP trace export: {}",
+            screened.rejected.message()
+        )));
+    }
+    Ok(CheckedExport {
+        spans: u32::try_from(screened.spans).unwrap_or(u32::MAX),
+        rejected: screened.rejected,
+        body: screened.body.map_or(body, Bytes::from),
+    })
 }
 
 /// Spans in an export.
@@ -217,7 +251,10 @@ pub fn split_ingestion(body: &[u8]) -> Result<(Vec<Value>, Vec<EventVerdict>), R
         } else if !event.get("body").is_some_and(Value::is_object) {
             Some("event body must be an object".to_owned())
         } else {
-            None
+            // What the local store and the forwarders read the event as.
+            IngestionEvent::deserialize(event)
+                .err()
+                .map(|e| format!("the event does not match the ingestion schema: {e}"))
         };
         if error.is_none() {
             valid.push(event.clone());
@@ -294,13 +331,13 @@ mod tests {
     #[test]
     fn malformed_bodies_are_400() {
         assert_eq!(
-            check_otlp(RecordKind::OtlpProtobuf, b"\xff\xff")
+            check_otlp(RecordKind::OtlpProtobuf, Bytes::from_static(b"\xff\xff"))
                 .unwrap_err()
                 .http_status(),
             400
         );
         assert_eq!(
-            check_otlp(RecordKind::OtlpJson, b"{")
+            check_otlp(RecordKind::OtlpJson, Bytes::from_static(b"{"))
                 .unwrap_err()
                 .http_status(),
             400
@@ -316,12 +353,78 @@ mod tests {
     #[test]
     fn invalid_ingestion_events_get_their_own_errors() {
         let (valid, verdicts) = split_ingestion(
-            br#"{"batch":[{"id":"a","type":"score-create","body":{}},{"id":1,"type":"x","body":{}}]}"#,
+            br#"{"batch":[{"id":"a","type":"score-create","body":{"name":"q","value":1}},{"id":1,"type":"x","body":{}}]}"#,
         )
         .unwrap();
         assert_eq!(valid.len(), 1);
         assert!(verdicts[0].error.is_none());
         assert!(verdicts[1].error.is_some());
+    }
+
+    #[test]
+    fn events_the_record_model_does_not_read_are_refused_and_kept_as_sent_otherwise() {
+        let (valid, verdicts) = split_ingestion(
+            br#"{"batch":[
+            {"id":"ok","type":"span-create","timestamp":"2026-01-01T00:00:00.000Z","body":{"id":"s1","traceId":"t1","newKey":{"kept":true}}},
+            {"id":"unknown-type","type":"span-explode","body":{"id":"s2"}},
+            {"id":"numeric-id","type":"span-create","body":{"id":7}},
+            {"id":"string-usage","type":"generation-create","body":{"id":"g1","usageDetails":"12"}}]}"#,
+        )
+        .unwrap();
+        assert_eq!(valid.len(), 1);
+        assert_eq!(valid[0]["body"]["newKey"]["kept"], true);
+        let refused: Vec<&str> = verdicts
+            .iter()
+            .filter(|v| v.error.is_some())
+            .filter_map(|v| v.id.as_str())
+            .collect();
+        assert_eq!(refused, ["unknown-type", "numeric-id", "string-usage"]);
+        assert!(
+            verdicts[1]
+                .error
+                .as_deref()
+                .unwrap()
+                .contains("span-explode")
+        );
+    }
+
+    #[test]
+    fn an_export_whose_spans_are_all_refused_is_400_and_one_bad_span_is_left_out() {
+        use opentelemetry_proto::tonic::trace::v1 as pb;
+        use prost::Message;
+        let span = |id: Vec<u8>| pb::Span {
+            trace_id: vec![1; 16],
+            span_id: id,
+            ..Default::default()
+        };
+        let export = |spans| {
+            ExportTraceServiceRequest {
+                resource_spans: vec![pb::ResourceSpans {
+                    scope_spans: vec![pb::ScopeSpans {
+                        spans,
+                        ..Default::default()
+                    }],
+                    ..Default::default()
+                }],
+            }
+            .encode_to_vec()
+        };
+        let all_bad = export(vec![span(vec![])]);
+        assert_eq!(
+            check_otlp(RecordKind::OtlpProtobuf, Bytes::from(all_bad))
+                .unwrap_err()
+                .http_status(),
+            400
+        );
+        let one_bad = export(vec![span(vec![2; 8]), span(vec![])]);
+        let checked = check_otlp(RecordKind::OtlpProtobuf, Bytes::from(one_bad)).unwrap();
+        assert_eq!((checked.spans, checked.rejected.spans), (1, 1));
+        assert_eq!(
+            otlp::decode_as(Format::Protobuf, &checked.body)
+                .unwrap()
+                .span_count(),
+            1
+        );
     }
 
     #[test]
@@ -340,5 +443,196 @@ mod tests {
             2
         );
         assert!(parse_scores(b"3").is_err());
+    }
+
+    mod accepted_means_decodable {
+        //! Anything the receiver accepts, the forwarder's decoder accepts: random exports with
+        //! missing, empty and odd ids, odd lists, byte-level corruption and every length of
+        //! the first `ResourceSpans`.
+        use super::*;
+        use opentelemetry_proto::tonic::trace::v1 as pb;
+        use proptest::prelude::*;
+        use prost::Message;
+
+        fn forwarder_accepts(kind: RecordKind, body: &[u8]) {
+            let format = otlp_format(kind).unwrap();
+            if let Ok(checked) = check_otlp(kind, Bytes::copy_from_slice(body)) {
+                let batch = otlp::decode_as(format, &checked.body)
+                    .unwrap_or_else(|e| panic!("accepted but the forwarder refuses it: {e}"));
+                assert_eq!(batch.span_count(), checked.spans as usize);
+            }
+        }
+
+        fn id_strategy(len: usize) -> impl Strategy<Value = Vec<u8>> {
+            prop_oneof![
+                4 => proptest::collection::vec(any::<u8>(), len),
+                1 => Just(Vec::new()),
+                1 => proptest::collection::vec(any::<u8>(), 0..20),
+            ]
+        }
+
+        fn span_strategy() -> impl Strategy<Value = pb::Span> {
+            (id_strategy(16), id_strategy(8), id_strategy(8), ".{0,40}").prop_map(
+                |(trace_id, span_id, parent_span_id, name)| pb::Span {
+                    trace_id,
+                    span_id,
+                    parent_span_id,
+                    name,
+                    ..Default::default()
+                },
+            )
+        }
+
+        fn request_strategy() -> impl Strategy<Value = ExportTraceServiceRequest> {
+            proptest::collection::vec(
+                proptest::collection::vec(proptest::collection::vec(span_strategy(), 0..5), 0..3),
+                0..3,
+            )
+            .prop_map(|resources| ExportTraceServiceRequest {
+                resource_spans: resources
+                    .into_iter()
+                    .map(|scopes| pb::ResourceSpans {
+                        scope_spans: scopes
+                            .into_iter()
+                            .map(|spans| pb::ScopeSpans {
+                                spans,
+                                ..Default::default()
+                            })
+                            .collect(),
+                        ..Default::default()
+                    })
+                    .collect(),
+            })
+        }
+
+        /// An OTLP/JSON id in the forms clients send (and some they should not).
+        fn json_id() -> impl Strategy<Value = Option<Value>> {
+            prop_oneof![
+                4 => "[0-9a-f]{16}".prop_map(|s| Some(Value::String(s))),
+                1 => Just(None),
+                1 => Just(Some(Value::Null)),
+                1 => Just(Some(Value::String(String::new()))),
+                1 => Just(Some(serde_json::json!(7))),
+                1 => Just(Some(serde_json::json!([1, 2, 300]))),
+                1 => Just(Some(serde_json::json!({"type": "Buffer", "data": [1, 2]}))),
+            ]
+        }
+
+        fn json_list() -> impl Strategy<Value = Option<Value>> {
+            prop_oneof![
+                4 => Just(Some(serde_json::json!([{"key": "k", "value": {"stringValue": "v"}}]))),
+                1 => Just(None),
+                1 => Just(Some(serde_json::json!({"k": "v"}))),
+                1 => Just(Some(Value::Null)),
+            ]
+        }
+
+        fn json_span() -> impl Strategy<Value = Value> {
+            (json_id(), json_id(), json_id(), json_list(), json_list()).prop_map(
+                |(trace, span, parent, attributes, events)| {
+                    let mut map = serde_json::Map::new();
+                    for (key, value) in [
+                        ("traceId", trace),
+                        ("spanId", span),
+                        ("parentSpanId", parent),
+                        ("attributes", attributes),
+                        (
+                            "events",
+                            events.map(|e| serde_json::json!([{"attributes": e}])),
+                        ),
+                    ] {
+                        if let Some(value) = value {
+                            map.insert(key.into(), value);
+                        }
+                    }
+                    Value::Object(map)
+                },
+            )
+        }
+
+        fn json_export() -> impl Strategy<Value = Value> {
+            (
+                proptest::collection::vec(json_span(), 0..6),
+                json_list(),
+                any::<bool>(),
+            )
+                .prop_map(|(spans, resource_attributes, spans_as_object)| {
+                    let spans = if spans_as_object {
+                        serde_json::json!({"0": spans})
+                    } else {
+                        Value::Array(spans)
+                    };
+                    let mut resource = serde_json::Map::new();
+                    if let Some(a) = resource_attributes {
+                        resource.insert("attributes".into(), a);
+                    }
+                    serde_json::json!({"resourceSpans": [{
+                        "resource": resource,
+                        "scopeSpans": [{"spans": spans}]
+                    }]})
+                })
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(512))]
+
+            #[test]
+            fn protobuf_exports(request in request_strategy(), flips in proptest::collection::vec((any::<usize>(), any::<u8>()), 0..3)) {
+                let mut body = request.encode_to_vec();
+                forwarder_accepts(RecordKind::OtlpProtobuf, &body);
+                if !body.is_empty() {
+                    for (at, byte) in flips {
+                        let at = at % body.len();
+                        body[at] = byte;
+                    }
+                    forwarder_accepts(RecordKind::OtlpProtobuf, &body);
+                    forwarder_accepts(RecordKind::OtlpJson, &body);
+                }
+            }
+
+            #[test]
+            fn json_exports(export in json_export()) {
+                let body = serde_json::to_vec(&export).unwrap();
+                forwarder_accepts(RecordKind::OtlpJson, &body);
+                forwarder_accepts(RecordKind::OtlpProtobuf, &body);
+            }
+
+            #[test]
+            fn arbitrary_bytes(body in proptest::collection::vec(any::<u8>(), 0..300)) {
+                forwarder_accepts(RecordKind::OtlpProtobuf, &body);
+                forwarder_accepts(RecordKind::OtlpJson, &body);
+            }
+        }
+
+        #[test]
+        fn exports_whose_first_message_starts_like_json_are_kept_as_protobuf() {
+            // A name of every length puts every byte value from 0x64 to 0x8c at offset 1.
+            for name in 60..100 {
+                let request = ExportTraceServiceRequest {
+                    resource_spans: vec![pb::ResourceSpans {
+                        scope_spans: vec![pb::ScopeSpans {
+                            spans: vec![pb::Span {
+                                trace_id: vec![1; 16],
+                                span_id: vec![2; 8],
+                                name: "n".repeat(name),
+                                ..Default::default()
+                            }],
+                            ..Default::default()
+                        }],
+                        ..Default::default()
+                    }],
+                };
+                let body = request.encode_to_vec();
+                let checked =
+                    check_otlp(RecordKind::OtlpProtobuf, Bytes::from(body.clone())).unwrap();
+                assert_eq!(checked.body, body, "kept as received");
+                assert_eq!(
+                    otlp::decode_as(Format::Protobuf, &checked.body)
+                        .unwrap()
+                        .span_count(),
+                    1
+                );
+            }
+        }
     }
 }

@@ -59,13 +59,20 @@ pub fn batch_from_json(root: &Value) -> Result<SpanBatch<'static>, DecodeError> 
             };
             let mut spans = Vec::new();
             for (pi, sp) in list(ss, "spans", &at)?.iter().enumerate() {
-                spans.push(span(object(sp, &format!("{at}.spans[{pi}]"))?, &at)?);
+                let at = format!("{at}.spans[{pi}]");
+                spans.push(span(object(sp, &at)?, &at)?);
             }
             group.scope_spans.push(ScopeSpans { scope, spans });
         }
         batch.resource_spans.push(group);
     }
     Ok(batch)
+}
+
+/// Why the decoder refuses one span of an export (the span is `value`, found at `at`), if it
+/// does: the span-level rules of [`batch_from_json`].
+pub(super) fn span_problem(value: &Value, at: &str) -> Option<DecodeError> {
+    object(value, at).and_then(|obj| span(obj, at)).err()
 }
 
 fn object<'v>(value: &'v Value, at: &str) -> Result<&'v Map<String, Value>, DecodeError> {

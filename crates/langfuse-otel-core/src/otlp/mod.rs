@@ -5,7 +5,9 @@
 //! |---|---|
 //! | OTLP/JSON body | [`decode_json`] |
 //! | OTLP protobuf body | [`decode_protobuf`], or [`batch_from_request`] for a decoded message |
-//! | either (auto-detected) | [`decode`] |
+//! | a body of a declared [`Format`] (a request's content type) | [`decode_as`] |
+//! | either (auto-detected, for files and stdin) | [`decode`] |
+//! | a body to acknowledge: the spans the decoder would refuse, and the export without them | [`screen`], [`screen_request`] |
 //! | `opentelemetry_sdk` spans (in-process exporter) | [`batch_from_span_data`] |
 //!
 //! All of them produce the values the Langfuse server derives from the same export: the
@@ -15,10 +17,12 @@
 
 mod json;
 mod proto;
+mod screen;
 mod sdk;
 
 pub use self::json::{any_value as json_any_value, batch_from_json, decode_json};
 pub use self::proto::{batch_from_request, decode_protobuf};
+pub use self::screen::{Rejected, Screened, screen, screen_request};
 pub use self::sdk::batch_from_span_data;
 pub(crate) use self::sdk::value as sdk_value;
 
@@ -39,8 +43,40 @@ pub enum DecodeError {
     Shape(String),
 }
 
-/// Decodes an OTLP trace export, detecting its encoding: a body whose first non-whitespace
-/// byte is `{` is OTLP/JSON, anything else OTLP protobuf.
+/// The encoding of an OTLP body, as a request's content type declares it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Format {
+    /// `application/x-protobuf`: an `ExportTraceServiceRequest` message.
+    Protobuf,
+    /// `application/json`: OTLP/JSON.
+    Json,
+}
+
+/// Decodes an OTLP trace export of a declared format (no sniffing: a protobuf body is never
+/// taken for JSON, whatever its first bytes).
+///
+/// ```
+/// use langfuse_otel_core::otlp::{self, Format};
+///
+/// assert_eq!(otlp::decode_as(Format::Json, br#"{"resourceSpans":[]}"#).unwrap().span_count(), 0);
+/// // A protobuf export whose first `ResourceSpans` is 123 bytes long starts with 0x0A 0x7B
+/// // ("\n{"); declared as protobuf, it is protobuf.
+/// assert!(otlp::decode_as(Format::Protobuf, b"\x0a\x7b").is_err());
+/// assert!(otlp::decode_as(Format::Json, b"\x0a\x00").is_err());
+/// ```
+pub fn decode_as(format: Format, bytes: &[u8]) -> Result<SpanBatch<'static>, DecodeError> {
+    match format {
+        Format::Protobuf => decode_protobuf(bytes),
+        Format::Json => decode_json(bytes),
+    }
+}
+
+/// Decodes an OTLP trace export of unknown encoding (a file, stdin): a body whose first
+/// non-whitespace byte is `{` is tried as OTLP/JSON first, then as protobuf; anything else is
+/// protobuf. When the encoding is known (a request's content type), use [`decode_as`].
+///
+/// The fallback matters: a protobuf export whose first `ResourceSpans` is 123 bytes long
+/// starts with the tag 0x0A (whitespace in JSON) and the length 0x7B (`{`).
 ///
 /// The body must already be decompressed.
 ///
@@ -54,10 +90,14 @@ pub enum DecodeError {
 /// assert!(otlp::decode(b"\xff\xff\xff").is_err());
 /// ```
 pub fn decode(bytes: &[u8]) -> Result<SpanBatch<'static>, DecodeError> {
-    if looks_like_json(bytes) {
-        decode_json(bytes)
-    } else {
-        decode_protobuf(bytes)
+    if !looks_like_json(bytes) {
+        return decode_protobuf(bytes);
+    }
+    match decode_json(bytes) {
+        Ok(batch) => Ok(batch),
+        // Not JSON after all: a protobuf that decodes wins; otherwise the JSON error explains
+        // best what is wrong with a body that starts like JSON.
+        Err(json_error) => decode_protobuf(bytes).map_err(|_| json_error),
     }
 }
 
@@ -93,3 +133,70 @@ pub(crate) fn nanos_to_ms(ns: u64) -> Option<i64> {
 /// The value the server derives for an empty `arrayValue` (protobufjs `toObject` omits the
 /// empty `values` list, so the wrapper is stringified).
 pub(crate) const EMPTY_ARRAY_VALUE: &str = r#"{"arrayValue":{}}"#;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
+    use opentelemetry_proto::tonic::common::v1::InstrumentationScope;
+    use opentelemetry_proto::tonic::trace::v1 as pb;
+    use prost::Message;
+
+    /// An export whose first `ResourceSpans` encodes to exactly `len` bytes (a span name, a
+    /// scope name and a schema URL of the right lengths: a nested length crossing 127 takes a
+    /// second byte), followed by a second one.
+    fn export_with_first_resource_spans_of(len: usize) -> ExportTraceServiceRequest {
+        let resource_spans = |scope: usize, name: usize, schema: usize| pb::ResourceSpans {
+            schema_url: "u".repeat(schema),
+            scope_spans: vec![pb::ScopeSpans {
+                scope: Some(InstrumentationScope {
+                    name: "s".repeat(scope),
+                    ..Default::default()
+                }),
+                spans: vec![pb::Span {
+                    trace_id: vec![0xab; 16],
+                    span_id: vec![0x0f; 8],
+                    name: "n".repeat(name),
+                    start_time_unix_nano: 1_767_258_000_000_000_000,
+                    ..Default::default()
+                }],
+                ..Default::default()
+            }],
+            ..Default::default()
+        };
+        let first = (0..64)
+            .flat_map(|scope| (0..128).map(move |name| (scope, name)))
+            .flat_map(|(scope, name)| (0..4).map(move |schema| resource_spans(scope, name, schema)))
+            .find(|rs| rs.encoded_len() == len)
+            .unwrap_or_else(|| panic!("no ResourceSpans of {len} bytes"));
+        ExportTraceServiceRequest {
+            resource_spans: vec![first, resource_spans(3, 3, 0)],
+        }
+    }
+
+    #[test]
+    fn protobuf_exports_of_every_first_message_length_decode_as_protobuf() {
+        for len in 100..=140 {
+            let body = export_with_first_resource_spans_of(len).encode_to_vec();
+            if len < 128 {
+                assert_eq!(body[1] as usize, len, "the length byte");
+            }
+            let by_format = decode_as(Format::Protobuf, &body).unwrap();
+            assert_eq!(by_format.span_count(), 2, "declared, len {len}");
+            let sniffed = decode(&body).unwrap_or_else(|e| panic!("len {len}: {e}"));
+            assert_eq!(sniffed, by_format, "auto-detected, len {len}");
+        }
+    }
+
+    #[test]
+    fn json_is_still_detected_and_its_errors_reported() {
+        assert_eq!(
+            decode(b" \n{\"resourceSpans\":[]}").unwrap().span_count(),
+            0
+        );
+        assert!(matches!(
+            decode(b"{\"resourceSpans\":"),
+            Err(DecodeError::Json(_))
+        ));
+    }
+}

@@ -46,20 +46,26 @@ fn validate_ids(req: &ExportTraceServiceRequest) -> Result<(), DecodeError> {
     for (ri, rs) in req.resource_spans.iter().enumerate() {
         for (si, ss) in rs.scope_spans.iter().enumerate() {
             for (pi, span) in ss.spans.iter().enumerate() {
-                let missing = if span.trace_id.is_empty() {
-                    "traceId"
-                } else if span.span_id.is_empty() {
-                    "spanId"
-                } else {
-                    continue;
-                };
-                return Err(DecodeError::Shape(format!(
-                    "resourceSpans[{ri}].scopeSpans[{si}].spans[{pi}]: {missing}:absent"
-                )));
+                if let Some(problem) = id_problem(span) {
+                    return Err(DecodeError::Shape(format!(
+                        "resourceSpans[{ri}].scopeSpans[{si}].spans[{pi}]: {problem}"
+                    )));
+                }
             }
         }
     }
     Ok(())
+}
+
+/// Why the server refuses a span's ids (`traceId:absent`, `spanId:absent`), if it does.
+pub(super) fn id_problem(span: &pb::Span) -> Option<&'static str> {
+    if span.trace_id.is_empty() {
+        Some("traceId:absent")
+    } else if span.span_id.is_empty() {
+        Some("spanId:absent")
+    } else {
+        None
+    }
 }
 
 /// Converts a decoded request, moving its strings into the batch (no copies).
