@@ -52,8 +52,6 @@ use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 
-use crate::serve::auth::basic;
-
 /// The realm of the `WWW-Authenticate` challenge.
 const REALM: &str = "Basic realm=\"langfuse-bridge\", charset=\"UTF-8\"";
 
@@ -442,6 +440,19 @@ fn is_ip_literal(host: &str) -> bool {
 
 /// Compares in time that depends only on `given`'s length, never on where it differs nor on
 /// the expected value's length.
+/// `Basic base64(public:secret)`: the `Authorization` value of a Langfuse key pair, as the
+/// SDKs send it.
+///
+/// ```
+/// assert_eq!(langfuse_bridge::access::basic("pk", "sk"), "Basic cGs6c2s=");
+/// ```
+pub fn basic(public_key: &str, secret_key: &str) -> String {
+    use base64::Engine;
+    let token =
+        base64::engine::general_purpose::STANDARD.encode(format!("{public_key}:{secret_key}"));
+    format!("Basic {token}")
+}
+
 pub(crate) fn constant_time_eq(given: &[u8], expected: &[u8]) -> bool {
     if expected.is_empty() {
         return given.is_empty();

@@ -19,6 +19,7 @@
 //! | [`serve`] | `serve`: OTLP/HTTP, OTLP/gRPC and Langfuse API receivers, spool, forwarding |
 //! | [`access`] | who may use a listener of `serve` and `ui`: keys, allowed hosts, own origin, loopback without keys |
 //! | [`dead_letter`] | the dead-letter files of `serve`: what a destination refused for good, with the reason |
+//! | [`logging`] | the log filter (`--log-level`, `RUST_LOG`) and the subscriber of `serve` and `ui` |
 //!
 //! ```
 //! use langfuse_bridge::body::{BodyLimits, Encoding, decode_body};
@@ -37,6 +38,7 @@ pub mod cli;
 pub mod dead_letter;
 pub mod error;
 pub mod import_cmd;
+pub mod logging;
 pub mod serve;
 pub mod spool;
 pub mod spool_cmd;
@@ -54,7 +56,7 @@ pub use error::BridgeError;
 pub fn run(cli: cli::Cli) -> Result<(), BridgeError> {
     match cli.command {
         cli::Command::Translate(args) => translate_cmd::run(&args),
-        cli::Command::Serve(args) => serve::args::run(&args),
+        cli::Command::Serve(args) => Ok(serve::args::run(&args)?),
         cli::Command::Import(args) => {
             let report = import_cmd::run(&args)?;
             println!("{}", import_cmd::summary(&args, &report));

@@ -1,6 +1,6 @@
 //! The local web trace viewer: an axum [`Router`] over a [`Store`], and the `ui` command
 //! that serves it alone (`langfuse-bridge ui --db PATH --http ADDR`) behind the
-//! [`access`](crate::access) layer: with `--public-key`/`--secret-key` the browser asks for
+//! [`crate::access`] layer: with `--public-key`/`--secret-key` the browser asks for
 //! them (user name = public key, password = secret key); without keys it listens on loopback
 //! only (unless `--allow-remote-without-auth`); other host names than loopback, IP addresses
 //! and `--allowed-host` get 421.
@@ -71,7 +71,7 @@ pub struct UiArgs {
     pub http: SocketAddr,
     /// Connection limits.
     #[command(flatten)]
-    pub connections: crate::serve::args::ConnectionArgs,
+    pub connections: crate::serve::config::ConnectionArgs,
     /// Public key: with the secret key, the viewer asks for them (Basic auth: user name =
     /// public key, password = secret key).
     #[arg(long, value_name = "KEY", env = "LANGFUSE_PUBLIC_KEY")]
@@ -189,8 +189,8 @@ pub fn run(args: &UiArgs) -> Result<(), UiError> {
     let level = std::env::var("RUST_LOG")
         .ok()
         .filter(|l| !l.trim().is_empty());
-    let filter = crate::serve::args::log_filter(level.as_deref().unwrap_or("info"))?;
-    crate::serve::args::init_logging(crate::serve::config::LogFormat::Text, filter);
+    let filter = crate::logging::log_filter(level.as_deref().unwrap_or("info"))?;
+    crate::logging::init_logging(crate::serve::config::LogFormat::Text, filter);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()

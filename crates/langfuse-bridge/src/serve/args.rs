@@ -4,10 +4,11 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
-use tracing_subscriber::filter::{LevelFilter, Targets};
-use tracing_subscriber::layer::SubscriberExt;
-
-use super::config::{Compat, ConfigError, Destination, LogFormat, OtlpMode, ServeConfig};
+use super::config::{
+    Compat, ConfigError, ConnectionArgs, Destination, LogFormat, OtlpMode, ServeConfig,
+};
+use crate::logging::init_logging;
+pub use crate::logging::log_filter;
 use crate::spool::FsyncPolicy;
 
 /// Arguments of `langfuse-bridge serve`.
@@ -98,41 +99,6 @@ pub struct ServeArgs {
     pub connections: ConnectionArgs,
 }
 
-/// Connection limits of the listeners (`serve` and `ui`).
-#[derive(Debug, Clone, Default, clap::Args)]
-pub struct ConnectionArgs {
-    /// Most open connections, all listeners together [default: the open-files limit minus 128, at most 4096].
-    #[arg(long, value_name = "N", env = "LANGFUSE_BRIDGE_MAX_CONNECTIONS")]
-    pub max_connections: Option<usize>,
-    /// Seconds a client has to send a request head [default: 10].
-    #[arg(long, value_name = "SECS", env = "LANGFUSE_BRIDGE_HEADER_READ_TIMEOUT")]
-    pub header_read_timeout: Option<u64>,
-    /// Longest pause in seconds while a request body is read; 408 beyond it [default: 30].
-    #[arg(long, value_name = "SECS", env = "LANGFUSE_BRIDGE_BODY_READ_TIMEOUT")]
-    pub body_read_timeout: Option<u64>,
-    /// Seconds a kept-alive connection may wait for its next request [default: 60].
-    #[arg(long, value_name = "SECS", env = "LANGFUSE_BRIDGE_IDLE_TIMEOUT")]
-    pub idle_timeout: Option<u64>,
-}
-
-impl ConnectionArgs {
-    /// Writes the flags given into `config`.
-    pub fn apply(&self, config: &mut ServeConfig) {
-        if self.max_connections.is_some() {
-            config.max_connections = self.max_connections;
-        }
-        if let Some(secs) = self.header_read_timeout {
-            config.header_read_timeout_secs = secs;
-        }
-        if let Some(secs) = self.body_read_timeout {
-            config.body_read_timeout_secs = secs;
-        }
-        if let Some(secs) = self.idle_timeout {
-            config.idle_timeout_secs = secs;
-        }
-    }
-}
-
 impl ServeArgs {
     /// The configuration: defaults, then the `--config` file, then flags and variables.
     pub fn to_config(&self) -> Result<ServeConfig, ConfigError> {
@@ -198,7 +164,7 @@ impl ServeArgs {
 }
 
 /// Runs `serve` until SIGTERM or SIGINT.
-pub fn run(args: &ServeArgs) -> Result<(), crate::BridgeError> {
+pub fn run(args: &ServeArgs) -> Result<(), super::ServeError> {
     let config = args.to_config().map_err(super::ServeError::from)?;
     let filter = log_filter(config.log_level.as_deref().unwrap_or("info"))
         .map_err(super::ServeError::from)?;
@@ -214,65 +180,6 @@ pub fn run(args: &ServeArgs) -> Result<(), crate::BridgeError> {
         bridge.run(shutdown_signal()).await
     })?;
     Ok(())
-}
-
-/// Parses a log filter: comma-separated directives, each a level (`trace`, `debug`, `info`,
-/// `warn`, `error`, `off`: the default for every target) or `target=level` (a module path
-/// prefix such as `langfuse_bridge::serve`), as in `RUST_LOG`.
-///
-/// ```
-/// use langfuse_bridge::serve::args::log_filter;
-///
-/// assert!(log_filter("debug").is_ok());
-/// assert!(log_filter("langfuse_bridge=debug,tower=warn").is_ok());
-/// assert!(log_filter("bogus").is_err());
-/// ```
-pub fn log_filter(spec: &str) -> Result<Targets, ConfigError> {
-    let bad = |directive: &str| {
-        ConfigError::Invalid(format!(
-            "log level '{spec}': '{directive}' is not a level (trace, debug, info, warn, error, \
-             off) or a target=level directive"
-        ))
-    };
-    let mut targets = Targets::new();
-    let mut directives = 0;
-    for directive in spec.split(',').map(str::trim).filter(|d| !d.is_empty()) {
-        directives += 1;
-        match directive.split_once('=') {
-            Some((target, level)) if !target.trim().is_empty() => {
-                let level = level
-                    .trim()
-                    .parse::<LevelFilter>()
-                    .map_err(|_| bad(directive))?;
-                targets = targets.with_target(target.trim(), level);
-            }
-            Some(_) => return Err(bad(directive)),
-            None => {
-                let level = directive
-                    .parse::<LevelFilter>()
-                    .map_err(|_| bad(directive))?;
-                targets = targets.with_default(level);
-            }
-        }
-    }
-    if directives == 0 {
-        return Err(ConfigError::Invalid("the log level is empty".into()));
-    }
-    Ok(targets)
-}
-
-/// Logs to stderr in `format` through `filter` (once per process; later calls do nothing).
-pub(crate) fn init_logging(format: LogFormat, filter: Targets) {
-    // `Targets` decides; the formatter passes everything it is given.
-    let builder = tracing_subscriber::fmt()
-        .with_max_level(LevelFilter::TRACE)
-        .with_writer(std::io::stderr);
-    let _ = match format {
-        LogFormat::Text => tracing::subscriber::set_global_default(builder.finish().with(filter)),
-        LogFormat::Json => {
-            tracing::subscriber::set_global_default(builder.json().finish().with(filter))
-        }
-    };
 }
 
 /// Resolves on SIGINT or SIGTERM.

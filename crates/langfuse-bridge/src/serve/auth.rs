@@ -3,8 +3,6 @@
 //! the configured keys; without keys, each client's own `Authorization` is kept with its
 //! records and forwarded with them, also after a restart.
 
-use base64::Engine;
-
 use super::receive::ReceiveError;
 
 /// How requests are authenticated.
@@ -22,12 +20,7 @@ impl std::fmt::Debug for Auth {
     }
 }
 
-/// `Basic base64(public:secret)`.
-pub fn basic(public_key: &str, secret_key: &str) -> String {
-    let token =
-        base64::engine::general_purpose::STANDARD.encode(format!("{public_key}:{secret_key}"));
-    format!("Basic {token}")
-}
+pub use crate::access::basic;
 
 impl Auth {
     /// Keys configured (`Some`) or passthrough (`None`).

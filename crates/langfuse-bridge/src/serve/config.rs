@@ -454,6 +454,41 @@ fn is_listener(listener: SocketAddr, host: &str, port: u16) -> bool {
             && (listener.ip().is_loopback() || listener.ip().is_unspecified()))
 }
 
+/// Connection limits of the listeners (`serve` and `ui`).
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct ConnectionArgs {
+    /// Most open connections, all listeners together [default: the open-files limit minus 128, at most 4096].
+    #[arg(long, value_name = "N", env = "LANGFUSE_BRIDGE_MAX_CONNECTIONS")]
+    pub max_connections: Option<usize>,
+    /// Seconds a client has to send a request head [default: 10].
+    #[arg(long, value_name = "SECS", env = "LANGFUSE_BRIDGE_HEADER_READ_TIMEOUT")]
+    pub header_read_timeout: Option<u64>,
+    /// Longest pause in seconds while a request body is read; 408 beyond it [default: 30].
+    #[arg(long, value_name = "SECS", env = "LANGFUSE_BRIDGE_BODY_READ_TIMEOUT")]
+    pub body_read_timeout: Option<u64>,
+    /// Seconds a kept-alive connection may wait for its next request [default: 60].
+    #[arg(long, value_name = "SECS", env = "LANGFUSE_BRIDGE_IDLE_TIMEOUT")]
+    pub idle_timeout: Option<u64>,
+}
+
+impl ConnectionArgs {
+    /// Writes the flags given into `config`.
+    pub fn apply(&self, config: &mut ServeConfig) {
+        if self.max_connections.is_some() {
+            config.max_connections = self.max_connections;
+        }
+        if let Some(secs) = self.header_read_timeout {
+            config.header_read_timeout_secs = secs;
+        }
+        if let Some(secs) = self.body_read_timeout {
+            config.body_read_timeout_secs = secs;
+        }
+        if let Some(secs) = self.idle_timeout {
+            config.idle_timeout_secs = secs;
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

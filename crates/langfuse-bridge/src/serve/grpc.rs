@@ -17,9 +17,9 @@ use prost::Message;
 use tonic::codec::CompressionEncoding;
 use tonic::{Code, Request, Response, Status};
 
-use super::Receiver;
 use super::metrics::Endpoint;
 use super::receive::ReceiveError;
+use super::receiver::Receiver;
 use crate::spool::RecordKind;
 
 /// The gRPC service over the shared receiver state.

@@ -2,7 +2,7 @@
 //! `/health` and `/metrics`. Every accepting answer is sent after the durable append.
 
 use std::sync::Arc;
-use std::time::{Instant, SystemTime, UNIX_EPOCH};
+use std::time::Instant;
 
 use axum::Router;
 use axum::body::Body;
@@ -14,10 +14,10 @@ use bytes::Bytes;
 use http_body_util::{BodyExt, Limited};
 use serde_json::{Value, json};
 
-use super::Receiver;
 use super::metrics::Endpoint;
 use super::receive::{self, ReceiveError};
-use crate::spool::{NewRecord, RecordKind};
+use super::receiver::{Receiver, now_ms};
+use crate::spool::RecordKind;
 
 /// The routes, over the shared receiver state.
 pub fn router(state: Arc<Receiver>) -> Router {
@@ -29,12 +29,6 @@ pub fn router(state: Arc<Receiver>) -> Router {
         .route("/health", get(health))
         .route("/metrics", get(metrics))
         .with_state(state)
-}
-
-pub(super) fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
 }
 
 fn header_str(headers: &HeaderMap, name: header::HeaderName) -> Option<&str> {
@@ -354,33 +348,4 @@ async fn metrics(State(state): State<Arc<Receiver>>) -> Response {
         state.metrics.render(now_ms()),
     )
         .into_response()
-}
-
-impl Receiver {
-    /// Appends one accepted request to the spool (durably, per the fsync policy).
-    pub(super) async fn append(
-        &self,
-        kind: RecordKind,
-        authorization: Option<String>,
-        body: Bytes,
-        items: u32,
-    ) -> Result<u64, ReceiveError> {
-        self.appender
-            .append(NewRecord {
-                kind,
-                authorization,
-                body,
-                item_count: items,
-                received_unix_ms: now_ms(),
-            })
-            .await
-            .map_err(|e| {
-                if e.is_full() {
-                    ReceiveError::SpoolFull
-                } else {
-                    tracing::error!(error = %e, "cannot append to the spool");
-                    ReceiveError::Unavailable
-                }
-            })
-    }
 }

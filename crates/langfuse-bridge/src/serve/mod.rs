@@ -10,7 +10,7 @@
 //! | [`auth`] | configured keys or each client's credentials |
 //! | [`content_type`] | `Content-Type` parsed: `type/subtype` exactly, parameters apart |
 //! | [`crate::access`] | in front of the whole HTTP listener: keys (viewer and `/metrics` too), allowed hosts, own origin |
-//! | [`http`], [`grpc`] | the listeners |
+//! | [`http`], [`grpc`] | the listeners, over the shared [`receiver::Receiver`] (its durable append) |
 //! | [`listener`] | the accept loop: connection cap, read and idle timeouts, bounded shutdown |
 //! | [`forward`] | spool → units → [`Destination`] → cursor commit |
 //! | [`destination`] | Langfuse, ingestion and OTLP destinations over `langfuse-otel-transport`; the local store (its viewer mounted at `/`) |
@@ -53,6 +53,7 @@ pub mod http;
 pub mod listener;
 pub mod metrics;
 pub mod receive;
+pub mod receiver;
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -67,6 +68,7 @@ pub use self::forward::{Destination, Shape, Unit};
 use self::forward::{ForwardControl, Forwarder, Shaper};
 use self::metrics::Metrics;
 use self::receive::Limits;
+use self::receiver::Receiver;
 use crate::access::{self, AccessError, AccessPolicy};
 use crate::spool::{Appender, AppenderThread, Spool, SpoolError};
 
@@ -96,18 +98,6 @@ pub enum ServeError {
     Access(#[from] AccessError),
 }
 
-/// State shared by the listeners.
-pub struct Receiver {
-    appender: Appender,
-    auth: auth::Auth,
-    metrics: Arc<Metrics>,
-    limits: Limits,
-    spool: Spool,
-    retry_after_secs: u64,
-    /// The local store (`--to local`), whose file `/health` checks.
-    store: Option<langfuse_store::Store>,
-}
-
 /// The bridge, configured but not yet listening.
 pub struct Bridge {
     config: ServeConfig,
@@ -115,9 +105,7 @@ pub struct Bridge {
 }
 
 /// A new UUID v4 (score ids the client did not give).
-pub fn new_id() -> String {
-    langfuse_otel_transport::new_uuid()
-}
+pub use langfuse_otel_transport::new_uuid as new_id;
 
 impl Bridge {
     /// A bridge with this configuration.

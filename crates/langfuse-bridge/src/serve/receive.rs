@@ -250,6 +250,18 @@ pub fn split_ingestion(body: &[u8]) -> Result<(Vec<Value>, Vec<EventVerdict>), R
             Some("event type must be a string".to_owned())
         } else if !event.get("body").is_some_and(Value::is_object) {
             Some("event body must be an object".to_owned())
+        } else if event["type"] == "sdk-log" {
+            // A client's own log line: Langfuse answers 201 and only logs it, and so does the
+            // bridge (nothing of it is a trace record).
+            let message: String = event["body"]["log"]
+                .to_string()
+                .chars()
+                .filter(|c| !c.is_control())
+                .take(1000)
+                .collect();
+            tracing::info!(%message, "sdk-log event from a client");
+            verdicts.push(EventVerdict { id, error: None });
+            continue;
         } else {
             // What the local store and the forwarders read the event as.
             IngestionEvent::deserialize(event)
@@ -287,7 +299,10 @@ pub fn parse_scores(body: &[u8]) -> Result<Vec<Value>, ReceiveError> {
             ));
         }
         if !map.get("id").is_some_and(Value::is_string) {
-            map.insert("id".into(), Value::String(super::new_id()));
+            map.insert(
+                "id".into(),
+                Value::String(langfuse_otel_transport::new_uuid()),
+            );
         }
     }
     Ok(scores)
@@ -348,6 +363,17 @@ mod tests {
                 .http_status(),
             400
         );
+    }
+
+    #[test]
+    fn sdk_log_events_are_answered_201_and_not_kept() {
+        let (valid, verdicts) = split_ingestion(
+            br#"{"batch":[{"id":"l","type":"sdk-log","timestamp":"2026-12-06T00:00:00Z","body":{"log":"flush"}}]}"#,
+        )
+        .unwrap();
+        assert!(valid.is_empty());
+        assert_eq!(verdicts.len(), 1);
+        assert!(verdicts[0].error.is_none());
     }
 
     #[test]

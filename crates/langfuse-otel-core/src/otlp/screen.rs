@@ -70,7 +70,7 @@ pub struct Screened {
     pub body: Option<Vec<u8>>,
 }
 
-/// Screens a decompressed export of a declared format (see the [module docs](self)): `Err`
+/// Screens a decompressed export of a declared format (see the [`otlp`](crate::otlp) module docs): `Err`
 /// when it does not decode at all, else the spans kept and refused.
 pub fn screen(format: Format, bytes: &[u8]) -> Result<Screened, DecodeError> {
     match format {

@@ -1,0 +1,60 @@
+//! [`Receiver`]: what the HTTP and gRPC listeners share — the spool appender, credentials,
+//! limits and metrics — and the durable append every accepting answer waits for.
+
+use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use bytes::Bytes;
+
+use super::auth::Auth;
+use super::metrics::Metrics;
+use super::receive::{Limits, ReceiveError};
+use crate::spool::{Appender, NewRecord, RecordKind, Spool};
+
+/// State shared by the listeners.
+pub struct Receiver {
+    pub(super) appender: Appender,
+    pub(super) auth: Auth,
+    pub(super) metrics: Arc<Metrics>,
+    pub(super) limits: Limits,
+    pub(super) spool: Spool,
+    pub(super) retry_after_secs: u64,
+    /// The local store (`--to local`), whose file `/health` checks.
+    pub(super) store: Option<langfuse_store::Store>,
+}
+
+/// Milliseconds since the Unix epoch.
+pub(super) fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+}
+
+impl Receiver {
+    /// Appends one accepted request to the spool (durably, per the fsync policy).
+    pub(super) async fn append(
+        &self,
+        kind: RecordKind,
+        authorization: Option<String>,
+        body: Bytes,
+        items: u32,
+    ) -> Result<u64, ReceiveError> {
+        self.appender
+            .append(NewRecord {
+                kind,
+                authorization,
+                body,
+                item_count: items,
+                received_unix_ms: now_ms(),
+            })
+            .await
+            .map_err(|e| {
+                if e.is_full() {
+                    ReceiveError::SpoolFull
+                } else {
+                    tracing::error!(error = %e, "cannot append to the spool");
+                    ReceiveError::Unavailable
+                }
+            })
+    }
+}
