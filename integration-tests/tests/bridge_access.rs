@@ -192,13 +192,13 @@ fn local_bridge(
     config.upstream = None;
     let dir = temp_dir(&format!("{tag}-store"));
     std::fs::create_dir_all(&dir).expect("store dir");
-    config.store = dir.join("traces.db");
+    config.db = dir.join("traces.db");
     if let Some((p, s)) = keys {
         config.public_key = Some(p.into());
         config.secret_key = Some(s.into());
     }
     tweak(&mut config);
-    let db = config.store.clone();
+    let db = config.db.clone();
     let dirs = vec![dir, config.spool.clone()];
     let bridge = LocalBridge {
         bridge: Some(start(Bridge::new(config))),
@@ -588,7 +588,7 @@ fn port_in(line: &str) -> u16 {
 
 fn serve_args<'a>(spool: &'a str, db: &'a str, http: &'a str, grpc: &'a str) -> Vec<&'a str> {
     vec![
-        "serve", "--to", "local", "--http", http, "--grpc", grpc, "--spool", spool, "--store", db,
+        "serve", "--to", "local", "--http", http, "--grpc", grpc, "--spool", spool, "--db", db,
     ]
 }
 

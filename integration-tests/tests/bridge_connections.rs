@@ -84,7 +84,7 @@ fn spawn(
         .envs(env.iter().copied())
         .args(["serve", "--http", "127.0.0.1:0", "--spool"])
         .arg(dir.join("spool"))
-        .arg("--store")
+        .arg("--db")
         .arg(dir.join("traces.db"))
         .args(args)
         .stdin(Stdio::null())

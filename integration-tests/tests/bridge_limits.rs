@@ -353,3 +353,33 @@ fn grpc_accepts_gzip_and_refuses_oversized_messages() {
         .len()
         == 10));
 }
+
+/// A 401 or 413 is decided before the body is read; the bridge reads and discards the rest
+/// (lingering close), so an ordinary client still writing a large body gets the status, not a
+/// reset connection (which OTLP exporters would retry forever).
+#[test]
+fn an_early_401_or_413_reaches_a_client_still_sending_as_its_status() {
+    let receiver = Receiver::start(|_, _| Action::ok());
+    let mut config = test_config("linger", &receiver.base_url(), "langfuse");
+    config.public_key = Some("pk-lf-bridge".into());
+    config.secret_key = Some("sk-lf-very-secret".into());
+    let limit = config.max_body_bytes;
+    let bridge = start(Bridge::new(config));
+    let url = traces(&bridge);
+    let big = vec![0u8; limit + (4 << 20)];
+    let right = basic("pk-lf-bridge", "sk-lf-very-secret");
+    for round in 0..3 {
+        let unauthenticated = post(&url, &[PB], &big);
+        assert_eq!(
+            unauthenticated.as_ref().map(|a| a.status),
+            Ok(401),
+            "round {round}: {unauthenticated:?}"
+        );
+        let too_large = post(&url, &[PB, ("authorization", &right)], &big);
+        assert_eq!(
+            too_large.as_ref().map(|a| a.status),
+            Ok(413),
+            "round {round}: {too_large:?}"
+        );
+    }
+}

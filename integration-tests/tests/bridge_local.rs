@@ -17,7 +17,7 @@ fn spans_sent_to_a_local_bridge_show_in_its_viewer() {
     config.upstream = None;
     let dir = temp_dir("local-store");
     std::fs::create_dir_all(&dir).unwrap();
-    config.store = dir.join("traces.db");
+    config.db = dir.join("traces.db");
     let bridge = start(Bridge::new(config));
     let answer = post(
         &format!("{}/v1/traces", bridge.url()),

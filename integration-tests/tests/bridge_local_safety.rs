@@ -50,7 +50,7 @@ fn local_config(tag: &str, db: &Path) -> langfuse_bridge::serve::ServeConfig {
     let mut config = test_config(tag, "http://unused", "local");
     config.to = Some(Destination::Local);
     config.upstream = None;
-    config.store = db.to_path_buf();
+    config.db = db.to_path_buf();
     config
 }
 
@@ -297,7 +297,7 @@ impl Served {
             ])
             .args(["--fsync", "never", "--shutdown-timeout", "1", "--spool"])
             .arg(dir.join("spool"))
-            .arg("--store")
+            .arg("--db")
             .arg(db)
             .env("NO_COLOR", "1")
             .env_remove("LANGFUSE_BASE_URL")

@@ -40,7 +40,7 @@ fn local_bridge(tag: &str) -> (RunningBridge, Store, std::path::PathBuf) {
     config.upstream = None;
     let dir = temp_dir(&format!("{tag}-store"));
     std::fs::create_dir_all(&dir).unwrap();
-    config.store = dir.join("traces.db");
+    config.db = dir.join("traces.db");
     let bridge = start(Bridge::new(config));
     let store = Store::open(dir.join("traces.db")).unwrap();
     (bridge, store, dir)

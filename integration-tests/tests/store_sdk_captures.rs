@@ -581,7 +581,7 @@ fn replay_into_serve_local(sdk_dir: &str, db: &Path, spool_tag: &str) {
     let mut config = test_config(spool_tag, "http://unused", "local");
     config.to = Some(Destination::Local);
     config.upstream = None;
-    config.store = db.to_path_buf();
+    config.db = db.to_path_buf();
     let bridge = start(Bridge::new(config));
     let auth = basic("pk-lf-test", "sk-lf-test");
     for path in fixture_files(&format!("sdk-captures/{sdk_dir}")) {

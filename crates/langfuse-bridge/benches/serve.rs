@@ -302,7 +302,7 @@ fn bridge_run(sink: Sink, fsync: &str, requests: u64) -> Run {
     ))
     .expect("config");
     config.spool = dir.join("spool");
-    config.store = dir.join("traces.db");
+    config.db = dir.join("traces.db");
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .thread_name("bridge-rt")

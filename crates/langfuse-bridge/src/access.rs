@@ -397,6 +397,8 @@ async fn enforce(
                 reason = refusal.reason(),
                 "request refused"
             );
+            // The client may still be sending its body: read it first (lingering close).
+            crate::linger::discard(request.into_body()).await;
             refusal.response()
         }
     }

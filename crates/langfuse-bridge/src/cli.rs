@@ -141,6 +141,28 @@ mod tests {
     }
 
     #[test]
+    fn every_command_that_opens_the_store_takes_db() {
+        let db = |args: &[&str]| match parse(args).unwrap().command {
+            Command::Serve(a) => a.db.clone(),
+            Command::Ui(a) => Some(a.db.clone()),
+            Command::Traces(a) => match a.command {
+                crate::traces_cmd::TracesCommand::List(l) => Some(l.db),
+                crate::traces_cmd::TracesCommand::Show(s) => Some(s.db),
+            },
+            Command::Import(a) => Some(a.db.clone()),
+            other => panic!("{other:?}"),
+        };
+        let want = Some(PathBuf::from("t.db"));
+        assert_eq!(db(&["serve", "--db", "t.db"]), want);
+        // `--store`, the flag of earlier versions, is a hidden alias.
+        assert_eq!(db(&["serve", "--store", "t.db"]), want);
+        assert_eq!(db(&["ui", "--db", "t.db"]), want);
+        assert_eq!(db(&["traces", "list", "--db", "t.db"]), want);
+        assert_eq!(db(&["traces", "show", "x", "--db", "t.db"]), want);
+        assert_eq!(db(&["import", "--db", "t.db", "x.jsonl"]), want);
+    }
+
+    #[test]
     fn bad_arguments_are_errors() {
         assert!(parse(&[]).is_err());
         assert!(parse(&["--bogus"]).is_err());

@@ -19,6 +19,7 @@
 //! | [`serve`] | `serve`: OTLP/HTTP, OTLP/gRPC and Langfuse API receivers, spool, forwarding |
 //! | [`access`] | who may use a listener of `serve` and `ui`: keys, allowed hosts, own origin, loopback without keys |
 //! | [`dead_letter`] | the dead-letter files of `serve`: what a destination refused for good, with the reason |
+//! | [`linger`] | lingering close: a body still arriving after an early 401/403/421/413 is read and discarded, so the client sees the answer |
 //! | [`logging`] | the log filter (`--log-level`, `RUST_LOG`) and the subscriber of `serve` and `ui` |
 //!
 //! ```
@@ -38,6 +39,7 @@ pub mod cli;
 pub mod dead_letter;
 pub mod error;
 pub mod import_cmd;
+pub mod linger;
 pub mod logging;
 pub mod serve;
 pub mod spool;

@@ -69,9 +69,10 @@ pub struct ServeArgs {
     /// Translation rules for `--to ingestion`: repair or server [default: repair].
     #[arg(long, value_name = "RULES", env = "LANGFUSE_BRIDGE_COMPAT")]
     pub compat: Option<Compat>,
-    /// The trace store of `--to local` (its viewer is served at `/`).
-    #[arg(long, value_name = "FILE", env = "LANGFUSE_BRIDGE_STORE")]
-    pub store: Option<PathBuf>,
+    /// The trace store of `--to local` (its viewer is served at `/`), as `--db` of `import`,
+    /// `traces` and `ui` [default: langfuse-traces.db].
+    #[arg(long, value_name = "PATH", env = "LANGFUSE_BRIDGE_DB", alias = "store")]
+    pub db: Option<PathBuf>,
     /// Log format: text or json [default: text].
     #[arg(long, value_name = "FORMAT", env = "LANGFUSE_BRIDGE_LOG_FORMAT")]
     pub log_format: Option<LogFormat>,
@@ -136,7 +137,7 @@ impl ServeArgs {
             shutdown_timeout => shutdown_timeout_secs,
             compat => compat,
             log_format => log_format,
-            store => store,
+            db => db,
         );
         if self.log_level.is_some() {
             config.log_level.clone_from(&self.log_level);

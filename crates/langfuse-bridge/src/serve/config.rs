@@ -155,7 +155,8 @@ impl FromStr for LogFormat {
 pub struct ServeConfig {
     /// OTLP/HTTP and Langfuse API listener.
     pub http: SocketAddr,
-    /// OTLP/gRPC listener; `None` disables it.
+    /// OTLP/gRPC listener; `None` (`"off"` in the file) disables it.
+    #[serde(deserialize_with = "grpc_listener")]
     pub grpc: Option<SocketAddr>,
     /// Destination; `None`: `langfuse` when an upstream or keys are configured, else `local`.
     pub to: Option<Destination>,
@@ -190,8 +191,10 @@ pub struct ServeConfig {
     pub upstream_timeout_secs: u64,
     /// Translation rules for `--to ingestion` and `--to local`.
     pub compat: Compat,
-    /// The trace store of `--to local`.
-    pub store: PathBuf,
+    /// The trace store of `--to local` (`--db`; the key `store` of earlier versions is read
+    /// too).
+    #[serde(alias = "store")]
+    pub db: PathBuf,
     /// Most open connections, HTTP and gRPC together; `None`: the open-files limit minus a
     /// reserve (see [`listener::default_max_connections`]).
     pub max_connections: Option<usize>,
@@ -254,7 +257,7 @@ impl Default for ServeConfig {
             log_format: LogFormat::Text,
             upstream_timeout_secs: 10,
             compat: Compat::Repair,
-            store: PathBuf::from(langfuse_store::DEFAULT_DB_PATH),
+            db: PathBuf::from(langfuse_store::DEFAULT_DB_PATH),
             max_connections: None,
             header_read_timeout_secs: listener::DEFAULT_HEADER_READ_TIMEOUT.as_secs(),
             body_read_timeout_secs: listener::DEFAULT_BODY_READ_TIMEOUT.as_secs(),
@@ -277,6 +280,18 @@ pub enum ConfigError {
     /// Settings that contradict each other or are missing.
     #[error("invalid configuration: {0}")]
     Invalid(String),
+}
+
+/// The `grpc` key: an address, or `"off"` (as the flag takes).
+fn grpc_listener<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<SocketAddr>, D::Error> {
+    let text = String::deserialize(d)?;
+    if text.trim().eq_ignore_ascii_case("off") {
+        return Ok(None);
+    }
+    text.trim()
+        .parse()
+        .map(Some)
+        .map_err(|_| serde::de::Error::custom(format!("'{text}' is not an address or \"off\"")))
 }
 
 impl ServeConfig {
@@ -554,6 +569,17 @@ mod tests {
                 .unwrap_err();
             assert!(err.to_string().contains("at least"), "{zero}: {err}");
         }
+    }
+
+    #[test]
+    fn the_store_is_db_and_grpc_may_be_off_in_the_file() {
+        let c = ServeConfig::from_toml("db = \"a.db\"\ngrpc = \"off\"").unwrap();
+        assert_eq!((c.db.to_str(), c.grpc), (Some("a.db"), None));
+        // The key of earlier versions still reads.
+        let c = ServeConfig::from_toml("store = \"b.db\"\ngrpc = \"127.0.0.1:9\"").unwrap();
+        assert_eq!(c.db.to_str(), Some("b.db"));
+        assert_eq!(c.grpc, Some(SocketAddr::from(([127, 0, 0, 1], 9))));
+        assert!(ServeConfig::from_toml("grpc = \"nowhere\"").is_err());
     }
 
     #[test]

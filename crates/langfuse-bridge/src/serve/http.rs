@@ -75,15 +75,19 @@ async fn read_body(
 ) -> Result<Bytes, ReceiveError> {
     let limit = state.limits.max_body_bytes;
     let declared = header_str(headers, header::CONTENT_LENGTH).and_then(|v| v.parse::<u64>().ok());
+    let mut body = body;
     if declared.is_some_and(|n| n > limit as u64) {
+        // Answered before the body is read: let the client finish sending (lingering close).
+        crate::linger::discard(body).await;
         return Err(ReceiveError::BodyTooLarge { limit });
     }
-    match Limited::new(body, limit).collect().await {
+    match Limited::new(&mut body, limit).collect().await {
         Ok(collected) => Ok(collected.to_bytes()),
         Err(e)
             if e.downcast_ref::<http_body_util::LengthLimitError>()
                 .is_some() =>
         {
+            crate::linger::discard(body).await;
             Err(ReceiveError::BodyTooLarge { limit })
         }
         Err(_) => Err(ReceiveError::Malformed(
@@ -98,9 +102,14 @@ async fn prepare(
     headers: &HeaderMap,
     body: Body,
 ) -> Result<(Option<String>, Bytes), ReceiveError> {
-    let auth = state
-        .auth
-        .check(header_str(headers, header::AUTHORIZATION))?;
+    let auth = match state.auth.check(header_str(headers, header::AUTHORIZATION)) {
+        Ok(auth) => auth,
+        Err(e) => {
+            // Answered before the body is read: let the client finish sending.
+            crate::linger::discard(body).await;
+            return Err(e);
+        }
+    };
     let raw = read_body(state, headers, body).await?;
     let decoded = receive::decompress(
         raw,

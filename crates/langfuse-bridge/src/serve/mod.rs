@@ -138,7 +138,7 @@ impl Bridge {
             None => {
                 config.validate()?;
                 if config.destination()? == config::Destination::Local {
-                    let store = langfuse_store::Store::open(&config.store).map_err(|e| {
+                    let store = langfuse_store::Store::open(&config.db).map_err(|e| {
                         ServeError::Config(config::ConfigError::Invalid(e.to_string()))
                     })?;
                     viewer = Some(store.clone());
