@@ -15,7 +15,7 @@ use integration_tests::events::{diff, sort_events};
 use integration_tests::receiver::{Action, Receiver};
 use integration_tests::{fixture_files, fixtures_dir, read_json};
 use langfuse_bridge::serve::Bridge;
-use langfuse_bridge::serve::config::Compat;
+use langfuse_otel_core::translate::Compatibility;
 use serde_json::Value;
 
 /// Removes what the server generates itself: envelope ids, and the envelope timestamps of
@@ -39,7 +39,7 @@ fn replay_capture(sdk: &str, path: &std::path::Path) -> Result<(), String> {
         &receiver.base_url(),
         "ingestion",
     );
-    config.compat = Compat::Server;
+    config.compat = Compatibility::Server;
     let bridge = start(Bridge::new(config));
     let auth = basic("pk-lf-test", "sk-lf-test");
 

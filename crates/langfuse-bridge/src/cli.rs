@@ -5,7 +5,8 @@
 
 use std::path::PathBuf;
 
-use clap::{Parser, Subcommand, ValueEnum};
+use clap::{Parser, Subcommand};
+use langfuse_otel_core::translate::Compatibility;
 
 /// Shown after the top-level help: the commands at a glance.
 const AFTER_HELP: &str = "\
@@ -55,28 +56,6 @@ pub enum Command {
     Spool(crate::spool_cmd::SpoolArgs),
 }
 
-/// Which rules `translate` follows where the server drops data.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, ValueEnum)]
-#[non_exhaustive]
-pub enum CompatArg {
-    /// Repair fields the server would reject and keep the observation (the default: nothing
-    /// sent is lost).
-    #[default]
-    Repair,
-    /// Exactly what the Langfuse server derives, no repairs: what a user sees in Langfuse.
-    /// Observations the server drops are left out and reported on standard error.
-    Server,
-}
-
-impl From<CompatArg> for langfuse_otel_core::translate::Compatibility {
-    fn from(value: CompatArg) -> Self {
-        match value {
-            CompatArg::Repair => langfuse_otel_core::translate::Compatibility::Repair,
-            CompatArg::Server => langfuse_otel_core::translate::Compatibility::Server,
-        }
-    }
-}
-
 /// Arguments of `translate`.
 #[derive(Debug, Clone, PartialEq, Eq, clap::Args)]
 pub struct TranslateArgs {
@@ -87,8 +66,8 @@ pub struct TranslateArgs {
     #[arg(long)]
     pub pretty: bool,
     /// `repair` (default) or `server`: see the values' descriptions.
-    #[arg(long, value_enum, default_value_t = CompatArg::Repair)]
-    pub compat: CompatArg,
+    #[arg(long, value_name = "RULES", default_value_t = Compatibility::Repair)]
+    pub compat: Compatibility,
     /// The largest input accepted, before and after gzip decompression, in bytes.
     #[arg(long, value_name = "BYTES", default_value_t = TranslateArgs::DEFAULT_MAX_BYTES)]
     pub max_bytes: usize,
@@ -124,7 +103,7 @@ mod tests {
         let t = translate(&["translate", "x.json", "--pretty"]);
         assert_eq!(t.input_file(), Some(&PathBuf::from("x.json")));
         assert!(t.pretty);
-        assert_eq!(t.compat, CompatArg::Repair);
+        assert_eq!(t.compat, Compatibility::Repair);
         assert_eq!(translate(&["translate"]).input_file(), None);
         assert_eq!(translate(&["translate", "-"]).input_file(), None);
         let dashed = translate(&["translate", "--", "--pretty"]);
@@ -135,7 +114,7 @@ mod tests {
     #[test]
     fn translate_compat_and_limit() {
         let t = translate(&["translate", "--compat", "server", "--max-bytes", "10"]);
-        assert_eq!(t.compat, CompatArg::Server);
+        assert_eq!(t.compat, Compatibility::Server);
         assert_eq!(t.max_bytes, 10);
         assert!(parse(&["translate", "--compat", "strict"]).is_err());
     }

@@ -62,3 +62,31 @@ impl BridgeError {
         }
     }
 }
+
+/// An error and its causes as one line, `outer: cause: root cause` (what the binary prints).
+///
+/// ```
+/// let io = std::io::Error::other("disk on fire");
+/// let e = langfuse_bridge::spool::SpoolError::Io {
+///     what: "cannot write a segment",
+///     source: std::sync::Arc::new(io),
+/// };
+/// assert_eq!(
+///     langfuse_bridge::error::chain(&e),
+///     "spool I/O error: cannot write a segment: disk on fire"
+/// );
+/// ```
+pub fn chain(error: &dyn std::error::Error) -> String {
+    let mut line = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        let text = cause.to_string();
+        // `#[error(transparent)]` wrappers repeat their inner message.
+        if !line.ends_with(&text) {
+            line.push_str(": ");
+            line.push_str(&text);
+        }
+        source = cause.source();
+    }
+    line
+}

@@ -34,7 +34,7 @@ fn main() -> ExitCode {
     };
     match langfuse_bridge::run(cli) {
         Ok(()) => ExitCode::SUCCESS,
-        Err(e) => fail_with(&e.to_string(), e.exit_code()),
+        Err(e) => fail_with(&langfuse_bridge::error::chain(&e), e.exit_code()),
     }
 }
 

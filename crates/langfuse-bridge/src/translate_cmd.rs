@@ -22,7 +22,7 @@ pub fn run(args: &TranslateArgs) -> Result<(), BridgeError> {
     let body = decode_body(raw, Encoding::Detect, &limits)?;
     let batch = otlp::decode(&body)?;
     let options = TranslateOptions {
-        compatibility: args.compat.into(),
+        compatibility: args.compat,
         ..TranslateOptions::default()
     };
     let translation = Translator::with_options(options).translate(&batch);

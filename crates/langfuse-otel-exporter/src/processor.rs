@@ -44,6 +44,8 @@ use opentelemetry_sdk::Resource;
 use opentelemetry_sdk::error::{OTelSdkError, OTelSdkResult};
 use opentelemetry_sdk::trace::{Span, SpanData, SpanExporter, SpanProcessor};
 
+use langfuse_otel_transport::RoundBackoff;
+
 use crate::config::{BatchSettings, ConfigError, Env};
 use crate::exporter::{Diagnostics, Failure, LangfuseExporter};
 use crate::stats::Stats;
@@ -302,9 +304,8 @@ enum Step {
 fn run_worker<E: SpanExporter + 'static>(shared: &Shared, exporter: &Mutex<E>) {
     let _suppressed = Context::enter_telemetry_suppressed_scope();
     let delay = shared.settings.schedule_delay;
-    // Backoff between re-queued attempts: the round and when the next one may start.
-    let mut round = 0u32;
-    let mut retry_at: Option<Instant> = None;
+    // Backoff between re-queued attempts (the exporter's policy once it is known).
+    let mut backoff: Option<RoundBackoff> = None;
     loop {
         let step = {
             let mut q = shared.lock();
@@ -322,7 +323,7 @@ fn run_worker<E: SpanExporter + 'static>(shared: &Shared, exporter: &Mutex<E>) {
                     q.flush_done = q.flush_requested;
                     shared.done.notify_all();
                 }
-                let backing_off = retry_at.is_some_and(|t| now < t);
+                let backing_off = backoff.as_ref().is_some_and(|b| b.is_waiting(now));
                 let partial_due = q.current_since.is_some_and(|t| now >= t + delay);
                 let has_current = !q.current.spans.is_empty();
                 let ready =
@@ -339,7 +340,7 @@ fn run_worker<E: SpanExporter + 'static>(shared: &Shared, exporter: &Mutex<E>) {
                 // (no timer: an idle worker costs no CPU, even with a zero delay).
                 let mut wake = None;
                 if backing_off {
-                    wake = retry_at;
+                    wake = backoff.as_ref().and_then(RoundBackoff::retry_at);
                 } else if let Some(t) = q.current_since {
                     wake = Some(t + delay);
                 }
@@ -424,9 +425,10 @@ fn run_worker<E: SpanExporter + 'static>(shared: &Shared, exporter: &Mutex<E>) {
                         }
                         q.full.push_front(Chunk { spans, bytes: kept });
                         drop(q);
-                        round += 1;
-                        let policy = ours.retry_policy();
-                        retry_at = Some(Instant::now() + policy.backoff(round));
+                        let b = backoff
+                            .get_or_insert_with(|| RoundBackoff::new(ours.retry_policy().clone()));
+                        b.failed(Instant::now(), None);
+                        let round = b.round();
                         shared.diagnostics.debug(|| {
                             format!("export: batch kept in the queue, retry round {round}")
                         });
@@ -436,9 +438,8 @@ fn run_worker<E: SpanExporter + 'static>(shared: &Shared, exporter: &Mutex<E>) {
                 }
             }
         }
-        if !requeued {
-            round = 0;
-            retry_at = None;
+        if !requeued && let Some(b) = backoff.as_mut() {
+            b.succeeded();
         }
         let mut q = shared.lock();
         // Everything queued before the flush request was taken with `flush_gen` under the

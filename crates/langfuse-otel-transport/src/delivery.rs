@@ -295,6 +295,90 @@ impl RetryPolicy {
     }
 }
 
+/// The backoff between the rounds of a queue worker (the exporter's batch processor, the
+/// SDK's score queue, the bridge's forwarder): what one round could not deliver stays queued,
+/// and the next round waits the policy's delay for the number of failed rounds in a row (or
+/// the delay the upstream asked for, when longer), until a round succeeds. One shape for every
+/// worker: they differ in what they carry, not in how they wait.
+///
+/// ```
+/// use std::time::{Duration, Instant};
+/// use langfuse_otel_transport::{RetryPolicy, RoundBackoff};
+///
+/// let policy = RetryPolicy { jitter: 0.0, ..RetryPolicy::default() };
+/// let mut backoff = RoundBackoff::new(policy);
+/// let now = Instant::now();
+/// assert_eq!(backoff.failed(now, None), now + Duration::from_millis(250));
+/// assert_eq!(backoff.failed(now, None), now + Duration::from_millis(500));
+/// assert_eq!(backoff.failed(now, Some(Duration::from_secs(3))), now + Duration::from_secs(3));
+/// assert_eq!(backoff.round(), 3);
+/// backoff.succeeded();
+/// assert_eq!((backoff.round(), backoff.retry_at()), (0, None));
+/// ```
+#[derive(Debug, Clone)]
+pub struct RoundBackoff {
+    policy: RetryPolicy,
+    round: u32,
+    retry_at: Option<Instant>,
+    /// Longest wait, whatever an upstream asks for.
+    max_wait: Duration,
+}
+
+impl RoundBackoff {
+    /// Longest wait between rounds by default, whatever an upstream asks for.
+    pub const DEFAULT_MAX_WAIT: Duration = Duration::from_secs(30);
+
+    /// A backoff with no failed round yet.
+    pub fn new(policy: RetryPolicy) -> Self {
+        RoundBackoff {
+            policy,
+            round: 0,
+            retry_at: None,
+            max_wait: Self::DEFAULT_MAX_WAIT,
+        }
+    }
+
+    /// The longest wait between rounds (an upstream's `Retry-After` is capped to it).
+    pub fn max_wait(mut self, max_wait: Duration) -> Self {
+        self.max_wait = max_wait;
+        self
+    }
+
+    /// A round failed at `now`; `asked` is the delay the upstream asked for, if any. Returns
+    /// when the next round may start.
+    pub fn failed(&mut self, now: Instant, asked: Option<Duration>) -> Instant {
+        self.round = self.round.saturating_add(1);
+        let computed = self.policy.backoff(self.round);
+        let wait = asked
+            .map_or(computed, |a| a.max(computed))
+            .min(self.max_wait);
+        let at = now + wait;
+        self.retry_at = Some(at);
+        at
+    }
+
+    /// A round succeeded: the next failure starts from the first delay again.
+    pub fn succeeded(&mut self) {
+        self.round = 0;
+        self.retry_at = None;
+    }
+
+    /// Failed rounds in a row.
+    pub fn round(&self) -> u32 {
+        self.round
+    }
+
+    /// When the next round may start, while backing off.
+    pub fn retry_at(&self) -> Option<Instant> {
+        self.retry_at
+    }
+
+    /// Whether the worker must still wait at `now`.
+    pub fn is_waiting(&self, now: Instant) -> bool {
+        self.retry_at.is_some_and(|t| now < t)
+    }
+}
+
 /// Runs `attempt` until the payload is delivered, finally rejected, or `deadline` or the
 /// policy's attempts run out. `attempt` receives the time it may take (the remaining time,
 /// capped by `attempt_timeout`).

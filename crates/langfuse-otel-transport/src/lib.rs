@@ -46,8 +46,8 @@ pub mod settings;
 
 pub use batch::{BatchFormat, BatchReport, JsonBatchSender, JsonItem};
 pub use delivery::{
-    ContentEncoding, JSON, Outcome, PROTOBUF, Payload, RetryPolicy, Status, Verdict, deliver,
-    parse_retry_after,
+    ContentEncoding, JSON, Outcome, PROTOBUF, Payload, RetryPolicy, RoundBackoff, Status, Verdict,
+    deliver, parse_retry_after,
 };
 pub use diagnostics::Diagnostics;
 #[cfg(feature = "grpc")]

@@ -14,7 +14,7 @@ use langfuse_otel_exporter::offline::OfflineWriter;
 use serde::Serialize;
 use serde_json::{Map, Value};
 
-use langfuse_otel_transport::{JsonBatchSender, JsonItem};
+use langfuse_otel_transport::{JsonBatchSender, JsonItem, RetryPolicy, RoundBackoff};
 
 use crate::types::to_json_value;
 
@@ -339,8 +339,7 @@ impl ScoreQueue {
             destination,
             pending: VecDeque::new(),
             oldest: None,
-            round: 0,
-            retry_at: None,
+            backoff: RoundBackoff::new(RetryPolicy::default()),
         };
         let thread = std::thread::Builder::new()
             .name("langfuse-scores".into())
@@ -402,8 +401,8 @@ struct Worker {
     pending: VecDeque<Value>,
     /// When the oldest waiting score arrived (schedules the interval send).
     oldest: Option<Instant>,
-    round: u32,
-    retry_at: Option<Instant>,
+    /// The wait after a round that delivered nothing (the exporter's and forwarder's shape).
+    backoff: RoundBackoff,
 }
 
 impl Worker {
@@ -413,7 +412,7 @@ impl Worker {
             // Nothing queued: block until a message, no timer (an idle worker costs no CPU).
             let wake = if self.pending.is_empty() {
                 None
-            } else if let Some(t) = self.retry_at {
+            } else if let Some(t) = self.backoff.retry_at() {
                 Some(t)
             } else if self.pending.len() >= self.flush_at {
                 Some(now)
@@ -466,7 +465,7 @@ impl Worker {
     /// Retries until everything is delivered or `deadline` passes, then drops what is left.
     fn drain(&mut self, deadline: Instant) {
         while !self.pending.is_empty() && Instant::now() < deadline {
-            if let Some(t) = self.retry_at {
+            if let Some(t) = self.backoff.retry_at() {
                 let now = Instant::now();
                 if t > now {
                     std::thread::sleep((t - now).min(deadline - now));
@@ -507,8 +506,7 @@ impl Worker {
             }
         };
         if undelivered.is_empty() {
-            self.round = 0;
-            self.retry_at = None;
+            self.backoff.succeeded();
             return;
         }
         // Back to the front, oldest first, then back off.
@@ -516,9 +514,7 @@ impl Worker {
             self.pending.push_front(s);
         }
         self.oldest = Some(Instant::now());
-        self.round += 1;
-        let policy = langfuse_otel_transport::RetryPolicy::default();
-        self.retry_at = Some(Instant::now() + policy.backoff(self.round));
+        self.backoff.failed(Instant::now(), None);
     }
 }
 

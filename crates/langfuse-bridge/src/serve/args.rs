@@ -4,10 +4,10 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
-use super::config::{
-    Compat, ConfigError, ConnectionArgs, Destination, LogFormat, OtlpMode, ServeConfig,
-};
+use super::config::{ConfigError, ConnectionArgs, Destination, LogFormat, OtlpMode, ServeConfig};
 use crate::logging::init_logging;
+use langfuse_otel_core::translate::Compatibility;
+
 pub use crate::logging::log_filter;
 use crate::spool::FsyncPolicy;
 
@@ -68,7 +68,7 @@ pub struct ServeArgs {
     pub shutdown_timeout: Option<u64>,
     /// Translation rules for `--to ingestion`: repair or server [default: repair].
     #[arg(long, value_name = "RULES", env = "LANGFUSE_BRIDGE_COMPAT")]
-    pub compat: Option<Compat>,
+    pub compat: Option<Compatibility>,
     /// The trace store of `--to local` (its viewer is served at `/`), as `--db` of `import`,
     /// `traces` and `ui` [default: langfuse-traces.db].
     #[arg(long, value_name = "PATH", env = "LANGFUSE_BRIDGE_DB", alias = "store")]
@@ -174,7 +174,10 @@ pub fn run(args: &ServeArgs) -> Result<(), super::ServeError> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
-        .map_err(|e| super::ServeError::Server(format!("cannot start the runtime: {e}")))?;
+        .map_err(|source| super::ServeError::Start {
+            what: "the runtime",
+            source,
+        })?;
     runtime.block_on(async move {
         let bridge = super::Bridge::new(config).bind().await?;
         tracing::info!(http = %bridge.http_addr(), grpc = ?bridge.grpc_addr(), "langfuse-bridge listening");

@@ -18,6 +18,7 @@ use std::path::PathBuf;
 use std::str::FromStr;
 use std::time::Duration;
 
+use langfuse_otel_core::translate::Compatibility;
 use serde::Deserialize;
 
 use super::listener::{self, ConnectionLimits};
@@ -101,40 +102,6 @@ pub enum LogFormat {
     Json,
 }
 
-/// Which translation rules `--to ingestion` follows where the server drops data.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Compat {
-    /// Repair and keep (the default).
-    #[default]
-    Repair,
-    /// Exactly the server's results.
-    Server,
-}
-
-impl From<Compat> for langfuse_otel_core::translate::Compatibility {
-    fn from(value: Compat) -> Self {
-        match value {
-            Compat::Repair => langfuse_otel_core::translate::Compatibility::Repair,
-            Compat::Server => langfuse_otel_core::translate::Compatibility::Server,
-        }
-    }
-}
-
-impl FromStr for Compat {
-    type Err = String;
-
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s {
-            "repair" => Ok(Compat::Repair),
-            "server" => Ok(Compat::Server),
-            other => Err(format!(
-                "unknown compatibility '{other}' (expected repair or server)"
-            )),
-        }
-    }
-}
-
 impl FromStr for LogFormat {
     type Err = String;
 
@@ -190,7 +157,7 @@ pub struct ServeConfig {
     /// Per-attempt-round deadline of upstream sends (seconds).
     pub upstream_timeout_secs: u64,
     /// Translation rules for `--to ingestion` and `--to local`.
-    pub compat: Compat,
+    pub compat: Compatibility,
     /// The trace store of `--to local` (`--db`; the key `store` of earlier versions is read
     /// too).
     #[serde(alias = "store")]
@@ -256,7 +223,7 @@ impl Default for ServeConfig {
             retry_after_secs: 1,
             log_format: LogFormat::Text,
             upstream_timeout_secs: 10,
-            compat: Compat::Repair,
+            compat: Compatibility::Repair,
             db: PathBuf::from(langfuse_store::DEFAULT_DB_PATH),
             max_connections: None,
             header_read_timeout_secs: listener::DEFAULT_HEADER_READ_TIMEOUT.as_secs(),

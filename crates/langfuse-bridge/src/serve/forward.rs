@@ -25,6 +25,7 @@ use langfuse_otel_core::canonical::canonical_request;
 use langfuse_otel_core::record::{EventBody, IngestionEvent};
 use langfuse_otel_core::time::format_iso_millis;
 use langfuse_otel_core::{Translator, otlp};
+use langfuse_otel_transport::{RetryPolicy, RoundBackoff};
 use prost::Message;
 use serde_json::{Value, json};
 
@@ -535,7 +536,14 @@ impl Forwarder {
         metrics
             .redelivered_records
             .fetch_add(self.redelivered, Ordering::Relaxed);
-        let mut backoff = Duration::from_millis(100);
+        // The wait between rounds an upstream did not accept: the shape every worker of the
+        // project uses (the exporter's batch processor, the SDK's score queue).
+        let mut backoff = RoundBackoff::new(RetryPolicy {
+            max_attempts: 1,
+            initial_backoff: Duration::from_millis(100),
+            max_backoff: Duration::from_secs(5),
+            jitter: 0.1,
+        });
         loop {
             self.update_gauges();
             let stop_at = self.control.deadline();
@@ -601,7 +609,7 @@ impl Forwarder {
                     match sent.retry {
                         None => {
                             metrics.upstream_reachable.store(1, Ordering::Relaxed);
-                            backoff = Duration::from_millis(100);
+                            backoff.succeeded();
                             break;
                         }
                         Some(retry) => {
@@ -612,9 +620,9 @@ impl Forwarder {
                                 completed = false;
                                 break 'units;
                             }
-                            let wait = retry.delay.unwrap_or(backoff).min(Duration::from_secs(30));
-                            backoff = (backoff * 2).min(Duration::from_secs(5));
-                            self.pause(runtime, wait);
+                            let now = Instant::now();
+                            let until = backoff.failed(now, retry.delay);
+                            self.pause(runtime, until - now);
                         }
                     }
                 }

@@ -90,9 +90,18 @@ pub enum ServeError {
         /// The error.
         source: std::io::Error,
     },
-    /// A server failed while running.
-    #[error("server error: {0}")]
-    Server(String),
+    /// A thread or runtime of the bridge could not start.
+    #[error("cannot start {what}")]
+    Start {
+        /// What could not start.
+        what: &'static str,
+        /// The operating system's error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A listener's task ended abnormally (it panicked or was cancelled).
+    #[error("a listener stopped abnormally")]
+    Listener(#[source] tokio::task::JoinError),
     /// The listeners would be open to more than the configuration allows.
     #[error(transparent)]
     Access(#[from] AccessError),
@@ -208,7 +217,7 @@ impl Bridge {
             None => None,
         };
         let translator = Translator::with_options(TranslateOptions {
-            compatibility: config.compat.into(),
+            compatibility: config.compat,
             ..TranslateOptions::default()
         });
         let forwarder = Forwarder {
@@ -328,7 +337,10 @@ impl BoundBridge {
                 }
                 let _ = forward_done.send(());
             })
-            .map_err(|e| ServeError::Server(format!("cannot start the forwarder: {e}")))?;
+            .map_err(|source| ServeError::Start {
+                what: "the forwarder",
+                source,
+            })?;
 
         tracing::info!(
             max_connections = connection_limits.max_connections,
@@ -372,7 +384,7 @@ impl BoundBridge {
         let mut failure = None;
         let mut record = |result: Result<(), tokio::task::JoinError>| {
             if let Err(e) = result {
-                failure = Some(format!("server task: {e}"));
+                failure = Some(e);
             }
         };
         let drained = tokio::time::timeout_at(deadline.into(), async {
@@ -407,7 +419,7 @@ impl BoundBridge {
         let _ = tokio::task::spawn_blocking(move || appender_thread.join()).await;
         tracing::info!("stopped");
         match failure {
-            Some(f) => Err(ServeError::Server(f)),
+            Some(e) => Err(ServeError::Listener(e)),
             None => Ok(()),
         }
     }

@@ -41,7 +41,7 @@ impl Appender {
         let handle = std::thread::Builder::new()
             .name("spool-appender".into())
             .spawn(move || run(&spool, &receiver))
-            .map_err(|e| SpoolError::Io(format!("cannot start the spool appender: {e}")))?;
+            .map_err(|e| SpoolError::from_io("cannot start the spool appender", e))?;
         Ok((Appender { sender }, AppenderThread(Some(handle))))
     }
 

@@ -193,7 +193,7 @@ impl Spool {
             }
         }
         let dir = config.dir.clone();
-        let io_err = |what: &str, e: io::Error| SpoolError::Io(format!("{what}: {e}"));
+        let io_err = SpoolError::from_io;
         let mut created = false;
         if let Some(parent) = dir.parent().filter(|p| !p.as_os_str().is_empty()) {
             fs::create_dir_all(parent)
@@ -404,7 +404,7 @@ impl Spool {
                 item_count: r.item_count,
             }
             .encode(&mut payload)
-            .map_err(|e| SpoolError::Io(format!("cannot encode a record: {e}")))?;
+            .map_err(SpoolError::Encode)?;
             frame::encode_into(&payload, &mut w.scratch);
         }
         let len = w.scratch.len() as u64;
@@ -451,7 +451,7 @@ impl Spool {
             );
         }
         let Some((active_first, file)) = w.active.as_mut() else {
-            return Err(SpoolError::Io("no active segment".into()));
+            return Err(SpoolError::Invalid("no active segment"));
         };
         let active_first = *active_first;
         let before = lock(&self.shared.index)
@@ -674,10 +674,10 @@ pub struct Inspection {
 /// Reads the spool in `dir` without changing anything and reports what
 /// [`Spool::open`] would find, for every destination that has a cursor.
 pub fn inspect(dir: &Path) -> Result<Inspection, SpoolError> {
-    let io_err = |what: &str, e: io::Error| SpoolError::Io(format!("{what}: {e}"));
+    let io_err = SpoolError::from_io;
     if !dir.join(SEGMENTS).is_dir() {
-        return Err(SpoolError::Io(
-            "not a spool directory (no segments/ in it)".into(),
+        return Err(SpoolError::Invalid(
+            "not a spool directory (no segments/ in it)",
         ));
     }
     let mut inspection = Inspection::default();
@@ -995,7 +995,7 @@ impl SpoolReader {
         };
         let at = pos.offset;
         let rest_len =
-            usize::try_from(extent - at).map_err(|_| SpoolError::Io("segment too large".into()))?;
+            usize::try_from(extent - at).map_err(|_| SpoolError::Invalid("segment too large"))?;
         let mut rest = vec![0u8; rest_len];
         pos.file
             .read_exact_at(&mut rest, at)
