@@ -16,48 +16,9 @@ use langfuse_bridge::serve::receive;
 use langfuse_bridge::spool::RecordKind;
 use langfuse_otel_core::otlp;
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
-use opentelemetry_proto::tonic::common::v1::{AnyValue, InstrumentationScope, KeyValue, any_value};
-use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span};
 use prost::Message;
 
-fn export() -> ExportTraceServiceRequest {
-    let attr = |k: &str, v: &str| KeyValue {
-        key: k.into(),
-        value: Some(AnyValue {
-            value: Some(any_value::Value::StringValue(v.into())),
-        }),
-        ..Default::default()
-    };
-    let spans = (1..=100u64)
-        .map(|i| Span {
-            trace_id: [7; 16].to_vec(),
-            span_id: i.to_be_bytes().to_vec(),
-            name: "chat gpt-4o".into(),
-            start_time_unix_nano: 1_767_258_000_000_000_000 + i,
-            end_time_unix_nano: 1_767_258_000_250_000_000 + i,
-            attributes: vec![
-                attr("gen_ai.operation.name", "chat"),
-                attr("gen_ai.request.model", "gpt-4o"),
-                attr("gen_ai.input.messages", "[{\"role\":\"user\",\"parts\":[{\"type\":\"text\",\"content\":\"What is the capital of France?\"}]}]"),
-                attr("gen_ai.output.messages", "[{\"role\":\"assistant\",\"parts\":[{\"type\":\"text\",\"content\":\"Paris.\"}]}]"),
-            ],
-            ..Span::default()
-        })
-        .collect();
-    ExportTraceServiceRequest {
-        resource_spans: vec![ResourceSpans {
-            scope_spans: vec![ScopeSpans {
-                scope: Some(InstrumentationScope {
-                    name: "bench".into(),
-                    ..Default::default()
-                }),
-                spans,
-                ..Default::default()
-            }],
-            ..Default::default()
-        }],
-    }
-}
+mod common;
 
 /// Mean µs per call of `before` and `after`: each run in 10 alternating batches of
 /// `rounds / 10` calls after a warm-up, the fastest batch kept (the machine's other load only
@@ -86,7 +47,7 @@ fn main() {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(20_000);
-    let request = export();
+    let request = common::export(7, 1..101);
     let protobuf = Bytes::from(request.encode_to_vec());
     let json = Bytes::from(serde_json::to_vec(&request).expect("OTLP/JSON"));
     // Both checks accept the bodies and count the same spans.

@@ -29,51 +29,16 @@ use langfuse_bridge::serve::config::ServeConfig;
 use langfuse_otel_transport::{ContentEncoding, HttpSender, Payload, RetryPolicy};
 use langfuse_store::{Store, TraceFilter};
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
-use opentelemetry_proto::tonic::common::v1::{AnyValue, InstrumentationScope, KeyValue, any_value};
-use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span};
 use prost::Message;
+
+mod common;
 
 const SPANS_PER_REQUEST: u64 = 100;
 const SENDERS: u64 = 4;
 
+/// The protobuf export of the `SPANS_PER_REQUEST` spans from id `first`.
 fn export(first: u64) -> Vec<u8> {
-    let attr = |k: &str, v: &str| KeyValue {
-        key: k.into(),
-        value: Some(AnyValue {
-            value: Some(any_value::Value::StringValue(v.into())),
-        }),
-        ..Default::default()
-    };
-    let spans = (first..first + SPANS_PER_REQUEST)
-        .map(|i| Span {
-            trace_id: [(first % 251) as u8; 16].to_vec(),
-            span_id: i.to_be_bytes().to_vec(),
-            name: "chat gpt-4o".into(),
-            start_time_unix_nano: 1_767_258_000_000_000_000 + i,
-            end_time_unix_nano: 1_767_258_000_250_000_000 + i,
-            attributes: vec![
-                attr("gen_ai.operation.name", "chat"),
-                attr("gen_ai.request.model", "gpt-4o"),
-                attr("gen_ai.input.messages", "[{\"role\":\"user\",\"parts\":[{\"type\":\"text\",\"content\":\"What is the capital of France?\"}]}]"),
-                attr("gen_ai.output.messages", "[{\"role\":\"assistant\",\"parts\":[{\"type\":\"text\",\"content\":\"Paris.\"}]}]"),
-            ],
-            ..Span::default()
-        })
-        .collect();
-    ExportTraceServiceRequest {
-        resource_spans: vec![ResourceSpans {
-            scope_spans: vec![ScopeSpans {
-                scope: Some(InstrumentationScope {
-                    name: "bench".into(),
-                    ..Default::default()
-                }),
-                spans,
-                ..Default::default()
-            }],
-            ..Default::default()
-        }],
-    }
-    .encode_to_vec()
+    common::export((first % 251) as u8, first..first + SPANS_PER_REQUEST).encode_to_vec()
 }
 
 /// The upstream: answers 200, counts bytes.

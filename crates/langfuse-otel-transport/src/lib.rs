@@ -83,7 +83,17 @@ pub fn new_uuid() -> String {
     let mut b: [u8; 16] = fastrand::u128(..).to_le_bytes();
     b[6] = (b[6] & 0x0f) | 0x40;
     b[8] = (b[8] & 0x3f) | 0x80;
-    let h = hex(&b);
+    uuid_string(&b)
+}
+
+/// `bytes` in the UUID text form: lower-case hex, grouped 8-4-4-4-12 with hyphens.
+///
+/// ```
+/// let id = langfuse_otel_transport::uuid_string(&[0xab; 16]);
+/// assert_eq!(id, "abababab-abab-abab-abab-abababababab");
+/// ```
+pub fn uuid_string(bytes: &[u8; 16]) -> String {
+    let h = hex(bytes);
     format!(
         "{}-{}-{}-{}-{}",
         &h[0..8],

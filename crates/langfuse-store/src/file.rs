@@ -132,15 +132,21 @@ mod tests {
         .unwrap()
     }
 
+    /// After an ingest through `store`, the database at `db` and its journal files have
+    /// [`DB_FILE_MODE`].
+    fn assert_private_after_ingest(store: &Store, db: &Path) {
+        store.ingest(&[event("t1")]).unwrap();
+        for file in db_files(db) {
+            assert_eq!(mode(&file), DB_FILE_MODE, "{}", file.display());
+        }
+    }
+
     #[test]
     fn a_new_store_and_its_journal_files_are_private() {
         let dir = temp("new");
         let db = dir.join("t.db");
         let store = Store::open(&db).unwrap();
-        store.ingest(&[event("t1")]).unwrap();
-        for file in db_files(&db) {
-            assert_eq!(mode(&file), DB_FILE_MODE, "{}", file.display());
-        }
+        assert_private_after_ingest(&store, &db);
         fs::remove_dir_all(&dir).ok();
     }
 
@@ -155,10 +161,7 @@ mod tests {
             }
         }
         let store = Store::open(&db).unwrap();
-        store.ingest(&[event("t1")]).unwrap();
-        for file in db_files(&db) {
-            assert_eq!(mode(&file), DB_FILE_MODE, "{}", file.display());
-        }
+        assert_private_after_ingest(&store, &db);
         fs::remove_dir_all(&dir).ok();
     }
 

@@ -352,14 +352,7 @@ impl Destination for OtlpDestination {
             spans,
         } = unit
         else {
-            return Sent {
-                rejected: unit.items(),
-                refused: vec![unit.refusal(
-                    Reason::UnsupportedByDestination,
-                    "an OTLP collector takes OTLP only",
-                )],
-                ..Sent::default()
-            };
+            return Sent::unsupported(unit, "an OTLP collector takes OTLP only");
         };
         let keys = match &self.target {
             OtlpTarget::Http(_) => false,
@@ -475,14 +468,7 @@ impl Destination for LocalDestination {
             authorization,
         } = unit
         else {
-            return Sent {
-                rejected: unit.items(),
-                refused: vec![unit.refusal(
-                    Reason::UnsupportedByDestination,
-                    "the local store takes ingestion events only",
-                )],
-                ..Sent::default()
-            };
+            return Sent::unsupported(unit, "the local store takes ingestion events only");
         };
         // Translated events go in as they are; a client's are read into the same model. One
         // that does not fit, or that the store would skip, is refused for good (dead-lettered).

@@ -172,6 +172,12 @@ fn record_refusal(record: &SpoolRecord, reason: Reason, detail: String) -> Refus
     }
 }
 
+/// A spooled export that no longer decodes (`e`), logged and refused as a whole.
+fn undecodable(record: &SpoolRecord, e: &impl std::fmt::Display) -> Refusal {
+    tracing::error!(sequence = record.sequence, error = %e, "spooled export no longer decodes");
+    record_refusal(record, Reason::Undecodable, e.to_string())
+}
+
 /// What happened to a unit.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Sent {
@@ -184,6 +190,18 @@ pub struct Sent {
     pub refused: Vec<Refusal>,
     /// Set when items remain (the unit now holds only them) and should be sent again.
     pub retry: Option<Retry>,
+}
+
+impl Sent {
+    /// The whole `unit` refused for good: the destination does not take its shape (`detail`
+    /// says what it takes).
+    pub fn unsupported(unit: &Unit, detail: &str) -> Sent {
+        Sent {
+            rejected: unit.items(),
+            refused: vec![unit.refusal(Reason::UnsupportedByDestination, detail)],
+            ..Sent::default()
+        }
+    }
 }
 
 /// Why and when to try again.
@@ -261,15 +279,8 @@ impl Shaper {
                             let body = canonical_request(&batch).encode_to_vec();
                             push_protobuf(&mut units, body, auth, batch.span_count());
                         }
-                        Err(e) => {
-                            // Validated on receipt, so only a decoder change gets here.
-                            tracing::error!(sequence = record.sequence, error = %e, "spooled export no longer decodes");
-                            unsupported.push(record_refusal(
-                                record,
-                                Reason::Undecodable,
-                                e.to_string(),
-                            ));
-                        }
+                        // Validated on receipt, so only a decoder change gets here.
+                        Err(e) => unsupported.push(undecodable(record, &e)),
                     }
                 }
                 (RecordKind::OtlpProtobuf | RecordKind::OtlpJson, Shape::Events) => {
@@ -306,14 +317,7 @@ impl Shaper {
                             }
                             push_events(&mut units, events, auth);
                         }
-                        Err(e) => {
-                            tracing::error!(sequence = record.sequence, error = %e, "spooled export no longer decodes");
-                            unsupported.push(record_refusal(
-                                record,
-                                Reason::Undecodable,
-                                e.to_string(),
-                            ));
-                        }
+                        Err(e) => unsupported.push(undecodable(record, &e)),
                     }
                 }
                 (RecordKind::IngestionBatch, Shape::Langfuse(_) | Shape::Events) => {
@@ -394,15 +398,7 @@ pub fn stable_id(key: &str) -> String {
     };
     let hi = fnv(0xcbf2_9ce4_8422_2325);
     let lo = fnv(0x8422_2325_cbf2_9ce4);
-    let h = format!("{hi:016x}{lo:016x}");
-    format!(
-        "{}-{}-{}-{}-{}",
-        &h[0..8],
-        &h[8..12],
-        &h[12..16],
-        &h[16..20],
-        &h[20..32]
-    )
+    langfuse_otel_transport::uuid_string(&((u128::from(hi) << 64) | u128::from(lo)).to_be_bytes())
 }
 
 fn push_protobuf(units: &mut Vec<Unit>, body: Vec<u8>, auth: Option<String>, spans: usize) {

@@ -41,3 +41,18 @@ impl<'b, 'a> SpanContext<'b, 'a> {
                 .is_some_and(|v| v.to_js_string() == "true")
     }
 }
+
+/// Runs `f` on the context of `span` under a default resource and scope (for the translation
+/// rules' tests).
+#[cfg(test)]
+pub(crate) fn in_default_context<'a, R>(
+    span: &Span<'a>,
+    f: impl FnOnce(&SpanContext<'_, 'a>) -> R,
+) -> R {
+    let (resource, scope) = (Resource::default(), Scope::default());
+    f(&SpanContext {
+        resource: &resource,
+        scope: &scope,
+        span,
+    })
+}

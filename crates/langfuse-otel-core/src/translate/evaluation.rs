@@ -98,7 +98,8 @@ mod tests {
     use serde_json::json;
 
     use super::*;
-    use crate::span::{Resource, Scope, Span};
+    use crate::span::Span;
+    use crate::translate::context::in_default_context;
 
     fn scores(events: Vec<Vec<(&'static str, AttrValue<'static>)>>) -> Vec<Value> {
         let span = Span {
@@ -117,16 +118,12 @@ mod tests {
                 .collect(),
             ..Span::default()
         };
-        let (res, scope) = (Resource::default(), Scope::default());
-        let cx = SpanContext {
-            resource: &res,
-            scope: &scope,
-            span: &span,
-        };
-        evaluation_scores(&cx, "production")
-            .iter()
-            .map(|e| serde_json::to_value(e).unwrap())
-            .collect()
+        in_default_context(&span, |cx| {
+            evaluation_scores(cx, "production")
+                .iter()
+                .map(|e| serde_json::to_value(e).unwrap())
+                .collect()
+        })
     }
 
     #[test]

@@ -84,7 +84,8 @@ mod tests {
     use std::borrow::Cow;
 
     use super::*;
-    use crate::span::{Attributes, Resource, Scope, Span};
+    use crate::span::{Attributes, Span};
+    use crate::translate::context::in_default_context;
     use crate::value::AttrValue;
 
     fn run(
@@ -111,15 +112,7 @@ mod tests {
             ),
             ..Span::default()
         };
-        let (res, scope) = (Resource::default(), Scope::default());
-        level_and_status(
-            &SpanContext {
-                resource: &res,
-                scope: &scope,
-                span: &span,
-            },
-            repair,
-        )
+        in_default_context(&span, |cx| level_and_status(cx, repair))
     }
 
     #[test]

@@ -552,7 +552,8 @@ mod tests {
     use std::borrow::Cow;
 
     use super::*;
-    use crate::span::{Attributes, Resource, Scope, Span};
+    use crate::span::{Attributes, Span};
+    use crate::translate::context::in_default_context;
 
     fn fields(
         attrs: &[(&'static str, AttrValue<'static>)],
@@ -564,13 +565,9 @@ mod tests {
             ),
             ..Span::default()
         };
-        let (res, scope) = (Resource::default(), Scope::default());
-        let cx = SpanContext {
-            resource: &res,
-            scope: &scope,
-            span: &span,
-        };
-        generation_fields(&cx, ObservationType::Generation, compat, 1_767_258_000_000)
+        in_default_context(&span, |cx| {
+            generation_fields(cx, ObservationType::Generation, compat, 1_767_258_000_000)
+        })
     }
 
     fn cst(v: AttrValue<'static>, compat: Compatibility) -> Result<GenerationFields, Rejection> {
