@@ -17,7 +17,7 @@
 //! | `version` | `1` |
 //! | `time` | when it was written (ISO-8601 UTC, ms) |
 //! | `destination` | the forwarding destination (`langfuse`, `events`, `otlp`: the spool cursor's name) |
-//! | `reason` | `upstream_rejected` (a final 4xx or gRPC error), `store_rejected` (the local store cannot take it), `unsupported_by_destination` (a kind the destination does not carry), `undecodable` (a spooled export that no longer decodes) |
+//! | `reason` | `upstream_rejected` (a final 4xx or gRPC error), `store_rejected` (the local store cannot take it), `unsupported_by_destination` (a kind the destination does not carry), `undecodable` (a spooled export that no longer decodes), `server_rules` (an observation the server's schema drops, left out under `--compat server`) |
 //! | `detail` | the upstream's answer or the error, clipped to 1024 bytes |
 //! | `kind` | what the body is, as a spool record kind: `otlp_protobuf`, `otlp_json`, `ingestion_batch` (`{"batch":[events]}`), `scores` (`[score, …]`) |
 //! | `items` | spans, events or scores in it |
@@ -83,6 +83,9 @@ pub enum Reason {
     UnsupportedByDestination,
     /// A spooled export that no longer decodes (only a decoder change gets here).
     Undecodable,
+    /// Observations the Langfuse server's schema drops, left out of `--to ingestion`/`local`
+    /// under `--compat server` (server parity): kept here, as the translator derived them.
+    ServerRules,
 }
 
 impl Reason {
@@ -93,6 +96,7 @@ impl Reason {
             Reason::StoreRejected => "store_rejected",
             Reason::UnsupportedByDestination => "unsupported_by_destination",
             Reason::Undecodable => "undecodable",
+            Reason::ServerRules => "server_rules",
         }
     }
 }

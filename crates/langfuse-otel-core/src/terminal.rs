@@ -54,7 +54,7 @@ pub fn escape_control(text: &str) -> Cow<'_, str> {
 }
 
 /// Serialized JSON made safe for a terminal: the control characters JSON leaves raw inside
-/// strings (`DEL`, C1 controls, bidirectional overrides) become `\uXXXX` escapes, so the text
+/// strings (`DEL`, C1 controls, bidirectional overrides) become `\u` escapes of four hex digits, so the text
 /// is the same JSON value. (Serializers already escape C0 controls.)
 pub fn escape_json_for_terminal(json: String) -> String {
     // C0 controls are escaped inside strings already; outside, they are the layout.

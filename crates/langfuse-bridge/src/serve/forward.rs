@@ -287,6 +287,19 @@ impl Shaper {
                     match decode_record(record) {
                         Ok(batch) => {
                             let translation = self.translator.translate(&batch);
+                            // `--compat server` leaves out what the server's schema drops: kept
+                            // in the dead-letter file, never just gone.
+                            for dropped in translation.dropped {
+                                let body = serde_json::json!({ "batch": [dropped.event] });
+                                unsupported.push(Refusal {
+                                    reason: Reason::ServerRules,
+                                    detail: dropped.errors.join("; "),
+                                    kind: RecordKind::IngestionBatch,
+                                    authorization: auth.clone(),
+                                    items: 1,
+                                    body: body.to_string().into_bytes(),
+                                });
+                            }
                             let mut events = Vec::with_capacity(translation.events.len());
                             let mut pending_trace: Vec<IngestionEvent> = Vec::new();
                             for mut event in translation.events {
@@ -762,6 +775,29 @@ mod tests {
             a.prepare(std::slice::from_ref(&r), 0).0,
             b.prepare(&[r], 0).0
         );
+    }
+
+    #[test]
+    fn what_server_rules_leave_out_is_dead_lettered() {
+        // A numeric `langfuse.version`: the server's schema drops the observation.
+        let export = br#"{"resourceSpans":[{"scopeSpans":[{"scope":{"name":"app"},"spans":[{
+            "traceId":"f7a0e8d1f86e1d6a80854c2106aa25fb","spanId":"99180b94af7b795a","name":"step",
+            "startTimeUnixNano":"1767258000000000000","endTimeUnixNano":"1767258000250000000",
+            "attributes":[{"key":"langfuse.version","value":{"intValue":"3"}}]}]}]}]}"#;
+        let server = Translator::with_options(langfuse_otel_core::translate::TranslateOptions {
+            compatibility: langfuse_otel_core::translate::Compatibility::Server,
+            ..Default::default()
+        });
+        let mut shaper = Shaper::new(Shape::Events, server);
+        let (_, refused) = shaper.prepare(&[record(1, RecordKind::OtlpJson, export, None, 1)], 0);
+        assert_eq!(refused.len(), 1, "{refused:?}");
+        assert_eq!(refused[0].reason, Reason::ServerRules);
+        let body: Value = serde_json::from_slice(&refused[0].body).unwrap();
+        assert_eq!(body["batch"][0]["type"], "span-create");
+        // Repair mode keeps it.
+        let mut repair = Shaper::new(Shape::Events, Translator::new());
+        let (_, refused) = repair.prepare(&[record(1, RecordKind::OtlpJson, export, None, 1)], 0);
+        assert!(refused.is_empty());
     }
 
     #[test]

@@ -83,11 +83,12 @@ const REASONS: [&str; 9] = [
 const DROP_REASONS: [&str; 2] = ["upstream_rejected", "unsupported_by_destination"];
 
 /// Reasons of `langfuse_bridge_dead_lettered_items_total` (see [`crate::dead_letter::Reason`]).
-const DEAD_LETTER_REASONS: [&str; 4] = [
+const DEAD_LETTER_REASONS: [&str; 5] = [
     "upstream_rejected",
     "store_rejected",
     "unsupported_by_destination",
     "undecodable",
+    "server_rules",
 ];
 
 /// Upper bounds of the latency histogram (seconds).
