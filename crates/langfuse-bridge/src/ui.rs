@@ -84,18 +84,9 @@ pub struct UiArgs {
         hide_env_values = true
     )]
     pub secret_key: Option<Secret>,
-    /// A host name the viewer answers to besides localhost and IP addresses (repeatable;
-    /// others get 421, against DNS rebinding).
-    #[arg(
-        long = "allowed-host",
-        value_name = "NAME",
-        env = "LANGFUSE_BRIDGE_ALLOWED_HOSTS",
-        value_delimiter = ','
-    )]
-    pub allowed_hosts: Vec<String>,
-    /// Listen on a non-loopback address without keys: anyone who reaches it reads every trace.
-    #[arg(long, env = "LANGFUSE_BRIDGE_ALLOW_REMOTE_WITHOUT_AUTH")]
-    pub allow_remote_without_auth: bool,
+    /// Who may reach the listener.
+    #[command(flatten)]
+    pub exposure: crate::serve::config::ExposureArgs,
 }
 
 impl UiArgs {
@@ -164,9 +155,9 @@ pub async fn serve(args: &UiArgs, ready: impl FnOnce(SocketAddr)) -> Result<(), 
     access::check_exposure(
         &[("HTTP", args.http)],
         keys.is_some(),
-        args.allow_remote_without_auth,
+        args.exposure.allow_remote_without_auth,
     )?;
-    let allowed_hosts = access::parse_allowed_hosts(&args.allowed_hosts)?;
+    let allowed_hosts = access::parse_allowed_hosts(&args.exposure.allowed_hosts)?;
     let store = Store::open(&args.db)?;
     let io = |source| UiError::Io {
         addr: args.http,

@@ -4,7 +4,9 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
-use super::config::{ConfigError, ConnectionArgs, Destination, LogFormat, OtlpMode, ServeConfig};
+use super::config::{
+    ConfigError, ConnectionArgs, Destination, ExposureArgs, LogFormat, OtlpMode, ServeConfig,
+};
 use crate::logging::init_logging;
 use langfuse_otel_core::translate::Compatibility;
 
@@ -79,18 +81,9 @@ pub struct ServeArgs {
     /// Serve `/metrics` without credentials even when keys are configured.
     #[arg(long, env = "LANGFUSE_BRIDGE_METRICS_PUBLIC")]
     pub metrics_public: bool,
-    /// A host name the HTTP listener answers to besides localhost and IP addresses
-    /// (repeatable; others get 421, against DNS rebinding).
-    #[arg(
-        long = "allowed-host",
-        value_name = "NAME",
-        env = "LANGFUSE_BRIDGE_ALLOWED_HOSTS",
-        value_delimiter = ','
-    )]
-    pub allowed_hosts: Vec<String>,
-    /// Listen on a non-loopback address without keys: anyone who reaches it reads every trace.
-    #[arg(long, env = "LANGFUSE_BRIDGE_ALLOW_REMOTE_WITHOUT_AUTH")]
-    pub allow_remote_without_auth: bool,
+    /// Who may reach the listeners.
+    #[command(flatten)]
+    pub exposure: ExposureArgs,
     /// Log filter: a level (trace, debug, info, warn, error, off) or `target=level` directives
     /// separated by commas [default: RUST_LOG, else info].
     #[arg(long, value_name = "FILTER", env = "LANGFUSE_BRIDGE_LOG_LEVEL")]
@@ -147,10 +140,10 @@ impl ServeArgs {
             config.to = Some(to);
         }
         config.metrics_public |= self.metrics_public;
-        config.allow_remote_without_auth |= self.allow_remote_without_auth;
+        config.allow_remote_without_auth |= self.exposure.allow_remote_without_auth;
         config
             .allowed_hosts
-            .extend(self.allowed_hosts.iter().cloned());
+            .extend(self.exposure.allowed_hosts.iter().cloned());
         if let Some(grpc) = &self.grpc {
             config.grpc = if grpc == "off" {
                 None
@@ -266,8 +259,10 @@ mod tests {
         .unwrap();
         let args = ServeArgs {
             config: Some(file),
-            allowed_hosts: vec!["bridge.lan".into()],
-            allow_remote_without_auth: true,
+            exposure: ExposureArgs {
+                allowed_hosts: vec!["bridge.lan".into()],
+                allow_remote_without_auth: true,
+            },
             ..ServeArgs::default()
         };
         let config = args.to_config().unwrap();

@@ -436,6 +436,24 @@ fn is_listener(listener: SocketAddr, host: &str, port: u16) -> bool {
             && (listener.ip().is_loopback() || listener.ip().is_unspecified()))
 }
 
+/// Who may reach the HTTP listener (`serve` and `ui`, same flags): besides the keys, the host
+/// names it answers to and whether it may listen beyond loopback without keys.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct ExposureArgs {
+    /// A host name the listener answers to besides localhost and IP addresses
+    /// (repeatable; others get 421, against DNS rebinding).
+    #[arg(
+        long = "allowed-host",
+        value_name = "NAME",
+        env = "LANGFUSE_BRIDGE_ALLOWED_HOSTS",
+        value_delimiter = ','
+    )]
+    pub allowed_hosts: Vec<String>,
+    /// Listen on a non-loopback address without keys: anyone who reaches it reads every trace.
+    #[arg(long, env = "LANGFUSE_BRIDGE_ALLOW_REMOTE_WITHOUT_AUTH")]
+    pub allow_remote_without_auth: bool,
+}
+
 /// Connection limits of the listeners (`serve` and `ui`).
 #[derive(Debug, Clone, Default, clap::Args)]
 pub struct ConnectionArgs {
