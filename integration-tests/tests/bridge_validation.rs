@@ -441,7 +441,15 @@ fn what_an_upstream_refuses_for_good_is_in_the_dead_letter_file_and_counted() {
     }
     let upstream_rejected =
         "langfuse_bridge_dead_lettered_items_total{reason=\"upstream_rejected\"}";
-    assert_eq!(metric_of(&bridge, upstream_rejected), 3.0);
+    // The counter follows the durable write of the file: wait for it.
+    assert!(
+        wait_until(Duration::from_secs(10), || metric_of(
+            &bridge,
+            upstream_rejected
+        ) == 3.0),
+        "{upstream_rejected} = {}",
+        metric_of(&bridge, upstream_rejected)
+    );
     bridge.stop();
     let _ = std::fs::remove_dir_all(&spool);
 }
@@ -470,7 +478,13 @@ fn items_a_destination_cannot_carry_are_dead_lettered_not_dropped() {
     assert_eq!(entry["body"][0]["name"], "quality");
     let unsupported =
         "langfuse_bridge_dead_lettered_items_total{reason=\"unsupported_by_destination\"}";
-    assert_eq!(metric_of(&bridge, unsupported), 1.0);
+    // The counter follows the durable write of the file: wait for it.
+    assert!(
+        wait_until(Duration::from_secs(10), || metric_of(&bridge, unsupported)
+            == 1.0),
+        "{unsupported} = {}",
+        metric_of(&bridge, unsupported)
+    );
     bridge.stop();
     let _ = std::fs::remove_dir_all(&spool);
 }
