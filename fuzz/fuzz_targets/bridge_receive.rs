@@ -8,10 +8,10 @@
 #![no_main]
 
 use bytes::Bytes;
-use langfuse_bridge::serve::config::OtlpMode;
-use langfuse_bridge::serve::forward::{Shape, Shaper};
-use langfuse_bridge::serve::receive::{self, Limits};
-use langfuse_bridge::spool::{RecordKind, SpoolRecord};
+use langfuse_bridge::OtlpMode;
+use langfuse_bridge::internal::{Shape, Shaper};
+use langfuse_bridge::internal::receive::{self, Limits};
+use langfuse_spool::{RecordKind, SpoolRecord};
 use langfuse_otel_core::Translator;
 use libfuzzer_sys::fuzz_target;
 

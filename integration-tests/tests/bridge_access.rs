@@ -19,8 +19,8 @@ use bridge_support::{
     Answer, RunningBridge, basic, bridge_binary, start, temp_dir, test_config, wait_until,
 };
 use integration_tests::browser::{self, CHROMIUM};
-use langfuse_bridge::serve::Bridge;
-use langfuse_bridge::serve::config::{Destination, ServeConfig};
+use langfuse_bridge::Bridge;
+use langfuse_bridge::{Destination, ServeConfig};
 use langfuse_store::Store;
 use serde_json::json;
 

@@ -12,7 +12,7 @@ use bridge_support::{
     Answer, RunningBridge, basic, export, export_bytes, get, post, start, test_config, wait_until,
 };
 use integration_tests::receiver::{Action, Receiver, unused_port};
-use langfuse_bridge::serve::Bridge;
+use langfuse_bridge::Bridge;
 use opentelemetry_proto::tonic::collector::trace::v1::trace_service_client::TraceServiceClient;
 use tonic::Code;
 

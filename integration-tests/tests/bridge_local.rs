@@ -7,8 +7,8 @@ mod bridge_support;
 use std::time::Duration;
 
 use bridge_support::{export_bytes, get, post, start, temp_dir, test_config, wait_until};
-use langfuse_bridge::serve::Bridge;
-use langfuse_bridge::serve::config::Destination;
+use langfuse_bridge::Bridge;
+use langfuse_bridge::Destination;
 
 #[test]
 fn spans_sent_to_a_local_bridge_show_in_its_viewer() {

@@ -23,8 +23,8 @@ use std::time::Duration;
 use bridge_support::{
     bridge_binary, export_bytes, get, gzip, post, start, temp_dir, test_config, wait_until,
 };
-use langfuse_bridge::serve::Bridge;
-use langfuse_bridge::serve::config::Destination;
+use langfuse_bridge::Bridge;
+use langfuse_bridge::Destination;
 use langfuse_store::{IngestionEvent, Store, TraceFilter};
 
 fn mode(path: &Path) -> u32 {
@@ -46,7 +46,7 @@ fn db_files(db: &Path) -> Vec<PathBuf> {
         .collect()
 }
 
-fn local_config(tag: &str, db: &Path) -> langfuse_bridge::serve::ServeConfig {
+fn local_config(tag: &str, db: &Path) -> langfuse_bridge::ServeConfig {
     let mut config = test_config(tag, "http://unused", "local");
     config.to = Some(Destination::Local);
     config.upstream = None;

@@ -14,7 +14,7 @@ use bridge_support::{basic, gzip, post, start, test_config, wait_until};
 use integration_tests::events::{diff, sort_events};
 use integration_tests::receiver::{Action, Receiver};
 use integration_tests::{fixture_files, fixtures_dir, read_json};
-use langfuse_bridge::serve::Bridge;
+use langfuse_bridge::Bridge;
 use langfuse_otel_core::translate::Compatibility;
 use serde_json::Value;
 

@@ -25,10 +25,8 @@ use bridge_support::{
     bridge_binary, export_bytes, get, post, start, temp_dir, test_config, wait_until,
 };
 use integration_tests::receiver::{Action, Receiver};
-use langfuse_bridge::serve::Bridge;
-use langfuse_bridge::spool::{
-    Damage, FsyncPolicy, NewRecord, RecordKind, Spool, SpoolConfig, SpoolRecord,
-};
+use langfuse_bridge::Bridge;
+use langfuse_spool::{Damage, FsyncPolicy, NewRecord, RecordKind, Spool, SpoolConfig, SpoolRecord};
 
 fn is_root() -> bool {
     std::fs::read_to_string("/proc/self/status")

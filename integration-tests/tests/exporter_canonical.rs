@@ -87,8 +87,13 @@ fn passthrough_sends_the_spans_as_they_are() {
 fn the_mode_comes_from_langfuse_otlp_mode() {
     use langfuse_otel_exporter::config::Env;
     let env = Env::from_pairs([("LANGFUSE_OTLP_MODE", "Canonical")]);
-    assert_eq!(OtlpMode::from_env(&env).unwrap(), OtlpMode::Canonical);
+    assert_eq!(
+        langfuse_otel_exporter::config::otlp_mode_from_env(&env).unwrap(),
+        OtlpMode::Canonical
+    );
     let bad = Env::from_pairs([("LANGFUSE_OTLP_MODE", "translated")]);
-    let err = OtlpMode::from_env(&bad).unwrap_err().to_string();
+    let err = langfuse_otel_exporter::config::otlp_mode_from_env(&bad)
+        .unwrap_err()
+        .to_string();
     assert!(err.contains("LANGFUSE_OTLP_MODE"), "{err}");
 }

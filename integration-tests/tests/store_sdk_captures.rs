@@ -19,8 +19,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use bridge_support::{basic, gzip, post, start, test_config, wait_until};
-use langfuse_bridge::serve::Bridge;
-use langfuse_bridge::serve::config::Destination;
+use langfuse_bridge::Bridge;
+use langfuse_bridge::Destination;
 
 use integration_tests::bridge_bin::{bridge, target_and_profile};
 use integration_tests::captures::trace_requests;

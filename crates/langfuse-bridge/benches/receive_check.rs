@@ -12,9 +12,9 @@ use std::hint::black_box;
 use std::time::Instant;
 
 use bytes::Bytes;
-use langfuse_bridge::serve::receive;
-use langfuse_bridge::spool::RecordKind;
+use langfuse_bridge::internal::receive;
 use langfuse_otel_core::otlp;
+use langfuse_spool::RecordKind;
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use prost::Message;
 

@@ -47,13 +47,13 @@ pub enum Command {
     Serve(Box<crate::serve::args::ServeArgs>),
     /// Load a JSON-lines file of Langfuse ingestion events (the SDK's offline file) into the
     /// local trace store.
-    Import(crate::import_cmd::ImportArgs),
+    Import(crate::commands::import::ImportArgs),
     /// List or show the traces of the local trace store.
-    Traces(crate::traces_cmd::TracesArgs),
+    Traces(crate::commands::traces::TracesArgs),
     /// Serve the web trace viewer over the local trace store.
-    Ui(crate::ui::UiArgs),
+    Ui(crate::commands::ui::UiArgs),
     /// Check the spool of `serve`: `spool verify DIR` reports damage read-only.
-    Spool(crate::spool_cmd::SpoolArgs),
+    Spool(crate::commands::spool::SpoolArgs),
 }
 
 /// Arguments of `translate`.
@@ -125,8 +125,8 @@ mod tests {
             Command::Serve(a) => a.db.clone(),
             Command::Ui(a) => Some(a.db.clone()),
             Command::Traces(a) => match a.command {
-                crate::traces_cmd::TracesCommand::List(l) => Some(l.db),
-                crate::traces_cmd::TracesCommand::Show(s) => Some(s.db),
+                crate::commands::traces::TracesCommand::List(l) => Some(l.db),
+                crate::commands::traces::TracesCommand::Show(s) => Some(s.db),
             },
             Command::Import(a) => Some(a.db.clone()),
             other => panic!("{other:?}"),

@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use crate::body::BodyError;
+use crate::sources::body::BodyError;
 
 /// A failure of a bridge command. Its `Display` is one line meant for a person; it never
 /// contains a credential.
@@ -31,19 +31,19 @@ pub enum BridgeError {
     Serve(#[from] crate::serve::ServeError),
     /// `import` failed.
     #[error(transparent)]
-    Import(#[from] crate::import_cmd::ImportCmdError),
+    Import(#[from] crate::commands::import::ImportCmdError),
     /// `traces list` / `traces show` failed.
     #[error(transparent)]
-    Traces(#[from] crate::traces_cmd::TracesCmdError),
+    Traces(#[from] crate::commands::traces::TracesCmdError),
     /// `ui` failed.
     #[error(transparent)]
-    Ui(#[from] crate::ui::UiError),
+    Ui(#[from] crate::commands::ui::UiError),
     /// The output could not be serialized or written.
     #[error("cannot write the output: {0}")]
     Output(String),
     /// The spool could not be read (`spool verify`).
     #[error(transparent)]
-    Spool(#[from] crate::spool::SpoolError),
+    Spool(#[from] langfuse_spool::SpoolError),
     /// `spool verify` found damage (its report says where).
     #[error("the spool is damaged: {lost_records} records lost (see the report above)")]
     SpoolDamaged {
@@ -67,7 +67,7 @@ impl BridgeError {
 ///
 /// ```
 /// let io = std::io::Error::other("disk on fire");
-/// let e = langfuse_bridge::spool::SpoolError::Io {
+/// let e = langfuse_spool::SpoolError::Io {
 ///     what: "cannot write a segment",
 ///     source: std::sync::Arc::new(io),
 /// };

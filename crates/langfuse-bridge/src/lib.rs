@@ -1,54 +1,75 @@
 //! # langfuse-bridge
 //!
-//! The library behind the `langfuse-bridge` binary: OpenTelemetry traces from any language in,
-//! Langfuse records out. The binary's `main` only parses the command line ([`cli::Cli`]) and
-//! calls [`run`]; everything it does is available here, so each command can be driven and
-//! tested in-process.
+//! OpenTelemetry traces from any language in, Langfuse records out: the library behind the
+//! `langfuse-bridge` binary. The binary's `main` only parses the command line ([`cli::Cli`])
+//! and calls [`run`]; `serve` runs in-process with [`Bridge`].
 //!
-//! | module | what |
-//! |---|---|
-//! | [`cli`] | the command line: one `clap` struct per command |
-//! | [`body`] | reading request and file bodies with size limits, gzip included (no gzip bomb is ever read into memory) |
-//! | [`translate_cmd`] | `translate`: one OTLP export in, the Langfuse ingestion events out |
-//! | [`import_cmd`] | `import`: the SDK's offline JSON-lines file into the local trace store |
-//! | [`traces_cmd`] | `traces list` / `traces show`: the local trace store in the terminal |
-//! | [`ui`] | `ui` and the web trace viewer's [`ui::router`] (mountable on any axum listener) |
-//! | [`error`] | [`BridgeError`], the one error type of every command |
-//! | [`spool`] | the durable spool of `serve`: segment files of checksummed records, destination cursors |
-//! | [`spool_cmd`] | `spool verify`: the spool's damage report, read-only |
-//! | [`serve`] | `serve`: OTLP/HTTP, OTLP/gRPC and Langfuse API receivers, spool, forwarding |
-//! | [`access`] | who may use a listener of `serve` and `ui`: keys, allowed hosts, own origin, loopback without keys |
-//! | [`dead_letter`] | the dead-letter files of `serve`: what a destination refused for good, with the reason |
-//! | [`linger`] | lingering close: a body still arriving after an early 401/403/421/413 is read and discarded, so the client sees the answer |
-//! | [`logging`] | the log filter (`--log-level`, `RUST_LOG`) and the subscriber of `serve` and `ui` |
+//! The code is laid out as the data flows through `serve`:
 //!
+//! ```text
+//!  clients ──► sources/ ──► spool ──► shape ──► forward ──► sinks/
+//!   OTLP/HTTP   listener     crate     records   one loop    langfuse (OTLP, ingestion,
+//!   OTLP/gRPC   access       langfuse- → units   per sink:   scores), otlp (HTTP/gRPC),
+//!   ingestion   receive      spool     (translated cursor    local (SQLite + viewer,
+//!   scores      (checks)     (durable  or as     commits     crate langfuse-store),
+//!               receiver      append)  received) after       dead_letter (refused
+//!               (append)                          delivery    for good, kept)
 //! ```
-//! use langfuse_bridge::body::{BodyLimits, Encoding, decode_body};
 //!
-//! // An uncompressed body is returned as it is, within the limit.
-//! let body = decode_body(b"{}".to_vec(), Encoding::Detect, &BodyLimits::default()).unwrap();
-//! assert_eq!(body, b"{}");
+//! | module | stage |
+//! |---|---|
+//! | `sources` | the listeners (HTTP/1 + HTTP/2 accept loop, limits, lingering close), access (keys, hosts, origins), body decoding, the receive checks, the durable append before any 2xx |
+//! | spool (crate `langfuse-spool`) | checksummed segments, group commit, recovery, one cursor per sink |
+//! | `shape` | spool records → upstream requests in the shape a sink takes (translation, canonical OTLP, envelope ids) |
+//! | `forward` | the loop of one sink: read, shape, send, dead-letter refusals, commit |
+//! | `sinks` | Langfuse, OTLP collectors, the local store, the dead-letter files |
+//! | `serve` | [`ServeConfig`] (TOML, flags, environment) and [`Bridge`], which wires the stages |
+//! | `metrics` | `/metrics` and `/health` counters ([`Metrics`]) |
+//! | `commands` | the other commands: `translate`, `import`, `traces`, `ui`, `spool verify` |
+//! | [`cli`] | the command line: one `clap` struct per command |
+//! | [`error`] | [`BridgeError`], the one error type of every command |
+//!
+//! ```no_run
+//! use langfuse_bridge::{Bridge, ServeConfig};
+//!
+//! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+//! let config = ServeConfig::from_toml(r#"
+//!     http = "127.0.0.1:0"
+//!     to = "local"
+//!     db = "langfuse-traces.db"
+//! "#)?;
+//! let bridge = Bridge::new(config).bind().await?;
+//! println!("OTLP/HTTP and the viewer on http://{}", bridge.http_addr());
+//! bridge.run(async { let _ = tokio::signal::ctrl_c().await; }).await?;
+//! # Ok(()) }
 //! ```
 
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
-pub mod access;
-pub mod body;
 pub mod cli;
-pub mod dead_letter;
+mod commands;
 pub mod error;
-pub mod import_cmd;
-pub mod linger;
-pub mod logging;
-pub mod serve;
-pub mod spool;
-pub mod spool_cmd;
-pub mod traces_cmd;
-pub mod translate_cmd;
-pub mod ui;
+mod forward;
+mod logging;
+mod metrics;
+mod serve;
+mod shape;
+mod sinks;
+mod sources;
 
 pub use error::BridgeError;
+pub use metrics::Metrics;
+pub use serve::config::{ConfigError, Destination, LogFormat, OtlpMode, ServeConfig};
+pub use serve::{BoundBridge, Bridge, ServeError};
+
+/// Not part of the API: the internals the crate's benchmarks and the fuzz targets drive
+/// directly. They may change in any release.
+#[doc(hidden)]
+pub mod internal {
+    pub use crate::shape::{Shape, Shaper};
+    pub use crate::sources::receive;
+}
 
 /// Runs one parsed command line.
 ///
@@ -57,22 +78,22 @@ pub use error::BridgeError;
 /// [`BridgeError::exit_code`] (2, or 1 for a damaged spool found by `spool verify`).
 pub fn run(cli: cli::Cli) -> Result<(), BridgeError> {
     match cli.command {
-        cli::Command::Translate(args) => translate_cmd::run(&args),
+        cli::Command::Translate(args) => commands::translate::run(&args),
         cli::Command::Serve(args) => Ok(serve::args::run(&args)?),
         cli::Command::Import(args) => {
-            let report = import_cmd::run(&args)?;
-            println!("{}", import_cmd::summary(&args, &report));
+            let report = commands::import::run(&args)?;
+            println!("{}", commands::import::summary(&args, &report));
             Ok(())
         }
         cli::Command::Traces(args) => {
-            print!("{}", traces_cmd::run(&args)?);
+            print!("{}", commands::traces::run(&args)?);
             Ok(())
         }
-        cli::Command::Ui(args) => Ok(ui::run(&args)?),
+        cli::Command::Ui(args) => Ok(commands::ui::run(&args)?),
         cli::Command::Spool(args) => match &args.command {
-            spool_cmd::SpoolCommand::Verify(verify) => {
-                let inspection = spool_cmd::verify(verify)?;
-                print!("{}", spool_cmd::report(verify, &inspection));
+            commands::spool::SpoolCommand::Verify(verify) => {
+                let inspection = commands::spool::verify(verify)?;
+                print!("{}", commands::spool::report(verify, &inspection));
                 if inspection.recovery.is_clean() {
                     Ok(())
                 } else {

@@ -9,14 +9,6 @@ use crate::serve::config::{ConfigError, LogFormat};
 /// Parses a log filter: comma-separated directives, each a level (`trace`, `debug`, `info`,
 /// `warn`, `error`, `off`: the default for every target) or `target=level` (a module path
 /// prefix such as `langfuse_bridge::serve`), as in `RUST_LOG`.
-///
-/// ```
-/// use langfuse_bridge::logging::log_filter;
-///
-/// assert!(log_filter("debug").is_ok());
-/// assert!(log_filter("langfuse_bridge=debug,tower=warn").is_ok());
-/// assert!(log_filter("bogus").is_err());
-/// ```
 pub fn log_filter(spec: &str) -> Result<Targets, ConfigError> {
     let bad = |directive: &str| {
         ConfigError::Invalid(format!(
@@ -63,4 +55,17 @@ pub(crate) fn init_logging(format: LogFormat, filter: Targets) {
             tracing::subscriber::set_global_default(builder.json().finish().with(filter))
         }
     };
+}
+
+/// The examples of this module's docs, as tests (the module is internal to the crate).
+#[cfg(test)]
+mod doc_examples {
+    #[test]
+    fn log_filter_accepts_directives_and_refuses_garbage() {
+        use crate::logging::log_filter;
+
+        assert!(log_filter("debug").is_ok());
+        assert!(log_filter("langfuse_bridge=debug,tower=warn").is_ok());
+        assert!(log_filter("bogus").is_err());
+    }
 }

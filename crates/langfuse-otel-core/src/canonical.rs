@@ -63,6 +63,8 @@
 //! assert!(attr("langfuse.observation.model.name").is_some()); // "gpt-4o"
 //! ```
 
+use std::str::FromStr;
+
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use opentelemetry_proto::tonic::common::v1::{
     AnyValue, ArrayValue, InstrumentationScope, KeyValue, any_value,
@@ -80,6 +82,47 @@ use crate::span::{Attributes, Scope, Span, SpanBatch};
 use crate::translate::metadata::{MetadataDomain, user_metadata};
 use crate::translate::{Compatibility, TranslateOptions, Translator};
 use crate::value::{AttrValue, js_json_stringify};
+
+/// What an OTLP destination receives: the spans as they are, or re-encoded canonically
+/// ([`canonical_request`]). One definition for every part that sends OTLP: the exporter
+/// (`LANGFUSE_OTLP_MODE`) and the bridge (`--otlp-mode`, `otlp_mode` in its file).
+///
+/// ```
+/// use langfuse_otel_core::OtlpMode;
+///
+/// assert_eq!("canonical".parse::<OtlpMode>(), Ok(OtlpMode::Canonical));
+/// assert_eq!(" Passthrough ".parse::<OtlpMode>(), Ok(OtlpMode::Passthrough));
+/// assert!("raw".parse::<OtlpMode>().is_err());
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+#[non_exhaustive]
+pub enum OtlpMode {
+    /// The spans as they are (the default).
+    #[default]
+    Passthrough,
+    /// The spans translated to Langfuse records and re-encoded with the canonical
+    /// `langfuse.*` attributes, so any backend gets one convention whatever produced the
+    /// spans (translating them again yields the same records).
+    Canonical,
+}
+
+/// A name that is no [`OtlpMode`].
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown OTLP mode {0:?} (expected passthrough or canonical)")]
+pub struct UnknownOtlpMode(pub String);
+
+impl FromStr for OtlpMode {
+    type Err = UnknownOtlpMode;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "passthrough" => Ok(OtlpMode::Passthrough),
+            "canonical" => Ok(OtlpMode::Canonical),
+            _ => Err(UnknownOtlpMode(s.trim().to_owned())),
+        }
+    }
+}
 
 /// Scope name of canonical spans that did not come from a Langfuse SDK.
 pub const CANONICAL_SCOPE_NAME: &str = "langfuse-sdk";

@@ -53,6 +53,7 @@ pub mod time;
 pub mod translate;
 pub mod value;
 
+pub use canonical::OtlpMode;
 pub use record::{IngestionBatch, IngestionEvent, ObservationType};
 pub use span::SpanBatch;
 pub use translate::{Translation, Translator, translate_batch};

@@ -312,7 +312,7 @@ impl LangfuseExporterBuilder {
         let retry = self.retry.unwrap_or_default();
         let mode = match self.mode {
             Some(m) => m,
-            None => OtlpMode::from_env(&env)?,
+            None => config::otlp_mode_from_env(&env)?,
         };
         let http = |url: String, headers: Vec<(String, Secret)>| {
             HttpSender::builder(url)

@@ -111,39 +111,28 @@ impl OtlpProtocol {
     }
 }
 
-/// What an OTLP destination receives (`LANGFUSE_OTLP_MODE`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-#[non_exhaustive]
-pub enum OtlpMode {
-    /// The spans as they are (the default).
-    #[default]
-    Passthrough,
-    /// The spans translated to Langfuse records and re-encoded with the canonical
-    /// `langfuse.*` attributes, so any backend gets one convention whatever produced the
-    /// spans (see `langfuse_otel_core::canonical`; translating them again yields the same
-    /// records).
-    Canonical,
+pub use langfuse_otel_core::OtlpMode;
+
+/// Parses `LANGFUSE_OTLP_MODE` values (`passthrough`, `canonical`; empty is passthrough).
+pub fn parse_otlp_mode(value: &str) -> Result<OtlpMode, ConfigError> {
+    if value.trim().is_empty() {
+        return Ok(OtlpMode::Passthrough);
+    }
+    value
+        .parse()
+        .map_err(
+            |e: langfuse_otel_core::canonical::UnknownOtlpMode| ConfigError::Invalid {
+                name: "LANGFUSE_OTLP_MODE",
+                reason: format!("{:?} (supported: passthrough, canonical)", e.0),
+            },
+        )
 }
 
-impl OtlpMode {
-    /// Parses `LANGFUSE_OTLP_MODE` values (`passthrough`, `canonical`).
-    pub fn parse(value: &str) -> Result<Self, ConfigError> {
-        match value.trim().to_ascii_lowercase().as_str() {
-            "passthrough" | "" => Ok(OtlpMode::Passthrough),
-            "canonical" => Ok(OtlpMode::Canonical),
-            other => Err(ConfigError::Invalid {
-                name: "LANGFUSE_OTLP_MODE",
-                reason: format!("{other:?} (supported: passthrough, canonical)"),
-            }),
-        }
-    }
-
-    /// The mode from `LANGFUSE_OTLP_MODE` (default passthrough).
-    pub fn from_env(env: &Env) -> Result<Self, ConfigError> {
-        settings::OTLP_MODE
-            .choice(env)?
-            .map_or(Ok(OtlpMode::Passthrough), OtlpMode::parse)
-    }
+/// The mode from `LANGFUSE_OTLP_MODE` (default passthrough).
+pub fn otlp_mode_from_env(env: &Env) -> Result<OtlpMode, ConfigError> {
+    settings::OTLP_MODE
+        .choice(env)?
+        .map_or(Ok(OtlpMode::Passthrough), parse_otlp_mode)
 }
 
 /// Request body compression.

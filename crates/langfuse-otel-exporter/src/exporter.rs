@@ -277,15 +277,6 @@ impl LangfuseExporter {
         let bufs = &mut *bufs;
         match (self.mode, protocol) {
             (_, OtlpProtocol::Grpc) => return Err("gRPC is not an HTTP encoding".into()),
-            (OtlpMode::Canonical, OtlpProtocol::HttpProtobuf) => {
-                let req = otlp::canonical_request(spans, &self.resource);
-                bufs.raw.clear();
-                prost::Message::encode(&req, &mut bufs.raw).map_err(|e| e.to_string())?;
-            }
-            (OtlpMode::Canonical, OtlpProtocol::HttpJson) => {
-                let req = otlp::canonical_request(spans, &self.resource);
-                bufs.raw = serde_json::to_vec(&req).map_err(|e| e.to_string())?;
-            }
             (OtlpMode::Passthrough, OtlpProtocol::HttpProtobuf) => {
                 wire::encode_request(
                     spans,
@@ -296,6 +287,16 @@ impl LangfuseExporter {
             }
             (OtlpMode::Passthrough, OtlpProtocol::HttpJson) => {
                 let req = otlp::request(spans.to_vec(), &self.resource_attrs);
+                bufs.raw = serde_json::to_vec(&req).map_err(|e| e.to_string())?;
+            }
+            // Canonical (and any mode added later: re-encoded, never raw).
+            (_, OtlpProtocol::HttpProtobuf) => {
+                let req = otlp::canonical_request(spans, &self.resource);
+                bufs.raw.clear();
+                prost::Message::encode(&req, &mut bufs.raw).map_err(|e| e.to_string())?;
+            }
+            (_, OtlpProtocol::HttpJson) => {
+                let req = otlp::canonical_request(spans, &self.resource);
                 bufs.raw = serde_json::to_vec(&req).map_err(|e| e.to_string())?;
             }
         }

@@ -9,9 +9,9 @@ use std::sync::OnceLock;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use langfuse_bridge::serve::Bridge;
-use langfuse_bridge::serve::config::ServeConfig;
-use langfuse_bridge::serve::metrics::Metrics;
+use langfuse_bridge::Bridge;
+use langfuse_bridge::Metrics;
+use langfuse_bridge::ServeConfig;
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use opentelemetry_proto::tonic::common::v1::InstrumentationScope;
 use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span};

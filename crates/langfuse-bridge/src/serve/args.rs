@@ -11,7 +11,7 @@ use crate::logging::init_logging;
 use langfuse_otel_core::translate::Compatibility;
 
 pub use crate::logging::log_filter;
-use crate::spool::FsyncPolicy;
+use langfuse_spool::FsyncPolicy;
 
 /// Arguments of `langfuse-bridge serve`.
 #[derive(Debug, Clone, Default, clap::Args)]

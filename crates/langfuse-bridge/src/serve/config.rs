@@ -2,7 +2,7 @@
 //! rejected) and overridden by flags and environment variables (see `serve_args`).
 //!
 //! ```
-//! use langfuse_bridge::serve::config::{Destination, ServeConfig};
+//! use langfuse_bridge::{Destination, ServeConfig};
 //!
 //! let config = ServeConfig::from_toml(r#"
 //!     to = "ingestion"
@@ -21,8 +21,8 @@ use std::time::Duration;
 use langfuse_otel_core::translate::Compatibility;
 use serde::Deserialize;
 
-use super::listener::{self, ConnectionLimits};
-use crate::spool::{FsyncPolicy, SpoolConfig};
+use crate::sources::listener::{self, ConnectionLimits};
+use langfuse_spool::{FsyncPolicy, SpoolConfig};
 
 /// Where forwarded records go (`--to`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -66,30 +66,8 @@ impl Destination {
     }
 }
 
-/// What `--to langfuse` sends to the OTLP endpoint (`--otlp-mode`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum OtlpMode {
-    /// The spans as received.
-    #[default]
-    Passthrough,
-    /// Spans re-encoded with the canonical `langfuse.*` attributes.
-    Canonical,
-}
-
-impl FromStr for OtlpMode {
-    type Err = String;
-
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s {
-            "passthrough" => Ok(OtlpMode::Passthrough),
-            "canonical" => Ok(OtlpMode::Canonical),
-            other => Err(format!(
-                "unknown OTLP mode '{other}' (expected passthrough or canonical)"
-            )),
-        }
-    }
-}
+/// What `--to langfuse` sends to the OTLP endpoint (`--otlp-mode`): core's one definition.
+pub use langfuse_otel_core::OtlpMode;
 
 /// Log output format.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]

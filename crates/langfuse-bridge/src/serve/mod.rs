@@ -2,19 +2,10 @@
 //! language, appends each request to a durable [`spool`](crate::spool) before answering, and
 //! forwards the records to Langfuse, Langfuse ingestion or an OTLP collector.
 //!
-//! | module | what |
-//! |---|---|
-//! | [`config`] | [`ServeConfig`]: TOML file, flags, environment |
-//! | [`args`] | the `serve` command line |
-//! | [`receive`] | the receive path: limits, decompression, content types, validation |
-//! | [`auth`] | configured keys or each client's credentials |
-//! | [`content_type`] | `Content-Type` parsed: `type/subtype` exactly, parameters apart |
-//! | [`crate::access`] | in front of the whole HTTP listener: keys (viewer and `/metrics` too), allowed hosts, own origin |
-//! | [`http`], [`grpc`] | the listeners, over the shared [`receiver::Receiver`] (its durable append) |
-//! | [`listener`] | the accept loop: connection cap, read and idle timeouts, bounded shutdown |
-//! | [`forward`] | spool → units → [`Destination`] → cursor commit |
-//! | [`destination`] | Langfuse, ingestion and OTLP destinations over `langfuse-otel-transport`; the local store (its viewer mounted at `/`) |
-//! | [`metrics`] | `/metrics` |
+//! The stages, each in its own module of the crate (see the crate docs for the picture):
+//! `sources` (listeners, access, receive checks, the durable append) → spool (crate
+//! `langfuse-spool`) → `shape` → `forward` → `sinks`. This module wires them together:
+//! [`Bridge`] binds, [`BoundBridge::run`] serves until shutdown.
 //!
 //! **Memory:** one request costs at most 8 × `max_decompressed_bytes` (64 MiB by default, so
 //! 512 MiB) over the idle process, from receipt to the destination, the local store's page
@@ -26,7 +17,7 @@
 //! The whole service runs in-process, so tests drive it like the binary:
 //!
 //! ```no_run
-//! use langfuse_bridge::serve::{Bridge, config::ServeConfig};
+//! use langfuse_bridge::{Bridge, ServeConfig};
 //!
 //! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
 //! let config = ServeConfig::from_toml(r#"
@@ -43,17 +34,7 @@
 //! ```
 
 pub mod args;
-pub mod auth;
 pub mod config;
-pub mod content_type;
-pub mod destination;
-pub mod forward;
-pub mod grpc;
-pub mod http;
-pub mod listener;
-pub mod metrics;
-pub mod receive;
-pub mod receiver;
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -64,13 +45,15 @@ use langfuse_otel_core::Translator;
 use langfuse_otel_core::translate::TranslateOptions;
 
 pub use self::config::ServeConfig;
-pub use self::forward::{Destination, Shape, Unit};
-use self::forward::{ForwardControl, Forwarder, Shaper};
-use self::metrics::Metrics;
-use self::receive::Limits;
-use self::receiver::Receiver;
-use crate::access::{self, AccessError, AccessPolicy};
-use crate::spool::{Appender, AppenderThread, Spool, SpoolError};
+use crate::forward::{ForwardControl, Forwarder};
+use crate::metrics::{self, Metrics};
+use crate::shape::{Shape, Shaper};
+use crate::sinks::{self, Sink};
+use crate::sources::access::{self, AccessError, AccessPolicy};
+use crate::sources::receive::Limits;
+use crate::sources::receiver::Receiver;
+use crate::sources::{grpc, http, listener};
+use langfuse_spool::{Appender, AppenderThread, Spool, SpoolError};
 
 /// Why the bridge could not start or run.
 #[derive(Debug, thiserror::Error)]
@@ -110,26 +93,12 @@ pub enum ServeError {
 /// The bridge, configured but not yet listening.
 pub struct Bridge {
     config: ServeConfig,
-    destination: Option<Box<dyn Destination>>,
 }
-
-/// A new UUID v4 (score ids the client did not give).
-pub use langfuse_otel_transport::new_uuid as new_id;
 
 impl Bridge {
     /// A bridge with this configuration.
     pub fn new(config: ServeConfig) -> Bridge {
-        Bridge {
-            config,
-            destination: None,
-        }
-    }
-
-    /// Forwards to `destination` instead of the configured upstream (a local store, a test
-    /// double). Its [`Destination::shape`] decides what it receives.
-    pub fn with_destination(mut self, destination: Box<dyn Destination>) -> Bridge {
-        self.destination = Some(destination);
-        self
+        Bridge { config }
     }
 
     /// Opens the spool and binds the listeners.
@@ -142,20 +111,14 @@ impl Bridge {
         access::check_exposure(&listeners, keys.is_some(), config.allow_remote_without_auth)?;
         let allowed_hosts = access::parse_allowed_hosts(&config.allowed_hosts)?;
         let mut viewer = None;
-        let destination = match self.destination {
-            Some(d) => d,
-            None => {
-                config.validate()?;
-                if config.destination()? == config::Destination::Local {
-                    let store = langfuse_store::Store::open(&config.db).map_err(|e| {
-                        ServeError::Config(config::ConfigError::Invalid(e.to_string()))
-                    })?;
-                    viewer = Some(store.clone());
-                    Box::new(destination::LocalDestination::new(store))
-                } else {
-                    destination::from_config(&config)?
-                }
-            }
+        config.validate()?;
+        let destination: Box<dyn Sink> = if config.destination()? == config::Destination::Local {
+            let store = langfuse_store::Store::open(&config.db)
+                .map_err(|e| ServeError::Config(config::ConfigError::Invalid(e.to_string())))?;
+            viewer = Some(store.clone());
+            Box::new(sinks::LocalSink::new(store))
+        } else {
+            sinks::from_config(&config)?
         };
         let cursor = match destination.shape() {
             Shape::Langfuse(_) => "langfuse",
@@ -187,7 +150,9 @@ impl Bridge {
         let metrics = Arc::new(Metrics::new());
         let receiver = Arc::new(Receiver {
             appender,
-            auth: auth::Auth::new(keys.as_ref().map(|(p, s)| (p.as_str(), s.as_str()))),
+            auth: crate::sources::auth::Auth::new(
+                keys.as_ref().map(|(p, s)| (p.as_str(), s.as_str())),
+            ),
             metrics: Arc::clone(&metrics),
             limits: Limits {
                 max_body_bytes: config.max_body_bytes,
@@ -224,12 +189,12 @@ impl Bridge {
             reader,
             spool,
             shaper: Shaper::new(destination.shape(), translator),
-            destination,
+            sink: destination,
             metrics: Arc::clone(&metrics),
             control: Arc::new(ForwardControl::default()),
             send_timeout: Duration::from_secs(config.upstream_timeout_secs.max(1)),
             redelivered,
-            dead_letters: crate::dead_letter::DeadLetters::new(&config.spool, cursor),
+            dead_letters: crate::sinks::dead_letter::DeadLetters::new(&config.spool, cursor),
         };
         Ok(BoundBridge {
             http,
@@ -352,7 +317,7 @@ impl BoundBridge {
         let connections = listener::Connections::new(connection_limits);
         let mut app = http::router(Arc::clone(&receiver));
         if let Some(store) = viewer {
-            app = app.merge(crate::ui::router(store));
+            app = app.merge(crate::commands::ui::router(store));
         }
         let app = access.protect(app);
         let mut servers = tokio::task::JoinSet::new();

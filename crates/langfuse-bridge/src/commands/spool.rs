@@ -25,7 +25,7 @@
 use std::fmt::Write as _;
 use std::path::PathBuf;
 
-use crate::spool::{Inspection, SpoolError, inspect};
+use langfuse_spool::{Inspection, SpoolError, inspect};
 
 /// Arguments of `spool`.
 #[derive(Debug, Clone, clap::Args)]
@@ -112,7 +112,7 @@ pub fn report(args: &VerifyArgs, inspection: &Inspection) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::spool::{FsyncPolicy, NewRecord, RecordKind, Spool, SpoolConfig};
+    use langfuse_spool::{FsyncPolicy, NewRecord, RecordKind, Spool, SpoolConfig};
 
     #[test]
     fn a_clean_spool_is_reported_clean_and_left_unchanged() {

@@ -20,7 +20,7 @@ impl std::fmt::Debug for Auth {
     }
 }
 
-pub use crate::access::basic;
+pub use crate::sources::access::basic;
 
 impl Auth {
     /// Keys configured (`Some`) or passthrough (`None`).
@@ -30,18 +30,13 @@ impl Auth {
         }
     }
 
-    /// Whether keys are configured.
-    pub fn keys_configured(&self) -> bool {
-        self.expected.is_some()
-    }
-
     /// Checks a request's `Authorization` header; returns what to keep with its records:
     /// `None` (configured keys apply) or the client's own header.
     pub fn check(&self, header: Option<&str>) -> Result<Option<String>, ReceiveError> {
         match &self.expected {
             Some(expected) => match header {
                 Some(given)
-                    if crate::access::constant_time_eq(
+                    if crate::sources::access::constant_time_eq(
                         given.trim().as_bytes(),
                         expected.as_bytes(),
                     ) =>

@@ -1,3 +1,5 @@
+//! # langfuse-spool
+//!
 //! The durable spool of `langfuse-bridge serve`: what a client sent is appended here before
 //! the bridge answers 2xx, and stays until every destination accepted it.
 //!
@@ -50,7 +52,7 @@
 //! mentions.
 //!
 //! ```
-//! use langfuse_bridge::spool::{FsyncPolicy, NewRecord, RecordKind, Spool, SpoolConfig};
+//! use langfuse_spool::{FsyncPolicy, NewRecord, RecordKind, Spool, SpoolConfig};
 //!
 //! let dir = std::env::temp_dir().join(format!("spool-doc-{}", std::process::id()));
 //! let config = SpoolConfig { fsync: FsyncPolicy::Never, ..SpoolConfig::new(&dir) };
@@ -74,6 +76,9 @@
 //! assert_eq!(reader.read(10, 1 << 20).unwrap()[0].sequence, 2);
 //! # std::fs::remove_dir_all(&dir).unwrap();
 //! ```
+
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
 
 mod appender;
 mod frame;

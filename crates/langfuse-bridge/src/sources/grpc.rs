@@ -17,10 +17,10 @@ use prost::Message;
 use tonic::codec::CompressionEncoding;
 use tonic::{Code, Request, Response, Status};
 
-use super::metrics::Endpoint;
 use super::receive::ReceiveError;
 use super::receiver::Receiver;
-use crate::spool::RecordKind;
+use crate::metrics::Endpoint;
+use langfuse_spool::RecordKind;
 
 /// The gRPC service over the shared receiver state.
 pub struct GrpcTraceService(pub Arc<Receiver>);

@@ -2,16 +2,6 @@
 //! case-insensitive), its parameters apart (RFC 9110 §8.3.1). A substring match would take
 //! `text/plain;charset=application/json`, which a browser sends cross-site without a CORS
 //! preflight, for JSON.
-//!
-//! ```
-//! use langfuse_bridge::serve::content_type::MediaType;
-//!
-//! let json = MediaType::parse("Application/JSON; charset=utf-8").unwrap();
-//! assert!(json.is("application", "json"));
-//! let plain = MediaType::parse("text/plain;charset=application/json").unwrap();
-//! assert!(!plain.is("application", "json"));
-//! assert!(MediaType::parse("application/json/x").is_none());
-//! ```
 
 /// The `type/subtype` of a `Content-Type` value.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -106,5 +96,20 @@ mod tests {
         ] {
             assert_eq!(MediaType::parse(bad), None, "{bad:?}");
         }
+    }
+}
+
+/// The examples of this module's docs, as tests (the module is internal to the crate).
+#[cfg(test)]
+mod doc_examples {
+    #[test]
+    fn media_types_compare_type_and_subtype_exactly() {
+        use crate::sources::content_type::MediaType;
+
+        let json = MediaType::parse("Application/JSON; charset=utf-8").unwrap();
+        assert!(json.is("application", "json"));
+        let plain = MediaType::parse("text/plain;charset=application/json").unwrap();
+        assert!(!plain.is("application", "json"));
+        assert!(MediaType::parse("application/json/x").is_none());
     }
 }

@@ -5,9 +5,9 @@ use std::io::Write;
 use langfuse_otel_core::translate::TranslateOptions;
 use langfuse_otel_core::{IngestionBatch, Translator, otlp};
 
-use crate::body::{BodyLimits, Encoding, decode_body, read_bounded};
 use crate::cli::TranslateArgs;
 use crate::error::BridgeError;
+use crate::sources::body::{BodyLimits, Encoding, decode_body, read_bounded};
 
 /// Runs the command: read (bounded), gunzip if needed (bounded), decode (auto-detected
 /// encoding), translate with a fresh [`Translator`], print. In `--compat server` mode each
@@ -59,7 +59,7 @@ pub fn run(args: &TranslateArgs) -> Result<(), BridgeError> {
 fn read_input(args: &TranslateArgs, limits: &BodyLimits) -> Result<Vec<u8>, BridgeError> {
     match args.input_file() {
         None => read_bounded(std::io::stdin().lock(), limits.max_body_bytes).map_err(|e| match e {
-            crate::body::BodyError::Read(io) => BridgeError::ReadStdin(io),
+            crate::sources::body::BodyError::Read(io) => BridgeError::ReadStdin(io),
             other => other.into(),
         }),
         Some(path) => {
@@ -68,7 +68,7 @@ fn read_input(args: &TranslateArgs, limits: &BodyLimits) -> Result<Vec<u8>, Brid
                 source,
             })?;
             read_bounded(file, limits.max_body_bytes).map_err(|e| match e {
-                crate::body::BodyError::Read(source) => BridgeError::ReadFile {
+                crate::sources::body::BodyError::Read(source) => BridgeError::ReadFile {
                     path: path.clone(),
                     source,
                 },

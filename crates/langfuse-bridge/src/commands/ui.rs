@@ -1,6 +1,6 @@
 //! The local web trace viewer: an axum [`Router`] over a [`Store`], and the `ui` command
 //! that serves it alone (`langfuse-bridge ui --db PATH --http ADDR`) behind the
-//! [`crate::access`] layer: with `--public-key`/`--secret-key` the browser asks for
+//! [`crate::sources::access`] layer: with `--public-key`/`--secret-key` the browser asks for
 //! them (user name = public key, password = secret key); without keys it listens on loopback
 //! only (unless `--allow-remote-without-auth`); other host names than loopback, IP addresses
 //! and `--allowed-host` get 421.
@@ -23,19 +23,6 @@
 //! `/api/traces` takes at most [`MAX_FILTER_CONDITIONS`] `tag` and `score` parameters
 //! together (400 beyond). A failing query answers 500 with a generic message; the store's
 //! error (which names the database file) goes to the log, never into an answer.
-//!
-//! ```no_run
-//! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
-//! use langfuse_store::Store;
-//!
-//! let store = Store::open("langfuse-traces.db")?;
-//! // Mount at `/` on any axum listener, behind an access policy (the router itself checks nothing).
-//! let listener = tokio::net::TcpListener::bind("127.0.0.1:3000").await?;
-//! let policy = langfuse_bridge::access::AccessPolicy::new(None, listener.local_addr()?);
-//! let app = policy.protect(langfuse_bridge::ui::router(store));
-//! axum::serve(listener, app).await?;
-//! # Ok(()) }
-//! ```
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -48,13 +35,13 @@ use axum::routing::get;
 use langfuse_store::{MAX_FILTER_CONDITIONS, Store, StoreError, TraceFilter};
 use serde::Serialize;
 
-use crate::access::{self, AccessError, AccessPolicy, Secret};
-use crate::serve::listener;
-use crate::traces_cmd::{parse_level, parse_time};
+use crate::commands::traces::{parse_level, parse_time};
+use crate::sources::access::{self, AccessError, AccessPolicy, Secret};
+use crate::sources::listener;
 
-const INDEX_HTML: &str = include_str!("ui/index.html");
-const APP_JS: &str = include_str!("ui/app.js");
-const APP_CSS: &str = include_str!("ui/app.css");
+const INDEX_HTML: &str = include_str!("../ui/index.html");
+const APP_JS: &str = include_str!("../ui/app.js");
+const APP_CSS: &str = include_str!("../ui/app.css");
 
 /// Same-origin only, no inline script or style: user data can never become code.
 const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; \
@@ -232,7 +219,7 @@ async fn app_css() -> Response {
 }
 
 fn json_response<T: Serialize>(status: StatusCode, value: &T) -> Response {
-    let mut response = crate::serve::http::json_response(status, value);
+    let mut response = crate::sources::http::json_response(status, value);
     response.headers_mut().insert(
         header::X_CONTENT_TYPE_OPTIONS,
         HeaderValue::from_static("nosniff"),
@@ -472,5 +459,25 @@ mod tests {
         assert!(f.ascending);
         assert_eq!(f.limit, 500);
         assert!(filter_from_query(Some("score=broken")).is_err());
+    }
+}
+
+/// The module docs' example, as a test (the module is internal to the crate).
+#[cfg(test)]
+mod doc_examples {
+    #[test]
+    fn the_router_mounts_behind_an_access_policy() {
+        // Built, not run: it would serve forever.
+        async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+            let store = langfuse_store::Store::open("langfuse-traces.db")?;
+            // Mount at `/` on any axum listener, behind an access policy (the router itself
+            // checks nothing).
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:3000").await?;
+            let policy = crate::sources::access::AccessPolicy::new(None, listener.local_addr()?);
+            let app = policy.protect(super::router(store));
+            axum::serve(listener, app).await?;
+            Ok(())
+        }
+        drop(demo());
     }
 }

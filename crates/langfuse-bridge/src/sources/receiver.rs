@@ -7,24 +7,24 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use bytes::Bytes;
 
 use super::auth::Auth;
-use super::metrics::Metrics;
 use super::receive::{Limits, ReceiveError};
-use crate::spool::{Appender, NewRecord, RecordKind, Spool};
+use crate::metrics::Metrics;
+use langfuse_spool::{Appender, NewRecord, RecordKind, Spool};
 
 /// State shared by the listeners.
 pub struct Receiver {
-    pub(super) appender: Appender,
-    pub(super) auth: Auth,
-    pub(super) metrics: Arc<Metrics>,
-    pub(super) limits: Limits,
-    pub(super) spool: Spool,
-    pub(super) retry_after_secs: u64,
+    pub(crate) appender: Appender,
+    pub(crate) auth: Auth,
+    pub(crate) metrics: Arc<Metrics>,
+    pub(crate) limits: Limits,
+    pub(crate) spool: Spool,
+    pub(crate) retry_after_secs: u64,
     /// The local store (`--to local`), whose file `/health` checks.
-    pub(super) store: Option<langfuse_store::Store>,
+    pub(crate) store: Option<langfuse_store::Store>,
 }
 
 /// Milliseconds since the Unix epoch.
-pub(super) fn now_ms() -> i64 {
+pub(crate) fn now_ms() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
@@ -32,7 +32,7 @@ pub(super) fn now_ms() -> i64 {
 
 impl Receiver {
     /// Appends one accepted request to the spool (durably, per the fsync policy).
-    pub(super) async fn append(
+    pub(crate) async fn append(
         &self,
         kind: RecordKind,
         authorization: Option<String>,

@@ -12,7 +12,7 @@
 //! | `langfuse_bridge_forward_retries_total` | counter | |
 //! | `langfuse_bridge_dropped_items_total` | counter | `reason` (`upstream_rejected`, `unsupported_by_destination`) |
 //! | `langfuse_bridge_rejected_spans_total` | counter | `endpoint` (spans left out of acknowledged exports: OTLP partial success) |
-//! | `langfuse_bridge_dead_lettered_items_total` | counter | `reason` (items written to the dead-letter file, see [`crate::dead_letter`]) |
+//! | `langfuse_bridge_dead_lettered_items_total` | counter | `reason` (items written to the dead-letter file, see [`crate::sinks::dead_letter`]) |
 //! | `langfuse_bridge_redelivered_records_total` | counter | records in flight at the last crash, sent again (possible duplicates) |
 //! | `langfuse_bridge_spool_bytes`, `langfuse_bridge_spool_records` | gauge | |
 //! | `langfuse_bridge_forward_lag_seconds` | gauge | age of the oldest record not yet accepted upstream |
@@ -82,7 +82,7 @@ const REASONS: [&str; 9] = [
 
 const DROP_REASONS: [&str; 2] = ["upstream_rejected", "unsupported_by_destination"];
 
-/// Reasons of `langfuse_bridge_dead_lettered_items_total` (see [`crate::dead_letter::Reason`]).
+/// Reasons of `langfuse_bridge_dead_lettered_items_total` (see [`crate::sinks::dead_letter::Reason`]).
 const DEAD_LETTER_REASONS: [&str; 5] = [
     "upstream_rejected",
     "store_rejected",

@@ -14,10 +14,10 @@ use bytes::Bytes;
 use http_body_util::{BodyExt, Limited};
 use serde_json::{Value, json};
 
-use super::metrics::Endpoint;
 use super::receive::{self, ReceiveError};
 use super::receiver::{Receiver, now_ms};
-use crate::spool::RecordKind;
+use crate::metrics::Endpoint;
+use langfuse_spool::RecordKind;
 
 /// The routes, over the shared receiver state.
 pub fn router(state: Arc<Receiver>) -> Router {
@@ -83,7 +83,7 @@ async fn read_body(
     let mut body = body;
     if declared.is_some_and(|n| n > limit as u64) {
         // Answered before the body is read: let the client finish sending (lingering close).
-        crate::linger::discard(body).await;
+        crate::sources::linger::discard(body).await;
         return Err(ReceiveError::BodyTooLarge { limit });
     }
     match Limited::new(&mut body, limit).collect().await {
@@ -92,7 +92,7 @@ async fn read_body(
             if e.downcast_ref::<http_body_util::LengthLimitError>()
                 .is_some() =>
         {
-            crate::linger::discard(body).await;
+            crate::sources::linger::discard(body).await;
             Err(ReceiveError::BodyTooLarge { limit })
         }
         Err(_) => Err(ReceiveError::Malformed(
@@ -111,7 +111,7 @@ async fn prepare(
         Ok(auth) => auth,
         Err(e) => {
             // Answered before the body is read: let the client finish sending.
-            crate::linger::discard(body).await;
+            crate::sources::linger::discard(body).await;
             return Err(e);
         }
     };

@@ -26,21 +26,6 @@
 //!   page elsewhere cannot read an answer, and preflights do not succeed.
 //! - **Listening**: [`check_exposure`] refuses a non-loopback listener without keys unless the
 //!   operator allows it (`--allow-remote-without-auth`).
-//!
-//! ```
-//! use langfuse_bridge::access::{AccessPolicy, Refusal};
-//! use axum::http::{HeaderMap, HeaderValue, Method};
-//!
-//! let policy = AccessPolicy::new(None, "127.0.0.1:4318".parse().unwrap());
-//! let mut headers = HeaderMap::new();
-//! headers.insert("host", HeaderValue::from_static("evil.example:4318"));
-//! assert!(matches!(
-//!     policy.check(&Method::GET, "/api/traces", &headers, None),
-//!     Err(Refusal::MisdirectedHost(_))
-//! ));
-//! headers.insert("host", HeaderValue::from_static("localhost:4318"));
-//! assert!(policy.check(&Method::GET, "/api/traces", &headers, None).is_ok());
-//! ```
 
 use std::net::{IpAddr, Ipv6Addr, SocketAddr};
 use std::sync::Arc;
@@ -398,7 +383,7 @@ async fn enforce(
                 "request refused"
             );
             // The client may still be sending its body: read it first (lingering close).
-            crate::linger::discard(request.into_body()).await;
+            crate::sources::linger::discard(request.into_body()).await;
             refusal.response()
         }
     }
@@ -444,10 +429,6 @@ fn is_ip_literal(host: &str) -> bool {
 /// the expected value's length.
 /// `Basic base64(public:secret)`: the `Authorization` value of a Langfuse key pair, as the
 /// SDKs send it.
-///
-/// ```
-/// assert_eq!(langfuse_bridge::access::basic("pk", "sk"), "Basic cGs6c2s=");
-/// ```
 pub fn basic(public_key: &str, secret_key: &str) -> String {
     use base64::Engine;
     let token =
@@ -735,5 +716,34 @@ mod tests {
         assert_eq!(secret.expose(), "sk-lf-very-secret");
         let policy = AccessPolicy::new(Some(("pk", "sk-lf-very-secret")), LISTEN.parse().unwrap());
         assert!(!format!("{policy:?}").contains("very-secret"));
+    }
+}
+
+/// The examples of this module's docs, as tests (the module is internal to the crate).
+#[cfg(test)]
+mod doc_examples {
+    #[test]
+    fn a_foreign_host_is_misdirected_and_localhost_is_served() {
+        use crate::sources::access::{AccessPolicy, Refusal};
+        use axum::http::{HeaderMap, HeaderValue, Method};
+
+        let policy = AccessPolicy::new(None, "127.0.0.1:4318".parse().unwrap());
+        let mut headers = HeaderMap::new();
+        headers.insert("host", HeaderValue::from_static("evil.example:4318"));
+        assert!(matches!(
+            policy.check(&Method::GET, "/api/traces", &headers, None),
+            Err(Refusal::MisdirectedHost(_))
+        ));
+        headers.insert("host", HeaderValue::from_static("localhost:4318"));
+        assert!(
+            policy
+                .check(&Method::GET, "/api/traces", &headers, None)
+                .is_ok()
+        );
+    }
+
+    #[test]
+    fn basic_encodes_the_key_pair() {
+        assert_eq!(crate::sources::access::basic("pk", "sk"), "Basic cGs6c2s=");
     }
 }

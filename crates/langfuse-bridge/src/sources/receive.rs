@@ -23,8 +23,8 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use super::content_type::MediaType;
-use crate::body::{BodyError, BodyLimits, Encoding, decode_body};
-use crate::spool::RecordKind;
+use crate::sources::body::{BodyError, BodyLimits, Encoding, decode_body};
+use langfuse_spool::RecordKind;
 
 /// Why a request was not accepted. Messages never contain credentials.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -96,7 +96,7 @@ pub struct Limits {
 }
 
 /// Decompresses `body` per its `Content-Encoding` (`gzip` or identity) through the bounded
-/// reader of [`crate::body`]: never more than `limits.max_decompressed_bytes + 1` bytes are held.
+/// reader of [`crate::sources::body`]: never more than `limits.max_decompressed_bytes + 1` bytes are held.
 pub fn decompress(
     body: Bytes,
     encoding: Option<&str>,

@@ -28,28 +28,6 @@
 //!
 //! Replaying a line means sending `body` to the destination's endpoint for `kind` (with
 //! `authorization` when present), or appending it to the spool as a record of that kind.
-//!
-//! ```
-//! use langfuse_bridge::dead_letter::{DeadLetters, Reason, Refusal};
-//! use langfuse_bridge::spool::RecordKind;
-//!
-//! let dir = std::env::temp_dir().join(format!("dead-letter-doc-{}", std::process::id()));
-//! std::fs::create_dir_all(&dir).unwrap(); // the spool directory
-//! let letters = DeadLetters::new(&dir, "langfuse");
-//! let refusal = Refusal {
-//!     reason: Reason::UpstreamRejected,
-//!     detail: "HTTP 400: invalid score".into(),
-//!     kind: RecordKind::Scores,
-//!     authorization: None,
-//!     items: 1,
-//!     body: br#"[{"name":"quality","value":"x"}]"#.to_vec(),
-//! };
-//! letters.write(&[refusal], (7, 9), 1_767_258_000_000).unwrap();
-//! let entries = DeadLetters::read(&letters.dir().join("2026-01-01.jsonl")).unwrap();
-//! assert_eq!(entries[0].reason, "upstream_rejected");
-//! assert_eq!(entries[0].body.as_ref().unwrap()[0]["name"], "quality");
-//! # std::fs::remove_dir_all(&dir).unwrap();
-//! ```
 
 use std::fmt;
 use std::fs::{self, File, OpenOptions};
@@ -62,7 +40,7 @@ use langfuse_otel_core::time::format_iso_millis;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::spool::RecordKind;
+use langfuse_spool::RecordKind;
 
 /// The directory's name inside the spool directory.
 pub const DIR_NAME: &str = "dead-letter";
@@ -182,6 +160,8 @@ impl fmt::Debug for Entry {
     }
 }
 
+// Reading entries back is for `dead-letter list|replay` (issue 15), which builds on this.
+#[allow(dead_code)]
 impl Entry {
     /// The body's bytes as they were sent.
     pub fn body_bytes(&self) -> Option<Vec<u8>> {
@@ -207,6 +187,7 @@ pub enum DeadLetterError {
         source: io::Error,
     },
     /// A line that is not an [`Entry`].
+    #[allow(dead_code)] // for `dead-letter list|replay` (issue 15)
     #[error("dead-letter line {line} is not an entry: {source}")]
     Line {
         /// 1-based line number.
@@ -237,6 +218,7 @@ impl DeadLetters {
         }
     }
 
+    #[allow(dead_code)] // for `dead-letter list|replay` (issue 15)
     /// The directory.
     pub fn dir(&self) -> &Path {
         &self.dir
@@ -309,6 +291,7 @@ impl DeadLetters {
         }
     }
 
+    #[allow(dead_code)] // for `dead-letter list|replay` (issue 15)
     /// Reads every entry of one file (blank lines skipped).
     pub fn read(path: &Path) -> Result<Vec<Entry>, DeadLetterError> {
         let file = File::open(path).map_err(io_err("opening the file"))?;
@@ -328,6 +311,7 @@ impl DeadLetters {
         Ok(entries)
     }
 
+    #[allow(dead_code)] // for `dead-letter list|replay` (issue 15)
     /// Every entry of every file in `spool_dir/dead-letter/`, oldest file first.
     pub fn read_all(spool_dir: &Path) -> Result<Vec<Entry>, DeadLetterError> {
         let dir = spool_dir.join(DIR_NAME);
@@ -428,5 +412,34 @@ mod tests {
         );
         assert!(!format!("{:?}", entries[0]).contains("c2VjcmV0"));
         fs::remove_dir_all(&spool).unwrap();
+    }
+}
+
+/// The examples of this module's docs, as tests (the module is internal to the crate).
+#[cfg(test)]
+mod doc_examples {
+    #[test]
+    fn a_refusal_written_is_read_back_with_its_reason_and_body() {
+        use crate::sinks::dead_letter::{DeadLetters, Reason, Refusal};
+        use langfuse_spool::RecordKind;
+
+        let dir = std::env::temp_dir().join(format!("dead-letter-doc-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap(); // the spool directory
+        let letters = DeadLetters::new(&dir, "langfuse");
+        let refusal = Refusal {
+            reason: Reason::UpstreamRejected,
+            detail: "HTTP 400: invalid score".into(),
+            kind: RecordKind::Scores,
+            authorization: None,
+            items: 1,
+            body: br#"[{"name":"quality","value":"x"}]"#.to_vec(),
+        };
+        letters
+            .write(&[refusal], (7, 9), 1_767_258_000_000)
+            .unwrap();
+        let entries = DeadLetters::read(&letters.dir().join("2026-01-01.jsonl")).unwrap();
+        assert_eq!(entries[0].reason, "upstream_rejected");
+        assert_eq!(entries[0].body.as_ref().unwrap()[0]["name"], "quality");
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 }

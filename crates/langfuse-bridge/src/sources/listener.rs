@@ -19,22 +19,6 @@
 //! Shutdown is in two steps, so the caller bounds it: [`Connections::drain`] stops the accept
 //! loops and asks every connection to close gracefully (idle ones close at once, in-flight
 //! requests finish); [`Connections::close_all`] drops what is still open.
-//!
-//! ```no_run
-//! use langfuse_bridge::serve::listener::{ConnectionLimits, Connections, Protocol, serve};
-//!
-//! # async fn demo() -> std::io::Result<()> {
-//! let app = axum::Router::new().route("/", axum::routing::get(|| async { "hi" }));
-//! let connections = Connections::new(ConnectionLimits::default());
-//! let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-//! let server = tokio::spawn(serve(listener, app, Protocol::Http1, connections.clone()));
-//! // … later: stop accepting, let requests finish, then close the rest.
-//! connections.drain();
-//! if tokio::time::timeout(std::time::Duration::from_secs(5), server).await.is_err() {
-//!     connections.close_all();
-//! }
-//! # Ok(()) }
-//! ```
 
 use std::collections::BTreeMap;
 use std::convert::Infallible;
@@ -309,19 +293,9 @@ impl Connections {
         }))
     }
 
-    /// The limits.
-    pub fn limits(&self) -> ConnectionLimits {
-        self.0.limits
-    }
-
     /// Connections open now.
     pub fn len(&self) -> usize {
         self.table().len()
-    }
-
-    /// Whether no connection is open.
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
     }
 
     /// Stops the accept loops and asks every connection to close: idle ones close at once,
@@ -979,5 +953,32 @@ mod tests {
         connections.remove(second.id);
         assert!(connections.admit(peer()).is_none());
         assert!(first.close_asked.load(Ordering::Acquire));
+    }
+}
+
+/// The examples of this module's docs, as tests (the module is internal to the crate).
+#[cfg(test)]
+mod doc_examples {
+    #[test]
+    fn the_module_example_compiles() {
+        // Built, not run: it would serve until drained.
+        use crate::sources::listener::{ConnectionLimits, Connections, Protocol, serve};
+
+        async fn demo() -> std::io::Result<()> {
+            let app = axum::Router::new().route("/", axum::routing::get(|| async { "hi" }));
+            let connections = Connections::new(ConnectionLimits::default());
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+            let server = tokio::spawn(serve(listener, app, Protocol::Http1, connections.clone()));
+            // … later: stop accepting, let requests finish, then close the rest.
+            connections.drain();
+            if tokio::time::timeout(std::time::Duration::from_secs(5), server)
+                .await
+                .is_err()
+            {
+                connections.close_all();
+            }
+            Ok(())
+        }
+        drop(demo());
     }
 }

@@ -4,23 +4,6 @@
 //! *decompressed* size: a 10 MB gzip bomb that expands to 10 GB stops with
 //! [`BodyError::DecodedTooLarge`] once `max_decoded_bytes + 1` bytes came out, so memory stays
 //! bounded by the limit whatever the input claims.
-//!
-//! ```
-//! use std::io::Write;
-//! use langfuse_bridge::body::{BodyError, BodyLimits, Encoding, decode_body};
-//!
-//! let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
-//! gz.write_all(&[0u8; 10_000]).unwrap();
-//! let compressed = gz.finish().unwrap();
-//!
-//! let small = BodyLimits { max_body_bytes: 1 << 20, max_decoded_bytes: 1_000 };
-//! let err = decode_body(compressed.clone(), Encoding::Gzip, &small).unwrap_err();
-//! assert!(matches!(err, BodyError::DecodedTooLarge { limit: 1_000 }));
-//! assert_eq!(err.http_status(), 413);
-//!
-//! let roomy = BodyLimits::default();
-//! assert_eq!(decode_body(compressed, Encoding::Gzip, &roomy).unwrap().len(), 10_000);
-//! ```
 
 use std::io::Read;
 
@@ -279,5 +262,35 @@ mod tests {
         let err = Encoding::from_header(Some("br")).unwrap_err();
         assert_eq!(err.http_status(), 415);
         assert!(err.to_string().contains("'br'"));
+    }
+}
+
+/// The examples of this module's docs, as tests (the module is internal to the crate).
+#[cfg(test)]
+mod doc_examples {
+    #[test]
+    fn a_gzip_bomb_is_refused_within_the_limit() {
+        use crate::sources::body::{BodyError, BodyLimits, Encoding, decode_body};
+        use std::io::Write;
+
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        gz.write_all(&[0u8; 10_000]).unwrap();
+        let compressed = gz.finish().unwrap();
+
+        let small = BodyLimits {
+            max_body_bytes: 1 << 20,
+            max_decoded_bytes: 1_000,
+        };
+        let err = decode_body(compressed.clone(), Encoding::Gzip, &small).unwrap_err();
+        assert!(matches!(err, BodyError::DecodedTooLarge { limit: 1_000 }));
+        assert_eq!(err.http_status(), 413);
+
+        let roomy = BodyLimits::default();
+        assert_eq!(
+            decode_body(compressed, Encoding::Gzip, &roomy)
+                .unwrap()
+                .len(),
+            10_000
+        );
     }
 }

@@ -1,0 +1,7 @@
+//! The commands besides `serve`, one module each.
+
+pub mod import;
+pub mod spool;
+pub mod traces;
+pub mod translate;
+pub mod ui;

@@ -1,0 +1,254 @@
+//! Forwarding: a thread per sink reads the spool in order, has the [`Shaper`] turn records
+//! into upstream requests ([`Unit`]s), hands them to the [`Sink`] until each is accepted (or
+//! refused for good), and only then commits the sink's cursor.
+//!
+//! Whatever a sink refuses for good, and whatever a shape cannot carry, is written to the
+//! [dead-letter file](crate::sinks::dead_letter) with the reason before the cursor moves past
+//! it.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use langfuse_otel_transport::{RetryPolicy, RoundBackoff};
+
+use crate::metrics::Metrics;
+use crate::shape::{MAX_BYTES, MAX_RECORDS, Shaper};
+use crate::sinks::Sink;
+use crate::sinks::dead_letter::{DeadLetters, Refusal};
+use langfuse_spool::{Spool, SpoolReader};
+
+/// Shared between the bridge and its forwarder.
+pub struct ForwardControl {
+    stopping: AtomicBool,
+    drain_deadline: std::sync::Mutex<Option<Instant>>,
+    wake: tokio::sync::Notify,
+}
+
+impl Default for ForwardControl {
+    fn default() -> Self {
+        ForwardControl {
+            stopping: AtomicBool::new(false),
+            drain_deadline: std::sync::Mutex::new(None),
+            wake: tokio::sync::Notify::new(),
+        }
+    }
+}
+
+impl ForwardControl {
+    /// Asks the forwarder to send what it can until `deadline`, then stop.
+    pub fn stop(&self, deadline: Instant) {
+        if let Ok(mut d) = self.drain_deadline.lock() {
+            *d = Some(deadline);
+        }
+        self.stopping.store(true, Ordering::SeqCst);
+        self.wake.notify_waiters();
+        self.wake.notify_one();
+    }
+
+    fn deadline(&self) -> Option<Instant> {
+        if !self.stopping.load(Ordering::SeqCst) {
+            return None;
+        }
+        self.drain_deadline.lock().ok().and_then(|d| *d)
+    }
+}
+
+/// The forwarding loop of one destination.
+pub struct Forwarder {
+    /// Where records come from.
+    pub reader: SpoolReader,
+    /// The spool (for gauges).
+    pub spool: Spool,
+    /// Where units go.
+    pub sink: Box<dyn Sink>,
+    /// Records → units.
+    pub shaper: Shaper,
+    /// Metrics.
+    pub metrics: Arc<Metrics>,
+    /// Stop signal.
+    pub control: Arc<ForwardControl>,
+    /// Deadline of one send round.
+    pub send_timeout: Duration,
+    /// Records in flight at the last crash (sent again: possible duplicates).
+    pub redelivered: u64,
+    /// Where refused items go.
+    pub dead_letters: DeadLetters,
+}
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+}
+
+impl Forwarder {
+    /// Runs until stopped (blocking; `runtime`, owned by the calling thread so that its
+    /// `block_on` drives the timers, is used to wait for records and back off).
+    pub fn run(mut self, runtime: &tokio::runtime::Runtime) {
+        let metrics = Arc::clone(&self.metrics);
+        metrics
+            .redelivered_records
+            .fetch_add(self.redelivered, Ordering::Relaxed);
+        // The wait between rounds an upstream did not accept: the shape every worker of the
+        // project uses (the exporter's batch processor, the SDK's score queue).
+        let mut backoff = RoundBackoff::new(RetryPolicy {
+            max_attempts: 1,
+            initial_backoff: Duration::from_millis(100),
+            max_backoff: Duration::from_secs(5),
+            jitter: 0.1,
+        });
+        loop {
+            self.update_gauges();
+            let stop_at = self.control.deadline();
+            if let Some(deadline) = stop_at
+                && (!self.reader.has_more() || Instant::now() >= deadline)
+            {
+                break;
+            }
+            let records = match self.reader.read(MAX_RECORDS, MAX_BYTES) {
+                Ok(r) => r,
+                Err(e) => {
+                    tracing::error!(error = %e, "cannot read the spool");
+                    self.pause(runtime, Duration::from_secs(1));
+                    continue;
+                }
+            };
+            if records.is_empty() {
+                metrics.oldest_pending_ms.store(0, Ordering::Relaxed);
+                let control = Arc::clone(&self.control);
+                let reader = &self.reader;
+                runtime.block_on(async {
+                    tokio::select! {
+                        () = reader.wait() => {}
+                        () = control.wake.notified() => {}
+                        () = tokio::time::sleep(Duration::from_millis(500)) => {}
+                    }
+                });
+                continue;
+            }
+            let last = records.last().map_or(0, |r| r.sequence);
+            metrics
+                .oldest_pending_ms
+                .store(records[0].received_unix_ms, Ordering::Relaxed);
+            if let Err(e) = self.reader.mark_in_flight(last) {
+                tracing::warn!(error = %e, "cannot record the in-flight mark");
+            }
+            let first = records.first().map_or(0, |r| r.sequence);
+            let (units, mut refused) = self.shaper.prepare(&records, now_ms());
+            drop(records);
+            let unsupported: usize = refused.iter().map(|r| r.items).sum();
+            if unsupported > 0 {
+                metrics.dropped("unsupported_by_destination", unsupported as u64);
+            }
+            let mut completed = true;
+            'units: for mut unit in units {
+                loop {
+                    let stop_at = self.control.deadline();
+                    let mut deadline = Instant::now() + self.send_timeout;
+                    if let Some(stop) = stop_at {
+                        deadline = deadline.min(stop);
+                    }
+                    let mut sent = self.sink.send(&mut unit, deadline);
+                    refused.append(&mut sent.refused);
+                    if sent.delivered > 0 {
+                        metrics
+                            .forwarded_items
+                            .fetch_add(sent.delivered as u64, Ordering::Relaxed);
+                        metrics.forwarded_requests.fetch_add(1, Ordering::Relaxed);
+                    }
+                    if sent.rejected > 0 {
+                        metrics.dropped("upstream_rejected", sent.rejected as u64);
+                    }
+                    match sent.retry {
+                        None => {
+                            metrics.upstream_reachable.store(1, Ordering::Relaxed);
+                            backoff.succeeded();
+                            break;
+                        }
+                        Some(retry) => {
+                            metrics.forward_retries.fetch_add(1, Ordering::Relaxed);
+                            metrics.upstream_reachable.store(0, Ordering::Relaxed);
+                            tracing::warn!(reason = %retry.reason, items = unit.items(), "upstream did not accept; will retry");
+                            if self.control.deadline().is_some_and(|d| Instant::now() >= d) {
+                                completed = false;
+                                break 'units;
+                            }
+                            let now = Instant::now();
+                            let until = backoff.failed(now, retry.delay);
+                            self.pause(runtime, until - now);
+                        }
+                    }
+                }
+            }
+            if !completed {
+                // Nothing committed: after a restart the round is sent (and refused) again.
+                break;
+            }
+            // Refused items are on disk before the cursor moves past them.
+            if !refused.is_empty() && !self.dead_letter(runtime, &refused, (first, last)) {
+                break;
+            }
+            if let Err(e) = self.reader.commit(last) {
+                tracing::error!(error = %e, "cannot commit the cursor");
+            }
+        }
+        self.update_gauges();
+    }
+
+    /// Writes refused items to the dead-letter file, trying again until it works or the
+    /// bridge stops (then `false`: the records stay uncommitted and are sent again after a
+    /// restart, so nothing is lost unwritten).
+    fn dead_letter(
+        &self,
+        runtime: &tokio::runtime::Runtime,
+        refused: &[Refusal],
+        sequences: (u64, u64),
+    ) -> bool {
+        loop {
+            match self.dead_letters.write(refused, sequences, now_ms()) {
+                Ok(path) => {
+                    for r in refused {
+                        self.metrics.dead_lettered(r.reason.label(), r.items as u64);
+                        tracing::warn!(
+                            reason = r.reason.label(),
+                            items = r.items,
+                            kind = crate::sinks::dead_letter::kind_label(r.kind),
+                            detail = %r.detail,
+                            file = %path.display(),
+                            "items refused for good were written to the dead-letter file"
+                        );
+                    }
+                    return true;
+                }
+                Err(e) => {
+                    tracing::error!(error = %e, items = refused.len(), "cannot write the dead-letter file; will retry before moving on");
+                    if self.control.deadline().is_some_and(|d| Instant::now() >= d) {
+                        return false;
+                    }
+                    self.pause(runtime, Duration::from_secs(1));
+                }
+            }
+        }
+    }
+
+    fn pause(&self, runtime: &tokio::runtime::Runtime, wait: Duration) {
+        let control = Arc::clone(&self.control);
+        runtime.block_on(async {
+            tokio::select! {
+                () = tokio::time::sleep(wait) => {}
+                () = control.wake.notified() => {}
+            }
+        });
+    }
+
+    fn update_gauges(&self) {
+        let stats = self.spool.stats();
+        self.metrics
+            .spool_bytes
+            .store(stats.bytes, Ordering::Relaxed);
+        self.metrics
+            .spool_records
+            .store(stats.backlog_records, Ordering::Relaxed);
+    }
+}
