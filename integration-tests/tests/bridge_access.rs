@@ -21,7 +21,7 @@ use bridge_support::{
 use integration_tests::browser::{self, CHROMIUM};
 use langfuse_bridge::Bridge;
 use langfuse_bridge::{Destination, ServeConfig};
-use langfuse_store::Store;
+use langfuse_local::Store;
 use serde_json::json;
 
 const PK: &str = "pk-lf-access";

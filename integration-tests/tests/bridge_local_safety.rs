@@ -25,7 +25,7 @@ use bridge_support::{
 };
 use langfuse_bridge::Bridge;
 use langfuse_bridge::Destination;
-use langfuse_store::{IngestionEvent, Store, TraceFilter};
+use langfuse_local::{IngestionEvent, Store, TraceFilter};
 
 fn mode(path: &Path) -> u32 {
     std::fs::metadata(path)
@@ -252,7 +252,7 @@ fn too_many_filters_answer_400_without_the_database_path() {
         let params: Vec<String> = (0..n).map(|i| format!("{key}=t{i}")).collect();
         get(&format!("{}/api/traces?{}", bridge.url(), params.join("&"))).unwrap()
     };
-    // The documented bound (langfuse_store::MAX_FILTER_CONDITIONS).
+    // The documented bound (langfuse_local::MAX_FILTER_CONDITIONS).
     let within = query(100, "tag");
     assert_eq!(
         within.status,

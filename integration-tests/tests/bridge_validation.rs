@@ -19,8 +19,8 @@ use bridge_support::{RunningBridge, get, metric, post, start, temp_dir, test_con
 use integration_tests::receiver::{Action, Receiver};
 use langfuse_bridge::Bridge;
 use langfuse_bridge::{Destination, OtlpMode};
+use langfuse_local::Store;
 use langfuse_otel_core::otlp;
-use langfuse_store::Store;
 use opentelemetry_proto::tonic::collector::trace::v1::trace_service_client::TraceServiceClient;
 use opentelemetry_proto::tonic::collector::trace::v1::{
     ExportTraceServiceRequest, ExportTraceServiceResponse,

@@ -37,7 +37,7 @@ impl TempDir {
         static COUNTER: AtomicUsize = AtomicUsize::new(0);
         let n = COUNTER.fetch_add(1, Ordering::Relaxed);
         let path = std::env::temp_dir().join(format!(
-            "langfuse-store-test-{}-{n}-{name}",
+            "langfuse-local-test-{}-{n}-{name}",
             std::process::id()
         ));
         let _ = std::fs::remove_dir_all(&path);

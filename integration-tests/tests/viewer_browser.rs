@@ -18,9 +18,9 @@ use std::process::{Child, Command, Stdio};
 use integration_tests::bridge_bin::bridge;
 use integration_tests::browser::{self, CHROMIUM};
 use integration_tests::captures::trace_requests;
+use langfuse_local::{Store, TraceFilter};
 use langfuse_otel_core::otlp;
 use langfuse_otel_core::translate::translate_batch;
-use langfuse_store::{Store, TraceFilter};
 use serde_json::{Value, json};
 
 const CHAT_TRACE: &str = "c0ffee00000000000000000000000001";

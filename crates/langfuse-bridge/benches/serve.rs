@@ -26,8 +26,8 @@ use axum::extract::State;
 use axum::routing::post;
 use langfuse_bridge::Bridge;
 use langfuse_bridge::ServeConfig;
+use langfuse_local::{Store, TraceFilter};
 use langfuse_otel_transport::{ContentEncoding, HttpSender, Payload, RetryPolicy};
-use langfuse_store::{Store, TraceFilter};
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use prost::Message;
 

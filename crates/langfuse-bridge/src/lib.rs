@@ -11,7 +11,7 @@
 //!   OTLP/HTTP   listener     crate     records   one loop    langfuse (OTLP, ingestion,
 //!   OTLP/gRPC   access       langfuse- → units   per sink:   scores), otlp (HTTP/gRPC),
 //!   ingestion   receive      spool     (translated cursor    local (SQLite + viewer,
-//!   scores      (checks)     (durable  or as     commits     crate langfuse-store),
+//!   scores      (checks)     (durable  or as     commits     crate langfuse-local),
 //!               receiver      append)  received) after       dead_letter (refused
 //!               (append)                          delivery    for good, kept)
 //! ```

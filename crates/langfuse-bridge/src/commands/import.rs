@@ -7,9 +7,9 @@ use std::fs::File;
 use std::io::{self, BufReader};
 use std::path::PathBuf;
 
+use langfuse_local::Store;
+use langfuse_local::ingest::IngestReport;
 use langfuse_otel_core::terminal::escape_control as esc;
-use langfuse_store::Store;
-use langfuse_store::ingest::IngestReport;
 
 /// Arguments of `import`.
 #[derive(Debug, Clone, clap::Args)]
@@ -17,7 +17,7 @@ pub struct ImportArgs {
     /// JSON-lines file of ingestion events (`-` for standard input).
     pub file: PathBuf,
     /// The trace store (created when missing).
-    #[arg(long, default_value = langfuse_store::DEFAULT_DB_PATH)]
+    #[arg(long, default_value = langfuse_local::DEFAULT_DB_PATH)]
     pub db: PathBuf,
 }
 
@@ -35,14 +35,14 @@ pub enum ImportCmdError {
     },
     /// The store cannot be opened.
     #[error(transparent)]
-    Store(#[from] langfuse_store::StoreError),
+    Store(#[from] langfuse_local::StoreError),
     /// Reading or parsing the input failed.
     #[error("{path}: {source}")]
     Import {
         /// The file.
         path: PathBuf,
         /// The cause.
-        source: langfuse_store::ingest::ImportError,
+        source: langfuse_local::ingest::ImportError,
     },
 }
 

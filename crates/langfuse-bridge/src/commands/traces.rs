@@ -18,15 +18,14 @@
 use std::collections::HashMap;
 use std::fmt::Write as _;
 use std::path::PathBuf;
-use std::time::{SystemTime, UNIX_EPOCH};
 
-use langfuse_otel_core::record::Level;
-use langfuse_otel_core::terminal::{escape_control as esc, escape_json_for_terminal};
-use langfuse_otel_core::time::parse_date_lenient;
-use langfuse_store::{
+use langfuse_local::params::{parse_level, parse_time};
+use langfuse_local::{
     ObservationView, ScoreCondition, ScoreView, SortKey, Store, TraceDetail, TraceFilter,
     TraceSummary,
 };
+use langfuse_otel_core::record::Level;
+use langfuse_otel_core::terminal::{escape_control as esc, escape_json_for_terminal};
 
 /// Arguments of `traces`.
 #[derive(Debug, Clone, clap::Args)]
@@ -49,7 +48,7 @@ pub enum TracesCommand {
 #[derive(Debug, Clone, clap::Args)]
 pub struct ListArgs {
     /// The trace store.
-    #[arg(long, default_value = langfuse_store::DEFAULT_DB_PATH)]
+    #[arg(long, default_value = langfuse_local::DEFAULT_DB_PATH)]
     pub db: PathBuf,
     /// Only traces with this name.
     #[arg(long)]
@@ -98,7 +97,7 @@ pub struct ShowArgs {
     /// Trace id.
     pub id: String,
     /// The trace store.
-    #[arg(long, default_value = langfuse_store::DEFAULT_DB_PATH)]
+    #[arg(long, default_value = langfuse_local::DEFAULT_DB_PATH)]
     pub db: PathBuf,
     /// Print JSON (Langfuse public API field names).
     #[arg(long)]
@@ -111,7 +110,7 @@ pub struct ShowArgs {
 pub enum TracesCmdError {
     /// The store failed.
     #[error(transparent)]
-    Store(#[from] langfuse_store::StoreError),
+    Store(#[from] langfuse_local::StoreError),
     /// The store file does not exist (it is not created by a read command).
     #[error(
         "no trace store at {0} (create one with `langfuse-bridge import` or `serve --to local`)"
@@ -120,46 +119,6 @@ pub enum TracesCmdError {
     /// No trace with that id.
     #[error("no trace with id {0:?} in {1}")]
     UnknownTrace(String, PathBuf),
-}
-
-/// Parses `--since`/`--until`: ISO-8601 (offset optional, UTC assumed), `YYYY-MM-DD`, or a
-/// duration ago (`90s`, `30m`, `2h`, `7d`). Returns Unix milliseconds.
-pub fn parse_time(text: &str) -> Result<i64, String> {
-    if let Some(ms) = parse_date_lenient(text) {
-        return Ok(ms);
-    }
-    let unit = text.chars().last().ok_or("empty time")?;
-    let factor = match unit {
-        's' => 1_000,
-        'm' => 60_000,
-        'h' => 3_600_000,
-        'd' => 86_400_000,
-        _ => {
-            return Err(format!(
-                "{text:?} is not a time (ISO-8601, YYYY-MM-DD, or 30m/2h/7d)"
-            ));
-        }
-    };
-    let amount: i64 = text[..text.len() - 1]
-        .parse()
-        .map_err(|_| format!("{text:?} is not a time (ISO-8601, YYYY-MM-DD, or 30m/2h/7d)"))?;
-    let now = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX));
-    Ok(now - amount.saturating_mul(factor))
-}
-
-/// Parses a level name, case-insensitively.
-pub fn parse_level(text: &str) -> Result<Level, String> {
-    match text.to_ascii_uppercase().as_str() {
-        "DEBUG" => Ok(Level::Debug),
-        "DEFAULT" => Ok(Level::Default),
-        "WARNING" | "WARN" => Ok(Level::Warning),
-        "ERROR" => Ok(Level::Error),
-        _ => Err(format!(
-            "unknown level {text:?} (DEBUG, DEFAULT, WARNING or ERROR)"
-        )),
-    }
 }
 
 impl ListArgs {
@@ -418,24 +377,4 @@ fn render_observation(
         let _ = write!(out, " scores: {}", scores.join(" "));
     }
     out.push('\n');
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn relative_times_count_back_from_now() {
-        let now = parse_time("0s").unwrap();
-        let two_hours = parse_time("2h").unwrap();
-        assert!((now - two_hours - 7_200_000).abs() < 5_000);
-        assert_eq!(parse_time("2026-01-01").unwrap(), 1_767_225_600_000);
-        assert!(parse_time("soon").is_err());
-    }
-
-    #[test]
-    fn levels_parse_case_insensitively() {
-        assert_eq!(parse_level("error").unwrap(), Level::Error);
-        assert!(parse_level("fatal").is_err());
-    }
 }

@@ -202,7 +202,7 @@ impl Default for ServeConfig {
             log_format: LogFormat::Text,
             upstream_timeout_secs: 10,
             compat: Compatibility::Repair,
-            db: PathBuf::from(langfuse_store::DEFAULT_DB_PATH),
+            db: PathBuf::from(langfuse_local::DEFAULT_DB_PATH),
             max_connections: None,
             header_read_timeout_secs: listener::DEFAULT_HEADER_READ_TIMEOUT.as_secs(),
             body_read_timeout_secs: listener::DEFAULT_BODY_READ_TIMEOUT.as_secs(),

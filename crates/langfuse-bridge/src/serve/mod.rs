@@ -113,7 +113,7 @@ impl Bridge {
         let mut viewer = None;
         config.validate()?;
         let destination: Box<dyn Sink> = if config.destination()? == config::Destination::Local {
-            let store = langfuse_store::Store::open(&config.db)
+            let store = langfuse_local::Store::open(&config.db)
                 .map_err(|e| ServeError::Config(config::ConfigError::Invalid(e.to_string())))?;
             viewer = Some(store.clone());
             Box::new(sinks::LocalSink::new(store))
@@ -243,7 +243,7 @@ pub struct BoundBridge {
     /// Keys, allowed hosts and own origin, in front of everything `http` serves.
     access: AccessPolicy,
     /// The store whose viewer is mounted at `/` (`--to local`).
-    viewer: Option<langfuse_store::Store>,
+    viewer: Option<langfuse_local::Store>,
     grpc: Option<tokio::net::TcpListener>,
     receiver: Arc<Receiver>,
     appender_thread: AppenderThread,
@@ -317,7 +317,7 @@ impl BoundBridge {
         let connections = listener::Connections::new(connection_limits);
         let mut app = http::router(Arc::clone(&receiver));
         if let Some(store) = viewer {
-            app = app.merge(crate::commands::ui::router(store));
+            app = app.merge(langfuse_local::viewer::router(store));
         }
         let app = access.protect(app);
         let mut servers = tokio::task::JoinSet::new();

@@ -12,14 +12,14 @@ use langfuse_spool::RecordKind;
 /// replaced under the running bridge included — the records stay in the spool and are
 /// retried (never committed, never dropped), and an error names the problem.
 pub struct LocalSink {
-    store: langfuse_store::Store,
+    store: langfuse_local::Store,
     /// Whether the last write failed (the error is logged once per failing streak).
     failing: bool,
 }
 
 impl LocalSink {
     /// Writes into `store`.
-    pub fn new(store: langfuse_store::Store) -> LocalSink {
+    pub fn new(store: langfuse_local::Store) -> LocalSink {
         LocalSink {
             store,
             failing: false,

@@ -20,7 +20,7 @@ pub struct Receiver {
     pub(crate) spool: Spool,
     pub(crate) retry_after_secs: u64,
     /// The local store (`--to local`), whose file `/health` checks.
-    pub(crate) store: Option<langfuse_store::Store>,
+    pub(crate) store: Option<langfuse_local::Store>,
 }
 
 /// Milliseconds since the Unix epoch.

@@ -1,6 +1,10 @@
-//! # langfuse-store
+//! # langfuse-local
 //!
-//! An embedded trace store for local mode: Langfuse ingestion events in, the traces,
+//! Local mode in one home: the trace store, the filters parsed from text ([`params`]), and the
+//! web trace viewer (`viewer`, feature `viewer`: an axum router the bridge serves at `/` of
+//! `serve --to local` and with `langfuse-bridge ui`).
+//!
+//! The store is an embedded trace store for local mode: Langfuse ingestion events in, the traces,
 //! observations and scores Langfuse would show out, in one SQLite file (bundled SQLite, no
 //! system library, WAL journal so a viewer reads while an ingester writes).
 //!
@@ -20,9 +24,9 @@
 //!
 //! ```
 //! use langfuse_otel_core::record::IngestionEvent;
-//! use langfuse_store::{Store, TraceFilter};
+//! use langfuse_local::{Store, TraceFilter};
 //!
-//! let dir = std::env::temp_dir().join(format!("langfuse-store-doc-{}", std::process::id()));
+//! let dir = std::env::temp_dir().join(format!("langfuse-local-doc-{}", std::process::id()));
 //! std::fs::create_dir_all(&dir).unwrap();
 //! let store = Store::open(dir.join("traces.db")).unwrap();
 //! let events: Vec<IngestionEvent> = [
@@ -50,9 +54,12 @@
 
 pub mod file;
 pub mod ingest;
+pub mod params;
 pub mod price;
 pub mod query;
 mod schema;
+#[cfg(feature = "viewer")]
+pub mod viewer;
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};

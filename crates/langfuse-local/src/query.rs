@@ -5,7 +5,7 @@
 //! `parentObservationId`, `usageDetails`, …); latencies are in seconds, costs in USD.
 //!
 //! ```
-//! use langfuse_store::{ScoreCondition, SortKey, TraceFilter};
+//! use langfuse_local::{ScoreCondition, SortKey, TraceFilter};
 //!
 //! let filter = TraceFilter {
 //!     user_id: Some("user-42".into()),

@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use langfuse_store::{IngestionEvent, Store, TraceFilter};
+use langfuse_local::{IngestionEvent, Store, TraceFilter};
 use serde_json::{Value, json};
 
 struct TempStore {
@@ -21,7 +21,7 @@ impl Drop for TempStore {
 fn store() -> TempStore {
     static N: AtomicUsize = AtomicUsize::new(0);
     let dir = std::env::temp_dir().join(format!(
-        "langfuse-store-merge-{}-{}",
+        "langfuse-local-merge-{}-{}",
         std::process::id(),
         N.fetch_add(1, Ordering::Relaxed)
     ));

@@ -13,7 +13,7 @@
 //! input price, other `output*` keys at the output price; `total` is ignored.
 //!
 //! ```
-//! use langfuse_store::price::{estimate_cost, find_price};
+//! use langfuse_local::price::{estimate_cost, find_price};
 //! use serde_json::json;
 //!
 //! let price = find_price("openai/gpt-4o-mini-2024-07-18").unwrap();

@@ -1,8 +1,8 @@
 //! Store benchmark (a bench binary: one large run, not criterion's repetitions).
 //!
 //! ```sh
-//! cargo bench -p langfuse-store --bench store                 # 200,000 traces, 1,000,000 observations
-//! STORE_BENCH_TRACES=20000 cargo bench -p langfuse-store --bench store   # a smaller run
+//! cargo bench -p langfuse-local --bench store                 # 200,000 traces, 1,000,000 observations
+//! STORE_BENCH_TRACES=20000 cargo bench -p langfuse-local --bench store   # a smaller run
 //! ```
 //!
 //! Measures, on a fresh database in the system temp directory:
@@ -17,11 +17,11 @@
 
 use std::time::{Duration, Instant};
 
+use langfuse_local::{ScoreCondition, SortKey, Store, TraceFilter};
 use langfuse_otel_core::record::{
     EventBody, IngestionEvent, Level, ObservationBody, ObservationType, ScoreBody, TraceBody,
 };
 use langfuse_otel_core::time::format_iso_millis;
-use langfuse_store::{ScoreCondition, SortKey, Store, TraceFilter};
 use serde_json::{Map, Value, json};
 
 const OBSERVATIONS_PER_TRACE: usize = 5;
@@ -188,7 +188,7 @@ fn main() {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(200_000);
-    let dir = std::env::temp_dir().join(format!("langfuse-store-bench-{}", std::process::id()));
+    let dir = std::env::temp_dir().join(format!("langfuse-local-bench-{}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("temp dir");
 
     // Events are generated in chunks (same seed for every pass) and only the operation on
