@@ -14,7 +14,8 @@
 
 use std::time::Instant;
 
-use langfuse_otel_exporter::{BatchProcessor, LangfuseExporter, SDK_VERSION, Stats};
+use langfuse_otel_exporter::{BatchProcessor, LangfuseExporter, Stats};
+use langfuse_otel_transport::langfuse::SDK_VERSION;
 use opentelemetry::trace::{
     Span, TraceContextExt, Tracer, TracerProvider, noop::NoopTracerProvider,
 };

@@ -140,6 +140,14 @@ impl Receiver {
         script: impl Fn(&Request, usize) -> Action + Send + Sync + 'static,
     ) -> Receiver {
         let listener = TcpListener::bind(("127.0.0.1", port)).expect("bind receiver");
+        Self::start_with(listener, script)
+    }
+
+    /// Starts on a listener the test bound (see [`ReservedPort::listen`]).
+    pub fn start_with(
+        listener: TcpListener,
+        script: impl Fn(&Request, usize) -> Action + Send + Sync + 'static,
+    ) -> Receiver {
         let addr = listener.local_addr().expect("local addr");
         listener.set_nonblocking(true).expect("nonblocking");
         let requests = Arc::new(Mutex::new(Vec::new()));
@@ -211,24 +219,55 @@ impl Drop for Receiver {
     }
 }
 
-/// A free port that nothing listens on (bound, then released).
-///
-/// It is taken below Linux's ephemeral range (32768–60999), so neither port-0 listeners nor
-/// client connections of parallel tests can grab it before the test binds it again.
-pub fn unused_port() -> u16 {
-    static NEXT: AtomicUsize = AtomicUsize::new(0);
-    let seed = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.subsec_nanos() as usize)
-        ^ (std::process::id() as usize).wrapping_mul(7919);
-    for _ in 0..1000 {
-        let n = NEXT.fetch_add(1, Ordering::Relaxed);
-        let port = 20_000 + (seed.wrapping_add(n.wrapping_mul(104_729)) % 12_000) as u16;
-        if TcpListener::bind(("127.0.0.1", port)).is_ok() {
-            return port;
-        }
+/// A port held for a test and not listening yet: connections to it are refused (an upstream
+/// that is down) until [`ReservedPort::listen`] turns the same socket into a listener (the
+/// upstream comes back). The port is bound once and never released in between, so no other
+/// test can take it.
+#[derive(Debug)]
+pub struct ReservedPort {
+    socket: socket2::Socket,
+    port: u16,
+}
+
+impl ReservedPort {
+    /// Binds `127.0.0.1:0` without listening.
+    pub fn new() -> ReservedPort {
+        let socket = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None)
+            .expect("socket");
+        let addr: std::net::SocketAddr = "127.0.0.1:0".parse().expect("address");
+        socket.bind(&addr.into()).expect("bind a reserved port");
+        let port = socket
+            .local_addr()
+            .ok()
+            .and_then(|a| a.as_socket())
+            .map(|a| a.port())
+            .expect("bound address");
+        ReservedPort { socket, port }
     }
-    panic!("no free port below the ephemeral range");
+
+    /// The port.
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// `http://127.0.0.1:<port>`.
+    pub fn base_url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    /// Starts listening on the reserved port.
+    pub fn listen(self) -> TcpListener {
+        self.socket
+            .listen(1024)
+            .expect("listen on the reserved port");
+        self.socket.into()
+    }
+}
+
+impl Default for ReservedPort {
+    fn default() -> Self {
+        ReservedPort::new()
+    }
 }
 
 fn serve(

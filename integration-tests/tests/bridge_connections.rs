@@ -3,6 +3,7 @@
 //! logged), SIGTERM honours `--shutdown-timeout` as the bound of the whole shutdown, and the
 //! log level can be raised with `--log-level` or `RUST_LOG`.
 
+#[path = "bridge/bridge_support/mod.rs"]
 mod bridge_support;
 
 use std::io::{Read, Write};

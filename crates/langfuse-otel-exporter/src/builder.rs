@@ -20,11 +20,11 @@ use crate::config::{
 };
 use crate::exporter::{LangfuseExporter, Transport};
 use crate::filter::ExportFilter;
-use crate::http::RetryPolicy;
 use crate::ingestion::IngestionTransport;
 use crate::offline::FileSink;
 use crate::stats::Stats;
 use crate::wire::EncodedResource;
+use langfuse_otel_transport::RetryPolicy;
 
 impl LangfuseExporter {
     /// A builder; unset settings come from the environment at [`LangfuseExporterBuilder::build`].

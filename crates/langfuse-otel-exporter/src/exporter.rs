@@ -12,12 +12,12 @@ use opentelemetry_sdk::trace::{SpanData, SpanExporter};
 
 use crate::config::{self, Compression, OtlpMode, OtlpProtocol};
 use crate::filter::ExportFilter;
-use crate::http::RetryPolicy;
 use crate::ingestion::IngestionTransport;
 use crate::offline::FileSink;
 use crate::otlp;
 use crate::stats::Stats;
 use crate::wire::{self, EncodedResource};
+use langfuse_otel_transport::RetryPolicy;
 use langfuse_otel_transport::{ContentEncoding, HttpSender, Outcome, Payload, Status};
 
 /// Reused encoding buffers.
@@ -28,8 +28,7 @@ pub(crate) struct Buffers {
     body: Vec<u8>,
 }
 
-pub use langfuse_otel_transport::Diagnostics;
-pub use langfuse_otel_transport::langfuse::{SDK_NAME, SDK_VERSION};
+use langfuse_otel_transport::Diagnostics;
 
 /// What the exporter does with a batch: one variant per destination.
 #[derive(Debug)]

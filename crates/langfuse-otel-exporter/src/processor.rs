@@ -47,8 +47,9 @@ use opentelemetry_sdk::trace::{Span, SpanData, SpanExporter, SpanProcessor};
 use langfuse_otel_transport::RoundBackoff;
 
 use crate::config::{BatchSettings, ConfigError, Env};
-use crate::exporter::{Diagnostics, Failure, LangfuseExporter};
+use crate::exporter::{Failure, LangfuseExporter};
 use crate::stats::Stats;
+use langfuse_otel_transport::Diagnostics;
 
 /// Estimated in-memory size of a span: the struct, its attributes, events and links, and the
 /// heap text they own.

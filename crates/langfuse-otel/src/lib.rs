@@ -155,7 +155,7 @@ pub use propagation::{
 pub use scores::{
     DEFAULT_MAX_QUEUED_SCORES, Score, ScoreDataType, ScoreStats, ScoreTransport, ScoreValue,
 };
-pub use transport::{INGESTION_PATH, SCORES_PATH, SDK_NAME, SDK_VERSION, TRACES_PATH};
+pub use transport::{INGESTION_PATH, SCORES_PATH, TRACES_PATH};
 pub use types::{
     Level, ObservationOptions, ObservationType, ObservationUpdate, PromptRef, Skill, TraceContext,
     takes_generation_fields,

@@ -16,7 +16,7 @@ use opentelemetry_sdk::trace::{
 use crate::config::{Config, MaskFn};
 use crate::processor::SCOPE_NAME;
 use crate::scores::{Score, ScoreQueue};
-use crate::transport::SDK_VERSION;
+use langfuse_otel_transport::langfuse::SDK_VERSION;
 
 /// The shared state of one client (see the module docs).
 pub(crate) struct Recorder {

@@ -294,7 +294,7 @@ pub(crate) struct ScoreQueue {
 }
 
 /// Where a batch of scores goes.
-enum Destination {
+enum ScoreOutput {
     Http(JsonBatchSender),
     File(OfflineWriter),
 }
@@ -325,8 +325,8 @@ impl ScoreQueue {
     ) -> std::io::Result<Self> {
         let (tx, rx) = mpsc::channel();
         let destination = match offline {
-            Some(w) => Destination::File(w),
-            None => Destination::Http(sender),
+            Some(w) => ScoreOutput::File(w),
+            None => ScoreOutput::Http(sender),
         };
         let counters = Arc::new(ScoreCounters::default());
         let shutdown_timeout = config.timeout;
@@ -392,7 +392,7 @@ impl Drop for ScoreQueue {
 
 struct Worker {
     config: ScoreSettings,
-    destination: Destination,
+    destination: ScoreOutput,
     counters: Arc<ScoreCounters>,
     flush_at: usize,
     interval: Duration,
@@ -499,8 +499,8 @@ impl Worker {
         let scores: Vec<Value> = self.pending.drain(..).collect();
         self.oldest = None;
         let undelivered = match &self.destination {
-            Destination::Http(sender) => post(sender, &self.config, &self.counters, scores, cap),
-            Destination::File(writer) => {
+            ScoreOutput::Http(sender) => post(sender, &self.config, &self.counters, scores, cap),
+            ScoreOutput::File(writer) => {
                 write_offline(writer, &self.config, &self.counters, scores);
                 Vec::new()
             }

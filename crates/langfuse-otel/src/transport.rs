@@ -10,7 +10,7 @@ use crate::config::Config;
 use crate::scores::ScoreTransport;
 
 pub use langfuse_otel_transport::langfuse::{
-    INGESTION_PATH, OTLP_PATH as TRACES_PATH, SCORES_PATH, SDK_NAME, SDK_VERSION,
+    INGESTION_PATH, OTLP_PATH as TRACES_PATH, SCORES_PATH,
 };
 
 /// The headers every request carries: Basic auth, SDK identification,

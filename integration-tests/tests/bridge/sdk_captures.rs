@@ -6,7 +6,7 @@
 //! sdk-*.json`, compared as `conformance.rs` does). Scores must arrive as `score-create`
 //! events carrying the SDK's score objects unchanged, with the client's credentials.
 
-mod bridge_support;
+use crate::bridge_support;
 
 use std::time::Duration;
 

@@ -203,12 +203,12 @@ fn client_without_debug_says_nothing() {
 /// Lost scores are reported without a `tracing` subscriber, once per kind of failure.
 #[test]
 fn dropped_scores_are_reported_once_without_secrets() {
-    let port = integration_tests::receiver::unused_port();
+    let upstream = integration_tests::receiver::ReservedPort::new();
     let (diagnostics, lines) = capture();
     let langfuse = Langfuse::builder()
         .public_key(PUBLIC_KEY)
         .secret_key(SECRET_KEY)
-        .base_url(format!("http://127.0.0.1:{port}"))
+        .base_url(upstream.base_url())
         .timeout(std::time::Duration::from_millis(300))
         .diagnostics(diagnostics)
         .build();

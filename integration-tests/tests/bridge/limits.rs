@@ -4,14 +4,14 @@
 //! per-event answers, 429 / `RESOURCE_EXHAUSTED` with a retry delay when the spool is full and
 //! acceptance again once the upstream drained it. No secret appears in answers or metrics.
 
-mod bridge_support;
+use crate::bridge_support;
 
 use std::time::Duration;
 
 use bridge_support::{
     Answer, RunningBridge, basic, export, export_bytes, get, post, start, test_config, wait_until,
 };
-use integration_tests::receiver::{Action, Receiver, unused_port};
+use integration_tests::receiver::{Action, Receiver, ReservedPort};
 use langfuse_bridge::Bridge;
 use opentelemetry_proto::tonic::collector::trace::v1::trace_service_client::TraceServiceClient;
 use tonic::Code;
@@ -246,12 +246,8 @@ fn without_keys_each_clients_credentials_travel_with_its_own_spans() {
 
 #[test]
 fn a_full_spool_answers_429_then_accepts_again_once_forwarded() {
-    let upstream_port = unused_port();
-    let mut config = test_config(
-        "full",
-        &format!("http://127.0.0.1:{upstream_port}"),
-        "langfuse",
-    );
+    let upstream = ReservedPort::new();
+    let mut config = test_config("full", &upstream.base_url(), "langfuse");
     config.spool_max_bytes = 64 * 1024;
     let bridge = start(Bridge::new(config));
     let body = export_bytes(1, 50);
@@ -285,7 +281,7 @@ fn a_full_spool_answers_429_then_accepts_again_once_forwarded() {
         "a RetryInfo delay is attached"
     );
     // The upstream comes up: the spool drains and new requests are accepted again.
-    let receiver = Receiver::start_on(upstream_port, |_, _| Action::ok());
+    let receiver = Receiver::start_with(upstream.listen(), |_, _| Action::ok());
     assert!(
         wait_until(Duration::from_secs(60), || {
             post(&traces(&bridge), &[PB], &body).is_ok_and(|a| a.status == 200)
@@ -298,10 +294,10 @@ fn a_full_spool_answers_429_then_accepts_again_once_forwarded() {
 
 #[test]
 fn health_and_metrics_report_the_backlog() {
-    let upstream_port = unused_port();
+    let upstream = ReservedPort::new();
     let bridge = start(Bridge::new(test_config(
         "health",
-        &format!("http://127.0.0.1:{upstream_port}"),
+        &upstream.base_url(),
         "langfuse",
     )));
     assert_eq!(

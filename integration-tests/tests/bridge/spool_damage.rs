@@ -11,7 +11,7 @@
 //! The first test mounts a tmpfs and therefore runs as root only (it fails with a clear
 //! message otherwise); the mount is undone even when the test fails.
 
-mod bridge_support;
+use crate::bridge_support;
 
 use std::collections::BTreeSet;
 use std::io::BufRead;

@@ -10,7 +10,7 @@
 //! The binary is built on first use with the cargo running the tests; set
 //! `LANGFUSE_BRIDGE_BIN` to test a prebuilt binary instead.
 
-mod bridge_support;
+use crate::bridge_support;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};

@@ -7,7 +7,7 @@ use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use integration_tests::receiver::{Action, Receiver, unused_port};
+use integration_tests::receiver::{Action, Receiver, ReservedPort};
 use langfuse_otel_exporter::config::BatchSettings;
 use langfuse_otel_exporter::{BatchProcessor, Diagnostics, ExportFilter, LangfuseExporter};
 use opentelemetry::trace::{Tracer, TracerProvider};
@@ -63,8 +63,8 @@ fn delivered_count(rx: &Receiver, skip_first: usize) -> (usize, usize) {
 
 #[test]
 fn an_upstream_down_for_60_seconds_loses_none_of_100000_spans() {
-    let port = unused_port();
-    let base_url = format!("http://127.0.0.1:{port}");
+    let upstream = ReservedPort::new();
+    let base_url = upstream.base_url();
     let (diagnostics, warnings) = messages();
     let exporter = exporter(&base_url, Duration::from_secs(5), diagnostics);
     let stats = exporter.stats();
@@ -77,7 +77,7 @@ fn an_upstream_down_for_60_seconds_loses_none_of_100000_spans() {
     let down_for = Duration::from_secs(60);
     std::thread::sleep(down_for.saturating_sub(started.elapsed()));
     assert_eq!(stats.snapshot().exported_spans, 0, "the upstream was down");
-    let rx = Receiver::start_on(port, |_, _| Action::ok());
+    let rx = Receiver::start_with(upstream.listen(), |_, _| Action::ok());
     provider
         .shutdown_with_timeout(Duration::from_secs(60))
         .unwrap();
@@ -114,10 +114,10 @@ fn the_first_three_replies_slower_than_the_export_timeout_lose_nothing() {
 
 #[test]
 fn an_outage_past_the_budget_drops_exactly_the_shortfall_with_one_warning() {
-    let port = unused_port();
+    let upstream = ReservedPort::new();
     let (diagnostics, warnings) = messages();
     let exporter = exporter(
-        &format!("http://127.0.0.1:{port}"),
+        &upstream.base_url(),
         Duration::from_millis(300),
         diagnostics.clone(),
     );
@@ -137,7 +137,7 @@ fn an_outage_past_the_budget_drops_exactly_the_shortfall_with_one_warning() {
         .build();
     produce(&provider, 3_000, 100, Duration::from_millis(5));
     std::thread::sleep(Duration::from_millis(500));
-    let rx = Receiver::start_on(port, |_, _| Action::ok());
+    let rx = Receiver::start_with(upstream.listen(), |_, _| Action::ok());
     provider
         .shutdown_with_timeout(Duration::from_secs(30))
         .unwrap();
@@ -157,10 +157,10 @@ fn an_outage_past_the_budget_drops_exactly_the_shortfall_with_one_warning() {
 
 #[test]
 fn spans_still_undelivered_at_the_shutdown_deadline_are_counted_and_warned_once() {
-    let port = unused_port();
+    let upstream = ReservedPort::new();
     let (diagnostics, warnings) = messages();
     let exporter = exporter(
-        &format!("http://127.0.0.1:{port}"),
+        &upstream.base_url(),
         Duration::from_millis(200),
         diagnostics,
     );

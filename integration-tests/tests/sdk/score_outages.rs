@@ -7,7 +7,7 @@ use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use integration_tests::receiver::{Action, Receiver, unused_port};
+use integration_tests::receiver::{Action, Receiver, ReservedPort};
 use langfuse_otel::{Diagnostics, Langfuse, Score};
 
 fn messages() -> (Diagnostics, Arc<Mutex<Vec<String>>>) {
@@ -42,9 +42,9 @@ fn score_ids(rx: &Receiver) -> HashSet<String> {
 
 #[test]
 fn scores_sent_while_the_upstream_is_down_are_all_delivered_when_it_is_back() {
-    let port = unused_port();
+    let upstream = ReservedPort::new();
     let (diagnostics, warnings) = messages();
-    let langfuse = client(port, diagnostics, 10_000);
+    let langfuse = client(upstream.port(), diagnostics, 10_000);
     for i in 0..200 {
         langfuse.create_score(
             Score::numeric("quality", 0.5)
@@ -54,7 +54,7 @@ fn scores_sent_while_the_upstream_is_down_are_all_delivered_when_it_is_back() {
     }
     std::thread::sleep(Duration::from_secs(2));
     assert_eq!(langfuse.score_stats().sent, 0, "the upstream was down");
-    let rx = Receiver::start_on(port, |_, _| Action::status(200));
+    let rx = Receiver::start_with(upstream.listen(), |_, _| Action::status(200));
     langfuse
         .shutdown_with_timeout(Duration::from_secs(20))
         .unwrap();
@@ -66,9 +66,9 @@ fn scores_sent_while_the_upstream_is_down_are_all_delivered_when_it_is_back() {
 
 #[test]
 fn a_score_outage_past_the_queue_bound_drops_exactly_the_shortfall_with_one_warning() {
-    let port = unused_port();
+    let upstream = ReservedPort::new();
     let (diagnostics, warnings) = messages();
-    let langfuse = client(port, diagnostics, 50);
+    let langfuse = client(upstream.port(), diagnostics, 50);
     for i in 0..200 {
         langfuse.create_score(
             Score::numeric("quality", 0.5)
@@ -77,7 +77,7 @@ fn a_score_outage_past_the_queue_bound_drops_exactly_the_shortfall_with_one_warn
         );
     }
     std::thread::sleep(Duration::from_secs(1));
-    let rx = Receiver::start_on(port, |_, _| Action::status(200));
+    let rx = Receiver::start_with(upstream.listen(), |_, _| Action::status(200));
     langfuse
         .shutdown_with_timeout(Duration::from_secs(20))
         .unwrap();

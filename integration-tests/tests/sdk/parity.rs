@@ -9,7 +9,7 @@
 //! (Python adds a Python stack trace and `exception.escaped`), and the completion start time
 //! value (a timestamp; its encoding — a JSON-quoted UTC ISO string — is checked).
 
-#[path = "../../examples/parity_scenarios.rs"]
+#[path = "../../../examples/parity_scenarios.rs"]
 mod scenarios;
 
 use std::collections::BTreeMap;

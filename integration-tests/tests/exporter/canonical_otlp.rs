@@ -3,12 +3,11 @@
 //! spans under the canonical scope) and translates back to the records of the original spans,
 //! up to the documented differences of the canonical round trip.
 
-use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use integration_tests::events::canonical_round_trip_diff;
-use integration_tests::receiver::{Action, Receiver, unused_port};
+use integration_tests::receiver::{Action, Receiver};
 use langfuse_otel::{Langfuse, ObservationOptions, ObservationType, ObservationUpdate};
 use langfuse_otel_core::canonical::CANONICAL_SCOPE_NAME;
 use langfuse_otel_core::otlp;
@@ -182,12 +181,17 @@ fn otlp_grpc_exporter_wrapped_in_the_canonical_exporter_delivers_spans_that_tran
         .enable_all()
         .build()
         .unwrap();
-    let port = unused_port();
-    let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+    let listener = {
+        let _enter = runtime.enter();
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.set_nonblocking(true).unwrap();
+        tokio::net::TcpListener::from_std(listener).unwrap()
+    };
+    let port = listener.local_addr().unwrap().port();
     runtime.spawn(
         tonic::transport::Server::builder()
             .add_service(TraceServiceServer::new(collector))
-            .serve(addr),
+            .serve_with_incoming(tonic::transport::server::TcpIncoming::from(listener)),
     );
     let _enter = runtime.enter();
     let inner = opentelemetry_otlp::SpanExporter::builder()

@@ -11,7 +11,7 @@
 //! - One gzip request with a 60 MiB attribute: the process's peak memory stays within the
 //!   stated bound.
 
-mod bridge_support;
+use crate::bridge_support;
 
 use std::io::{BufRead, BufReader};
 use std::os::unix::fs::PermissionsExt;

@@ -7,47 +7,69 @@
 //! 1. The upstream is down during the whole stream and comes up after the restart.
 //! 2. The upstream is up but slow, answers 503 and 429, and resets connections.
 
-mod bridge_support;
+use crate::bridge_support;
 
 use std::collections::HashMap;
+use std::io::{BufRead, BufReader, Write};
 use std::process::{Child, Command, Stdio};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU16, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bridge_support::{bridge_binary, export_bytes, get, metric, post, temp_dir, wait_until};
-use integration_tests::receiver::{Action, Receiver, unused_port};
+use integration_tests::receiver::{Action, Receiver, ReservedPort};
 
 const REQUESTS: u64 = 500;
 const SPANS_PER_REQUEST: u64 = 100;
 
-fn spawn_bridge(port: u16, upstream_port: u16, spool: &std::path::Path, fsync: &str) -> Child {
-    let child = Command::new(bridge_binary())
+/// Starts the bridge binary on `127.0.0.1:0` and returns it with the port it bound (read from
+/// its "listening" log line: the port is bound once, by the bridge itself).
+fn spawn_bridge(upstream: &str, spool: &std::path::Path, fsync: &str) -> (Child, u16) {
+    let mut child = Command::new(bridge_binary())
         .env_clear()
-        .args(["serve", "--http"])
-        .arg(format!("127.0.0.1:{port}"))
-        .args(["--grpc", "off", "--to", "langfuse", "--upstream"])
-        .arg(format!("http://127.0.0.1:{upstream_port}"))
+        .args(["serve", "--http", "127.0.0.1:0"])
+        .args(["--grpc", "off", "--to", "langfuse", "--upstream", upstream])
         .arg("--spool")
         .arg(spool)
         .args(["--fsync", fsync])
         .stdout(Stdio::null())
-        .stderr(match std::env::var_os("BRIDGE_TEST_LOG") {
-            // Set to a file path to keep the bridge's logs (appended across restarts).
-            Some(path) => std::fs::OpenOptions::new()
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start langfuse-bridge");
+    let stderr = child.stderr.take().expect("piped stderr");
+    let (port_tx, port_rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        // Set BRIDGE_TEST_LOG to a file path to keep the bridge's logs (appended across restarts).
+        let mut log = std::env::var_os("BRIDGE_TEST_LOG").and_then(|path| {
+            std::fs::OpenOptions::new()
                 .create(true)
                 .append(true)
                 .open(path)
-                .map_or_else(|_| Stdio::null(), Stdio::from),
-            None => Stdio::null(),
-        })
-        .spawn()
-        .expect("start langfuse-bridge");
+                .ok()
+        });
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            if line.contains("langfuse-bridge listening")
+                && let Some(port) = line
+                    .split_whitespace()
+                    .find_map(|w| w.strip_prefix("http="))
+                    .and_then(|a| a.parse::<std::net::SocketAddr>().ok())
+                    .map(|a| a.port())
+            {
+                let _ = port_tx.send(port);
+            }
+            if let Some(log) = log.as_mut() {
+                let _ = writeln!(log, "{line}");
+            }
+        }
+    });
+    let port = port_rx
+        .recv_timeout(Duration::from_secs(30))
+        .expect("the bridge logs the address it listens on");
     let up = wait_until(Duration::from_secs(30), || {
         get(&format!("http://127.0.0.1:{port}/health")).is_ok_and(|a| a.status == 200)
     });
     assert!(up, "bridge did not come up");
-    child
+    (child, port)
 }
 
 struct Outcome {
@@ -63,24 +85,32 @@ fn span_id(hex: &str) -> u64 {
 /// Streams, kills and restarts the bridge; `upstream_early` starts the upstream before the
 /// stream (else after the restart).
 fn crash_run(tag: &str, fsync: &str, upstream_early: bool, script: fn(usize) -> Action) -> Outcome {
-    let port = unused_port();
-    let upstream_port = unused_port();
+    let reserved = ReservedPort::new();
+    let upstream_url = reserved.base_url();
+    let mut reserved = Some(reserved);
     let spool = temp_dir(tag);
     let script_fn = move |_: &integration_tests::receiver::Request, i: usize| script(i);
-    let mut upstream = upstream_early.then(|| Receiver::start_on(upstream_port, script_fn));
-    let mut bridge = spawn_bridge(port, upstream_port, &spool, fsync);
+    let mut upstream = upstream_early
+        .then(|| reserved.take())
+        .flatten()
+        .map(|r| Receiver::start_with(r.listen(), script_fn));
+    let (mut bridge, port) = spawn_bridge(&upstream_url, &spool, fsync);
+    // The restarted bridge binds a new port; the sender follows it.
+    let bridge_port = Arc::new(AtomicU16::new(port));
 
     let acknowledged = Arc::new(Mutex::new(Vec::<u64>::new()));
     let done = Arc::new(AtomicBool::new(false));
     let sender = {
         let acknowledged = Arc::clone(&acknowledged);
         let done = Arc::clone(&done);
+        let bridge_port = Arc::clone(&bridge_port);
         std::thread::spawn(move || {
-            let url = format!("http://127.0.0.1:{port}/v1/traces");
             for r in 0..REQUESTS {
                 let first = r * SPANS_PER_REQUEST + 1;
                 let body = export_bytes(first, SPANS_PER_REQUEST);
                 loop {
+                    let port = bridge_port.load(Ordering::SeqCst);
+                    let url = format!("http://127.0.0.1:{port}/v1/traces");
                     match post(&url, &[("content-type", "application/x-protobuf")], &body) {
                         Ok(a) if (200..300).contains(&a.status) => {
                             acknowledged
@@ -110,10 +140,16 @@ fn crash_run(tag: &str, fsync: &str, upstream_early: bool, script: fn(usize) -> 
         >= half));
     bridge.kill().expect("SIGKILL the bridge");
     let _ = bridge.wait();
-    let mut bridge = spawn_bridge(port, upstream_port, &spool, fsync);
+    let (mut bridge, port) = spawn_bridge(&upstream_url, &spool, fsync);
+    bridge_port.store(port, Ordering::SeqCst);
     sender.join().expect("sender");
     assert!(done.load(Ordering::SeqCst));
-    let upstream = upstream.get_or_insert_with(|| Receiver::start_on(upstream_port, script_fn));
+    let upstream = upstream.get_or_insert_with(|| {
+        let reserved = reserved
+            .take()
+            .expect("the upstream's port is still reserved");
+        Receiver::start_with(reserved.listen(), script_fn)
+    });
 
     let acknowledged = acknowledged.lock().unwrap().clone();
     let delivered = || -> HashMap<u64, usize> {

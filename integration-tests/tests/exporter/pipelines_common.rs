@@ -1,4 +1,4 @@
-//! Shared parts of the pipeline acceptance tests (included with `#[path]`).
+//! Shared parts of the pipeline acceptance tests (a module of this binary).
 
 #![allow(dead_code)]
 

@@ -5,7 +5,7 @@
 //! non-loopback listen address without keys is refused at start. The browser test drives
 //! headless Chromium with `bridge_access_browser.mjs` (set-up as in `viewer_browser.rs`).
 
-mod bridge_support;
+use crate::bridge_support;
 
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Read, Write};

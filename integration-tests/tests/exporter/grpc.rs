@@ -4,7 +4,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use integration_tests::receiver::unused_port;
+use integration_tests::receiver::ReservedPort;
 use integration_tests::spans::{span_ids, spans};
 use langfuse_otel_exporter::{Diagnostics, LangfuseExporter, OtlpMode, OtlpProtocol, RetryPolicy};
 use opentelemetry_proto::tonic::collector::trace::v1::trace_service_server::{
@@ -90,14 +90,14 @@ fn start_collector(fail_first: usize) -> Running {
         .enable_all()
         .build()
         .unwrap();
-    let port = unused_port();
-    let addr = format!("127.0.0.1:{port}").parse().unwrap();
+    let listener = bound_listener(&runtime);
+    let port = listener.local_addr().unwrap().port();
     runtime.spawn(
         tonic::transport::Server::builder()
             .add_service(
                 TraceServiceServer::new(collector).accept_compressed(CompressionEncoding::Gzip),
             )
-            .serve(addr),
+            .serve_with_incoming(tonic::transport::server::TcpIncoming::from(listener)),
     );
     Running {
         _runtime: runtime,
@@ -157,7 +157,8 @@ fn grpc_unavailable_then_recovery_delivers_everything() {
 
 #[test]
 fn an_unreachable_grpc_collector_drops_exactly_the_batch() {
-    let e = grpc_exporter(unused_port(), Duration::from_millis(500));
+    let down = ReservedPort::new();
+    let e = grpc_exporter(down.port(), Duration::from_millis(500));
     assert!(futures_executor::block_on(e.export(spans(0..7))).is_err());
     assert_eq!(e.stats().snapshot().dropped_spans, 7);
 }
@@ -216,8 +217,8 @@ fn a_grpc_retry_waits_the_delay_the_server_asked_for() {
         .enable_all()
         .build()
         .unwrap();
-    let port = unused_port();
-    let addr = format!("127.0.0.1:{port}").parse().unwrap();
+    let listener = bound_listener(&runtime);
+    let port = listener.local_addr().unwrap().port();
     runtime.spawn(
         tonic::transport::Server::builder()
             .add_service(
@@ -227,7 +228,7 @@ fn a_grpc_retry_waits_the_delay_the_server_asked_for() {
                 })
                 .accept_compressed(CompressionEncoding::Gzip),
             )
-            .serve(addr),
+            .serve_with_incoming(tonic::transport::server::TcpIncoming::from(listener)),
     );
     // The exporter's own backoff starts at 30 ms: only the server's delay explains the gap.
     let e = grpc_exporter(port, Duration::from_secs(10));
@@ -237,4 +238,12 @@ fn a_grpc_retry_waits_the_delay_the_server_asked_for() {
     let gap = calls[1] - calls[0];
     assert!(gap >= delay && gap < delay * 2, "{gap:?}");
     assert_eq!(e.stats().snapshot().exported_spans, 3);
+}
+
+/// A listener on 127.0.0.1, bound once (port 0) for a server on `runtime`.
+fn bound_listener(runtime: &tokio::runtime::Runtime) -> tokio::net::TcpListener {
+    let _enter = runtime.enter();
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.set_nonblocking(true).unwrap();
+    tokio::net::TcpListener::from_std(listener).unwrap()
 }

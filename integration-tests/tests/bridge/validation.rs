@@ -9,7 +9,7 @@
 //! - ingestion events the record model does not read: 400 each in the 207, the others stored;
 //! - an upstream refusing for good (400): the items in the dead-letter file, counted.
 
-mod bridge_support;
+use crate::bridge_support;
 
 use std::path::Path;
 use std::time::Duration;

@@ -5,7 +5,7 @@
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
-use integration_tests::receiver::{Action, Receiver, Request, unused_port};
+use integration_tests::receiver::{Action, Receiver, Request, ReservedPort};
 use integration_tests::spans::{span, span_ids, spans};
 use langfuse_otel_exporter::{
     Compression, Diagnostics, LangfuseExporter, OtlpProtocol, RetryPolicy,
@@ -65,7 +65,7 @@ fn langfuse_otlp_requests_carry_auth_sdk_headers_and_gzip_protobuf() {
     assert_eq!(r.header("x-langfuse-sdk-name"), Some("rust"));
     assert_eq!(
         r.header("x-langfuse-sdk-version"),
-        Some(langfuse_otel_exporter::SDK_VERSION)
+        Some(langfuse_otel_transport::langfuse::SDK_VERSION)
     );
     assert_eq!(r.header("x-langfuse-public-key"), Some("pk-lf-test"));
     assert_eq!(r.header("x-langfuse-ingestion-version"), Some("4"));
@@ -198,12 +198,12 @@ fn retry_after_beyond_the_timeout_gives_up_at_once_with_a_timeout_error() {
 
 #[test]
 fn connection_refused_then_the_server_comes_up() {
-    let port = unused_port();
+    let upstream = ReservedPort::new();
     // Enough attempts that only the 4 s timeout bounds the wait, however slow the start.
     let e = LangfuseExporter::builder()
         .without_env()
         .langfuse("pk", "sk")
-        .base_url(format!("http://127.0.0.1:{port}"))
+        .base_url(upstream.base_url())
         .timeout(Duration::from_secs(4))
         .retry(RetryPolicy {
             max_attempts: 100,
@@ -212,9 +212,14 @@ fn connection_refused_then_the_server_comes_up() {
         .diagnostics(messages().0)
         .build()
         .unwrap();
+    // The server comes up once a connection has been refused (a retry is counted).
+    let stats = e.stats();
     let starter = std::thread::spawn(move || {
-        std::thread::sleep(Duration::from_millis(300));
-        Receiver::start_on(port, |_, _| Action::ok())
+        let deadline = Instant::now() + Duration::from_secs(4);
+        while stats.snapshot().retried_requests == 0 && Instant::now() < deadline {
+            std::thread::yield_now();
+        }
+        Receiver::start_with(upstream.listen(), |_, _| Action::ok())
     });
     export(&e, spans(0..8)).unwrap();
     let rx = starter.join().unwrap();
@@ -226,11 +231,8 @@ fn connection_refused_then_the_server_comes_up() {
 
 #[test]
 fn connection_refused_for_the_whole_timeout_drops_exactly_the_batch() {
-    let port = unused_port();
-    let e = langfuse(
-        &format!("http://127.0.0.1:{port}"),
-        Duration::from_millis(400),
-    );
+    let upstream = ReservedPort::new();
+    let e = langfuse(&upstream.base_url(), Duration::from_millis(400));
     let t = Instant::now();
     assert!(export(&e, spans(0..8)).is_err());
     assert!(t.elapsed() < Duration::from_millis(900));

@@ -2,7 +2,7 @@
 //! the spool, like every destination), and the web viewer is served at `/` of the same HTTP
 //! listener.
 
-mod bridge_support;
+use crate::bridge_support;
 
 use std::time::Duration;
 
