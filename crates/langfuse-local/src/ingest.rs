@@ -1,4 +1,5 @@
-//! Writing ingestion events: idempotent upserts that merge like Langfuse's ingestion worker.
+//! Writing ingestion events: idempotent upserts that merge like Langfuse's ingestion worker,
+//! with core's merge rules ([`langfuse_otel_core::fold`], shared with the bridge).
 //!
 //! A batch is one transaction. Within it, `*-create` events are applied before `*-update`
 //! events, each group in envelope-timestamp order (as the server sorts), on top of the stored
@@ -10,6 +11,7 @@
 //! | any other field absent from the event | keeps the stored value |
 //! | a field that is `null` | overwrites (observation `level` falls back to `DEFAULT`) |
 //! | `modelParameters`, `usageDetails`, `costDetails` that are `{}` | keep the stored value |
+//! | legacy `usage` (`input`, `output`, `total`, `inputCost`, …) | read as usage and cost details, as the server does |
 //! | `input`, `output` | the last truthy value wins (`null`, `""`, `0`, `false` keep) |
 //! | `metadata` | deep-merged (JSON merge patch) |
 //! | trace `tags` | union, deduplicated, sorted |
@@ -23,7 +25,7 @@
 //! with its first observation.
 //!
 //! How a batch is written: the events are grouped by id and each id's events are folded in
-//! memory (the rules above, in `merge`), so an id new to the store costs one insert; a stored
+//! memory (the rules above, core's `fold`), so an id new to the store costs one insert; a stored
 //! id is read, merged and rewritten. Each trace's roll-ups (latency, tokens, cost, error,
 //! warning and observation counts) grow by its new observations in the same insert or in one
 //! update, and are recomputed from all its observations when a stored observation changed.
@@ -35,9 +37,8 @@ use std::borrow::Cow;
 use std::collections::HashMap;
 use std::io::BufRead;
 
-use langfuse_otel_core::record::{
-    EventBody, IngestionEvent, ObservationBody, ObservationType, TraceBody,
-};
+use langfuse_otel_core::fold;
+use langfuse_otel_core::record::{EventBody, IngestionEvent, ObservationBody, TraceBody};
 use rusqlite::Transaction;
 
 use crate::{Store, StoreError};
@@ -194,15 +195,8 @@ fn apply(tx: &Transaction<'_>, events: &[IngestionEvent]) -> rusqlite::Result<In
         [],
         |r| r.get(0),
     )?;
-    // Creates before updates, each in envelope-timestamp order (stable: ties keep batch order).
-    let mut order: Vec<&IngestionEvent> = events.iter().collect();
-    order.sort_by_key(|e| {
-        let update = matches!(
-            e.body,
-            EventBody::SpanUpdate(_) | EventBody::GenerationUpdate(_)
-        );
-        (update, e.timestamp.as_deref().unwrap_or(""))
-    });
+    // Creates before updates, each in envelope-timestamp order (core's one definition).
+    let order = fold::apply_order(events);
 
     // Group by id, keeping each id's events in order: the rules apply per id.
     let mut report = IngestReport::default();
@@ -236,14 +230,15 @@ fn apply(tx: &Transaction<'_>, events: &[IngestionEvent]) -> rusqlite::Result<In
                 }
                 continue;
             }
-            EventBody::ObservationCreate(kind, body) => (*kind, body),
-            EventBody::SpanUpdate(body) => (ObservationType::Span, body),
-            EventBody::GenerationUpdate(body) => (ObservationType::Generation, body),
-            // An event type of a newer record model: nothing of this store's schema to write.
-            _ => {
-                report.skipped += 1;
-                continue;
-            }
+            // An observation event, or one of a newer record model with nothing of this
+            // store's schema to write.
+            _ => match fold::observation_event(event) {
+                Some(observation) => observation,
+                None => {
+                    report.skipped += 1;
+                    continue;
+                }
+            },
         };
         report.observations += 1;
         let next = observations.len();
@@ -276,7 +271,7 @@ fn apply(tx: &Transaction<'_>, events: &[IngestionEvent]) -> rusqlite::Result<In
         };
         group.fold(&mut stored, false);
         sql.update_observation(group.id, &stored)?;
-        if let Some(trace_id) = stored.trace_id {
+        if let Some(trace_id) = stored.fields.trace_id {
             traces.get(Cow::Owned(trace_id.into_owned())).recompute = true;
         }
     }

@@ -44,7 +44,9 @@
 
 pub mod canonical;
 pub mod conventions;
+pub mod fold;
 pub mod keys;
+pub mod legacy;
 pub mod otlp;
 pub mod record;
 pub mod span;

@@ -10,6 +10,8 @@ use rusqlite::types::ToSql;
 use rusqlite::{CachedStatement, OptionalExtension, Row, Transaction, params, params_from_iter};
 use serde_json::{Map, Value};
 
+use langfuse_otel_core::fold;
+
 use super::merge::{Json, ObservationRow, RollUp, Sum, TraceRow, json_text};
 
 /// Every statement of a batch, prepared (or taken from the connection's cache) once.
@@ -189,29 +191,31 @@ impl<'c> Statements<'c> {
         self.select_observation
             .query_row([id], |r| {
                 Ok(ObservationRow {
-                    trace_id: text(r, 0)?,
-                    kind: Cow::Owned(r.get(1)?),
-                    name: text(r, 2)?,
-                    start_time: text(r, 3)?,
-                    start_ms: r.get(4)?,
-                    end_time: text(r, 5)?,
-                    end_ms: r.get(6)?,
-                    completion_start_time: text(r, 7)?,
-                    parent_observation_id: text(r, 8)?,
-                    level: Cow::Owned(r.get(9)?),
-                    status_message: text(r, 10)?,
-                    version: text(r, 11)?,
-                    environment: Cow::Owned(r.get(12)?),
-                    model: text(r, 13)?,
-                    model_parameters: object(r, 14)?,
-                    usage_details: object(r, 15)?,
-                    cost_details: object(r, 16)?,
+                    fields: fold::ObservationRow {
+                        trace_id: text(r, 0)?,
+                        kind: Cow::Owned(r.get(1)?),
+                        name: text(r, 2)?,
+                        start_time: text(r, 3)?,
+                        start_ms: r.get(4)?,
+                        end_time: text(r, 5)?,
+                        end_ms: r.get(6)?,
+                        completion_start_time: text(r, 7)?,
+                        parent_observation_id: text(r, 8)?,
+                        level: Cow::Owned(r.get(9)?),
+                        status_message: text(r, 10)?,
+                        version: text(r, 11)?,
+                        environment: Cow::Owned(r.get(12)?),
+                        model: text(r, 13)?,
+                        model_parameters: object(r, 14)?,
+                        usage_details: object(r, 15)?,
+                        cost_details: object(r, 16)?,
+                        prompt_name: text(r, 18)?,
+                        prompt_version: r.get(19)?,
+                        input: stored_json(r, 20)?,
+                        output: stored_json(r, 21)?,
+                        metadata: stored_json(r, 22)?,
+                    },
                     cost_estimated: r.get(17)?,
-                    prompt_name: text(r, 18)?,
-                    prompt_version: r.get(19)?,
-                    input: stored_json(r, 20)?,
-                    output: stored_json(r, 21)?,
-                    metadata: stored_json(r, 22)?,
                     input_tokens: r.get(23)?,
                     output_tokens: r.get(24)?,
                     total_tokens: r.get(25)?,
