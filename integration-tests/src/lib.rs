@@ -7,6 +7,7 @@ pub mod captures;
 pub mod events;
 pub mod receiver;
 pub mod spans;
+pub mod v4_standin;
 
 use std::path::{Path, PathBuf};
 

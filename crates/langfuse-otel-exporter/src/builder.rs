@@ -95,8 +95,10 @@ impl LangfuseExporterBuilder {
     }
 
     /// Sends translated events to Langfuse's native ingestion endpoint instead of OTLP
-    /// (needs keys; Langfuse Cloud accepts only scores there since 2026-11-16, self-hosted
-    /// servers still accept everything).
+    /// (needs keys). Langfuse v4 (Cloud since 2026-11-16, self-hosted v4 by default) accepts
+    /// only scores there: on its refusal the exporter says so once and sends that batch and
+    /// every later one over OTLP to the same Langfuse, so nothing is lost; self-hosted v3
+    /// takes everything.
     pub fn ingestion(mut self) -> Self {
         self.ingestion = true;
         self
@@ -347,7 +349,12 @@ impl LangfuseExporterBuilder {
                 let mut headers = config::langfuse_headers(&public_key, &secret_key);
                 headers.extend(self.headers.clone());
                 Transport::Ingestion(IngestionTransport::new(
-                    http(format!("{base_url}{LANGFUSE_INGESTION_PATH}"), headers)?,
+                    http(
+                        format!("{base_url}{LANGFUSE_INGESTION_PATH}"),
+                        headers.clone(),
+                    )?,
+                    http(format!("{base_url}{LANGFUSE_OTLP_PATH}"), headers)?,
+                    compression,
                     self.max_ingestion_batch_bytes
                         .unwrap_or(crate::ingestion::MAX_BATCH_BYTES),
                 ))

@@ -12,7 +12,7 @@ use opentelemetry_sdk::trace::{SpanData, SpanExporter};
 
 use crate::config::{self, Compression, OtlpMode, OtlpProtocol};
 use crate::filter::ExportFilter;
-use crate::ingestion::IngestionTransport;
+use crate::ingestion::{Exported, IngestionTransport};
 use crate::offline::FileSink;
 use crate::otlp;
 use crate::stats::Stats;
@@ -214,16 +214,34 @@ impl LangfuseExporter {
                     }
                 }
             }
-            Transport::Ingestion(t) => match t.export(
-                &spans,
-                &self.resource,
-                deadline,
-                &self.stats,
-                &self.diagnostics,
-            ) {
-                Ok(()) => Sent::Ok,
-                Err(e) => Sent::Final(e),
-            },
+            Transport::Ingestion(t) => {
+                let outcome = match t.switched_to() {
+                    Some(_) => Exported::SwitchToOtlp,
+                    None => t.export(
+                        &spans,
+                        &self.resource,
+                        deadline,
+                        &self.stats,
+                        &self.diagnostics,
+                    ),
+                };
+                match (outcome, t.switched_to()) {
+                    (Exported::Done(Ok(())), _) => Sent::Ok,
+                    (Exported::Done(Err(e)), _) => Sent::Final(e),
+                    // Langfuse v4 refused spans on ingestion: the same Langfuse over OTLP.
+                    (Exported::SwitchToOtlp, Some((sender, compression))) => self.send_otlp(
+                        sender,
+                        OtlpProtocol::HttpProtobuf,
+                        compression,
+                        &spans,
+                        deadline,
+                        &mut status,
+                    ),
+                    (Exported::SwitchToOtlp, None) => Sent::Final(OTelSdkError::InternalFailure(
+                        "ingestion switched to OTLP without an OTLP sender".into(),
+                    )),
+                }
+            }
             Transport::File(f) => match f.export(&spans, &self.resource, &self.stats) {
                 Ok(()) => Sent::Ok,
                 Err(e) => Sent::Final(e),

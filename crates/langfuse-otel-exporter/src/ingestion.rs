@@ -3,8 +3,16 @@
 //! Events are sent in batches of at most 3.5 MB. The server answers 207 with per-event
 //! results; events that failed with 5xx or 429 are sent again (within the export timeout),
 //! 4xx per-event errors are final and reported once per distinct message.
+//!
+//! Langfuse v4 (Langfuse Cloud since 2026-11-16, and self-hosted v4 in its default
+//! `events_only` write mode) refuses every event but scores there with a per-event 400
+//! `"Event type not accepted"`. On that answer the transport switches to OTLP for good: one
+//! diagnostic names the cause, and the refused batch and every later one go to the same
+//! Langfuse's OTLP endpoint (`/api/public/otel/v1/traces`, same keys) — the exporter still
+//! holds the spans, so nothing is lost.
 
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use langfuse_otel_core::otlp::batch_from_span_data;
@@ -16,14 +24,15 @@ use opentelemetry_sdk::Resource;
 use opentelemetry_sdk::error::{OTelSdkError, OTelSdkResult};
 use opentelemetry_sdk::trace::SpanData;
 
+use crate::config::Compression;
 use crate::stats::Stats;
 use langfuse_otel_transport::Diagnostics;
 
 /// The documented request limit of `/api/public/ingestion`.
 pub const MAX_BATCH_BYTES: usize = langfuse_otel_transport::batch::MAX_INGESTION_BATCH_BYTES;
 
-/// What Langfuse answers for trace and observation events since it accepts only scores on the
-/// ingestion endpoint (Cloud, 2026-11-16).
+/// What Langfuse v4 answers for trace and observation events on the ingestion endpoint
+/// (`filterBatchForEventsOnly`; Cloud since 2026-11-16, self-hosted v4 by default).
 const NOT_ACCEPTED: &str = "Event type not accepted";
 
 /// The `kind` of items that do not stand for a span.
@@ -38,18 +47,49 @@ pub(crate) fn is_span_event(item: &JsonItem) -> bool {
 pub(crate) struct IngestionTransport {
     sender: JsonBatchSender,
     translator: Mutex<Translator>,
+    /// The same Langfuse's OTLP endpoint, for when ingestion refuses spans (Langfuse v4).
+    otlp: HttpSender,
+    /// The compression of `otlp` requests.
+    compression: Compression,
+    /// Set once Langfuse refused span events: every batch goes over `otlp` from then on.
+    switched: AtomicBool,
+}
+
+/// What an ingestion export came to.
+#[derive(Debug)]
+pub(crate) enum Exported {
+    /// Every event delivered, or the failures counted and reported.
+    Done(OTelSdkResult),
+    /// Langfuse refused span events as v4 does: the batch (nothing of it counted) goes over
+    /// OTLP, and so does everything after it.
+    SwitchToOtlp,
 }
 
 impl IngestionTransport {
-    pub(crate) fn new(http: HttpSender, max_batch_bytes: usize) -> Self {
+    pub(crate) fn new(
+        http: HttpSender,
+        otlp: HttpSender,
+        compression: Compression,
+        max_batch_bytes: usize,
+    ) -> Self {
         IngestionTransport {
             sender: JsonBatchSender::ingestion(http).max_bytes(max_batch_bytes),
             translator: Mutex::new(Translator::new()),
+            otlp,
+            compression,
+            switched: AtomicBool::new(false),
         }
     }
 
     pub(crate) fn url(&self) -> &str {
         self.sender.http().url()
+    }
+
+    /// The OTLP sender, once ingestion refused spans (see the [module docs](self)).
+    pub(crate) fn switched_to(&self) -> Option<(&HttpSender, Compression)> {
+        self.switched
+            .load(Ordering::Acquire)
+            .then_some((&self.otlp, self.compression))
     }
 
     pub(crate) fn export(
@@ -59,7 +99,7 @@ impl IngestionTransport {
         deadline: Instant,
         stats: &Stats,
         diag: &Diagnostics,
-    ) -> OTelSdkResult {
+    ) -> Exported {
         let events = translate_events(&self.translator, spans, resource);
         let report = self.sender.send(events, deadline);
         let spans_of = |items: &mut dyn Iterator<Item = &JsonItem>| {
@@ -67,6 +107,36 @@ impl IngestionTransport {
         };
         stats.add_requests(u64::from(report.requests));
         stats.add_retried(u64::from(report.retries));
+        if report
+            .rejected
+            .iter()
+            .any(|(item, reason)| is_span_event(item) && reason.contains(NOT_ACCEPTED))
+        {
+            // Langfuse v4: the spans go over OTLP, counted there. Scores it took stay sent.
+            stats.add_sent_events(
+                report
+                    .delivered
+                    .iter()
+                    .filter(|i| !is_span_event(i))
+                    .count() as u64,
+            );
+            if !self.switched.swap(true, Ordering::AcqRel) {
+                diag.warn_once(
+                    "ingestion-events-only",
+                    &format!(
+                        "{} refused span events (\"{NOT_ACCEPTED}\"): this Langfuse runs v4 \
+                         (Langfuse Cloud, or self-hosted in the default \
+                         LANGFUSE_MIGRATION_V4_WRITE_MODE=events_only), which takes only \
+                         scores on /api/public/ingestion. Sending this batch and every later \
+                         one over OTLP to {} instead; to start there, build the exporter \
+                         without `.ingestion()`.",
+                        self.url(),
+                        self.otlp.url()
+                    ),
+                );
+            }
+            return Exported::SwitchToOtlp;
+        }
         stats.add_sent_events(report.delivered.len() as u64);
         stats.add_exported(spans_of(&mut report.delivered.iter()));
         let failed = report.rejected.len() + report.undelivered.len();
@@ -75,27 +145,13 @@ impl IngestionTransport {
             spans_of(&mut report.rejected.iter().map(|(i, _)| i))
                 + spans_of(&mut report.undelivered.iter()),
         );
-        let mut not_accepted = false;
         for (item, reason) in &report.rejected {
-            if reason.contains(NOT_ACCEPTED) {
-                not_accepted = true;
-            } else {
-                diag.warn_once(
-                    &format!(
-                        "ingestion-rejected-{}",
-                        reason.split(' ').next().unwrap_or("")
-                    ),
-                    &format!("{} rejected a {} event: {reason}", self.url(), item.kind),
-                );
-            }
-        }
-        if not_accepted {
             diag.warn_once(
-                "ingestion-not-accepted",
-                "Langfuse rejected trace/observation events on /api/public/ingestion \
-                 (\"Event type not accepted\"): Langfuse Cloud accepts only score-create there \
-                 since 2026-11-16. Send spans over OTLP instead: build the exporter with keys \
-                 and without `.ingestion()` (endpoint /api/public/otel/v1/traces).",
+                &format!(
+                    "ingestion-rejected-{}",
+                    reason.split(' ').next().unwrap_or("")
+                ),
+                &format!("{} rejected a {} event: {reason}", self.url(), item.kind),
             );
         }
         if !report.undelivered.is_empty() {
@@ -112,13 +168,13 @@ impl IngestionTransport {
                 ),
             );
         }
-        if failed == 0 {
+        Exported::Done(if failed == 0 {
             Ok(())
         } else {
             Err(OTelSdkError::InternalFailure(
                 "some ingestion events were not accepted".into(),
             ))
-        }
+        })
     }
 }
 

@@ -129,22 +129,41 @@ fn per_event_errors_retry_5xx_and_report_4xx_once() {
 }
 
 #[test]
-fn cloud_rejecting_trace_events_points_to_otlp() {
+fn langfuse_v4_refusing_span_events_switches_to_otlp_without_loss() {
     let fail = |ev: &Value, _: usize| {
         (ev["type"] != "score-create").then_some((400, "Event type not accepted"))
     };
-    let rx = Receiver::start(move |r, i| answer_207(r, i, &fail));
+    let rx = Receiver::start(move |r, i| {
+        if r.path.ends_with("/otel/v1/traces") {
+            Action::ok()
+        } else {
+            answer_207(r, i, &fail)
+        }
+    });
     let (diag, seen) = collect();
     let e = exporter(&rx, diag);
-    assert!(futures_executor::block_on(e.export(spans(0..5))).is_err());
+    futures_executor::block_on(e.export(spans(0..5))).expect("the refused batch goes over OTLP");
+    futures_executor::block_on(e.export(spans(5..8))).expect("later batches go over OTLP");
     let seen = seen.lock().unwrap();
     assert_eq!(seen.len(), 1, "{seen:?}");
     assert!(
-        seen[0].contains("score-create") && seen[0].contains("OTLP"),
+        seen[0].contains("Event type not accepted")
+            && seen[0].contains("/api/public/otel/v1/traces"),
         "{}",
         seen[0]
     );
-    assert_eq!(e.stats().snapshot().dropped_spans, 5);
+    let stats = e.stats().snapshot();
+    assert_eq!((stats.dropped_spans, stats.lost_spans()), (0, 0));
+    let paths: Vec<String> = rx.requests().iter().map(|r| r.path.clone()).collect();
+    assert_eq!(
+        paths.iter().filter(|p| p.ends_with("/ingestion")).count(),
+        1,
+        "only the first batch tries ingestion: {paths:?}"
+    );
+    assert_eq!(
+        rx.delivered_span_ids(),
+        integration_tests::spans::span_ids(0..8)
+    );
 }
 
 #[test]
