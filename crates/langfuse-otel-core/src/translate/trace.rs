@@ -229,3 +229,55 @@ fn parse_tag_string(s: &str) -> Vec<String> {
     }
     vec![s.to_owned()]
 }
+
+/// The trace-level fields one span sets itself, read with the server's precedence (what
+/// Langfuse v4 stores on that span's row): trace name, user, session, tags, public, release,
+/// and the span's explicit `langfuse.version` and `langfuse.environment`.
+#[derive(Debug, Clone, Default, PartialEq)]
+#[non_exhaustive]
+pub struct TraceLevel {
+    /// `langfuse.trace.name`.
+    pub name: Option<String>,
+    /// The user id (`langfuse.user.id`, `user.id`, …).
+    pub user_id: Option<String>,
+    /// The session id (`langfuse.session.id`, `session.id`, `gen_ai.conversation.id`, …).
+    pub session_id: Option<String>,
+    /// Tags (empty: none).
+    pub tags: Vec<String>,
+    /// `langfuse.trace.public`.
+    pub public: Option<bool>,
+    /// `langfuse.release` of the span or its resource.
+    pub release: Option<String>,
+    /// `langfuse.version`.
+    pub version: Option<String>,
+    /// `langfuse.environment`.
+    pub environment: Option<String>,
+}
+
+/// The [`TraceLevel`] of every span of `batch`, in span order.
+pub fn trace_levels(batch: &crate::span::SpanBatch<'_>) -> Vec<TraceLevel> {
+    let mut out = Vec::with_capacity(batch.span_count());
+    for rs in &batch.resource_spans {
+        for ss in &rs.scope_spans {
+            for span in &ss.spans {
+                let cx = SpanContext {
+                    resource: &rs.resource,
+                    scope: &ss.scope,
+                    span,
+                };
+                let text = |key: &str| cx.attr(key).map(|v| v.to_json_string().into_owned());
+                out.push(TraceLevel {
+                    name: text(keys::LANGFUSE_TRACE_NAME),
+                    user_id: user_id(&cx),
+                    session_id: session_id(&cx),
+                    tags: tags(&cx),
+                    public: public(&cx),
+                    release: super::environment::release(&cx),
+                    version: text(keys::LANGFUSE_VERSION),
+                    environment: text(keys::LANGFUSE_ENVIRONMENT),
+                });
+            }
+        }
+    }
+    out
+}

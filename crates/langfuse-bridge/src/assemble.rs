@@ -1,0 +1,419 @@
+//! Trace assembly: between the spool and a destination, records are grouped by trace and held
+//! until the trace is quiet for the window (`--assemble-window`, default 10 s; 0 turns it
+//! off), then emitted once.
+//!
+//! Why (Langfuse v4): its OTLP endpoint writes one row per span with the trace-level fields
+//! of that span only, and stores a re-sent span id as another row. So before spans go to
+//! Langfuse, the trace-level attributes any span of the trace set are put on every span that
+//! does not set its own ([`propagate_trace_level`]), a span id seen twice within the window is
+//! sent once ([`dedup_spans`]), and the events of a legacy ingestion client are folded per id
+//! across its requests (an update after its create, a trace update after the observations)
+//! before they become spans.
+//!
+//! [`Assembler`] holds the parts; it is pure (no I/O, the caller passes the time). Durability
+//! is the caller's: held parts stay in the spool, and the destination's cursor may move only
+//! below [`Assembler::low_water`], the oldest record with a part still held or not yet
+//! delivered. Memory is bounded by `--assemble-max-traces` (default 100,000): past it the trace
+//! quiet the longest is emitted early ([`Emitted::early`]).
+
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::time::{Duration, Instant};
+
+use langfuse_otel_core::keys;
+use langfuse_otel_core::translate::TraceLevel;
+use opentelemetry_proto::tonic::common::v1::{AnyValue, ArrayValue, KeyValue, any_value};
+use opentelemetry_proto::tonic::trace::v1::Span as ProtoSpan;
+
+/// The default quiet window.
+pub const DEFAULT_WINDOW: Duration = Duration::from_secs(10);
+/// The default bound on traces held.
+pub const DEFAULT_MAX_TRACES: usize = 100_000;
+
+/// One record's contribution to one trace.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Part<T> {
+    /// The spool sequence of the record it came from.
+    pub sequence: u64,
+    /// The contribution.
+    pub item: T,
+}
+
+/// A trace released by the assembler.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Emitted<T> {
+    /// The trace key (trace id, with the credentials it travels with).
+    pub trace: String,
+    /// Its parts, in arrival order.
+    pub parts: Vec<Part<T>>,
+    /// Emitted before its window ended because the bound on held traces was reached.
+    pub early: bool,
+}
+
+impl<T> Emitted<T> {
+    /// The spool sequences of its parts (sorted, distinct).
+    pub fn sequences(&self) -> Vec<u64> {
+        let mut s: Vec<u64> = self.parts.iter().map(|p| p.sequence).collect();
+        s.sort_unstable();
+        s.dedup();
+        s
+    }
+}
+
+#[derive(Debug)]
+struct Held<T> {
+    parts: Vec<Part<T>>,
+    last: Instant,
+    generation: u64,
+}
+
+/// Parts grouped by trace, held until quiet (see the [module docs](self)).
+#[derive(Debug)]
+pub struct Assembler<T> {
+    window: Duration,
+    max_traces: usize,
+    traces: HashMap<String, Held<T>>,
+    /// (last touched, generation, trace): quiet order.
+    quiet: BTreeSet<(Instant, u64, String)>,
+    /// Parts per record sequence not yet released (held, or emitted and not delivered).
+    pending: BTreeMap<u64, usize>,
+    generation: u64,
+}
+
+impl<T> Assembler<T> {
+    /// An assembler with a quiet `window` (zero: every part is due at once) holding at most
+    /// `max_traces` traces (at least one).
+    pub fn new(window: Duration, max_traces: usize) -> Self {
+        Assembler {
+            window,
+            max_traces: max_traces.max(1),
+            traces: HashMap::new(),
+            quiet: BTreeSet::new(),
+            pending: BTreeMap::new(),
+            generation: 0,
+        }
+    }
+
+    /// Traces held.
+    pub fn len(&self) -> usize {
+        self.traces.len()
+    }
+
+    /// Whether nothing is held.
+    pub fn is_empty(&self) -> bool {
+        self.traces.is_empty()
+    }
+
+    /// Adds a part of `trace` from record `sequence`; returns the traces emitted early to keep
+    /// within the bound.
+    pub fn push(&mut self, trace: &str, sequence: u64, item: T, now: Instant) -> Vec<Emitted<T>> {
+        *self.pending.entry(sequence).or_insert(0) += 1;
+        self.generation += 1;
+        let generation = self.generation;
+        match self.traces.get_mut(trace) {
+            Some(held) => {
+                self.quiet
+                    .remove(&(held.last, held.generation, trace.to_owned()));
+                held.last = now;
+                held.generation = generation;
+                held.parts.push(Part { sequence, item });
+            }
+            None => {
+                self.traces.insert(
+                    trace.to_owned(),
+                    Held {
+                        parts: vec![Part { sequence, item }],
+                        last: now,
+                        generation,
+                    },
+                );
+            }
+        }
+        self.quiet.insert((now, generation, trace.to_owned()));
+        let mut early = Vec::new();
+        while self.traces.len() > self.max_traces {
+            match self.pop_oldest() {
+                Some(mut emitted) => {
+                    emitted.early = true;
+                    early.push(emitted);
+                }
+                None => break,
+            }
+        }
+        early
+    }
+
+    fn pop_oldest(&mut self) -> Option<Emitted<T>> {
+        let (_, _, trace) = self.quiet.pop_first()?;
+        let held = self.traces.remove(&trace)?;
+        Some(Emitted {
+            trace,
+            parts: held.parts,
+            early: false,
+        })
+    }
+
+    /// The traces quiet for the window at `now`, oldest first.
+    pub fn due(&mut self, now: Instant) -> Vec<Emitted<T>> {
+        let mut out = Vec::new();
+        while let Some((last, _, _)) = self.quiet.first() {
+            if now.saturating_duration_since(*last) < self.window {
+                break;
+            }
+            match self.pop_oldest() {
+                Some(e) => out.push(e),
+                None => break,
+            }
+        }
+        out
+    }
+
+    /// Every trace held (on shutdown).
+    pub fn drain(&mut self) -> Vec<Emitted<T>> {
+        let mut out = Vec::with_capacity(self.traces.len());
+        while let Some(e) = self.pop_oldest() {
+            out.push(e);
+        }
+        out
+    }
+
+    /// When the next trace becomes due.
+    pub fn next_due(&self) -> Option<Instant> {
+        self.quiet.first().map(|(last, _, _)| *last + self.window)
+    }
+
+    /// Releases the parts of an emitted trace once the destination took it (or it went to the
+    /// dead-letter file): their records no longer hold the cursor back.
+    pub fn release(&mut self, emitted: &Emitted<T>) {
+        for part in &emitted.parts {
+            if let Some(n) = self.pending.get_mut(&part.sequence) {
+                *n -= 1;
+                if *n == 0 {
+                    self.pending.remove(&part.sequence);
+                }
+            }
+        }
+    }
+
+    /// The oldest record with a part not yet released: the cursor may be committed up to the
+    /// record before it (and up to the last record read when this is `None`).
+    pub fn low_water(&self) -> Option<u64> {
+        self.pending.keys().next().copied()
+    }
+}
+
+/// Keeps the first span of each span id (v4 stores a re-sent span id as another row); returns
+/// how many were removed. `seen` carries the ids across calls for one trace.
+pub fn dedup_spans(spans: &mut Vec<ProtoSpan>, seen: &mut HashSet<Vec<u8>>) -> usize {
+    let before = spans.len();
+    spans.retain(|s| seen.insert(s.span_id.clone()));
+    before - spans.len()
+}
+
+/// The trace-level fields of a trace from its spans' own ones (`levels[i]` of `spans[i]`):
+/// a root span's value first, then the first span that sets it.
+pub fn trace_level_of(levels: &[TraceLevel], is_root: &[bool]) -> TraceLevel {
+    let order: Vec<usize> = (0..levels.len())
+        .filter(|&i| is_root.get(i).copied().unwrap_or(false))
+        .chain((0..levels.len()).filter(|&i| !is_root.get(i).copied().unwrap_or(false)))
+        .collect();
+    let first =
+        |pick: &dyn Fn(&TraceLevel) -> bool| order.iter().find(|&&i| pick(&levels[i])).copied();
+    let mut out = TraceLevel::default();
+    if let Some(i) = first(&|l| l.name.is_some()) {
+        out.name.clone_from(&levels[i].name);
+    }
+    if let Some(i) = first(&|l| l.user_id.is_some()) {
+        out.user_id.clone_from(&levels[i].user_id);
+    }
+    if let Some(i) = first(&|l| l.session_id.is_some()) {
+        out.session_id.clone_from(&levels[i].session_id);
+    }
+    if let Some(i) = first(&|l| !l.tags.is_empty()) {
+        out.tags.clone_from(&levels[i].tags);
+    }
+    if let Some(i) = first(&|l| l.public.is_some()) {
+        out.public = levels[i].public;
+    }
+    if let Some(i) = first(&|l| l.release.is_some()) {
+        out.release.clone_from(&levels[i].release);
+    }
+    if let Some(i) = first(&|l| l.version.is_some()) {
+        out.version.clone_from(&levels[i].version);
+    }
+    if let Some(i) = first(&|l| l.environment.is_some()) {
+        out.environment.clone_from(&levels[i].environment);
+    }
+    out
+}
+
+/// Puts the trace's fields on a span that does not set them itself (`own`: what it sets), as
+/// the canonical `langfuse.*` attributes; returns whether anything was added.
+pub fn propagate_trace_level(span: &mut ProtoSpan, own: &TraceLevel, trace: &TraceLevel) -> bool {
+    let before = span.attributes.len();
+    let mut string = |key: &str, mine: &Option<String>, theirs: &Option<String>| {
+        if mine.is_none()
+            && let Some(value) = theirs
+        {
+            span.attributes.push(KeyValue {
+                key: key.to_owned(),
+                value: Some(AnyValue {
+                    value: Some(any_value::Value::StringValue(value.clone())),
+                }),
+                ..KeyValue::default()
+            });
+        }
+    };
+    string(keys::LANGFUSE_TRACE_NAME, &own.name, &trace.name);
+    string(keys::LANGFUSE_USER_ID, &own.user_id, &trace.user_id);
+    string(
+        keys::LANGFUSE_SESSION_ID,
+        &own.session_id,
+        &trace.session_id,
+    );
+    string(keys::LANGFUSE_RELEASE, &own.release, &trace.release);
+    string(keys::LANGFUSE_VERSION, &own.version, &trace.version);
+    string(
+        keys::LANGFUSE_ENVIRONMENT,
+        &own.environment,
+        &trace.environment,
+    );
+    if own.tags.is_empty() && !trace.tags.is_empty() {
+        span.attributes.push(KeyValue {
+            key: keys::LANGFUSE_TRACE_TAGS.to_owned(),
+            value: Some(AnyValue {
+                value: Some(any_value::Value::ArrayValue(ArrayValue {
+                    values: trace
+                        .tags
+                        .iter()
+                        .map(|t| AnyValue {
+                            value: Some(any_value::Value::StringValue(t.clone())),
+                        })
+                        .collect(),
+                })),
+            }),
+            ..KeyValue::default()
+        });
+    }
+    if own.public.is_none()
+        && let Some(public) = trace.public
+    {
+        span.attributes.push(KeyValue {
+            key: keys::LANGFUSE_TRACE_PUBLIC.to_owned(),
+            value: Some(AnyValue {
+                value: Some(any_value::Value::BoolValue(public)),
+            }),
+            ..KeyValue::default()
+        });
+    }
+    span.attributes.len() > before
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn t0() -> Instant {
+        Instant::now()
+    }
+
+    #[test]
+    fn a_trace_is_emitted_once_after_it_is_quiet_for_the_window() {
+        let start = t0();
+        let window = Duration::from_secs(10);
+        let mut a = Assembler::new(window, 10);
+        a.push("t1", 1, "a", start);
+        a.push("t2", 2, "b", start + Duration::from_secs(1));
+        a.push("t1", 3, "c", start + Duration::from_secs(5));
+        assert!(a.due(start + Duration::from_secs(9)).is_empty());
+        // t2 is quiet from 1 s + window; t1 only from 5 s + window (the last part counts).
+        let due = a.due(start + Duration::from_secs(11));
+        assert_eq!(due.len(), 1);
+        assert_eq!(due[0].trace, "t2");
+        assert_eq!(a.next_due(), Some(start + Duration::from_secs(5) + window));
+        let due = a.due(start + Duration::from_secs(15));
+        assert_eq!(due[0].trace, "t1");
+        assert_eq!(
+            due[0].parts.iter().map(|p| p.item).collect::<Vec<_>>(),
+            ["a", "c"]
+        );
+        assert!(a.is_empty() && a.due(start + Duration::from_secs(100)).is_empty());
+    }
+
+    #[test]
+    fn the_cursor_waits_for_held_and_undelivered_parts() {
+        let start = t0();
+        let mut a = Assembler::new(Duration::from_secs(10), 10);
+        a.push("t1", 1, (), start);
+        a.push("t2", 2, (), start + Duration::from_secs(3));
+        a.push("t1", 3, (), start + Duration::from_secs(1));
+        assert_eq!(a.low_water(), Some(1));
+        let due = a.due(start + Duration::from_secs(12));
+        assert_eq!(due.len(), 1, "t1 quiet since 1 s");
+        // Emitted but not delivered yet: still holds the cursor.
+        assert_eq!(a.low_water(), Some(1));
+        a.release(&due[0]);
+        assert_eq!(a.low_water(), Some(2), "record 2 (t2) is still held");
+        let rest = a.drain();
+        a.release(&rest[0]);
+        assert_eq!(a.low_water(), None);
+    }
+
+    #[test]
+    fn past_the_bound_the_quietest_trace_is_emitted_early() {
+        let start = t0();
+        let mut a = Assembler::new(Duration::from_secs(10), 2);
+        assert!(a.push("t1", 1, (), start).is_empty());
+        assert!(a.push("t2", 2, (), start).is_empty());
+        a.push("t1", 3, (), start + Duration::from_secs(1));
+        let early = a.push("t3", 4, (), start + Duration::from_secs(2));
+        assert_eq!(early.len(), 1);
+        assert_eq!((early[0].trace.as_str(), early[0].early), ("t2", true));
+        assert_eq!(a.len(), 2);
+    }
+
+    #[test]
+    fn a_zero_window_emits_at_once() {
+        let start = t0();
+        let mut a = Assembler::new(Duration::ZERO, 10);
+        a.push("t1", 1, (), start);
+        assert_eq!(a.due(start).len(), 1);
+    }
+
+    #[test]
+    fn span_ids_are_kept_once() {
+        let span = |id: u8| ProtoSpan {
+            span_id: vec![id; 8],
+            ..ProtoSpan::default()
+        };
+        let mut seen = HashSet::new();
+        let mut first = vec![span(1), span(2), span(1)];
+        assert_eq!(dedup_spans(&mut first, &mut seen), 1);
+        let mut later = vec![span(2), span(3)];
+        assert_eq!(dedup_spans(&mut later, &mut seen), 1);
+        assert_eq!(later, vec![span(3)]);
+    }
+
+    #[test]
+    fn trace_fields_go_where_a_span_has_none_of_its_own() {
+        let mut root = TraceLevel::default();
+        root.user_id = Some("u-root".into());
+        root.tags = vec!["a".into()];
+        let mut child = TraceLevel::default();
+        child.user_id = Some("u-child".into());
+        child.session_id = Some("s".into());
+        let trace = trace_level_of(&[child.clone(), root.clone()], &[false, true]);
+        assert_eq!(trace.user_id, root.user_id, "the root's value first");
+        assert_eq!(trace.session_id, child.session_id);
+        let mut span = ProtoSpan::default();
+        assert!(propagate_trace_level(&mut span, &child, &trace));
+        let keys: Vec<&str> = span.attributes.iter().map(|kv| kv.key.as_str()).collect();
+        assert_eq!(
+            keys,
+            [keys::LANGFUSE_TRACE_TAGS],
+            "own user and session kept"
+        );
+        let mut bare = ProtoSpan::default();
+        propagate_trace_level(&mut bare, &TraceLevel::default(), &trace);
+        assert_eq!(bare.attributes.len(), 3);
+    }
+}
