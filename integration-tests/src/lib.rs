@@ -5,6 +5,7 @@ pub mod browser;
 pub mod capture_receiver;
 pub mod captures;
 pub mod events;
+pub mod legacy_sdks;
 pub mod receiver;
 pub mod spans;
 pub mod v4_standin;

@@ -192,6 +192,8 @@ impl Shaper {
     pub fn prepare(&mut self, records: &[SpoolRecord], now_ms: i64) -> (Vec<Unit>, Vec<Refusal>) {
         let mut units: Vec<Unit> = Vec::new();
         let mut unsupported = Vec::new();
+        // Legacy ingestion events per credentials (for `Shape::Langfuse`).
+        let mut legacy: Vec<(Option<String>, Vec<IngestionEvent>)> = Vec::new();
         for record in records {
             let auth = record.authorization.clone();
             match (record.record_kind(), self.shape) {
@@ -277,7 +279,31 @@ impl Shaper {
                         Err(e) => unsupported.push(undecodable(record, &e)),
                     }
                 }
-                (RecordKind::IngestionBatch, Shape::Langfuse(_) | Shape::Events) => {
+                (RecordKind::IngestionBatch, Shape::Langfuse(_)) => {
+                    // Legacy ingestion for Langfuse v4: folded per id with the round's other
+                    // events of the same credentials, sent as spans and scores (below).
+                    let mut events = Vec::new();
+                    for event in batch_events(&record.body) {
+                        match serde_json::from_value::<IngestionEvent>(event.clone()) {
+                            Ok(event) => events.push(event),
+                            // `sdk-log` (answered and logged on receipt) has no record.
+                            Err(_) if event["type"] == "sdk-log" => {}
+                            Err(e) => unsupported.push(Refusal {
+                                reason: Reason::UnsupportedByDestination,
+                                detail: format!("not an ingestion event of the record model: {e}"),
+                                kind: RecordKind::IngestionBatch,
+                                authorization: auth.clone(),
+                                items: 1,
+                                body: json!({ "batch": [event] }).to_string().into_bytes(),
+                            }),
+                        }
+                    }
+                    match legacy.iter_mut().find(|(a, _)| *a == auth) {
+                        Some((_, all)) => all.extend(events),
+                        None => legacy.push((auth, events)),
+                    }
+                }
+                (RecordKind::IngestionBatch, Shape::Events) => {
                     let events = batch_events(&record.body).into_iter().map(Event::Sent);
                     push_events(&mut units, events.collect(), auth);
                 }
@@ -324,8 +350,41 @@ impl Shaper {
                 }
             }
         }
+        for (auth, events) in legacy {
+            units.extend(legacy_units(&events, auth));
+        }
         (units, unsupported)
     }
+}
+
+/// Legacy ingestion events as Langfuse v4 takes them ([`langfuse_otel_core::legacy`]): folded
+/// with Langfuse's merge rules, the traces and observations as one OTLP/JSON export (ids kept
+/// verbatim), the scores for `POST /api/public/scores`.
+pub fn legacy_units(events: &[IngestionEvent], authorization: Option<String>) -> Vec<Unit> {
+    let folded = langfuse_otel_core::fold::fold(events);
+    let mut units = Vec::with_capacity(2);
+    let spans = langfuse_otel_core::legacy::spans(&folded);
+    if !spans.is_empty() {
+        let count = spans.len();
+        let export = langfuse_otel_core::legacy::export_request(spans);
+        units.push(Unit::Otlp {
+            body: export.to_string().into_bytes(),
+            content_type: "application/json",
+            authorization: authorization.clone(),
+            spans: count,
+        });
+    }
+    if !folded.scores.is_empty() {
+        units.push(Unit::Scores {
+            scores: folded
+                .scores
+                .iter()
+                .filter_map(|s| serde_json::to_value(s).ok())
+                .collect(),
+            authorization,
+        });
+    }
+    units
 }
 
 /// An OTLP record decoded in the format its kind declares (never sniffed).

@@ -137,21 +137,32 @@ fn ingestion_answers_207_with_per_event_results() {
     assert_eq!(answer["successes"][0]["status"], 201);
     assert_eq!(answer["errors"][0]["id"], "e2");
     assert_eq!(answer["errors"][0]["status"], 400);
-    // Only the valid event travels on.
+    // Only the valid event travels on: to Langfuse (v4 takes scores on the scores API).
     assert!(wait_until(Duration::from_secs(20), || {
         receiver
             .requests()
             .iter()
-            .any(|r| r.path == "/api/public/ingestion" && r.acknowledged())
+            .any(|r| r.path == "/api/public/scores" && r.acknowledged())
     }));
-    let events: Vec<_> = receiver
+    let scores: Vec<serde_json::Value> = receiver
         .requests()
         .iter()
-        .filter(|r| r.path == "/api/public/ingestion")
-        .flat_map(|r| r.ingestion_events())
+        .filter(|r| r.path == "/api/public/scores")
+        .flat_map(|r| match serde_json::from_slice(&r.body) {
+            Ok(serde_json::Value::Array(items)) => items,
+            Ok(one) => vec![one],
+            Err(_) => Vec::new(),
+        })
         .collect();
-    assert_eq!(events.len(), 1);
-    assert_eq!(events[0]["id"], "e1");
+    assert_eq!(scores.len(), 1, "{scores:?}");
+    assert_eq!(scores[0]["id"], "s1");
+    assert!(
+        receiver
+            .requests()
+            .iter()
+            .all(|r| r.path != "/api/public/ingestion"),
+        "nothing goes to the ingestion endpoint v4 refuses"
+    );
 }
 
 #[test]

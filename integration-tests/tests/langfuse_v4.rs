@@ -1,0 +1,228 @@
+//! Langfuse v4: every client's data lands whole. The legacy SDKs (Python 2.x, JS 3.x) through
+//! `langfuse-bridge serve --to langfuse` into the v4 stand-in
+//! (`integration_tests::v4_standin`): what v4 stores, read back as records, equals our own fold
+//! of the events the client sent (Langfuse v3's merge rules), field by field.
+//!
+//! The SDKs are installed on first use under `target/langfuse-v4-peers/` (see
+//! `integration_tests::legacy_sdks`).
+
+mod bridge_support;
+
+use std::process::Command;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use bridge_support::{post, start, test_config};
+use integration_tests::legacy_sdks;
+use integration_tests::receiver::{Action, Receiver};
+use integration_tests::v4_standin::V4StandIn;
+use langfuse_bridge::serve::Bridge;
+use langfuse_otel_core::fold::fold;
+use langfuse_otel_core::legacy::{restore, stored_observation, stored_trace};
+use langfuse_otel_core::record::IngestionEvent;
+use serde_json::Value;
+
+const PUBLIC_KEY: &str = "pk-lf-v4";
+const SECRET_KEY: &str = "sk-lf-v4";
+
+/// A recording proxy in front of the bridge: keeps every ingestion event the client sent and
+/// was answered 2xx for, and forwards each request unchanged (bodies already without gzip).
+struct Tee {
+    receiver: Receiver,
+    events: Arc<Mutex<Vec<Value>>>,
+}
+
+impl Tee {
+    fn start(target: String) -> Tee {
+        let events = Arc::new(Mutex::new(Vec::new()));
+        let sink = Arc::clone(&events);
+        let heads = Mutex::new(std::collections::HashSet::new());
+        let receiver = Receiver::start(move |request, index| {
+            if heads.lock().unwrap().insert(index) {
+                return Action::ok();
+            }
+            let mut headers: Vec<(&str, &str)> = Vec::new();
+            for name in ["authorization", "content-type"] {
+                if let Some(v) = request.header(name) {
+                    headers.push((name, v));
+                }
+            }
+            let answer = match post(
+                &format!("{target}{}", request.path),
+                &headers,
+                &request.body,
+            ) {
+                Ok(a) => a,
+                Err(_) => return Action::status(502),
+            };
+            if request.path == "/api/public/ingestion" && answer.status == 207 {
+                let sent: Value = serde_json::from_slice(&request.body).unwrap_or(Value::Null);
+                let ok: Vec<Value> = answer.json()["successes"]
+                    .as_array()
+                    .cloned()
+                    .unwrap_or_default()
+                    .iter()
+                    .map(|s| s["id"].clone())
+                    .collect();
+                let mut sink = sink.lock().unwrap();
+                for event in sent["batch"].as_array().cloned().unwrap_or_default() {
+                    if ok.contains(&event["id"]) {
+                        sink.push(event);
+                    }
+                }
+            }
+            Action::Respond {
+                status: answer.status,
+                headers: Vec::new(),
+                body: answer.body,
+            }
+        });
+        Tee { receiver, events }
+    }
+
+    /// The accepted events that have a record (not `sdk-log`).
+    fn events(&self) -> Vec<IngestionEvent> {
+        self.events
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|e| e["type"] != "sdk-log")
+            .map(|e| serde_json::from_value(e.clone()).expect("an accepted event parses"))
+            .collect()
+    }
+}
+
+/// Both sides as Langfuse stores them: (traces, observations) sorted by id.
+fn compare(events: &[IngestionEvent], standin: &V4StandIn) {
+    let folded = fold(events);
+    let mut want_traces: Vec<Value> = folded
+        .traces
+        .iter()
+        .map(|(id, row)| stored_trace(&row.to_body(id)))
+        .collect();
+    let mut want_observations: Vec<Value> = folded
+        .observations
+        .iter()
+        .map(|(id, row)| {
+            let (kind, body) = row.to_body(id);
+            stored_observation(kind, &body)
+        })
+        .collect();
+    let recorded = standin.recorded();
+    let restored = restore(&recorded.rows);
+    let mut got_traces: Vec<Value> = restored.traces.iter().map(stored_trace).collect();
+    let mut got_observations: Vec<Value> = restored
+        .observations
+        .iter()
+        .map(|(kind, body)| stored_observation(*kind, body))
+        .collect();
+    let by_id = |a: &Value, b: &Value| a["id"].as_str().cmp(&b["id"].as_str());
+    for v in [
+        &mut want_traces,
+        &mut want_observations,
+        &mut got_traces,
+        &mut got_observations,
+    ] {
+        v.sort_by(by_id);
+    }
+    assert!(!want_traces.is_empty() && !want_observations.is_empty());
+    assert_eq!(got_traces, want_traces, "traces");
+    assert_eq!(got_observations.len(), want_observations.len());
+    for (got, want) in got_observations.iter().zip(&want_observations) {
+        assert_eq!(got, want, "observation {}", want["id"]);
+    }
+    assert!(restored.duplicates.is_empty(), "{:?}", restored.duplicates);
+    // Every row counts for the trace's user and session (v4 reads them per row).
+    for row in &recorded.rows {
+        let trace = want_traces
+            .iter()
+            .find(|t| {
+                Some(t["id"].as_str().unwrap_or_default())
+                    == row.observation.trace_id.clone().flatten().as_deref()
+            })
+            .expect("a row of a known trace");
+        assert_eq!(
+            json_opt(&row.user_id),
+            trace["userId"],
+            "{}",
+            row.observation.id
+        );
+        assert_eq!(json_opt(&row.session_id), trace["sessionId"]);
+    }
+    // Scores: every one the client sent, by id.
+    let mut want_scores: Vec<Value> = folded
+        .scores
+        .iter()
+        .map(|s| Value::String(s.id.clone().unwrap_or_default()))
+        .collect();
+    let mut got_scores: Vec<Value> = recorded.scores.iter().map(|s| s["id"].clone()).collect();
+    want_scores.sort_by(|a, b| a.as_str().cmp(&b.as_str()));
+    got_scores.sort_by(|a, b| a.as_str().cmp(&b.as_str()));
+    assert_eq!(got_scores, want_scores, "scores");
+    assert_eq!(
+        recorded.refused_events, 0,
+        "nothing went to v4's ingestion endpoint"
+    );
+    assert!(
+        recorded
+            .ingestion_versions
+            .iter()
+            .all(|v| v.as_deref() == Some("4"))
+    );
+}
+
+fn json_opt(v: &Option<String>) -> Value {
+    v.clone().map_or(Value::Null, Value::String)
+}
+
+fn standin() -> V4StandIn {
+    V4StandIn::start(PUBLIC_KEY, SECRET_KEY, Vec::new())
+}
+
+/// The number of spans the fold of `events` becomes.
+fn span_count(events: &[IngestionEvent]) -> usize {
+    let folded = fold(events);
+    folded.traces.len() + folded.observations.len()
+}
+
+#[test]
+fn python_sdk_2_through_the_bridge_lands_whole_in_v4() {
+    let python = legacy_sdks::python_v2();
+    let version = legacy_sdks::python_package_version(&python, "langfuse");
+    assert!(version.starts_with("2."), "Python SDK {version}");
+    let standin = standin();
+    let bridge = start(Bridge::new(test_config(
+        "v4-py2",
+        &standin.base_url(),
+        "langfuse",
+    )));
+    let tee = Tee::start(bridge.url());
+    let script = integration_tests::fixtures_dir().join("legacy-sdks/python_v2.py");
+    let started = std::time::Instant::now();
+    let out = Command::new(&python)
+        .arg(&script)
+        .arg("py2")
+        .env("LANGFUSE_PUBLIC_KEY", PUBLIC_KEY)
+        .env("LANGFUSE_SECRET_KEY", SECRET_KEY)
+        .env("LANGFUSE_HOST", tee.receiver.base_url())
+        .output()
+        .expect("python runs");
+    assert!(
+        out.status.success(),
+        "{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    eprintln!("client ran in {:?}", started.elapsed());
+    let events = tee.events();
+    assert!(events.len() >= 10, "{} events accepted", events.len());
+    let spans = span_count(&events);
+    let scores = fold(&events).scores.len();
+    let recorded = standin.wait_for(Duration::from_secs(60), |r| {
+        r.rows.len() >= spans && r.scores.len() >= scores
+    });
+    eprintln!("arrived after {:?}", started.elapsed());
+    assert_eq!(recorded.rows.len(), spans, "one row per span, none twice");
+    compare(&events, &standin);
+    bridge.stop();
+}
