@@ -16,7 +16,7 @@ use bridge_support::{post, start, test_config};
 use integration_tests::legacy_sdks;
 use integration_tests::receiver::{Action, Receiver};
 use integration_tests::v4_standin::V4StandIn;
-use langfuse_bridge::serve::Bridge;
+use langfuse_bridge::Bridge;
 use langfuse_otel_core::fold::fold;
 use langfuse_otel_core::legacy::{restore, stored_observation, stored_trace};
 use langfuse_otel_core::record::IngestionEvent;
