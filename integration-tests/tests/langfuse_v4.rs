@@ -185,35 +185,70 @@ fn span_count(events: &[IngestionEvent]) -> usize {
     folded.traces.len() + folded.observations.len()
 }
 
-#[test]
-fn python_sdk_2_through_the_bridge_lands_whole_in_v4() {
-    let python = legacy_sdks::python_v2();
-    let version = legacy_sdks::python_package_version(&python, "langfuse");
-    assert!(version.starts_with("2."), "Python SDK {version}");
-    let standin = standin();
-    let bridge = start(Bridge::new(test_config(
-        "v4-py2",
-        &standin.base_url(),
-        "langfuse",
-    )));
-    let tee = Tee::start(bridge.url());
-    let script = integration_tests::fixtures_dir().join("legacy-sdks/python_v2.py");
-    let started = std::time::Instant::now();
-    let out = Command::new(&python)
-        .arg(&script)
-        .arg("py2")
+/// A legacy client program.
+#[derive(Clone, Copy)]
+enum Client {
+    PythonV2,
+    JsV3,
+}
+
+/// Runs the client's scenario against `host` (tag: id prefix); panics when it fails.
+fn run_client(client: Client, host: &str, tag: &str) {
+    let fixtures = integration_tests::fixtures_dir().join("legacy-sdks");
+    let mut cmd = match client {
+        Client::PythonV2 => {
+            let python = legacy_sdks::python_v2();
+            let version = legacy_sdks::python_package_version(&python, "langfuse");
+            assert!(version.starts_with("2."), "Python SDK {version}");
+            let mut cmd = Command::new(python);
+            cmd.arg(fixtures.join("python_v2.py"));
+            cmd
+        }
+        Client::JsV3 => {
+            let dir = legacy_sdks::js_v3();
+            let script = dir.join("js_v3.mjs");
+            std::fs::copy(fixtures.join("js_v3.mjs"), &script).expect("copy the JS scenario");
+            let package: Value = serde_json::from_slice(
+                &std::fs::read(dir.join("node_modules/langfuse/package.json")).unwrap(),
+            )
+            .unwrap();
+            assert!(
+                package["version"]
+                    .as_str()
+                    .is_some_and(|v| v.starts_with("3.")),
+                "JS SDK {}",
+                package["version"]
+            );
+            let mut cmd = Command::new("node");
+            cmd.arg(script).current_dir(dir);
+            cmd
+        }
+    };
+    let out = cmd
+        .arg(tag)
         .env("LANGFUSE_PUBLIC_KEY", PUBLIC_KEY)
         .env("LANGFUSE_SECRET_KEY", SECRET_KEY)
-        .env("LANGFUSE_HOST", tee.receiver.base_url())
+        .env("LANGFUSE_HOST", host)
+        .env("LANGFUSE_BASEURL", host)
         .output()
-        .expect("python runs");
+        .expect("the client runs");
     assert!(
         out.status.success(),
         "{}\n{}",
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     );
-    eprintln!("client ran in {:?}", started.elapsed());
+}
+
+/// A legacy client through an in-process `serve --to langfuse` (assembly window `window`)
+/// into the stand-in: what v4 stores equals our fold of what the client was told accepted.
+fn legacy_client_lands_whole(client: Client, tag: &str) {
+    let standin = standin();
+    let mut config = test_config(tag, &standin.base_url(), "langfuse");
+    config.assemble_window_secs = 2.0;
+    let bridge = start(Bridge::new(config));
+    let tee = Tee::start(bridge.url());
+    run_client(client, &tee.receiver.base_url(), tag);
     let events = tee.events();
     assert!(events.len() >= 10, "{} events accepted", events.len());
     let spans = span_count(&events);
@@ -221,8 +256,17 @@ fn python_sdk_2_through_the_bridge_lands_whole_in_v4() {
     let recorded = standin.wait_for(Duration::from_secs(60), |r| {
         r.rows.len() >= spans && r.scores.len() >= scores
     });
-    eprintln!("arrived after {:?}", started.elapsed());
     assert_eq!(recorded.rows.len(), spans, "one row per span, none twice");
     compare(&events, &standin);
     bridge.stop();
+}
+
+#[test]
+fn python_sdk_2_through_the_bridge_lands_whole_in_v4() {
+    legacy_client_lands_whole(Client::PythonV2, "py2");
+}
+
+#[test]
+fn js_sdk_3_through_the_bridge_lands_whole_in_v4() {
+    legacy_client_lands_whole(Client::JsV3, "js3");
 }

@@ -16,13 +16,21 @@
 //! delivered. Memory is bounded by `--assemble-max-traces` (default 100,000): past it the trace
 //! quiet the longest is emitted early ([`Emitted::early`]).
 
-use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
 use std::time::{Duration, Instant};
 
 use langfuse_otel_core::keys;
-use langfuse_otel_core::translate::TraceLevel;
+use langfuse_otel_core::record::{EventBody, IngestionEvent};
+use langfuse_otel_core::translate::{TraceLevel, trace_levels};
+use langfuse_otel_core::{OtlpMode, otlp};
+use langfuse_spool::{RecordKind, SpoolRecord};
+use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use opentelemetry_proto::tonic::common::v1::{AnyValue, ArrayValue, KeyValue, any_value};
-use opentelemetry_proto::tonic::trace::v1::Span as ProtoSpan;
+use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span as ProtoSpan};
+use prost::Message;
+use serde_json::Value;
+
+use crate::shape::{Unit, legacy_units};
 
 /// The default quiet window.
 pub const DEFAULT_WINDOW: Duration = Duration::from_secs(10);
@@ -198,6 +206,294 @@ impl<T> Assembler<T> {
     /// record before it (and up to the last record read when this is `None`).
     pub fn low_water(&self) -> Option<u64> {
         self.pending.keys().next().copied()
+    }
+}
+
+/// What one record gives one trace.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Piece {
+    /// OTLP spans of the trace, under their resource and scope.
+    Spans(Vec<ResourceSpans>),
+    /// Legacy ingestion events of the trace.
+    Events(Vec<IngestionEvent>),
+}
+
+/// A record split for assembly: pieces held per trace key (the credentials and the trace id:
+/// records of different credentials never share a request), and what goes on at once.
+#[derive(Debug, Default)]
+pub struct Split {
+    /// `(key, credentials, piece)`.
+    pub held: Vec<(String, Option<String>, Piece)>,
+    /// Units sent without assembly (scores).
+    pub now: Vec<Unit>,
+}
+
+fn key(authorization: Option<&str>, trace: &str) -> String {
+    format!("{}\u{0}{trace}", authorization.unwrap_or_default())
+}
+
+/// Splits a record for assembly; `None` for a record assembly does not take (the shaper's
+/// ordinary path then handles it): scores, and OTLP/JSON whose ids are not hex.
+pub fn split(record: &SpoolRecord) -> Option<Split> {
+    let auth = record.authorization.as_deref();
+    let mut out = Split::default();
+    match record.record_kind() {
+        RecordKind::OtlpProtobuf | RecordKind::OtlpJson => {
+            let request = match record.record_kind() {
+                RecordKind::OtlpProtobuf => {
+                    ExportTraceServiceRequest::decode(&record.body[..]).ok()?
+                }
+                _ => serde_json::from_slice::<ExportTraceServiceRequest>(&record.body).ok()?,
+            };
+            let mut at: HashMap<Vec<u8>, usize> = HashMap::new();
+            let mut groups: Vec<(Vec<u8>, Vec<ResourceSpans>)> = Vec::new();
+            for rs in request.resource_spans {
+                for ss in rs.scope_spans {
+                    for span in ss.spans {
+                        let i = *at.entry(span.trace_id.clone()).or_insert_with(|| {
+                            groups.push((span.trace_id.clone(), Vec::new()));
+                            groups.len() - 1
+                        });
+                        let group = &mut groups[i].1;
+                        // One ResourceSpans/ScopeSpans per (resource, scope) run.
+                        let same = group.last().is_some_and(|last: &ResourceSpans| {
+                            last.resource == rs.resource
+                                && last.scope_spans.last().is_some_and(|l| l.scope == ss.scope)
+                        });
+                        if !same {
+                            group.push(ResourceSpans {
+                                resource: rs.resource.clone(),
+                                scope_spans: vec![ScopeSpans {
+                                    scope: ss.scope.clone(),
+                                    spans: Vec::new(),
+                                    schema_url: ss.schema_url.clone(),
+                                }],
+                                schema_url: rs.schema_url.clone(),
+                            });
+                        }
+                        if let Some(last) = group.last_mut().and_then(|g| g.scope_spans.last_mut())
+                        {
+                            last.spans.push(span);
+                        }
+                    }
+                }
+            }
+            for (trace, resource_spans) in groups {
+                let hex: String = trace.iter().map(|b| format!("{b:02x}")).collect();
+                out.held.push((
+                    key(auth, &hex),
+                    record.authorization.clone(),
+                    Piece::Spans(resource_spans),
+                ));
+            }
+        }
+        RecordKind::IngestionBatch => {
+            let body: Value = serde_json::from_slice(&record.body).ok()?;
+            let mut at: HashMap<String, usize> = HashMap::new();
+            let mut scores = Vec::new();
+            for event in body
+                .get("batch")
+                .and_then(Value::as_array)
+                .cloned()
+                .unwrap_or_default()
+            {
+                // `sdk-log` (answered and logged on receipt) and events outside the record
+                // model (refused on receipt) have no record.
+                let Ok(event) = serde_json::from_value::<IngestionEvent>(event) else {
+                    continue;
+                };
+                let trace = match &event.body {
+                    EventBody::ScoreCreate(score) => {
+                        scores.push(score.clone());
+                        continue;
+                    }
+                    EventBody::TraceCreate(t) => t.id.clone().unwrap_or_default(),
+                    other => match other.observation() {
+                        Some(o) => o.trace_id.clone().flatten().unwrap_or_else(|| o.id.clone()),
+                        None => continue,
+                    },
+                };
+                let i = *at.entry(trace.clone()).or_insert_with(|| {
+                    out.held.push((
+                        key(auth, &trace),
+                        record.authorization.clone(),
+                        Piece::Events(Vec::new()),
+                    ));
+                    out.held.len() - 1
+                });
+                if let Piece::Events(events) = &mut out.held[i].2 {
+                    events.push(event);
+                }
+            }
+            if !scores.is_empty() {
+                out.now.push(Unit::Scores {
+                    scores: scores
+                        .iter()
+                        .filter_map(|s| serde_json::to_value(s).ok())
+                        .collect(),
+                    authorization: record.authorization.clone(),
+                });
+            }
+        }
+        _ => return None,
+    }
+    Some(out)
+}
+
+/// Turns an emitted trace into units, and remembers legacy events for late updates.
+#[derive(Debug)]
+pub struct Finisher {
+    mode: OtlpMode,
+    /// Legacy events of traces already emitted, by key (bounded, oldest out first).
+    emitted: HashMap<String, Vec<IngestionEvent>>,
+    order: VecDeque<String>,
+    capacity: usize,
+    /// Spans dropped as re-sent within the window.
+    pub duplicates: u64,
+}
+
+impl Finisher {
+    /// A finisher for `mode`, remembering the legacy events of up to `capacity` traces.
+    pub fn new(mode: OtlpMode, capacity: usize) -> Self {
+        Finisher {
+            mode,
+            emitted: HashMap::new(),
+            order: VecDeque::new(),
+            capacity: capacity.max(1),
+            duplicates: 0,
+        }
+    }
+
+    /// The units of one emitted trace (`authorization`: its credentials).
+    pub fn finish(
+        &mut self,
+        key: &str,
+        authorization: Option<String>,
+        pieces: Vec<Piece>,
+    ) -> Vec<Unit> {
+        let mut resource_spans = Vec::new();
+        let mut events = Vec::new();
+        for piece in pieces {
+            match piece {
+                Piece::Spans(rs) => resource_spans.extend(rs),
+                Piece::Events(ev) => events.extend(ev),
+            }
+        }
+        let mut units = Vec::new();
+        if !resource_spans.is_empty() {
+            units.extend(self.spans_unit(resource_spans, authorization.clone()));
+        }
+        if !events.is_empty() {
+            units.extend(self.events_units(key, events, authorization));
+        }
+        units
+    }
+
+    fn spans_unit(
+        &mut self,
+        mut resource_spans: Vec<ResourceSpans>,
+        authorization: Option<String>,
+    ) -> Option<Unit> {
+        let mut seen = HashSet::new();
+        for rs in &mut resource_spans {
+            for ss in &mut rs.scope_spans {
+                self.duplicates += dedup_spans(&mut ss.spans, &mut seen) as u64;
+            }
+        }
+        let mut request = ExportTraceServiceRequest { resource_spans };
+        let batch = otlp::batch_from_request(request.clone());
+        let levels = trace_levels(&batch);
+        let roots: Vec<bool> = request
+            .resource_spans
+            .iter()
+            .flat_map(|rs| &rs.scope_spans)
+            .flat_map(|ss| &ss.spans)
+            .map(|s| s.parent_span_id.is_empty())
+            .collect();
+        let trace = trace_level_of(&levels, &roots);
+        let mut i = 0;
+        for rs in &mut request.resource_spans {
+            for ss in &mut rs.scope_spans {
+                for span in &mut ss.spans {
+                    if let Some(own) = levels.get(i) {
+                        propagate_trace_level(span, own, &trace);
+                    }
+                    i += 1;
+                }
+            }
+        }
+        if i == 0 {
+            return None;
+        }
+        let body = match self.mode {
+            OtlpMode::Canonical => {
+                langfuse_otel_core::canonical::canonical_request(&otlp::batch_from_request(request))
+                    .encode_to_vec()
+            }
+            _ => request.encode_to_vec(),
+        };
+        Some(Unit::Otlp {
+            body,
+            content_type: "application/x-protobuf",
+            authorization,
+            spans: i,
+        })
+    }
+
+    fn events_units(
+        &mut self,
+        key: &str,
+        events: Vec<IngestionEvent>,
+        authorization: Option<String>,
+    ) -> Vec<Unit> {
+        let Some(before) = self.emitted.get(key) else {
+            let units = legacy_units(&events, authorization);
+            self.remember(key, events);
+            return units;
+        };
+        // Late events of a trace already sent: the touched records' whole state again.
+        let touched: HashSet<String> = events
+            .iter()
+            .filter_map(|e| match &e.body {
+                EventBody::TraceCreate(t) => {
+                    t.id.as_deref()
+                        .map(langfuse_otel_core::legacy::trace_span_id)
+                }
+                other => other.id().map(str::to_owned),
+            })
+            .collect();
+        let mut all = before.clone();
+        all.extend(events);
+        let folded = langfuse_otel_core::fold::fold(&all);
+        let spans: Vec<Value> = langfuse_otel_core::legacy::spans(&folded)
+            .into_iter()
+            .filter(|s| s["spanId"].as_str().is_some_and(|id| touched.contains(id)))
+            .collect();
+        let mut units = Vec::new();
+        if !spans.is_empty() {
+            let count = spans.len();
+            units.push(Unit::Otlp {
+                body: langfuse_otel_core::legacy::export_request(spans)
+                    .to_string()
+                    .into_bytes(),
+                content_type: "application/json",
+                authorization,
+                spans: count,
+            });
+        }
+        self.emitted.insert(key.to_owned(), all);
+        units
+    }
+
+    fn remember(&mut self, key: &str, events: Vec<IngestionEvent>) {
+        if self.emitted.insert(key.to_owned(), events).is_none() {
+            self.order.push_back(key.to_owned());
+        }
+        while self.order.len() > self.capacity {
+            if let Some(old) = self.order.pop_front() {
+                self.emitted.remove(&old);
+            }
+        }
     }
 }
 

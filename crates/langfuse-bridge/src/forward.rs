@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 
 use langfuse_otel_transport::{RetryPolicy, RoundBackoff};
 
+use crate::assemble::{Assembler, Emitted, Finisher, Piece};
 use crate::metrics::Metrics;
 use crate::shape::{MAX_BYTES, MAX_RECORDS, Shaper};
 use crate::sinks::Sink;
@@ -74,6 +75,16 @@ pub struct Forwarder {
     pub redelivered: u64,
     /// Where refused items go.
     pub dead_letters: DeadLetters,
+    /// The assembly stage (`--assemble-window` above 0 with `--to langfuse`).
+    pub assembly: Option<Assembly>,
+}
+
+/// The assembly stage of a forwarder: the held parts, and how an emitted trace becomes units.
+pub struct Assembly {
+    /// Parts held per trace.
+    pub assembler: Assembler<(Option<String>, Piece)>,
+    /// Emitted traces → units.
+    pub finisher: Finisher,
 }
 
 fn now_ms() -> i64 {
@@ -86,6 +97,9 @@ impl Forwarder {
     /// Runs until stopped (blocking; `runtime`, owned by the calling thread so that its
     /// `block_on` drives the timers, is used to wait for records and back off).
     pub fn run(mut self, runtime: &tokio::runtime::Runtime) {
+        if let Some(assembly) = self.assembly.take() {
+            return self.run_assembled(runtime, assembly);
+        }
         let metrics = Arc::clone(&self.metrics);
         metrics
             .redelivered_records
@@ -141,46 +155,7 @@ impl Forwarder {
             if unsupported > 0 {
                 metrics.dropped("unsupported_by_destination", unsupported as u64);
             }
-            let mut completed = true;
-            'units: for mut unit in units {
-                loop {
-                    let stop_at = self.control.deadline();
-                    let mut deadline = Instant::now() + self.send_timeout;
-                    if let Some(stop) = stop_at {
-                        deadline = deadline.min(stop);
-                    }
-                    let mut sent = self.sink.send(&mut unit, deadline);
-                    refused.append(&mut sent.refused);
-                    if sent.delivered > 0 {
-                        metrics
-                            .forwarded_items
-                            .fetch_add(sent.delivered as u64, Ordering::Relaxed);
-                        metrics.forwarded_requests.fetch_add(1, Ordering::Relaxed);
-                    }
-                    if sent.rejected > 0 {
-                        metrics.dropped("upstream_rejected", sent.rejected as u64);
-                    }
-                    match sent.retry {
-                        None => {
-                            metrics.upstream_reachable.store(1, Ordering::Relaxed);
-                            backoff.succeeded();
-                            break;
-                        }
-                        Some(retry) => {
-                            metrics.forward_retries.fetch_add(1, Ordering::Relaxed);
-                            metrics.upstream_reachable.store(0, Ordering::Relaxed);
-                            tracing::warn!(reason = %retry.reason, items = unit.items(), "upstream did not accept; will retry");
-                            if self.control.deadline().is_some_and(|d| Instant::now() >= d) {
-                                completed = false;
-                                break 'units;
-                            }
-                            let now = Instant::now();
-                            let until = backoff.failed(now, retry.delay);
-                            self.pause(runtime, until - now);
-                        }
-                    }
-                }
-            }
+            let completed = self.deliver(runtime, units, &mut refused, &mut backoff);
             if !completed {
                 // Nothing committed: after a restart the round is sent (and refused) again.
                 break;
@@ -191,6 +166,204 @@ impl Forwarder {
             }
             if let Err(e) = self.reader.commit(last) {
                 tracing::error!(error = %e, "cannot commit the cursor");
+            }
+        }
+        self.update_gauges();
+    }
+
+    /// Sends units until each is accepted or refused for good (refusals appended to
+    /// `refused`); `false` when the bridge stopped first (nothing may be committed then).
+    fn deliver(
+        &mut self,
+        runtime: &tokio::runtime::Runtime,
+        units: Vec<crate::shape::Unit>,
+        refused: &mut Vec<Refusal>,
+        backoff: &mut RoundBackoff,
+    ) -> bool {
+        let metrics = Arc::clone(&self.metrics);
+        for mut unit in units {
+            loop {
+                let stop_at = self.control.deadline();
+                let mut deadline = Instant::now() + self.send_timeout;
+                if let Some(stop) = stop_at {
+                    deadline = deadline.min(stop);
+                }
+                let mut sent = self.sink.send(&mut unit, deadline);
+                refused.append(&mut sent.refused);
+                if sent.delivered > 0 {
+                    metrics
+                        .forwarded_items
+                        .fetch_add(sent.delivered as u64, Ordering::Relaxed);
+                    metrics.forwarded_requests.fetch_add(1, Ordering::Relaxed);
+                }
+                if sent.rejected > 0 {
+                    metrics.dropped("upstream_rejected", sent.rejected as u64);
+                }
+                match sent.retry {
+                    None => {
+                        metrics.upstream_reachable.store(1, Ordering::Relaxed);
+                        backoff.succeeded();
+                        break;
+                    }
+                    Some(retry) => {
+                        metrics.forward_retries.fetch_add(1, Ordering::Relaxed);
+                        metrics.upstream_reachable.store(0, Ordering::Relaxed);
+                        tracing::warn!(reason = %retry.reason, items = unit.items(), "upstream did not accept; will retry");
+                        if self.control.deadline().is_some_and(|d| Instant::now() >= d) {
+                            return false;
+                        }
+                        let now = Instant::now();
+                        let until = backoff.failed(now, retry.delay);
+                        self.pause(runtime, until - now);
+                    }
+                }
+            }
+        }
+        true
+    }
+
+    /// The loop with the [assembly stage](crate::assemble): records are split per trace and
+    /// held until the trace is quiet; the cursor moves only below the oldest record with a
+    /// part not yet delivered, so held records stay in the spool (a restart reads them again).
+    fn run_assembled(mut self, runtime: &tokio::runtime::Runtime, mut assembly: Assembly) {
+        let metrics = Arc::clone(&self.metrics);
+        metrics
+            .redelivered_records
+            .fetch_add(self.redelivered, Ordering::Relaxed);
+        let mut backoff = RoundBackoff::new(RetryPolicy {
+            max_attempts: 1,
+            initial_backoff: Duration::from_millis(100),
+            max_backoff: Duration::from_secs(5),
+            jitter: 0.1,
+        });
+        let mut last_read = self.reader.committed();
+        let mut in_flight = last_read;
+        loop {
+            self.update_gauges();
+            let stopping = self.control.deadline();
+            if let Some(deadline) = stopping
+                && ((!self.reader.has_more() && assembly.assembler.is_empty())
+                    || Instant::now() >= deadline)
+            {
+                break;
+            }
+            let records = match self.reader.read(MAX_RECORDS, MAX_BYTES) {
+                Ok(r) => r,
+                Err(e) => {
+                    tracing::error!(error = %e, "cannot read the spool");
+                    self.pause(runtime, Duration::from_secs(1));
+                    continue;
+                }
+            };
+            let now = Instant::now();
+            // Emitted traces, and units that skip assembly, each with its record sequences.
+            let mut ready: Vec<(Vec<u64>, Vec<crate::shape::Unit>)> = Vec::new();
+            let mut refused_now: Vec<Refusal> = Vec::new();
+            let mut emitted: Vec<Emitted<(Option<String>, Piece)>> = Vec::new();
+            for record in &records {
+                last_read = record.sequence;
+                match crate::assemble::split(record) {
+                    Some(split) => {
+                        if split.held.is_empty() {
+                            ready.push((vec![record.sequence], split.now));
+                            continue;
+                        }
+                        if !split.now.is_empty() {
+                            ready.push((vec![record.sequence], split.now));
+                        }
+                        for (key, auth, piece) in split.held {
+                            emitted.extend(assembly.assembler.push(
+                                &key,
+                                record.sequence,
+                                (auth, piece),
+                                now,
+                            ));
+                        }
+                    }
+                    None => {
+                        let (units, mut refused) =
+                            self.shaper.prepare(std::slice::from_ref(record), now_ms());
+                        refused_now.append(&mut refused);
+                        ready.push((vec![record.sequence], units));
+                    }
+                }
+            }
+            drop(records);
+            let early = emitted.len();
+            if early > 0 {
+                metrics
+                    .assembled_early
+                    .fetch_add(early as u64, Ordering::Relaxed);
+            }
+            emitted.extend(match stopping {
+                Some(_) => assembly.assembler.drain(),
+                None => assembly.assembler.due(now),
+            });
+            for trace in &emitted {
+                let auth = trace.parts.first().and_then(|p| p.item.0.clone());
+                let pieces: Vec<Piece> = trace.parts.iter().map(|p| p.item.1.clone()).collect();
+                let units = assembly.finisher.finish(&trace.trace, auth, pieces);
+                ready.push((trace.sequences(), units));
+            }
+            metrics
+                .assembly_held_traces
+                .store(assembly.assembler.len() as u64, Ordering::Relaxed);
+            let mut completed = true;
+            let mut refused = refused_now;
+            for (sequences, units) in ready {
+                if let Some(&max) = sequences.last()
+                    && max > in_flight
+                {
+                    in_flight = max;
+                    if let Err(e) = self.reader.mark_in_flight(in_flight) {
+                        tracing::warn!(error = %e, "cannot record the in-flight mark");
+                    }
+                }
+                if !self.deliver(runtime, units, &mut refused, &mut backoff) {
+                    completed = false;
+                    break;
+                }
+            }
+            metrics
+                .duplicate_spans
+                .store(assembly.finisher.duplicates, Ordering::Relaxed);
+            if !completed {
+                break;
+            }
+            let first = self.reader.committed() + 1;
+            if !refused.is_empty() && !self.dead_letter(runtime, &refused, (first, last_read)) {
+                break;
+            }
+            for trace in &emitted {
+                assembly.assembler.release(trace);
+            }
+            let commit = assembly
+                .assembler
+                .low_water()
+                .map_or(last_read, |l| l.saturating_sub(1).min(last_read));
+            if commit > self.reader.committed()
+                && let Err(e) = self.reader.commit(commit)
+            {
+                tracing::error!(error = %e, "cannot commit the cursor");
+            }
+            if !self.reader.has_more() {
+                let wait =
+                    assembly
+                        .assembler
+                        .next_due()
+                        .map_or(Duration::from_millis(500), |due| {
+                            due.saturating_duration_since(Instant::now())
+                                .min(Duration::from_millis(500))
+                        });
+                let control = Arc::clone(&self.control);
+                let reader = &self.reader;
+                runtime.block_on(async {
+                    tokio::select! {
+                        () = reader.wait() => {}
+                        () = control.wake.notified() => {}
+                        () = tokio::time::sleep(wait) => {}
+                    }
+                });
             }
         }
         self.update_gauges();

@@ -14,6 +14,9 @@
 //! | `langfuse_bridge_rejected_spans_total` | counter | `endpoint` (spans left out of acknowledged exports: OTLP partial success) |
 //! | `langfuse_bridge_dead_lettered_items_total` | counter | `reason` (items written to the dead-letter file, see [`crate::sinks::dead_letter`]) |
 //! | `langfuse_bridge_redelivered_records_total` | counter | records in flight at the last crash, sent again (possible duplicates) |
+//! | `langfuse_bridge_assembled_early_total` | counter | traces the assembly stage emitted before their window ended (`--assemble-max-traces` reached) |
+//! | `langfuse_bridge_duplicate_spans_total` | counter | spans sent twice within the assembly window, sent once |
+//! | `langfuse_bridge_assembly_traces` | gauge | traces held by the assembly stage |
 //! | `langfuse_bridge_spool_bytes`, `langfuse_bridge_spool_records` | gauge | |
 //! | `langfuse_bridge_forward_lag_seconds` | gauge | age of the oldest record not yet accepted upstream |
 //! | `langfuse_bridge_request_duration_seconds` | histogram | `endpoint` (time to acknowledge) |
@@ -130,6 +133,12 @@ pub struct Metrics {
     pub oldest_pending_ms: AtomicI64,
     /// 1 after a delivered request, 0 after a failed attempt, -1 before any.
     pub upstream_reachable: AtomicI64,
+    /// Traces the assembly stage emitted early (bound reached).
+    pub assembled_early: AtomicU64,
+    /// Spans dropped as sent twice within the assembly window (a running total).
+    pub duplicate_spans: AtomicU64,
+    /// Traces held by the assembly stage.
+    pub assembly_held_traces: AtomicU64,
 }
 
 fn index(endpoint: Endpoint) -> usize {
@@ -281,6 +290,16 @@ impl Metrics {
                 "Records in flight at the last crash, sent again (possible duplicates).",
                 &self.redelivered_records,
             ),
+            (
+                "langfuse_bridge_assembled_early_total",
+                "Traces the assembly stage emitted before their window ended.",
+                &self.assembled_early,
+            ),
+            (
+                "langfuse_bridge_duplicate_spans_total",
+                "Spans sent twice within the assembly window, sent once.",
+                &self.duplicate_spans,
+            ),
         ] {
             family(name, "counter", help, &mut out);
             let _ = writeln!(out, "{name} {}", load(value));
@@ -337,6 +356,11 @@ impl Metrics {
                 "langfuse_bridge_spool_records",
                 "Records not yet accepted upstream.",
                 &self.spool_records,
+            ),
+            (
+                "langfuse_bridge_assembly_traces",
+                "Traces held by the assembly stage.",
+                &self.assembly_held_traces,
             ),
         ] {
             family(name, "gauge", help, &mut out);

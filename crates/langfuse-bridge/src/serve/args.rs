@@ -34,6 +34,15 @@ pub struct ServeArgs {
     /// What `--to langfuse` sends: passthrough (spans as received) or canonical.
     #[arg(long, value_name = "MODE", env = "LANGFUSE_BRIDGE_OTLP_MODE")]
     pub otlp_mode: Option<OtlpMode>,
+    /// `--to langfuse`: seconds a trace must be quiet before it is sent (trace assembly: trace
+    /// attributes on every span, a span sent twice within it sent once, legacy ingestion
+    /// folded); 0 turns it off [default: 10].
+    #[arg(long, value_name = "SECS", env = "LANGFUSE_BRIDGE_ASSEMBLE_WINDOW")]
+    pub assemble_window: Option<f64>,
+    /// Most traces held by the assembly stage; beyond it the quietest is sent early
+    /// [default: 100000].
+    #[arg(long, value_name = "N", env = "LANGFUSE_BRIDGE_ASSEMBLE_MAX_TRACES")]
+    pub assemble_max_traces: Option<usize>,
     /// Langfuse public key (with the secret key, clients must present these keys).
     #[arg(long, value_name = "KEY", env = "LANGFUSE_PUBLIC_KEY")]
     pub public_key: Option<String>,
@@ -128,6 +137,8 @@ impl ServeArgs {
             max_body_bytes => max_body_bytes,
             max_decompressed_bytes => max_decompressed_bytes,
             shutdown_timeout => shutdown_timeout_secs,
+            assemble_window => assemble_window_secs,
+            assemble_max_traces => assemble_max_traces,
             compat => compat,
             log_format => log_format,
             db => db,

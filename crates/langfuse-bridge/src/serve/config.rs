@@ -159,6 +159,11 @@ pub struct ServeConfig {
     pub allowed_hosts: Vec<String>,
     /// Listen beyond loopback without keys (refused otherwise).
     pub allow_remote_without_auth: bool,
+    /// `--to langfuse`: seconds a trace must be quiet before its spans go out (trace
+    /// assembly, see the bridge's `assemble` stage); 0 turns assembly off.
+    pub assemble_window_secs: f64,
+    /// Most traces the assembly stage holds; beyond it the quietest is emitted early.
+    pub assemble_max_traces: usize,
 }
 
 impl std::fmt::Debug for ServeConfig {
@@ -211,6 +216,8 @@ impl Default for ServeConfig {
             metrics_public: false,
             allowed_hosts: Vec::new(),
             allow_remote_without_auth: false,
+            assemble_window_secs: crate::assemble::DEFAULT_WINDOW.as_secs_f64(),
+            assemble_max_traces: crate::assemble::DEFAULT_MAX_TRACES,
         }
     }
 }

@@ -185,16 +185,18 @@ impl Bridge {
             compatibility: config.compat,
             ..TranslateOptions::default()
         });
+        let destination_shape = destination.shape();
         let forwarder = Forwarder {
             reader,
             spool,
-            shaper: Shaper::new(destination.shape(), translator),
+            shaper: Shaper::new(destination_shape, translator),
             sink: destination,
             metrics: Arc::clone(&metrics),
             control: Arc::new(ForwardControl::default()),
             send_timeout: Duration::from_secs(config.upstream_timeout_secs.max(1)),
             redelivered,
             dead_letters: crate::sinks::dead_letter::DeadLetters::new(&config.spool, cursor),
+            assembly: assembly(&config, destination_shape),
         };
         Ok(BoundBridge {
             http,
@@ -388,4 +390,22 @@ impl BoundBridge {
             None => Ok(()),
         }
     }
+}
+
+/// The assembly stage for `--to langfuse` with a window above 0 (see [`crate::assemble`]).
+fn assembly(config: &ServeConfig, shape: crate::shape::Shape) -> Option<crate::forward::Assembly> {
+    let crate::shape::Shape::Langfuse(mode) = shape else {
+        return None;
+    };
+    let window = config.assemble_window_secs;
+    if !(window.is_finite() && window > 0.0) {
+        return None;
+    }
+    Some(crate::forward::Assembly {
+        assembler: crate::assemble::Assembler::new(
+            Duration::from_secs_f64(window.min(86_400.0)),
+            config.assemble_max_traces,
+        ),
+        finisher: crate::assemble::Finisher::new(mode, config.assemble_max_traces.clamp(1, 10_000)),
+    })
 }
