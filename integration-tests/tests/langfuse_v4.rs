@@ -270,3 +270,247 @@ fn python_sdk_2_through_the_bridge_lands_whole_in_v4() {
 fn js_sdk_3_through_the_bridge_lands_whole_in_v4() {
     legacy_client_lands_whole(Client::JsV3, "js3");
 }
+
+/// `langfuse-bridge serve --to langfuse` as a process on `port`.
+fn spawn_bridge(
+    port: u16,
+    upstream: &str,
+    spool: &std::path::Path,
+    window: &str,
+) -> std::process::Child {
+    let child = Command::new(bridge_support::bridge_binary())
+        .env_clear()
+        .args([
+            "serve", "--grpc", "off", "--to", "langfuse", "--fsync", "always",
+        ])
+        .arg("--http")
+        .arg(format!("127.0.0.1:{port}"))
+        .arg("--upstream")
+        .arg(upstream)
+        .arg("--spool")
+        .arg(spool)
+        .args(["--assemble-window", window])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("start langfuse-bridge");
+    assert!(
+        bridge_support::wait_until(Duration::from_secs(30), || {
+            bridge_support::get(&format!("http://127.0.0.1:{port}/health"))
+                .is_ok_and(|a| a.status == 200)
+        }),
+        "bridge did not come up"
+    );
+    child
+}
+
+fn kill_9(child: &mut std::process::Child) {
+    child.kill().expect("SIGKILL the bridge");
+    let _ = child.wait();
+}
+
+#[test]
+fn kill_9_twice_during_the_window_loses_nothing_and_sends_nothing_twice() {
+    let standin = standin();
+    let port = integration_tests::receiver::unused_port();
+    let spool = bridge_support::temp_dir("v4-kill");
+    let mut bridge = spawn_bridge(port, &standin.base_url(), &spool, "5");
+    let tee = Tee::start(format!("http://127.0.0.1:{port}"));
+    run_client(Client::PythonV2, &tee.receiver.base_url(), "kill");
+    let events = tee.events();
+    assert!(events.len() >= 10);
+    // Everything is acknowledged and held in the window: kill it, twice, each time within the
+    // window after the restart read the spool again.
+    kill_9(&mut bridge);
+    assert!(
+        standin.recorded().rows.is_empty(),
+        "nothing left before the window ended"
+    );
+    let mut bridge = spawn_bridge(port, &standin.base_url(), &spool, "5");
+    std::thread::sleep(Duration::from_millis(500));
+    kill_9(&mut bridge);
+    assert!(standin.recorded().rows.is_empty());
+    let bridge = spawn_bridge(port, &standin.base_url(), &spool, "5");
+    let spans = span_count(&events);
+    let scores = fold(&events).scores.len();
+    let recorded = standin.wait_for(Duration::from_secs(60), |r| {
+        r.rows.len() >= spans && r.scores.len() >= scores
+    });
+    assert_eq!(recorded.rows.len(), spans, "every span once");
+    compare(&events, &standin);
+    let metrics = bridge_support::get(&format!("http://127.0.0.1:{port}/metrics")).unwrap();
+    let text = String::from_utf8_lossy(&metrics.body).into_owned();
+    let redelivered =
+        bridge_support::metric(&text, "langfuse_bridge_redelivered_records_total").unwrap_or(-1.0);
+    assert_eq!(
+        redelivered, 0.0,
+        "nothing was in flight: nothing could be sent twice"
+    );
+    let mut bridge = bridge;
+    kill_9(&mut bridge);
+    let _ = std::fs::remove_dir_all(&spool);
+}
+
+/// Posts an OTLP/JSON export to the bridge's Langfuse OTLP endpoint.
+fn post_otlp(bridge: &str, export: &Value) {
+    let answer = post(
+        &format!("{bridge}/api/public/otel/v1/traces"),
+        &[
+            ("content-type", "application/json"),
+            (
+                "authorization",
+                &bridge_support::basic(PUBLIC_KEY, SECRET_KEY),
+            ),
+        ],
+        export.to_string().as_bytes(),
+    )
+    .unwrap();
+    assert_eq!(
+        answer.status,
+        200,
+        "{}",
+        String::from_utf8_lossy(&answer.body)
+    );
+}
+
+/// An OpenInference capture whose user and session sit on the root only (conformance case
+/// `batch-one-trace-several-spans`, copied from `../shared/conformance/cases/`).
+fn root_only_capture() -> Value {
+    integration_tests::read_json(
+        &integration_tests::fixtures_dir().join("conformance/batch-one-trace-several-spans.json"),
+    )["input"]
+        .clone()
+}
+
+fn rows_through_bridge(
+    export: &Value,
+    window: f64,
+    sends: usize,
+) -> Vec<langfuse_otel_core::legacy::V4Row> {
+    let standin = standin();
+    let mut config = test_config("v4-otlp", &standin.base_url(), "langfuse");
+    config.assemble_window_secs = window;
+    let bridge = start(Bridge::new(config));
+    for _ in 0..sends {
+        post_otlp(&bridge.url(), export);
+    }
+    let spans = export["resourceSpans"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .flat_map(|rs| rs["scopeSpans"].as_array().cloned().unwrap_or_default())
+        .map(|ss| ss["spans"].as_array().map_or(0, Vec::len))
+        .sum::<usize>();
+    let want = if window > 0.0 { spans } else { spans * sends };
+    let recorded = standin.wait_for(Duration::from_secs(30), |r| r.rows.len() >= want);
+    // Nothing more after the window (a second emission would show here).
+    std::thread::sleep(Duration::from_secs_f64(window + 0.5));
+    bridge.stop();
+    let recorded = if recorded.rows.len() >= want {
+        standin.recorded()
+    } else {
+        recorded
+    };
+    recorded.rows
+}
+
+#[test]
+fn root_only_trace_attributes_reach_every_row_with_assembly_and_not_without() {
+    let export = root_only_capture();
+    let root = |key: &str| -> String {
+        export["resourceSpans"][0]["scopeSpans"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .flat_map(|ss| ss["spans"].as_array().unwrap().clone())
+            .find(|s| s.get("parentSpanId").is_none_or(|p| p.as_str() == Some("")))
+            .and_then(|s| {
+                s["attributes"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .find(|a| a["key"] == key)
+                    .map(|a| a["value"]["stringValue"].as_str().unwrap().to_owned())
+            })
+            .expect("the root sets it")
+    };
+    let (user, session) = (root("user.id"), root("session.id"));
+    let with = rows_through_bridge(&export, 1.0, 1);
+    assert_eq!(with.len(), 4);
+    for row in &with {
+        assert_eq!(
+            row.user_id.as_deref(),
+            Some(user.as_str()),
+            "{}",
+            row.observation.id
+        );
+        assert_eq!(row.session_id.as_deref(), Some(session.as_str()));
+    }
+    let without = rows_through_bridge(&export, 0.0, 1);
+    assert_eq!(without.len(), 4);
+    let with_user = without.iter().filter(|r| r.user_id.is_some()).count();
+    assert_eq!(
+        with_user, 1,
+        "only the root's row has the user without assembly"
+    );
+}
+
+#[test]
+fn a_span_sent_twice_within_the_window_is_stored_once() {
+    let export = root_only_capture();
+    let rows = rows_through_bridge(&export, 1.0, 2);
+    let restored = restore(&rows);
+    assert_eq!(rows.len(), 4, "{:?}", restored.duplicates);
+    assert!(restored.duplicates.is_empty());
+    // Without assembly v4 stores each re-sent span again.
+    let rows = rows_through_bridge(&export, 0.0, 2);
+    assert_eq!(restore(&rows).duplicates.len(), 4);
+}
+
+#[test]
+fn the_exporters_native_ingestion_reaches_v4_over_otlp_with_one_diagnostic() {
+    use langfuse_otel_exporter::{Diagnostics, LangfuseExporter};
+    use opentelemetry_sdk::trace::SpanExporter;
+    let standin = standin();
+    let seen = Arc::new(Mutex::new(Vec::<String>::new()));
+    let sink = Arc::clone(&seen);
+    let exporter = LangfuseExporter::builder()
+        .without_env()
+        .langfuse(PUBLIC_KEY, SECRET_KEY)
+        .base_url(standin.base_url())
+        .ingestion()
+        .diagnostics(Diagnostics::new(move |m| {
+            sink.lock().unwrap().push(m.to_owned())
+        }))
+        .build()
+        .unwrap();
+    let spans = integration_tests::spans::spans;
+    futures_executor::block_on(exporter.export(spans(0..5))).expect("first batch");
+    futures_executor::block_on(exporter.export(spans(5..12))).expect("second batch");
+    let recorded = standin.recorded();
+    let mut ids: Vec<String> = recorded
+        .rows
+        .iter()
+        .map(|r| r.observation.id.clone())
+        .collect();
+    ids.sort();
+    assert_eq!(
+        ids,
+        integration_tests::spans::span_ids(0..12),
+        "all spans, once, over OTLP"
+    );
+    let ingestion_requests = standin
+        .requests()
+        .iter()
+        .filter(|r| r.path == "/api/public/ingestion")
+        .count();
+    assert_eq!(
+        ingestion_requests, 1,
+        "only the first batch tries ingestion"
+    );
+    assert!(recorded.refused_events >= 5);
+    let seen = seen.lock().unwrap();
+    assert_eq!(seen.len(), 1, "{seen:?}");
+    assert!(seen[0].contains("v4"), "{}", seen[0]);
+    assert_eq!(exporter.stats().snapshot().lost_spans(), 0);
+}

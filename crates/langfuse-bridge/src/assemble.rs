@@ -303,10 +303,15 @@ pub fn split(record: &SpoolRecord) -> Option<Split> {
                     continue;
                 };
                 let trace = match &event.body {
-                    EventBody::ScoreCreate(score) => {
-                        scores.push(score.clone());
-                        continue;
-                    }
+                    // A score goes with its trace (sent once, after it); one of a session or
+                    // a dataset run at once.
+                    EventBody::ScoreCreate(score) => match &score.trace_id {
+                        Some(trace) => trace.clone(),
+                        None => {
+                            scores.push(score.clone());
+                            continue;
+                        }
+                    },
                     EventBody::TraceCreate(t) => t.id.clone().unwrap_or_default(),
                     other => match other.observation() {
                         Some(o) => o.trace_id.clone().flatten().unwrap_or_else(|| o.id.clone()),
@@ -462,6 +467,13 @@ impl Finisher {
                 other => other.id().map(str::to_owned),
             })
             .collect();
+        let late_scores: Vec<Value> = events
+            .iter()
+            .filter_map(|e| match &e.body {
+                EventBody::ScoreCreate(score) => serde_json::to_value(score).ok(),
+                _ => None,
+            })
+            .collect();
         let mut all = before.clone();
         all.extend(events);
         let folded = langfuse_otel_core::fold::fold(&all);
@@ -477,8 +489,14 @@ impl Finisher {
                     .to_string()
                     .into_bytes(),
                 content_type: "application/json",
-                authorization,
+                authorization: authorization.clone(),
                 spans: count,
+            });
+        }
+        if !late_scores.is_empty() {
+            units.push(Unit::Scores {
+                scores: late_scores,
+                authorization,
             });
         }
         self.emitted.insert(key.to_owned(), all);
