@@ -2,7 +2,8 @@
 //! `target/langfuse-v4-peers/` (cached; a finished install leaves a `.done` marker):
 //!
 //! - `py2/`: a `python3 -m venv` with `pip install "langfuse<3"` (the latest Python SDK 2.x);
-//! - `js3/`: `npm install langfuse@3` (the latest JS SDK 3.x).
+//! - `js3/`: `npm install langfuse@3` (the latest JS SDK 3.x);
+//! - `py5/`: a venv with `pip install "langfuse>=5,<6"` (the official Python SDK 5.x).
 //!
 //! Package registries are the only network used. `PYTHON` and `NPM` select the tools.
 
@@ -33,8 +34,17 @@ fn run(cmd: &mut Command, what: &str) {
 
 /// The Python interpreter of a venv with the latest `langfuse` 2.x.
 pub fn python_v2() -> PathBuf {
+    python_venv("py2", "langfuse<3")
+}
+
+/// The Python interpreter of a venv with the official `langfuse` 5.x.
+pub fn python_v5() -> PathBuf {
+    python_venv("py5", "langfuse>=5,<6")
+}
+
+fn python_venv(name: &str, requirement: &str) -> PathBuf {
     let _guard = INSTALL.lock().unwrap_or_else(|p| p.into_inner());
-    let dir = root().join("py2");
+    let dir = root().join(name);
     let python = dir.join("bin").join("python");
     if !dir.join(".done").exists() {
         let _ = std::fs::remove_dir_all(&dir);
@@ -45,8 +55,8 @@ pub fn python_v2() -> PathBuf {
             "python3 -m venv",
         );
         run(
-            Command::new(&python).args(["-m", "pip", "install", "-q", "langfuse<3"]),
-            "pip install langfuse<3",
+            Command::new(&python).args(["-m", "pip", "install", "-q", requirement]),
+            "pip install langfuse",
         );
         std::fs::write(dir.join(".done"), b"").expect("install marker");
     }

@@ -514,3 +514,86 @@ fn the_exporters_native_ingestion_reaches_v4_over_otlp_with_one_diagnostic() {
     assert!(seen[0].contains("v4"), "{}", seen[0]);
     assert_eq!(exporter.stats().snapshot().lost_spans(), 0);
 }
+
+/// Runs the SDK 5.x API script against `host`; its JSON line.
+fn python_v5_api(host: &str, prompt: Option<&str>) -> Value {
+    let python = legacy_sdks::python_v5();
+    let version = legacy_sdks::python_package_version(&python, "langfuse");
+    assert!(version.starts_with("5."), "Python SDK {version}");
+    let mut cmd = Command::new(python);
+    cmd.arg(integration_tests::fixtures_dir().join("legacy-sdks/python_v5_api.py"));
+    if let Some(name) = prompt {
+        cmd.arg(name);
+    }
+    let out = cmd
+        .env("LANGFUSE_PUBLIC_KEY", PUBLIC_KEY)
+        .env("LANGFUSE_SECRET_KEY", SECRET_KEY)
+        .env("LANGFUSE_HOST", host)
+        .env("LANGFUSE_TRACING_ENABLED", "false")
+        .output()
+        .expect("python runs");
+    assert!(
+        out.status.success(),
+        "{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    serde_json::from_str(stdout.lines().last().unwrap_or_default()).expect("one JSON line")
+}
+
+#[test]
+fn the_official_sdks_api_calls_reach_the_upstream_through_the_bridge() {
+    let prompt = serde_json::json!({"type": "text", "name": "qa", "version": 3,
+        "prompt": "Answer {{q}} briefly.", "config": {}, "labels": ["production"], "tags": [],
+        "commitMessage": null});
+    let standin = V4StandIn::start(PUBLIC_KEY, SECRET_KEY, vec![prompt.clone()]);
+    let bridge = start(Bridge::new(test_config(
+        "v4-api",
+        &standin.base_url(),
+        "langfuse",
+    )));
+    let answer = python_v5_api(&bridge.url(), Some("qa"));
+    assert_eq!(answer["auth_check"], true);
+    assert_eq!(answer["prompt"]["name"], prompt["name"]);
+    assert_eq!(answer["prompt"]["version"], prompt["version"]);
+    assert_eq!(answer["prompt"]["text"], prompt["prompt"]);
+    let calls = standin.recorded().calls;
+    assert!(
+        calls.iter().any(|c| c == "/api/public/projects"),
+        "{calls:?}"
+    );
+    assert!(
+        calls
+            .iter()
+            .any(|c| c.starts_with("/api/public/v2/prompts/")),
+        "{calls:?}"
+    );
+    // With the client's own credentials (the stand-in answers 401 otherwise), and health.
+    let health = bridge_support::get(&format!("{}/api/public/health", bridge.url())).unwrap();
+    assert_eq!(health.status, 200);
+    assert_eq!(health.json()["status"], "OK");
+    bridge.stop();
+}
+
+#[test]
+fn in_local_mode_auth_check_succeeds_and_other_calls_get_a_langfuse_shaped_404() {
+    let mut config = test_config("v4-local-api", "http://unused", "local");
+    config.db = bridge_support::temp_dir("v4-local-api-db").join("traces.db");
+    std::fs::create_dir_all(config.db.parent().unwrap()).unwrap();
+    let bridge = start(Bridge::new(config));
+    let answer = python_v5_api(&bridge.url(), None);
+    assert_eq!(answer["auth_check"], true);
+    let prompt =
+        bridge_support::get(&format!("{}/api/public/v2/prompts/qa", bridge.url())).unwrap();
+    assert_eq!(prompt.status, 404);
+    assert_eq!(prompt.json()["error"], "NotFoundError");
+    assert!(
+        prompt.json()["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("local mode")),
+        "{:?}",
+        prompt.json()
+    );
+    bridge.stop();
+}

@@ -209,6 +209,7 @@ impl Bridge {
             metrics,
             shutdown_timeout: Duration::from_secs(config.shutdown_timeout_secs),
             connection_limits,
+            api: api(&config)?,
         })
     }
 
@@ -253,6 +254,8 @@ pub struct BoundBridge {
     metrics: Arc<Metrics>,
     shutdown_timeout: Duration,
     connection_limits: listener::ConnectionLimits,
+    /// The rest of the Langfuse API: passthrough or local answers.
+    api: crate::sources::api::Api,
 }
 
 impl BoundBridge {
@@ -289,6 +292,7 @@ impl BoundBridge {
             metrics: _,
             shutdown_timeout,
             connection_limits,
+            api,
         } = self;
         let control = Arc::clone(&forwarder.control);
         let (forward_done, forward_ended) = tokio::sync::oneshot::channel::<()>();
@@ -317,7 +321,7 @@ impl BoundBridge {
             "connection limits"
         );
         let connections = listener::Connections::new(connection_limits);
-        let mut app = http::router(Arc::clone(&receiver));
+        let mut app = http::router(Arc::clone(&receiver)).merge(crate::sources::api::router(api));
         if let Some(store) = viewer {
             app = app.merge(langfuse_local::viewer::router(store));
         }
@@ -407,5 +411,22 @@ fn assembly(config: &ServeConfig, shape: crate::shape::Shape) -> Option<crate::f
             config.assemble_max_traces,
         ),
         finisher: crate::assemble::Finisher::new(mode, config.assemble_max_traces.clamp(1, 10_000)),
+    })
+}
+
+/// Where the rest of the Langfuse API goes: a Langfuse upstream (`--to langfuse`, `--to
+/// ingestion`) gets it passed through; local mode and a collector answer locally.
+fn api(config: &ServeConfig) -> Result<crate::sources::api::Api, ServeError> {
+    use crate::sources::api::{Api, Upstream};
+    Ok(match config.destination()? {
+        config::Destination::Langfuse | config::Destination::Ingestion => {
+            Api::Upstream(Arc::new(Upstream::new(
+                &config.upstream_url()?,
+                Duration::from_secs(config.upstream_timeout_secs.max(1) * 3),
+                config.max_body_bytes,
+                config.max_decompressed_bytes as u64,
+            )))
+        }
+        _ => Api::Local,
     })
 }

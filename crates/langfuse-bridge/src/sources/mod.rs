@@ -12,8 +12,10 @@
 //! | [`receive`] | the receive checks: limits, decompression, content types, OTLP screening, ingestion schema |
 //! | [`receiver`] | the shared [`receiver::Receiver`]: checks, then the durable spool append |
 //! | [`http`], [`grpc`] | the OTLP/HTTP + Langfuse API routes, and the OTLP/gRPC trace service |
+//! | [`api`] | the rest of Langfuse's public API: passed through to a Langfuse upstream, or answered in local mode |
 
 pub mod access;
+pub mod api;
 pub mod auth;
 pub mod body;
 pub mod content_type;
