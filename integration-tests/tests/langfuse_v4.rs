@@ -597,3 +597,190 @@ fn in_local_mode_auth_check_succeeds_and_other_calls_get_a_langfuse_shaped_404()
     );
     bridge.stop();
 }
+
+fn bridge_cli(args: &[&str], spool: &std::path::Path) -> std::process::Output {
+    Command::new(bridge_support::bridge_binary())
+        .env_clear()
+        .args(args)
+        .arg(spool)
+        .output()
+        .expect("langfuse-bridge runs")
+}
+
+fn health_and_metrics(url: &str) -> (Value, String) {
+    let health = bridge_support::get(&format!("{url}/health"))
+        .unwrap()
+        .json();
+    let metrics = bridge_support::get(&format!("{url}/metrics")).unwrap();
+    (health, String::from_utf8_lossy(&metrics.body).into_owned())
+}
+
+#[test]
+fn refused_for_good_is_dead_lettered_listed_and_replayed_once_the_upstream_is_fixed() {
+    let standin = standin();
+    standin.refuse_otlp(true);
+    let mut config = test_config("v4-dead", &standin.base_url(), "langfuse");
+    config.assemble_window_secs = 0.5;
+    let spool = config.spool.clone();
+    let bridge = start(Bridge::new(config));
+    let export = root_only_capture();
+    post_otlp(&bridge.url(), &export);
+    let series = "langfuse_bridge_dead_lettered_items_total{reason=\"upstream_rejected\"}";
+    assert!(bridge_support::wait_until(Duration::from_secs(30), || {
+        bridge_support::metric(&health_and_metrics(&bridge.url()).1, series).unwrap_or(0.0) >= 4.0
+    }));
+    let (health, _) = health_and_metrics(&bridge.url());
+    assert_eq!(health["dead_lettered_items"], 4, "{health}");
+    assert_eq!(health["dead_letter_files"], 1, "{health}");
+    bridge.stop();
+
+    let listed = bridge_cli(&["dead-letter", "list"], &spool);
+    let text = String::from_utf8_lossy(&listed.stdout);
+    assert!(listed.status.success(), "{text}");
+    assert!(
+        text.contains("upstream_rejected") && text.contains("1 entries, 4 items"),
+        "{text}"
+    );
+    assert!(standin.recorded().rows.is_empty());
+
+    // Still refused: kept, exit status 1.
+    let again = bridge_cli(
+        &["dead-letter", "replay", "--upstream", &standin.base_url()],
+        &spool,
+    );
+    assert_eq!(
+        again.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&again.stdout)
+    );
+    standin.refuse_otlp(false);
+    let replayed = bridge_cli(
+        &["dead-letter", "replay", "--upstream", &standin.base_url()],
+        &spool,
+    );
+    let text = String::from_utf8_lossy(&replayed.stdout);
+    assert!(replayed.status.success(), "{text}");
+    let recorded = standin.wait_for(Duration::from_secs(10), |r| r.rows.len() >= 4);
+    let mut ids: Vec<String> = recorded
+        .rows
+        .iter()
+        .map(|r| r.observation.id.clone())
+        .collect();
+    ids.sort();
+    let mut want: Vec<String> =
+        langfuse_otel_core::otlp::decode_json(export.to_string().as_bytes())
+            .unwrap()
+            .resource_spans
+            .iter()
+            .flat_map(|rs| &rs.scope_spans)
+            .flat_map(|ss| &ss.spans)
+            .map(|s| s.span_id.to_string())
+            .collect();
+    want.sort();
+    assert_eq!(ids, want, "every refused span arrives, once");
+    let listed = bridge_cli(&["dead-letter", "list"], &spool);
+    assert!(String::from_utf8_lossy(&listed.stdout).contains("0 entries"));
+    let _ = std::fs::remove_dir_all(&spool);
+}
+
+#[test]
+fn ingestion_refused_by_v4_is_explained_once_and_replayed_as_spans() {
+    let standin = standin();
+    let port = integration_tests::receiver::unused_port();
+    let spool = bridge_support::temp_dir("v4-events-only");
+    let log = spool.with_extension("log");
+    let mut bridge = Command::new(bridge_support::bridge_binary())
+        .env_clear()
+        .args([
+            "serve",
+            "--grpc",
+            "off",
+            "--to",
+            "ingestion",
+            "--fsync",
+            "always",
+        ])
+        .arg("--http")
+        .arg(format!("127.0.0.1:{port}"))
+        .arg("--upstream")
+        .arg(standin.base_url())
+        .arg("--spool")
+        .arg(&spool)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::fs::File::create(&log).unwrap())
+        .spawn()
+        .unwrap();
+    let url = format!("http://127.0.0.1:{port}");
+    assert!(bridge_support::wait_until(Duration::from_secs(30), || {
+        bridge_support::get(&format!("{url}/health")).is_ok_and(|a| a.status == 200)
+    }));
+    let ts = "2026-12-07T10:00:00.000Z";
+    for n in 0..2 {
+        let batch = serde_json::json!({"batch": [
+            {"id": format!("e-trace-{n}"), "type": "trace-create", "timestamp": ts,
+             "body": {"id": format!("legacy-trace-{n}"), "name": "legacy", "userId": "u"}},
+            {"id": format!("e-span-{n}"), "type": "span-create", "timestamp": ts,
+             "body": {"id": format!("legacy-span-{n}"), "traceId": format!("legacy-trace-{n}"),
+                      "name": "step", "startTime": ts, "endTime": ts}},
+        ]});
+        let answer = post(
+            &format!("{url}/api/public/ingestion"),
+            &[
+                ("content-type", "application/json"),
+                (
+                    "authorization",
+                    &bridge_support::basic(PUBLIC_KEY, SECRET_KEY),
+                ),
+            ],
+            batch.to_string().as_bytes(),
+        )
+        .unwrap();
+        assert_eq!(answer.status, 207);
+    }
+    assert!(bridge_support::wait_until(Duration::from_secs(30), || {
+        standin.recorded().refused_events >= 4
+            && bridge_support::metric(
+                &health_and_metrics(&url).1,
+                "langfuse_bridge_dead_lettered_items_total{reason=\"upstream_rejected\"}",
+            )
+            .unwrap_or(0.0)
+                >= 4.0
+    }));
+    kill_9(&mut bridge);
+    let text = std::fs::read_to_string(&log).unwrap_or_default();
+    let errors: Vec<&str> = text
+        .lines()
+        .filter(|l| l.contains("ERROR") && l.contains("events_only"))
+        .collect();
+    assert_eq!(errors.len(), 1, "one clear error naming the cause: {text}");
+    assert!(errors[0].contains("--to langfuse"), "{text}");
+    let replayed = bridge_cli(
+        &[
+            "dead-letter",
+            "replay",
+            "--to",
+            "langfuse",
+            "--upstream",
+            &standin.base_url(),
+        ],
+        &spool,
+    );
+    assert!(
+        replayed.status.success(),
+        "{}",
+        String::from_utf8_lossy(&replayed.stdout)
+    );
+    let recorded = standin.wait_for(Duration::from_secs(10), |r| r.rows.len() >= 4);
+    let restored = restore(&recorded.rows);
+    let mut traces: Vec<String> = restored
+        .traces
+        .iter()
+        .filter_map(|t| t.id.clone())
+        .collect();
+    traces.sort();
+    assert_eq!(traces, ["legacy-trace-0", "legacy-trace-1"]);
+    assert_eq!(restored.observations.len(), 2);
+    let _ = std::fs::remove_dir_all(&spool);
+    let _ = std::fs::remove_file(&log);
+}

@@ -17,6 +17,8 @@ Examples:
   langfuse-bridge traces list --user u1 --json        traces of the local store
   langfuse-bridge ui                                  the trace viewer on http://127.0.0.1:3000/
   langfuse-bridge spool verify ./langfuse-bridge-spool  damage in the spool (read-only; exit 1 if any)
+  langfuse-bridge dead-letter list ./langfuse-bridge-spool   items an upstream refused for good
+  langfuse-bridge dead-letter replay ./langfuse-bridge-spool --to langfuse  send them again
 
 Errors are reported as one `error: ...` line on standard error, with exit status 2.";
 
@@ -54,6 +56,9 @@ pub enum Command {
     Ui(crate::commands::ui::UiArgs),
     /// Check the spool of `serve`: `spool verify DIR` reports damage read-only.
     Spool(crate::commands::spool::SpoolArgs),
+    /// The items `serve` kept because a destination refused them for good:
+    /// `dead-letter list SPOOL`, `dead-letter replay SPOOL [--to …] [--upstream URL]`.
+    DeadLetter(crate::commands::dead_letter::DeadLetterArgs),
 }
 
 /// Arguments of `translate`.

@@ -44,6 +44,16 @@ pub enum BridgeError {
     /// The spool could not be read (`spool verify`).
     #[error(transparent)]
     Spool(#[from] langfuse_spool::SpoolError),
+    /// `dead-letter list|replay` failed.
+    #[error(transparent)]
+    DeadLetter(#[from] crate::commands::dead_letter::DeadLetterCmdError),
+    /// `dead-letter replay` sent everything it could, and some entries were refused again
+    /// (its report lists them; they stay in the files).
+    #[error("{entries} dead-letter entries were refused again (see the report above)")]
+    DeadLettersRefused {
+        /// Entries refused again.
+        entries: usize,
+    },
     /// `spool verify` found damage (its report says where).
     #[error("the spool is damaged: {lost_records} records lost (see the report above)")]
     SpoolDamaged {
@@ -57,7 +67,7 @@ impl BridgeError {
     /// command worked and found damage), 2 for everything else.
     pub fn exit_code(&self) -> u8 {
         match self {
-            BridgeError::SpoolDamaged { .. } => 1,
+            BridgeError::SpoolDamaged { .. } | BridgeError::DeadLettersRefused { .. } => 1,
             _ => 2,
         }
     }

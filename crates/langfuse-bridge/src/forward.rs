@@ -77,6 +77,8 @@ pub struct Forwarder {
     pub dead_letters: DeadLetters,
     /// The assembly stage (`--assemble-window` above 0 with `--to langfuse`).
     pub assembly: Option<Assembly>,
+    /// Whether the `events_only` refusal was explained in the log already.
+    pub events_only_explained: AtomicBool,
 }
 
 /// The assembly stage of a forwarder: the held parts, and how an emitted trace becomes units.
@@ -381,6 +383,7 @@ impl Forwarder {
         loop {
             match self.dead_letters.write(refused, sequences, now_ms()) {
                 Ok(path) => {
+                    self.explain_events_only(refused);
                     for r in refused {
                         self.metrics.dead_lettered(r.reason.label(), r.items as u64);
                         tracing::warn!(
@@ -402,6 +405,24 @@ impl Forwarder {
                     self.pause(runtime, Duration::from_secs(1));
                 }
             }
+        }
+    }
+
+    /// The one clear error when the upstream refuses ingestion events as Langfuse v4 does in
+    /// its `events_only` write mode (logged once per run).
+    fn explain_events_only(&self, refused: &[Refusal]) {
+        const EVENTS_ONLY: &str = "Event type not accepted";
+        if refused.iter().any(|r| r.detail.contains(EVENTS_ONLY))
+            && !self.events_only_explained.swap(true, Ordering::Relaxed)
+        {
+            tracing::error!(
+                "the upstream runs Langfuse v4 in its events_only write mode (Langfuse Cloud, and \
+                 self-hosted v4 by default): it refuses trace and observation events on \
+                 /api/public/ingestion (\"{EVENTS_ONLY}\"). `--to ingestion` cannot reach it; \
+                 `--to langfuse` (the default with an upstream) converts them to OTLP. The \
+                 refused events are kept in the dead-letter file: send them with \
+                 `langfuse-bridge dead-letter replay SPOOL --to langfuse`"
+            );
         }
     }
 

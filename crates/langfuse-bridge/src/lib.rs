@@ -91,6 +91,22 @@ pub fn run(cli: cli::Cli) -> Result<(), BridgeError> {
             Ok(())
         }
         cli::Command::Ui(args) => Ok(commands::ui::run(&args)?),
+        cli::Command::DeadLetter(args) => {
+            use commands::dead_letter::{DeadLetterCommand, list, replay};
+            match &args.command {
+                DeadLetterCommand::List(a) => print!("{}", list(a)?),
+                DeadLetterCommand::Replay(a) => {
+                    let replayed = replay(a)?;
+                    print!("{}", replayed.report());
+                    if !replayed.refused.is_empty() {
+                        return Err(BridgeError::DeadLettersRefused {
+                            entries: replayed.refused.len(),
+                        });
+                    }
+                }
+            }
+            Ok(())
+        }
         cli::Command::Spool(args) => match &args.command {
             commands::spool::SpoolCommand::Verify(verify) => {
                 let inspection = commands::spool::verify(verify)?;

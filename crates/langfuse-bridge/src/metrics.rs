@@ -146,6 +146,14 @@ fn index(endpoint: Endpoint) -> usize {
 }
 
 impl Metrics {
+    /// Items written to the dead-letter file since the start, all reasons.
+    pub fn dead_lettered_total(&self) -> u64 {
+        self.dead_lettered
+            .iter()
+            .map(|c| c.load(Ordering::Relaxed))
+            .sum()
+    }
+
     /// A fresh set.
     pub fn new() -> Metrics {
         let m = Metrics::default();

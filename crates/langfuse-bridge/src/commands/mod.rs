@@ -1,5 +1,6 @@
 //! The commands besides `serve`, one module each.
 
+pub mod dead_letter;
 pub mod import;
 pub mod spool;
 pub mod traces;

@@ -161,6 +161,7 @@ impl Bridge {
             spool: spool.clone(),
             retry_after_secs: config.retry_after_secs.max(1),
             store: viewer.clone(),
+            dead_letter_dir: config.spool.join(crate::sinks::dead_letter::DIR_NAME),
         });
         let http = tokio::net::TcpListener::bind(config.http)
             .await
@@ -197,6 +198,7 @@ impl Bridge {
             redelivered,
             dead_letters: crate::sinks::dead_letter::DeadLetters::new(&config.spool, cursor),
             assembly: assembly(&config, destination_shape),
+            events_only_explained: std::sync::atomic::AtomicBool::new(false),
         };
         Ok(BoundBridge {
             http,

@@ -160,8 +160,6 @@ impl fmt::Debug for Entry {
     }
 }
 
-// Reading entries back is for `dead-letter list|replay` (issue 15), which builds on this.
-#[allow(dead_code)]
 impl Entry {
     /// The body's bytes as they were sent.
     pub fn body_bytes(&self) -> Option<Vec<u8>> {
@@ -187,7 +185,6 @@ pub enum DeadLetterError {
         source: io::Error,
     },
     /// A line that is not an [`Entry`].
-    #[allow(dead_code)] // for `dead-letter list|replay` (issue 15)
     #[error("dead-letter line {line} is not an entry: {source}")]
     Line {
         /// 1-based line number.
@@ -216,12 +213,6 @@ impl DeadLetters {
             dir: spool_dir.join(DIR_NAME),
             destination: destination.to_owned(),
         }
-    }
-
-    #[allow(dead_code)] // for `dead-letter list|replay` (issue 15)
-    /// The directory.
-    pub fn dir(&self) -> &Path {
-        &self.dir
     }
 
     /// Appends one line per refusal to the day's file and syncs it (and the directory when
@@ -291,7 +282,6 @@ impl DeadLetters {
         }
     }
 
-    #[allow(dead_code)] // for `dead-letter list|replay` (issue 15)
     /// Reads every entry of one file (blank lines skipped).
     pub fn read(path: &Path) -> Result<Vec<Entry>, DeadLetterError> {
         let file = File::open(path).map_err(io_err("opening the file"))?;
@@ -311,7 +301,6 @@ impl DeadLetters {
         Ok(entries)
     }
 
-    #[allow(dead_code)] // for `dead-letter list|replay` (issue 15)
     /// Every entry of every file in `spool_dir/dead-letter/`, oldest file first.
     pub fn read_all(spool_dir: &Path) -> Result<Vec<Entry>, DeadLetterError> {
         let dir = spool_dir.join(DIR_NAME);
@@ -397,7 +386,7 @@ mod tests {
         assert_eq!(path, spool.join("dead-letter/1970-01-01.jsonl"));
         let mode = |p: &Path| fs::metadata(p).unwrap().permissions().mode() & 0o777;
         assert_eq!(mode(&path), 0o600);
-        assert_eq!(mode(letters.dir()), 0o700);
+        assert_eq!(mode(&letters.dir), 0o700);
         let entries = DeadLetters::read_all(&spool).unwrap();
         assert_eq!(entries.len(), 2);
         assert_eq!(entries[0].kind, "otlp_protobuf");
@@ -437,7 +426,7 @@ mod doc_examples {
         letters
             .write(&[refusal], (7, 9), 1_767_258_000_000)
             .unwrap();
-        let entries = DeadLetters::read(&letters.dir().join("2026-01-01.jsonl")).unwrap();
+        let entries = DeadLetters::read(&letters.dir.join("2026-01-01.jsonl")).unwrap();
         assert_eq!(entries[0].reason, "upstream_rejected");
         assert_eq!(entries[0].body.as_ref().unwrap()[0]["name"], "quality");
         std::fs::remove_dir_all(&dir).unwrap();

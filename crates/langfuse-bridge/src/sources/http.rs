@@ -316,12 +316,27 @@ async fn health(State(state): State<Arc<Receiver>>) -> Response {
         "upstream_reachable": reachable,
         "backlog_records": stats.backlog_records,
         "spool_bytes": stats.bytes,
+        // Refused for good and kept for `langfuse-bridge dead-letter list|replay`.
+        "dead_lettered_items": state.metrics.dead_lettered_total(),
+        "dead_letter_files": dead_letter_files(&state),
     });
     if let Some(first) = not_ready.first() {
         body["reason"] = json!(first);
         return json_response(StatusCode::SERVICE_UNAVAILABLE, &body);
     }
     json_response(StatusCode::OK, &body)
+}
+
+/// The dead-letter files waiting in the spool directory (entries not replayed yet).
+fn dead_letter_files(state: &Receiver) -> usize {
+    std::fs::read_dir(&state.dead_letter_dir)
+        .map(|entries| {
+            entries
+                .filter_map(Result::ok)
+                .filter(|e| e.path().extension().is_some_and(|x| x == "jsonl"))
+                .count()
+        })
+        .unwrap_or(0)
 }
 
 /// Why the bridge cannot carry requests through now (empty when ready). No paths or internal

@@ -21,6 +21,8 @@ pub struct Receiver {
     pub(crate) retry_after_secs: u64,
     /// The local store (`--to local`), whose file `/health` checks.
     pub(crate) store: Option<langfuse_local::Store>,
+    /// `SPOOL/dead-letter/`, whose files `/health` counts.
+    pub(crate) dead_letter_dir: std::path::PathBuf,
 }
 
 /// Milliseconds since the Unix epoch.
