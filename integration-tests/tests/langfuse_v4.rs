@@ -6,6 +6,7 @@
 //! The SDKs are installed on first use under `target/langfuse-v4-peers/` (see
 //! `integration_tests::legacy_sdks`).
 
+#[path = "bridge/bridge_support/mod.rs"]
 mod bridge_support;
 
 use std::process::Command;
@@ -271,29 +272,58 @@ fn js_sdk_3_through_the_bridge_lands_whole_in_v4() {
     legacy_client_lands_whole(Client::JsV3, "js3");
 }
 
-/// `langfuse-bridge serve --to langfuse` as a process on `port`.
+/// `langfuse-bridge serve` as a process on `127.0.0.1:0` (`extra`: more flags): the child,
+/// the port it bound (from its "listening" log line) and its log lines so far.
 fn spawn_bridge(
-    port: u16,
     upstream: &str,
     spool: &std::path::Path,
-    window: &str,
-) -> std::process::Child {
-    let child = Command::new(bridge_support::bridge_binary())
+    extra: &[&str],
+) -> (std::process::Child, u16, Arc<Mutex<Vec<String>>>) {
+    use std::io::BufRead;
+    let mut child = Command::new(bridge_support::bridge_binary())
         .env_clear()
         .args([
-            "serve", "--grpc", "off", "--to", "langfuse", "--fsync", "always",
+            "serve",
+            "--http",
+            "127.0.0.1:0",
+            "--grpc",
+            "off",
+            "--fsync",
+            "always",
         ])
-        .arg("--http")
-        .arg(format!("127.0.0.1:{port}"))
         .arg("--upstream")
         .arg(upstream)
         .arg("--spool")
         .arg(spool)
-        .args(["--assemble-window", window])
+        .args(extra)
         .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
         .spawn()
         .expect("start langfuse-bridge");
+    let stderr = child.stderr.take().expect("piped stderr");
+    let lines = Arc::new(Mutex::new(Vec::new()));
+    let (port_tx, port_rx) = std::sync::mpsc::channel();
+    let sink = Arc::clone(&lines);
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stderr)
+            .lines()
+            .map_while(Result::ok)
+        {
+            if line.contains("langfuse-bridge listening")
+                && let Some(port) = line
+                    .split_whitespace()
+                    .find_map(|w| w.strip_prefix("http="))
+                    .and_then(|a| a.parse::<std::net::SocketAddr>().ok())
+                    .map(|a| a.port())
+            {
+                let _ = port_tx.send(port);
+            }
+            sink.lock().unwrap().push(line);
+        }
+    });
+    let port = port_rx
+        .recv_timeout(Duration::from_secs(30))
+        .expect("the bridge logs the address it listens on");
     assert!(
         bridge_support::wait_until(Duration::from_secs(30), || {
             bridge_support::get(&format!("http://127.0.0.1:{port}/health"))
@@ -301,7 +331,7 @@ fn spawn_bridge(
         }),
         "bridge did not come up"
     );
-    child
+    (child, port, lines)
 }
 
 fn kill_9(child: &mut std::process::Child) {
@@ -312,9 +342,9 @@ fn kill_9(child: &mut std::process::Child) {
 #[test]
 fn kill_9_twice_during_the_window_loses_nothing_and_sends_nothing_twice() {
     let standin = standin();
-    let port = integration_tests::receiver::unused_port();
     let spool = bridge_support::temp_dir("v4-kill");
-    let mut bridge = spawn_bridge(port, &standin.base_url(), &spool, "5");
+    let window = ["--to", "langfuse", "--assemble-window", "5"];
+    let (mut bridge, port, _) = spawn_bridge(&standin.base_url(), &spool, &window);
     let tee = Tee::start(format!("http://127.0.0.1:{port}"));
     run_client(Client::PythonV2, &tee.receiver.base_url(), "kill");
     let events = tee.events();
@@ -326,11 +356,11 @@ fn kill_9_twice_during_the_window_loses_nothing_and_sends_nothing_twice() {
         standin.recorded().rows.is_empty(),
         "nothing left before the window ended"
     );
-    let mut bridge = spawn_bridge(port, &standin.base_url(), &spool, "5");
+    let (mut bridge, _, _) = spawn_bridge(&standin.base_url(), &spool, &window);
     std::thread::sleep(Duration::from_millis(500));
     kill_9(&mut bridge);
     assert!(standin.recorded().rows.is_empty());
-    let bridge = spawn_bridge(port, &standin.base_url(), &spool, "5");
+    let (bridge, port, _) = spawn_bridge(&standin.base_url(), &spool, &window);
     let spans = span_count(&events);
     let scores = fold(&events).scores.len();
     let recorded = standin.wait_for(Duration::from_secs(60), |r| {
@@ -687,34 +717,9 @@ fn refused_for_good_is_dead_lettered_listed_and_replayed_once_the_upstream_is_fi
 #[test]
 fn ingestion_refused_by_v4_is_explained_once_and_replayed_as_spans() {
     let standin = standin();
-    let port = integration_tests::receiver::unused_port();
     let spool = bridge_support::temp_dir("v4-events-only");
-    let log = spool.with_extension("log");
-    let mut bridge = Command::new(bridge_support::bridge_binary())
-        .env_clear()
-        .args([
-            "serve",
-            "--grpc",
-            "off",
-            "--to",
-            "ingestion",
-            "--fsync",
-            "always",
-        ])
-        .arg("--http")
-        .arg(format!("127.0.0.1:{port}"))
-        .arg("--upstream")
-        .arg(standin.base_url())
-        .arg("--spool")
-        .arg(&spool)
-        .stdout(std::process::Stdio::null())
-        .stderr(std::fs::File::create(&log).unwrap())
-        .spawn()
-        .unwrap();
+    let (mut bridge, port, log) = spawn_bridge(&standin.base_url(), &spool, &["--to", "ingestion"]);
     let url = format!("http://127.0.0.1:{port}");
-    assert!(bridge_support::wait_until(Duration::from_secs(30), || {
-        bridge_support::get(&format!("{url}/health")).is_ok_and(|a| a.status == 200)
-    }));
     let ts = "2026-12-07T10:00:00.000Z";
     for n in 0..2 {
         let batch = serde_json::json!({"batch": [
@@ -748,7 +753,7 @@ fn ingestion_refused_by_v4_is_explained_once_and_replayed_as_spans() {
                 >= 4.0
     }));
     kill_9(&mut bridge);
-    let text = std::fs::read_to_string(&log).unwrap_or_default();
+    let text = log.lock().unwrap().join("\n");
     let errors: Vec<&str> = text
         .lines()
         .filter(|l| l.contains("ERROR") && l.contains("events_only"))
@@ -782,5 +787,4 @@ fn ingestion_refused_by_v4_is_explained_once_and_replayed_as_spans() {
     assert_eq!(traces, ["legacy-trace-0", "legacy-trace-1"]);
     assert_eq!(restored.observations.len(), 2);
     let _ = std::fs::remove_dir_all(&spool);
-    let _ = std::fs::remove_file(&log);
 }
