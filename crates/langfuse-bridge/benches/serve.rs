@@ -13,6 +13,10 @@
 //! to acknowledge a request, and the process's peak RSS (`VmHWM`, which includes the sender and
 //! the upstream).
 //!
+//! Then `--to langfuse` with the assembly stage off and on (the default 10 s window) over the
+//! same exports of 10 traces each: CPU per span on against off, the most traces held at once
+//! (10,000 with the default 1000 requests) and the RSS then.
+//!
 //! `cargo bench -p langfuse-bridge --bench serve` (`BENCH_REQUESTS`, default 1000 per run).
 
 use std::net::SocketAddr;
@@ -39,6 +43,54 @@ const SENDERS: u64 = 4;
 /// The protobuf export of the `SPANS_PER_REQUEST` spans from id `first`.
 fn export(first: u64) -> Vec<u8> {
     common::export((first % 251) as u8, first..first + SPANS_PER_REQUEST).encode_to_vec()
+}
+
+/// Traces per request in the assembly runs: 1000 requests hold 10,000 distinct traces.
+const TRACES_PER_REQUEST: u64 = 10;
+
+/// The same spans as [`export`], spread over `TRACES_PER_REQUEST` distinct traces (the trace
+/// id is the request's first span id and the group), the first span of each a root carrying
+/// the user and session (what the assembly stage propagates).
+fn export_many_traces(first: u64) -> Vec<u8> {
+    use opentelemetry_proto::tonic::common::v1::{AnyValue, KeyValue, any_value};
+    let mut request = common::export(0, first..first + SPANS_PER_REQUEST);
+    let per_trace = SPANS_PER_REQUEST / TRACES_PER_REQUEST;
+    for (i, span) in request.resource_spans[0].scope_spans[0]
+        .spans
+        .iter_mut()
+        .enumerate()
+    {
+        let group = i as u64 / per_trace;
+        let mut id = first.to_be_bytes().to_vec();
+        id.extend_from_slice(&group.to_be_bytes());
+        span.trace_id = id;
+        if i as u64 % per_trace == 0 {
+            for (k, v) in [("user.id", "user-1"), ("session.id", "session-1")] {
+                span.attributes.push(KeyValue {
+                    key: k.into(),
+                    value: Some(AnyValue {
+                        value: Some(any_value::Value::StringValue(v.into())),
+                    }),
+                    ..Default::default()
+                });
+            }
+        } else {
+            span.parent_span_id = (first + (i as u64 / per_trace) * per_trace)
+                .to_be_bytes()
+                .to_vec();
+        }
+    }
+    request.encode_to_vec()
+}
+
+/// Current RSS of the process (`VmRSS`), MiB.
+fn rss_mib() -> f64 {
+    std::fs::read_to_string("/proc/self/status")
+        .unwrap_or_default()
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
+        .map_or(0.0, |kb| kb / 1024.0)
 }
 
 /// The upstream: answers 200, counts bytes.
@@ -170,8 +222,19 @@ struct Run {
 /// Sends `requests` exports from `SENDERS` threads to `url`; waits until `delivered()` reaches
 /// every span; measures CPU of the threads named `cpu_prefixes`.
 fn drive(url: &str, requests: u64, cpu_prefixes: &[&str], delivered: &dyn Fn() -> u64) -> Run {
+    drive_with(url, requests, cpu_prefixes, delivered, export)
+}
+
+/// [`drive`] with the exports `body(first span id)`.
+fn drive_with(
+    url: &str,
+    requests: u64,
+    cpu_prefixes: &[&str],
+    delivered: &dyn Fn() -> u64,
+    body: fn(u64) -> Vec<u8>,
+) -> Run {
     let bodies: Vec<Vec<u8>> = (0..requests)
-        .map(|r| export(r * SPANS_PER_REQUEST + 1))
+        .map(|r| body(r * SPANS_PER_REQUEST + 1))
         .collect();
     let bodies = Arc::new(bodies);
     let cpu_before = thread_cpu(cpu_prefixes);
@@ -246,6 +309,19 @@ enum Sink {
 }
 
 fn bridge_run(sink: Sink, fsync: &str, requests: u64) -> Run {
+    bridge_run_with(sink, fsync, requests, 0.0, export).0
+}
+
+/// A bridge run with the assembly window `window` (seconds, 0 off) and the exports `body`;
+/// also the most traces the assembly stage held at once, and the process's RSS then minus its
+/// RSS before the run (MiB).
+fn bridge_run_with(
+    sink: Sink,
+    fsync: &str,
+    requests: u64,
+    window: f64,
+    body: fn(u64) -> Vec<u8>,
+) -> (Run, u64, f64) {
     let name = match sink {
         Sink::Upstream(_) => "upstream",
         Sink::Local => "local",
@@ -268,6 +344,8 @@ fn bridge_run(sink: Sink, fsync: &str, requests: u64) -> Run {
     .expect("config");
     config.spool = dir.join("spool");
     config.db = dir.join("traces.db");
+    config.assemble_window_secs = window;
+    let rss_before = rss_mib();
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .thread_name("bridge-rt")
@@ -281,10 +359,21 @@ fn bridge_run(sink: Sink, fsync: &str, requests: u64) -> Run {
     let task = rt.spawn(bound.run(async {
         let _ = stop_rx.await;
     }));
+    let held = std::cell::Cell::new((0u64, 0.0f64));
     let run = match sink {
-        Sink::Upstream(_) => drive(&url, requests, &["bridge", "spool-appender"], &|| {
-            metrics.forwarded_items.load(Ordering::Relaxed)
-        }),
+        Sink::Upstream(_) => drive_with(
+            &url,
+            requests,
+            &["bridge", "spool-appender"],
+            &|| {
+                let now = metrics.assembly_held_traces.load(Ordering::Relaxed);
+                if now > held.get().0 {
+                    held.set((now, rss_mib() - rss_before));
+                }
+                metrics.forwarded_items.load(Ordering::Relaxed)
+            },
+            body,
+        ),
         Sink::Local => {
             // Done when the store holds every span as an observation (a second reader of the
             // same file, as the viewer is).
@@ -305,7 +394,8 @@ fn bridge_run(sink: Sink, fsync: &str, requests: u64) -> Run {
     let _ = stop_tx.send(());
     let _ = rt.block_on(task);
     let _ = std::fs::remove_dir_all(&dir);
-    run
+    let (max_held, rss_held) = held.get();
+    (run, max_held, rss_held)
 }
 
 fn main() {
@@ -345,6 +435,22 @@ fn main() {
     let interval = bridge_run(Sink::Upstream(upstream), "interval", requests);
     let always = bridge_run(Sink::Upstream(upstream), "always", requests);
     let local = bridge_run(Sink::Local, "interval", requests);
+    // Assembly off and on over the same exports (10 traces per request; the default 10 s
+    // window holds every trace of a run open at once).
+    let (off, _, _) = bridge_run_with(
+        Sink::Upstream(upstream),
+        "interval",
+        requests,
+        0.0,
+        export_many_traces,
+    );
+    let (on, held, rss_held) = bridge_run_with(
+        Sink::Upstream(upstream),
+        "interval",
+        requests,
+        10.0,
+        export_many_traces,
+    );
     println!(
         "{} requests x {SPANS_PER_REQUEST} spans, {SENDERS} sender threads, loopback, one process",
         requests
@@ -361,6 +467,14 @@ fn main() {
             "bridge --to local --fsync interval (spool, translate, store)",
             &local,
         ),
+        (
+            "bridge --fsync interval, 10 traces/request, --assemble-window 0",
+            &off,
+        ),
+        (
+            "bridge --fsync interval, 10 traces/request, --assemble-window 10 (spans/s include the window)",
+            &on,
+        ),
     ] {
         println!(
             "| {name} | {:.0} | {:.2} | {:.2}x | {:.2} | {:.2} | {:.0} |",
@@ -372,4 +486,8 @@ fn main() {
             r.rss_mib
         );
     }
+    println!(
+        "assembly on vs off (same exports): CPU per span {:.2}x; at most {held} traces held at once, process RSS then {rss_held:.0} MiB above its RSS before the run",
+        on.cpu_us_per_span / off.cpu_us_per_span
+    );
 }

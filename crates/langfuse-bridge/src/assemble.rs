@@ -477,17 +477,15 @@ impl Finisher {
         let mut all = before.clone();
         all.extend(events);
         let folded = langfuse_otel_core::fold::fold(&all);
-        let spans: Vec<Value> = langfuse_otel_core::legacy::spans(&folded)
+        let spans: Vec<_> = langfuse_otel_core::legacy::spans(&folded)
             .into_iter()
-            .filter(|s| s["spanId"].as_str().is_some_and(|id| touched.contains(id)))
+            .filter(|s| touched.contains(&s.span_id))
             .collect();
         let mut units = Vec::new();
         if !spans.is_empty() {
             let count = spans.len();
             units.push(Unit::Otlp {
-                body: langfuse_otel_core::legacy::export_request(spans)
-                    .to_string()
-                    .into_bytes(),
+                body: langfuse_otel_core::legacy::export_request(&spans).into_bytes(),
                 content_type: "application/json",
                 authorization: authorization.clone(),
                 spans: count,

@@ -366,9 +366,9 @@ pub fn legacy_units(events: &[IngestionEvent], authorization: Option<String>) ->
     let spans = langfuse_otel_core::legacy::spans(&folded);
     if !spans.is_empty() {
         let count = spans.len();
-        let export = langfuse_otel_core::legacy::export_request(spans);
+        let export = langfuse_otel_core::legacy::export_request(&spans);
         units.push(Unit::Otlp {
-            body: export.to_string().into_bytes(),
+            body: export.into_bytes(),
             content_type: "application/json",
             authorization: authorization.clone(),
             spans: count,

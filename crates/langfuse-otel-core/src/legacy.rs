@@ -64,7 +64,7 @@ use std::collections::HashMap;
 
 use serde_json::{Map, Value, json};
 
-use crate::fold::{Folded, ObservationRow, TraceRow};
+use crate::fold::{Folded, Json, ObservationRow, Text, TraceRow};
 use crate::keys;
 use crate::record::{EventBody, Level, Metadata, ObservationBody, ObservationType, TraceBody};
 use crate::span::SpanBatch;
@@ -72,7 +72,7 @@ use crate::time::{format_iso_millis, parse_date_lenient};
 use crate::translate::context::SpanContext;
 use crate::translate::metadata::{MetadataDomain, user_metadata};
 use crate::translate::{Compatibility, TranslateOptions, Translator, environment, trace};
-use crate::value::js_json_stringify;
+use crate::value::{js_json_stringify, write_json_string};
 
 /// The prefix of a trace span's id: `t-<traceId>`, as in Langfuse's v3 → v4 backfill.
 pub const TRACE_SPAN_PREFIX: &str = "t-";
@@ -85,9 +85,19 @@ pub fn trace_span_id(trace_id: &str) -> String {
     format!("{TRACE_SPAN_PREFIX}{trace_id}")
 }
 
+/// One span of the OTLP/JSON export, written as text.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct SpanJson {
+    /// The span id (`t-<traceId>` for a trace's span).
+    pub span_id: String,
+    /// The span object, as OTLP/JSON text.
+    pub json: String,
+}
+
 /// The OTLP/JSON spans of folded events (see the [module docs](self)): one per trace with a
 /// `trace-create`, then one per observation, in fold order.
-pub fn spans(folded: &Folded<'_>) -> Vec<Value> {
+pub fn spans(folded: &Folded<'_>) -> Vec<SpanJson> {
     let traces: HashMap<&str, &TraceRow<'_>> = folded
         .traces
         .iter()
@@ -119,57 +129,244 @@ pub fn spans(folded: &Folded<'_>) -> Vec<Value> {
     out
 }
 
-/// One OTLP/JSON export request (`{"resourceSpans": …}`) holding `spans`.
-pub fn export_request(spans: Vec<Value>) -> Value {
-    json!({
-        "resourceSpans": [{
-            "resource": {"attributes": []},
-            "scopeSpans": [{
-                "scope": {
-                    "name": crate::canonical::CANONICAL_SCOPE_NAME,
-                    "version": env!("CARGO_PKG_VERSION"),
-                    "attributes": [kv_str(crate::canonical::SOURCE_SCOPE_NAME, SOURCE_SCOPE)],
-                },
-                "spans": spans,
-            }],
-        }],
-    })
+/// One OTLP/JSON export request (`{"resourceSpans": …}`) holding `spans`, as text.
+pub fn export_request(spans: &[SpanJson]) -> String {
+    let mut out =
+        String::with_capacity(256 + spans.iter().map(|s| s.json.len() + 1).sum::<usize>());
+    out.push_str(
+        r#"{"resourceSpans":[{"resource":{"attributes":[]},"scopeSpans":[{"scope":{"name":"#,
+    );
+    write_json_string(&mut out, crate::canonical::CANONICAL_SCOPE_NAME);
+    out.push_str(r#","version":"#);
+    write_json_string(&mut out, env!("CARGO_PKG_VERSION"));
+    out.push_str(r#","attributes":["#);
+    let mut attrs = Attrs::new(&mut out);
+    attrs.string(crate::canonical::SOURCE_SCOPE_NAME, SOURCE_SCOPE);
+    out.push_str(r#"]},"spans":["#);
+    for (i, span) in spans.iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        out.push_str(&span.json);
+    }
+    out.push_str("]}]}]}");
+    out
 }
 
-fn trace_span(id: &str, row: &TraceRow<'_>, start_ms: Option<i64>) -> Value {
-    let mut attrs = Vec::with_capacity(12);
-    attrs.push(kv_str(keys::LANGFUSE_OBSERVATION_TYPE, "span"));
-    attrs.push(kv_str(keys::LANGFUSE_ENVIRONMENT, &row.environment));
-    if let Some(version) = &row.version {
-        attrs.push(kv_str(keys::LANGFUSE_VERSION, version));
+/// Writes OTLP/JSON `KeyValue`s, comma-separated.
+struct Attrs<'o> {
+    out: &'o mut String,
+    first: bool,
+}
+
+impl<'o> Attrs<'o> {
+    fn new(out: &'o mut String) -> Self {
+        Attrs { out, first: true }
     }
-    push_io(
-        &mut attrs,
-        keys::LANGFUSE_OBSERVATION_INPUT,
-        row.input.as_ref().map(|j| j.to_value()),
-    );
-    push_io(
-        &mut attrs,
-        keys::LANGFUSE_OBSERVATION_OUTPUT,
-        row.output.as_ref().map(|j| j.to_value()),
-    );
-    if let Some(metadata) = &row.metadata {
-        let value = metadata.to_value();
-        if value.as_object().is_some_and(|m| !m.is_empty()) {
-            attrs.push(kv_str(keys::LANGFUSE_TRACE_METADATA, &value.to_string()));
+
+    fn key(&mut self, key: &str) {
+        if !self.first {
+            self.out.push(',');
+        }
+        self.first = false;
+        self.out.push_str(r#"{"key":"#);
+        write_json_string(self.out, key);
+        self.out.push_str(r#","value":"#);
+    }
+
+    fn string(&mut self, key: &str, value: &str) {
+        self.key(key);
+        self.out.push_str(r#"{"stringValue":"#);
+        write_json_string(self.out, value);
+        self.out.push_str("}}");
+    }
+
+    fn boolean(&mut self, key: &str, value: bool) {
+        self.key(key);
+        self.out.push_str(if value {
+            r#"{"boolValue":true}}"#
+        } else {
+            r#"{"boolValue":false}}"#
+        });
+    }
+
+    fn int(&mut self, key: &str, value: i64) {
+        self.key(key);
+        self.out.push_str(r#"{"intValue":""#);
+        self.out.push_str(&value.to_string());
+        self.out.push_str(r#""}}"#);
+    }
+
+    fn strings(&mut self, key: &str, values: &[Text<'_>]) {
+        self.key(key);
+        self.out.push_str(r#"{"arrayValue":{"values":["#);
+        for (i, v) in values.iter().enumerate() {
+            if i > 0 {
+                self.out.push(',');
+            }
+            self.out.push_str(r#"{"stringValue":"#);
+            write_json_string(self.out, v);
+            self.out.push('}');
+        }
+        self.out.push_str("]}}}");
+    }
+
+    /// Input/output: strings, numbers, booleans and arrays of them as typed values, anything
+    /// else as its JSON text (the server never parses these attributes); `null` writes nothing.
+    fn io(&mut self, key: &str, value: Option<&Json<'_>>) {
+        let Some(json) = value else { return };
+        let owned;
+        let value: &Value = match json {
+            Json::Value(v) => v,
+            other => {
+                owned = other.to_value();
+                &owned
+            }
+        };
+        if value.is_null() {
+            return;
+        }
+        self.key(key);
+        if crate::canonical::is_otlp_representable(value) {
+            write_any(self.out, value);
+        } else {
+            self.out.push_str(r#"{"stringValue":"#);
+            write_json_string(self.out, &js_json_stringify(value));
+            self.out.push('}');
+        }
+        self.out.push('}');
+    }
+
+    /// A JSON object as its text (empty ones write nothing).
+    fn object_text(&mut self, key: &str, text: &str) {
+        if text == "{}" || text.is_empty() {
+            return;
+        }
+        self.string(key, text);
+    }
+}
+
+fn write_any(out: &mut String, value: &Value) {
+    match value {
+        Value::String(s) => {
+            out.push_str(r#"{"stringValue":"#);
+            write_json_string(out, s);
+            out.push('}');
+        }
+        Value::Bool(b) => out.push_str(if *b {
+            r#"{"boolValue":true}"#
+        } else {
+            r#"{"boolValue":false}"#
+        }),
+        Value::Number(n) => match n.as_i64() {
+            Some(i) => {
+                out.push_str(r#"{"intValue":""#);
+                out.push_str(&i.to_string());
+                out.push_str(r#""}"#);
+            }
+            None => {
+                out.push_str(r#"{"doubleValue":"#);
+                out.push_str(&n.as_f64().unwrap_or_default().to_string());
+                out.push('}');
+            }
+        },
+        Value::Array(items) => {
+            out.push_str(r#"{"arrayValue":{"values":["#);
+            for (i, item) in items.iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                write_any(out, item);
+            }
+            out.push_str("]}}");
+        }
+        other => {
+            out.push_str(r#"{"stringValue":"#);
+            write_json_string(out, &js_json_stringify(other));
+            out.push('}');
         }
     }
+}
+
+/// A JSON object field as text; `skip_null`: leave out `null` values (model parameters, where
+/// the attribute would turn them into the text `"null"`).
+fn object_text(map: &Map<String, Value>, skip_null: bool) -> String {
+    if skip_null && map.values().any(Value::is_null) {
+        let kept: Map<String, Value> = map
+            .iter()
+            .filter(|(_, v)| !v.is_null())
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        return js_json_stringify(&Value::Object(kept));
+    }
+    let mut out = String::new();
+    out.push('{');
+    for (i, (k, v)) in map.iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        write_json_string(&mut out, k);
+        out.push(':');
+        out.push_str(&js_json_stringify(v));
+    }
+    out.push('}');
+    out
+}
+
+/// The span object's head: ids, name, kind; `attributes` follow.
+fn span_head(out: &mut String, trace_id: &str, span_id: &str, parent: Option<&str>, name: &str) {
+    out.push_str(r#"{"traceId":"#);
+    write_json_string(out, trace_id);
+    out.push_str(r#","spanId":"#);
+    write_json_string(out, span_id);
+    if let Some(parent) = parent {
+        out.push_str(r#","parentSpanId":"#);
+        write_json_string(out, parent);
+    }
+    out.push_str(r#","name":"#);
+    write_json_string(out, name);
+    out.push_str(r#","kind":1"#);
+}
+
+fn span_times(out: &mut String, start_ms: Option<i64>, end_ms: Option<i64>) {
+    if let Some(start) = start_ms {
+        out.push_str(r#","startTimeUnixNano":""#);
+        out.push_str(&(i128::from(start) * 1_000_000).to_string());
+        out.push('"');
+    }
+    if let Some(end) = end_ms {
+        out.push_str(r#","endTimeUnixNano":""#);
+        out.push_str(&(i128::from(end) * 1_000_000).to_string());
+        out.push('"');
+    }
+}
+
+fn trace_span(id: &str, row: &TraceRow<'_>, start_ms: Option<i64>) -> SpanJson {
+    let span_id = trace_span_id(id);
+    let mut out = String::with_capacity(512);
+    span_head(
+        &mut out,
+        id,
+        &span_id,
+        None,
+        row.name.as_deref().unwrap_or_default(),
+    );
+    span_times(&mut out, start_ms, start_ms);
+    out.push_str(r#","attributes":["#);
+    let mut attrs = Attrs::new(&mut out);
+    attrs.string(keys::LANGFUSE_OBSERVATION_TYPE, "span");
+    attrs.string(keys::LANGFUSE_ENVIRONMENT, &row.environment);
+    if let Some(version) = &row.version {
+        attrs.string(keys::LANGFUSE_VERSION, version);
+    }
+    attrs.io(keys::LANGFUSE_OBSERVATION_INPUT, row.input.as_ref());
+    attrs.io(keys::LANGFUSE_OBSERVATION_OUTPUT, row.output.as_ref());
+    if let Some(metadata) = &row.metadata {
+        attrs.object_text(keys::LANGFUSE_TRACE_METADATA, &metadata.text());
+    }
     push_trace_attributes(&mut attrs, row);
-    let time = nanos(start_ms);
-    let mut span = json!({
-        "traceId": id,
-        "spanId": trace_span_id(id),
-        "name": row.name.as_deref().unwrap_or_default(),
-        "kind": 1,
-        "attributes": attrs,
-    });
-    set_times(&mut span, time.clone(), time);
-    span
+    out.push_str("]}");
+    SpanJson { span_id, json: out }
 }
 
 fn observation_span(
@@ -177,190 +374,106 @@ fn observation_span(
     trace_id: &str,
     obs: &ObservationRow<'_>,
     trace: Option<&TraceRow<'_>>,
-) -> Value {
+) -> SpanJson {
     let kind = obs.observation_type();
-    let mut attrs = Vec::with_capacity(20);
-    attrs.push(kv_str(keys::LANGFUSE_OBSERVATION_TYPE, kind.as_str()));
-    attrs.push(kv_str(keys::LANGFUSE_ENVIRONMENT, &obs.environment));
-    attrs.push(kv_str(keys::LANGFUSE_OBSERVATION_LEVEL, &obs.level));
-    if let Some(message) = &obs.status_message {
-        attrs.push(kv_str(keys::LANGFUSE_OBSERVATION_STATUS_MESSAGE, message));
-    }
-    if let Some(version) = &obs.version {
-        attrs.push(kv_str(keys::LANGFUSE_VERSION, version));
-    }
-    push_io(
-        &mut attrs,
-        keys::LANGFUSE_OBSERVATION_INPUT,
-        obs.input.as_ref().map(|j| j.to_value()),
-    );
-    push_io(
-        &mut attrs,
-        keys::LANGFUSE_OBSERVATION_OUTPUT,
-        obs.output.as_ref().map(|j| j.to_value()),
-    );
-    if let Some(metadata) = &obs.metadata {
-        let value = metadata.to_value();
-        if value.as_object().is_some_and(|m| !m.is_empty()) {
-            attrs.push(kv_str(
-                keys::LANGFUSE_OBSERVATION_METADATA,
-                &value.to_string(),
-            ));
-        }
-    }
-    if kind.is_generation_like() {
-        if let Some(model) = &obs.model {
-            attrs.push(kv_str(keys::LANGFUSE_OBSERVATION_MODEL_NAME, model));
-        }
-        push_object(
-            &mut attrs,
-            keys::LANGFUSE_OBSERVATION_MODEL_PARAMETERS,
-            obs.model_parameters.as_deref(),
-            true,
-        );
-        push_object(
-            &mut attrs,
-            keys::LANGFUSE_OBSERVATION_USAGE_DETAILS,
-            obs.usage_details.as_deref(),
-            false,
-        );
-        push_object(
-            &mut attrs,
-            keys::LANGFUSE_OBSERVATION_COST_DETAILS,
-            obs.cost_details.as_deref(),
-            false,
-        );
-        if let Some(start) = &obs.completion_start_time {
-            attrs.push(kv_str(
-                keys::LANGFUSE_OBSERVATION_COMPLETION_START_TIME,
-                start,
-            ));
-        }
-        if kind == ObservationType::Generation
-            && let (Some(name), Some(version)) = (&obs.prompt_name, obs.prompt_version)
-        {
-            attrs.push(kv_str(keys::LANGFUSE_OBSERVATION_PROMPT_NAME, name));
-            attrs.push(json!({"key": keys::LANGFUSE_OBSERVATION_PROMPT_VERSION,
-                "value": {"intValue": version.to_string()}}));
-        }
-    }
     let parent = match (&obs.parent_observation_id, trace) {
         (Some(parent), _) => Some(parent.to_string()),
         (None, Some(_)) => Some(trace_span_id(trace_id)),
         (None, None) => None,
     };
+    let end = if kind == ObservationType::Event {
+        obs.start_ms
+    } else {
+        obs.end_ms.or(obs.start_ms)
+    };
+    let mut out = String::with_capacity(1024);
+    span_head(
+        &mut out,
+        trace_id,
+        id,
+        parent.as_deref(),
+        obs.name.as_deref().unwrap_or_default(),
+    );
+    span_times(&mut out, obs.start_ms, end);
+    if obs.level == Level::Error.as_str() {
+        out.push_str(r#","status":{"code":2,"message":"#);
+        write_json_string(&mut out, obs.status_message.as_deref().unwrap_or_default());
+        out.push('}');
+    }
+    out.push_str(r#","attributes":["#);
+    let mut attrs = Attrs::new(&mut out);
+    attrs.string(keys::LANGFUSE_OBSERVATION_TYPE, kind.as_str());
+    attrs.string(keys::LANGFUSE_ENVIRONMENT, &obs.environment);
+    attrs.string(keys::LANGFUSE_OBSERVATION_LEVEL, &obs.level);
+    if let Some(message) = &obs.status_message {
+        attrs.string(keys::LANGFUSE_OBSERVATION_STATUS_MESSAGE, message);
+    }
+    if let Some(version) = &obs.version {
+        attrs.string(keys::LANGFUSE_VERSION, version);
+    }
+    attrs.io(keys::LANGFUSE_OBSERVATION_INPUT, obs.input.as_ref());
+    attrs.io(keys::LANGFUSE_OBSERVATION_OUTPUT, obs.output.as_ref());
+    if let Some(metadata) = &obs.metadata {
+        attrs.object_text(keys::LANGFUSE_OBSERVATION_METADATA, &metadata.text());
+    }
+    if kind.is_generation_like() {
+        if let Some(model) = &obs.model {
+            attrs.string(keys::LANGFUSE_OBSERVATION_MODEL_NAME, model);
+        }
+        if let Some(params) = &obs.model_parameters {
+            attrs.object_text(
+                keys::LANGFUSE_OBSERVATION_MODEL_PARAMETERS,
+                &object_text(params, true),
+            );
+        }
+        if let Some(usage) = &obs.usage_details {
+            attrs.object_text(
+                keys::LANGFUSE_OBSERVATION_USAGE_DETAILS,
+                &object_text(usage, false),
+            );
+        }
+        if let Some(cost) = &obs.cost_details {
+            attrs.object_text(
+                keys::LANGFUSE_OBSERVATION_COST_DETAILS,
+                &object_text(cost, false),
+            );
+        }
+        if let Some(start) = &obs.completion_start_time {
+            attrs.string(keys::LANGFUSE_OBSERVATION_COMPLETION_START_TIME, start);
+        }
+        if kind == ObservationType::Generation
+            && let (Some(name), Some(version)) = (&obs.prompt_name, obs.prompt_version)
+        {
+            attrs.string(keys::LANGFUSE_OBSERVATION_PROMPT_NAME, name);
+            attrs.int(keys::LANGFUSE_OBSERVATION_PROMPT_VERSION, version);
+        }
+    }
     if let Some(trace) = trace {
         push_trace_attributes(&mut attrs, trace);
     }
-    let start = nanos(obs.start_ms);
-    let end = if kind == ObservationType::Event {
-        start.clone()
-    } else {
-        nanos(obs.end_ms).or_else(|| start.clone())
-    };
-    let mut span = json!({
-        "traceId": trace_id,
-        "spanId": id,
-        "name": obs.name.as_deref().unwrap_or_default(),
-        "kind": 1,
-        "attributes": attrs,
-    });
-    if let Some(parent) = parent {
-        span["parentSpanId"] = Value::String(parent);
+    out.push_str("]}");
+    SpanJson {
+        span_id: id.to_owned(),
+        json: out,
     }
-    set_times(&mut span, start, end);
-    if obs.level == Level::Error.as_str() {
-        span["status"] =
-            json!({"code": 2, "message": obs.status_message.as_deref().unwrap_or_default()});
-    }
-    span
 }
 
-fn push_trace_attributes(attrs: &mut Vec<Value>, trace: &TraceRow<'_>) {
+fn push_trace_attributes(attrs: &mut Attrs<'_>, trace: &TraceRow<'_>) {
     if let Some(name) = &trace.name {
-        attrs.push(kv_str(keys::LANGFUSE_TRACE_NAME, name));
+        attrs.string(keys::LANGFUSE_TRACE_NAME, name);
     }
     if let Some(user) = &trace.user_id {
-        attrs.push(kv_str(keys::LANGFUSE_USER_ID, user));
+        attrs.string(keys::LANGFUSE_USER_ID, user);
     }
     if let Some(session) = &trace.session_id {
-        attrs.push(kv_str(keys::LANGFUSE_SESSION_ID, session));
+        attrs.string(keys::LANGFUSE_SESSION_ID, session);
     }
     if !trace.tags.is_empty() {
-        let values: Vec<Value> = trace
-            .tags
-            .iter()
-            .map(|t| json!({"stringValue": t}))
-            .collect();
-        attrs.push(json!({"key": keys::LANGFUSE_TRACE_TAGS,
-            "value": {"arrayValue": {"values": values}}}));
+        attrs.strings(keys::LANGFUSE_TRACE_TAGS, &trace.tags);
     }
-    attrs.push(json!({"key": keys::LANGFUSE_TRACE_PUBLIC, "value": {"boolValue": trace.public}}));
+    attrs.boolean(keys::LANGFUSE_TRACE_PUBLIC, trace.public);
     if let Some(release) = &trace.release {
-        attrs.push(kv_str(keys::LANGFUSE_RELEASE, release));
-    }
-}
-
-fn kv_str(key: &str, value: &str) -> Value {
-    json!({"key": key, "value": {"stringValue": value}})
-}
-
-/// Input/output: strings, numbers, booleans and arrays of them as typed values, anything else
-/// as its JSON text (the server never parses these attributes); `null` writes nothing.
-fn push_io(attrs: &mut Vec<Value>, key: &str, value: Option<Value>) {
-    let Some(value) = value else { return };
-    let any = match &value {
-        Value::Null => return,
-        v if crate::canonical::is_otlp_representable(v) => any_json(v),
-        other => json!({"stringValue": js_json_stringify(other)}),
-    };
-    attrs.push(json!({"key": key, "value": any}));
-}
-
-fn any_json(value: &Value) -> Value {
-    match value {
-        Value::String(s) => json!({"stringValue": s}),
-        Value::Bool(b) => json!({"boolValue": b}),
-        Value::Number(n) => match n.as_i64() {
-            Some(i) => json!({"intValue": i.to_string()}),
-            None => json!({"doubleValue": n.as_f64().unwrap_or_default()}),
-        },
-        Value::Array(items) => {
-            json!({"arrayValue": {"values": items.iter().map(any_json).collect::<Vec<_>>()}})
-        }
-        other => json!({"stringValue": js_json_stringify(other)}),
-    }
-}
-
-/// An object as JSON text; `skip_null`: leave out `null` values (model parameters, where the
-/// attribute would turn them into the text `"null"`).
-fn push_object(
-    attrs: &mut Vec<Value>,
-    key: &str,
-    map: Option<&Map<String, Value>>,
-    skip_null: bool,
-) {
-    let Some(map) = map else { return };
-    let map: Map<String, Value> = map
-        .iter()
-        .filter(|(_, v)| !(skip_null && v.is_null()))
-        .map(|(k, v)| (k.clone(), v.clone()))
-        .collect();
-    if !map.is_empty() {
-        attrs.push(kv_str(key, &Value::Object(map).to_string()));
-    }
-}
-
-fn nanos(ms: Option<i64>) -> Option<String> {
-    ms.map(|ms| (i128::from(ms) * 1_000_000).to_string())
-}
-
-fn set_times(span: &mut Value, start: Option<String>, end: Option<String>) {
-    if let Some(start) = start {
-        span["startTimeUnixNano"] = Value::String(start);
-    }
-    if let Some(end) = end {
-        span["endTimeUnixNano"] = Value::String(end);
+        attrs.string(keys::LANGFUSE_RELEASE, release);
     }
 }
 
@@ -712,9 +825,9 @@ mod tests {
     fn converted_spans_read_back_as_the_fold_of_the_same_events() {
         let events = events();
         let folded = fold(&events);
-        let export = export_request(spans(&folded));
+        let export = export_request(&spans(&folded));
         // Through the wire form, as the bridge sends it.
-        let bytes = serde_json::to_vec(&export).unwrap();
+        let bytes = export.into_bytes();
         let batch = otlp::decode_json(&bytes).unwrap();
         let rows = v4_rows(&batch);
         assert_eq!(rows.len(), folded.traces.len() + folded.observations.len());
@@ -805,7 +918,10 @@ mod tests {
     fn roots_hang_off_the_trace_span_and_ids_are_kept() {
         let events = events();
         let folded = fold(&events);
-        let spans = spans(&folded);
+        let spans: Vec<Value> = spans(&folded)
+            .iter()
+            .map(|s| serde_json::from_str(&s.json).unwrap())
+            .collect();
         let by_id = |id: &str| spans.iter().find(|s| s["spanId"] == id).unwrap();
         assert!(by_id("t-trace-1").get("parentSpanId").is_none());
         assert_eq!(by_id("span-1")["parentSpanId"], "t-trace-1");
