@@ -2,7 +2,7 @@
 //!
 //! | sink shape | OTLP records | ingestion batches | scores |
 //! |---|---|---|---|
-//! | [`Shape::Langfuse`] | OTLP (as received, or canonical) | ingestion events as sent | scores |
+//! | [`Shape::Langfuse`] | OTLP (as received, or canonical; through the [assembly stage](crate::assemble) when its window is on) | folded and converted for Langfuse v4: OTLP/JSON spans and scores ([`legacy_units`]) | scores |
 //! | [`Shape::Events`] (`--to ingestion`, a local store) | translated events (one [`Translator`] for the bridge: the seen-trace set spans requests) | ingestion events as sent | `score-create` events, the score objects unchanged |
 //! | [`Shape::OtlpOnly`] (a collector) | OTLP as received | dead-lettered, counted | dead-lettered, counted |
 //!
