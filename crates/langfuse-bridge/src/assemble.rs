@@ -21,7 +21,7 @@ use std::time::{Duration, Instant};
 
 use langfuse_otel_core::keys;
 use langfuse_otel_core::record::{EventBody, IngestionEvent};
-use langfuse_otel_core::translate::{TraceLevel, trace_levels};
+use langfuse_otel_core::translate::{TraceLevel, trace_levels_of_request};
 use langfuse_otel_core::{OtlpMode, otlp};
 use langfuse_spool::{RecordKind, SpoolRecord};
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
@@ -55,16 +55,6 @@ pub struct Emitted<T> {
     pub parts: Vec<Part<T>>,
     /// Emitted before its window ended because the bound on held traces was reached.
     pub early: bool,
-}
-
-impl<T> Emitted<T> {
-    /// The spool sequences of its parts (sorted, distinct).
-    pub fn sequences(&self) -> Vec<u64> {
-        let mut s: Vec<u64> = self.parts.iter().map(|p| p.sequence).collect();
-        s.sort_unstable();
-        s.dedup();
-        s
-    }
 }
 
 #[derive(Debug)]
@@ -189,14 +179,15 @@ impl<T> Assembler<T> {
         self.quiet.first().map(|(last, _, _)| *last + self.window)
     }
 
-    /// Releases the parts of an emitted trace once the destination took it (or it went to the
-    /// dead-letter file): their records no longer hold the cursor back.
-    pub fn release(&mut self, emitted: &Emitted<T>) {
-        for part in &emitted.parts {
-            if let Some(n) = self.pending.get_mut(&part.sequence) {
+    /// Releases the parts of emitted traces once the destination took them (or they went to
+    /// the dead-letter file), by their record sequences (one entry per part): those records
+    /// no longer hold the cursor back.
+    pub fn release_sequences(&mut self, sequences: &[u64]) {
+        for sequence in sequences {
+            if let Some(n) = self.pending.get_mut(sequence) {
                 *n -= 1;
                 if *n == 0 {
-                    self.pending.remove(&part.sequence);
+                    self.pending.remove(sequence);
                 }
             }
         }
@@ -406,8 +397,7 @@ impl Finisher {
             }
         }
         let mut request = ExportTraceServiceRequest { resource_spans };
-        let batch = otlp::batch_from_request(request.clone());
-        let levels = trace_levels(&batch);
+        let levels = trace_levels_of_request(&request);
         let roots: Vec<bool> = request
             .resource_spans
             .iter()
@@ -628,6 +618,11 @@ mod tests {
         Instant::now()
     }
 
+    fn release<T>(a: &mut Assembler<T>, emitted: &Emitted<T>) {
+        let sequences: Vec<u64> = emitted.parts.iter().map(|p| p.sequence).collect();
+        a.release_sequences(&sequences);
+    }
+
     #[test]
     fn a_trace_is_emitted_once_after_it_is_quiet_for_the_window() {
         let start = t0();
@@ -663,10 +658,10 @@ mod tests {
         assert_eq!(due.len(), 1, "t1 quiet since 1 s");
         // Emitted but not delivered yet: still holds the cursor.
         assert_eq!(a.low_water(), Some(1));
-        a.release(&due[0]);
+        release(&mut a, &due[0]);
         assert_eq!(a.low_water(), Some(2), "record 2 (t2) is still held");
         let rest = a.drain();
-        a.release(&rest[0]);
+        release(&mut a, &rest[0]);
         assert_eq!(a.low_water(), None);
     }
 

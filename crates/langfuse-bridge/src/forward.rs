@@ -301,11 +301,25 @@ impl Forwarder {
                 Some(_) => assembly.assembler.drain(),
                 None => assembly.assembler.due(now),
             });
-            for trace in &emitted {
+            // Emitted traces go out together: their units merged into as few requests as the
+            // credentials and the size bound allow.
+            let mut released: Vec<u64> = Vec::new();
+            let mut emitted_units: Vec<crate::shape::Unit> = Vec::new();
+            let mut emitted_max = 0;
+            for trace in emitted.drain(..) {
                 let auth = trace.parts.first().and_then(|p| p.item.0.clone());
-                let pieces: Vec<Piece> = trace.parts.iter().map(|p| p.item.1.clone()).collect();
-                let units = assembly.finisher.finish(&trace.trace, auth, pieces);
-                ready.push((trace.sequences(), units));
+                let mut pieces: Vec<Piece> = Vec::with_capacity(trace.parts.len());
+                for part in trace.parts {
+                    released.push(part.sequence);
+                    emitted_max = emitted_max.max(part.sequence);
+                    pieces.push(part.item.1);
+                }
+                for unit in assembly.finisher.finish(&trace.trace, auth, pieces) {
+                    crate::shape::push_unit(&mut emitted_units, unit);
+                }
+            }
+            if !emitted_units.is_empty() {
+                ready.push((vec![emitted_max], emitted_units));
             }
             metrics
                 .assembly_held_traces
@@ -336,9 +350,7 @@ impl Forwarder {
             if !refused.is_empty() && !self.dead_letter(runtime, &refused, (first, last_read)) {
                 break;
             }
-            for trace in &emitted {
-                assembly.assembler.release(trace);
-            }
+            assembly.assembler.release_sequences(&released);
             let commit = assembly
                 .assembler
                 .low_water()

@@ -417,6 +417,33 @@ pub fn stable_id(key: &str) -> String {
     langfuse_otel_transport::uuid_string(&((u128::from(hi) << 64) | u128::from(lo)).to_be_bytes())
 }
 
+/// Appends `unit`, merged into the last unit when both are protobuf exports or score lists of
+/// the same credentials (within [`MAX_BYTES`] for exports).
+pub(crate) fn push_unit(units: &mut Vec<Unit>, unit: Unit) {
+    match unit {
+        Unit::Otlp {
+            body,
+            content_type: "application/x-protobuf",
+            authorization,
+            spans,
+        } => push_protobuf(units, body, authorization, spans),
+        Unit::Scores {
+            scores,
+            authorization,
+        } => match units.last_mut() {
+            Some(Unit::Scores {
+                scores: s,
+                authorization: a,
+            }) if *a == authorization => s.extend(scores),
+            _ => units.push(Unit::Scores {
+                scores,
+                authorization,
+            }),
+        },
+        other => units.push(other),
+    }
+}
+
 fn push_protobuf(units: &mut Vec<Unit>, body: Vec<u8>, auth: Option<String>, spans: usize) {
     // Concatenated protobuf messages merge: two exports appended are one export holding the
     // resource spans of both.

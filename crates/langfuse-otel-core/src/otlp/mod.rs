@@ -22,6 +22,10 @@ mod sdk;
 
 pub use self::json::{any_value as json_any_value, batch_from_json, decode_json};
 pub use self::proto::{batch_from_request, decode_protobuf};
+/// The proto attribute helpers the trace-level reader uses.
+pub(crate) mod proto_attrs {
+    pub(crate) use super::proto::trace_level_attributes;
+}
 pub use self::screen::{Rejected, Screened, screen, screen_request};
 pub use self::sdk::batch_from_span_data;
 pub(crate) use self::sdk::value as sdk_value;

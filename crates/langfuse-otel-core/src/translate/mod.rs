@@ -83,7 +83,7 @@ use self::facts::{SpanFacts, io_field};
 use self::generation::GenerationFields;
 use self::metadata::SharedMetadata;
 pub use self::seen::SeenTraces;
-pub use self::trace::{TraceLevel, trace_levels};
+pub use self::trace::{TraceLevel, trace_levels, trace_levels_of_request};
 use crate::record::{EventBody, IngestionEvent, ObservationBody, ObservationType};
 use crate::span::{Scope, SpanBatch};
 use crate::time::format_iso_millis;
