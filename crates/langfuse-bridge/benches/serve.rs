@@ -64,7 +64,7 @@ fn export_many_traces(first: u64) -> Vec<u8> {
         let mut id = first.to_be_bytes().to_vec();
         id.extend_from_slice(&group.to_be_bytes());
         span.trace_id = id;
-        if i as u64 % per_trace == 0 {
+        if (i as u64).is_multiple_of(per_trace) {
             for (k, v) in [("user.id", "user-1"), ("session.id", "session-1")] {
                 span.attributes.push(KeyValue {
                     key: k.into(),

@@ -348,7 +348,7 @@ impl LangfuseExporterBuilder {
             } => {
                 let mut headers = config::langfuse_headers(&public_key, &secret_key);
                 headers.extend(self.headers.clone());
-                Transport::Ingestion(IngestionTransport::new(
+                Transport::Ingestion(Box::new(IngestionTransport::new(
                     http(
                         format!("{base_url}{LANGFUSE_INGESTION_PATH}"),
                         headers.clone(),
@@ -357,7 +357,7 @@ impl LangfuseExporterBuilder {
                     compression,
                     self.max_ingestion_batch_bytes
                         .unwrap_or(crate::ingestion::MAX_BATCH_BYTES),
-                ))
+                )))
             }
             DestinationConfig::Otlp {
                 endpoint,

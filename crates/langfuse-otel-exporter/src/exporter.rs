@@ -40,7 +40,7 @@ pub(crate) enum Transport {
     },
     #[cfg(feature = "grpc")]
     Grpc(langfuse_otel_transport::GrpcSender),
-    Ingestion(IngestionTransport),
+    Ingestion(Box<IngestionTransport>),
     File(Arc<FileSink>),
 }
 
