@@ -197,6 +197,12 @@ pub(crate) fn open(
         segments.remove(&first);
         let _ = fs.remove(&segment_path(&dir, first));
     }
+    // The reused segment may have been created by an append that failed before syncing the
+    // directory: its entry must be durable before an append to it is acknowledged.
+    if config.fsync != FsyncPolicy::Never {
+        fs.sync_dir(&dir.join(SEGMENTS))
+            .map_err(|e| io_err("cannot sync the segment directory", e))?;
+    }
 
     let shared = Shared {
         writer: Mutex::new(WriterState {

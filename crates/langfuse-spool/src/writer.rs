@@ -65,8 +65,12 @@ pub(crate) fn append(shared: &Shared, records: &[NewRecord]) -> Result<Vec<u64>,
         .get(&active_first)
         .map_or(0, |m| m.bytes);
     if let Err(e) = file.append(&w.scratch) {
-        // Leave no partial frame behind (a full disk must not tear the segment).
+        // Leave no partial frame behind (a full disk must not tear the segment), not even
+        // after a crash: the part written may reach the disk, so the cut must too.
         let _ = file.set_len(before);
+        if config.fsync == FsyncPolicy::Always {
+            let _ = file.sync_data();
+        }
         return Err(SpoolError::from_io("cannot write a segment", e));
     }
     w.data_dirty = true;
