@@ -51,6 +51,19 @@
 //! them). Sequences are never reused: appends continue after the highest sequence any file
 //! mentions.
 //!
+//! **Code.** One module per part; none imports a module that imports it back:
+//!
+//! | module | part |
+//! |---|---|
+//! | `writer` | appends: frames, one write, group commit sync, rotation, cutting a refused append |
+//! | `recovery` | opening: directories, scan of every segment, torn tails cut, damage counted; [`inspect`] |
+//! | `reader` | [`SpoolReader`]: reading in order, skipping damage |
+//! | `cursors` | cursor files, commits, garbage collection |
+//! | `spool` | [`Spool`], the handle that ties them together |
+//! | `state` | what they share: file layout, index, writer state |
+//! | `fs` | file access behind a trait (`std::fs` here; a simulated disk with crashes and `ENOSPC` in the tests) |
+//! | `frame`, `scan`, `slots`, `record` | frames, damage search, two-slot files, the on-disk messages |
+//!
 //! ```
 //! use langfuse_spool::{FsyncPolicy, NewRecord, RecordKind, Spool, SpoolConfig};
 //!
