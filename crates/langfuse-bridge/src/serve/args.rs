@@ -5,7 +5,8 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use super::config::{
-    ConfigError, ConnectionArgs, Destination, ExposureArgs, LogFormat, OtlpMode, ServeConfig,
+    ConfigError, ConnectionArgs, Destination, ExposureArgs, KeyArgs, LogFormat, OtlpMode,
+    ServeConfig,
 };
 use crate::logging::init_logging;
 use langfuse_otel_core::translate::Compatibility;
@@ -34,17 +35,9 @@ pub struct ServeArgs {
     /// What `--to langfuse` sends: passthrough (spans as received) or canonical.
     #[arg(long, value_name = "MODE", env = "LANGFUSE_BRIDGE_OTLP_MODE")]
     pub otlp_mode: Option<OtlpMode>,
-    /// Langfuse public key (with the secret key, clients must present these keys).
-    #[arg(long, value_name = "KEY", env = "LANGFUSE_PUBLIC_KEY")]
-    pub public_key: Option<String>,
-    /// Langfuse secret key.
-    #[arg(
-        long,
-        value_name = "KEY",
-        env = "LANGFUSE_SECRET_KEY",
-        hide_env_values = true
-    )]
-    pub secret_key: Option<String>,
+    /// The keys clients must present, and forwarding uses.
+    #[command(flatten)]
+    pub keys: KeyArgs,
     /// Spool directory [default: ./langfuse-bridge-spool].
     #[arg(long, value_name = "DIR", env = "LANGFUSE_BRIDGE_SPOOL")]
     pub spool: Option<PathBuf>,
@@ -98,9 +91,11 @@ impl ServeArgs {
     pub fn to_config(&self) -> Result<ServeConfig, ConfigError> {
         let mut config = match &self.config {
             Some(path) => {
-                let text = std::fs::read_to_string(path).map_err(|e| {
-                    ConfigError::Invalid(format!("cannot read '{}': {e}", path.display()))
-                })?;
+                let text =
+                    std::fs::read_to_string(path).map_err(|source| ConfigError::ReadFile {
+                        path: path.clone(),
+                        source,
+                    })?;
                 ServeConfig::from_toml(&text)?
             }
             None => ServeConfig::default(),
@@ -120,8 +115,6 @@ impl ServeArgs {
             http => http,
             upstream => upstream,
             otlp_mode => otlp_mode,
-            public_key => public_key,
-            secret_key => secret_key,
             spool => spool,
             fsync => fsync,
             spool_max_bytes => spool_max_bytes,
@@ -132,6 +125,12 @@ impl ServeArgs {
             log_format => log_format,
             db => db,
         );
+        if let Some(public_key) = &self.keys.public_key {
+            config.public_key = Some(public_key.clone());
+        }
+        if let Some(secret_key) = &self.keys.secret_key {
+            config.secret_key = Some(secret_key.expose().to_owned());
+        }
         if self.log_level.is_some() {
             config.log_level.clone_from(&self.log_level);
         }

@@ -113,8 +113,8 @@ impl Bridge {
         let mut viewer = None;
         config.validate()?;
         let destination: Box<dyn Sink> = if config.destination()? == config::Destination::Local {
-            let store = langfuse_local::Store::open(&config.db)
-                .map_err(|e| ServeError::Config(config::ConfigError::Invalid(e.to_string())))?;
+            let store =
+                langfuse_local::Store::open(&config.db).map_err(config::ConfigError::from)?;
             viewer = Some(store.clone());
             Box::new(sinks::LocalSink::new(store))
         } else {

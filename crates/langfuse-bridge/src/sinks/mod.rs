@@ -44,8 +44,8 @@ pub use self::local::LocalSink;
 use self::otlp::{OtlpSink, OtlpTarget};
 use self::upstream::retry_policy;
 
-fn build_err(e: impl std::fmt::Display) -> ConfigError {
-    ConfigError::Invalid(format!("cannot set up the upstream: {e}"))
+fn build_err(e: langfuse_otel_transport::TransportError) -> ConfigError {
+    ConfigError::Upstream(e)
 }
 
 fn fixed_headers(config: &ServeConfig) -> Result<Vec<(String, Secret)>, ConfigError> {

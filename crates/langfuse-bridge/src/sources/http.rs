@@ -17,6 +17,7 @@ use serde_json::{Value, json};
 use super::receive::{self, ReceiveError};
 use super::receiver::{Receiver, now_ms};
 use crate::metrics::Endpoint;
+use langfuse_local::viewer::json_response;
 use langfuse_spool::RecordKind;
 
 /// The routes, over the shared receiver state.
@@ -33,16 +34,6 @@ pub fn router(state: Arc<Receiver>) -> Router {
 
 fn header_str(headers: &HeaderMap, name: header::HeaderName) -> Option<&str> {
     headers.get(name).and_then(|v| v.to_str().ok())
-}
-
-/// `value` as a JSON answer with `status` (`null` if it cannot be serialized, which a
-/// [`Value`] always can).
-pub(crate) fn json_response<T: serde::Serialize + ?Sized>(
-    status: StatusCode,
-    value: &T,
-) -> Response {
-    let body = serde_json::to_vec(value).unwrap_or_else(|_| b"null".to_vec());
-    (status, [(header::CONTENT_TYPE, "application/json")], body).into_response()
 }
 
 fn error_response(state: &Receiver, e: &ReceiveError) -> Response {
