@@ -42,9 +42,11 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod agents;
 pub mod canonical;
 pub mod conventions;
 pub mod keys;
+pub mod log;
 pub mod otlp;
 pub mod record;
 pub mod span;
