@@ -98,12 +98,28 @@ impl Forwarder {
             max_backoff: Duration::from_secs(5),
             jitter: 0.1,
         });
+        // The last sequence read (everything up to it is delivered or held by the coding-agent
+        // stage).
+        let mut read_upto = self.reader.committed();
         loop {
             self.update_gauges();
             let stop_at = self.control.deadline();
             if let Some(deadline) = stop_at
                 && (!self.reader.has_more() || Instant::now() >= deadline)
             {
+                // Held coding-agent turns go out now, ready or not.
+                if self.shaper.holds_turns() {
+                    let (units, refused) = self.shaper.turns(now_ms(), true);
+                    if self.deliver(
+                        runtime,
+                        &mut backoff,
+                        units,
+                        refused,
+                        (read_upto, read_upto),
+                    ) {
+                        self.commit(read_upto);
+                    }
+                }
                 break;
             }
             let records = match self.reader.read(MAX_RECORDS, MAX_BYTES) {
@@ -115,14 +131,33 @@ impl Forwarder {
                 }
             };
             if records.is_empty() {
-                metrics.oldest_pending_ms.store(0, Ordering::Relaxed);
+                if self.shaper.holds_turns() {
+                    // Turns that became quiet while nothing new arrived.
+                    let (units, refused) = self.shaper.turns(now_ms(), false);
+                    if !units.is_empty() || !refused.is_empty() {
+                        if !self.deliver(
+                            runtime,
+                            &mut backoff,
+                            units,
+                            refused,
+                            (read_upto, read_upto),
+                        ) {
+                            break;
+                        }
+                        self.commit(read_upto);
+                    }
+                } else {
+                    metrics.oldest_pending_ms.store(0, Ordering::Relaxed);
+                }
                 let control = Arc::clone(&self.control);
                 let reader = &self.reader;
+                // While turns are held, look again soon: they go out when quiet.
+                let idle = if self.shaper.holds_turns() { 200 } else { 500 };
                 runtime.block_on(async {
                     tokio::select! {
                         () = reader.wait() => {}
                         () = control.wake.notified() => {}
-                        () = tokio::time::sleep(Duration::from_millis(500)) => {}
+                        () = tokio::time::sleep(Duration::from_millis(idle)) => {}
                     }
                 });
                 continue;
@@ -135,65 +170,96 @@ impl Forwarder {
                 tracing::warn!(error = %e, "cannot record the in-flight mark");
             }
             let first = records.first().map_or(0, |r| r.sequence);
-            let (units, mut refused) = self.shaper.prepare(&records, now_ms());
+            let (units, refused) = self.shaper.prepare(&records, now_ms());
             drop(records);
-            let unsupported: usize = refused.iter().map(|r| r.items).sum();
-            if unsupported > 0 {
-                metrics.dropped("unsupported_by_destination", unsupported as u64);
+            if !self.deliver(runtime, &mut backoff, units, refused, (first, last)) {
+                break;
             }
-            let mut completed = true;
-            'units: for mut unit in units {
-                loop {
-                    let stop_at = self.control.deadline();
-                    let mut deadline = Instant::now() + self.send_timeout;
-                    if let Some(stop) = stop_at {
-                        deadline = deadline.min(stop);
+            read_upto = last;
+            self.commit(last);
+        }
+        self.update_gauges();
+    }
+
+    /// Commits the cursor up to `sequence`, but below the first record whose coding-agent
+    /// items are still held (their turns are not delivered yet).
+    fn commit(&mut self, sequence: u64) {
+        let to = match self.shaper.held_from() {
+            Some(held) => sequence.min(held.saturating_sub(1)),
+            None => sequence,
+        };
+        if let Err(e) = self.reader.commit(to) {
+            tracing::error!(error = %e, "cannot commit the cursor");
+        }
+    }
+
+    /// Sends units until each is accepted or refused for good, and writes what is refused to
+    /// the dead-letter file; `false` when stopped first (nothing may be committed then).
+    fn deliver(
+        &mut self,
+        runtime: &tokio::runtime::Runtime,
+        backoff: &mut RoundBackoff,
+        units: Vec<crate::shape::Unit>,
+        mut refused: Vec<Refusal>,
+        (first, last): (u64, u64),
+    ) -> bool {
+        let metrics = Arc::clone(&self.metrics);
+        let counts = self.shaper.take_agent_counts();
+        metrics
+            .agent_turns
+            .fetch_add(counts.turns, Ordering::Relaxed);
+        if counts.logs_without_trace > 0 {
+            metrics.dropped("logs_without_trace", counts.logs_without_trace);
+        }
+        if counts.agent_outside_turns > 0 {
+            metrics.dropped("agent_outside_turns", counts.agent_outside_turns);
+        }
+        let unsupported: usize = refused.iter().map(|r| r.items).sum();
+        if unsupported > 0 {
+            metrics.dropped("unsupported_by_destination", unsupported as u64);
+        }
+        for mut unit in units {
+            loop {
+                let stop_at = self.control.deadline();
+                let mut deadline = Instant::now() + self.send_timeout;
+                if let Some(stop) = stop_at {
+                    deadline = deadline.min(stop);
+                }
+                let mut sent = self.sink.send(&mut unit, deadline);
+                refused.append(&mut sent.refused);
+                if sent.delivered > 0 {
+                    metrics
+                        .forwarded_items
+                        .fetch_add(sent.delivered as u64, Ordering::Relaxed);
+                    metrics.forwarded_requests.fetch_add(1, Ordering::Relaxed);
+                }
+                if sent.rejected > 0 {
+                    metrics.dropped("upstream_rejected", sent.rejected as u64);
+                }
+                match sent.retry {
+                    None => {
+                        metrics.upstream_reachable.store(1, Ordering::Relaxed);
+                        backoff.succeeded();
+                        break;
                     }
-                    let mut sent = self.sink.send(&mut unit, deadline);
-                    refused.append(&mut sent.refused);
-                    if sent.delivered > 0 {
-                        metrics
-                            .forwarded_items
-                            .fetch_add(sent.delivered as u64, Ordering::Relaxed);
-                        metrics.forwarded_requests.fetch_add(1, Ordering::Relaxed);
-                    }
-                    if sent.rejected > 0 {
-                        metrics.dropped("upstream_rejected", sent.rejected as u64);
-                    }
-                    match sent.retry {
-                        None => {
-                            metrics.upstream_reachable.store(1, Ordering::Relaxed);
-                            backoff.succeeded();
-                            break;
+                    Some(retry) => {
+                        metrics.forward_retries.fetch_add(1, Ordering::Relaxed);
+                        metrics.upstream_reachable.store(0, Ordering::Relaxed);
+                        tracing::warn!(reason = %retry.reason, items = unit.items(), "upstream did not accept; will retry");
+                        if self.control.deadline().is_some_and(|d| Instant::now() >= d) {
+                            // Nothing committed: after a restart the round is sent (and
+                            // refused) again.
+                            return false;
                         }
-                        Some(retry) => {
-                            metrics.forward_retries.fetch_add(1, Ordering::Relaxed);
-                            metrics.upstream_reachable.store(0, Ordering::Relaxed);
-                            tracing::warn!(reason = %retry.reason, items = unit.items(), "upstream did not accept; will retry");
-                            if self.control.deadline().is_some_and(|d| Instant::now() >= d) {
-                                completed = false;
-                                break 'units;
-                            }
-                            let now = Instant::now();
-                            let until = backoff.failed(now, retry.delay);
-                            self.pause(runtime, until - now);
-                        }
+                        let now = Instant::now();
+                        let until = backoff.failed(now, retry.delay);
+                        self.pause(runtime, until - now);
                     }
                 }
             }
-            if !completed {
-                // Nothing committed: after a restart the round is sent (and refused) again.
-                break;
-            }
-            // Refused items are on disk before the cursor moves past them.
-            if !refused.is_empty() && !self.dead_letter(runtime, &refused, (first, last)) {
-                break;
-            }
-            if let Err(e) = self.reader.commit(last) {
-                tracing::error!(error = %e, "cannot commit the cursor");
-            }
         }
-        self.update_gauges();
+        // Refused items are on disk before the cursor moves past them.
+        refused.is_empty() || self.dead_letter(runtime, &refused, (first, last))
     }
 
     /// Writes refused items to the dead-letter file, trying again until it works or the

@@ -47,6 +47,7 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+mod assemble_agents;
 pub mod cli;
 mod commands;
 pub mod error;
@@ -58,6 +59,7 @@ mod shape;
 mod sinks;
 mod sources;
 
+pub use assemble_agents::{AgentSpans, LogsMode};
 pub use error::BridgeError;
 pub use metrics::Metrics;
 pub use serve::config::{ConfigError, Destination, LogFormat, OtlpMode, ServeConfig};

@@ -15,6 +15,15 @@ pub enum RecordKind {
     IngestionBatch = 3,
     /// A JSON array of Langfuse score objects.
     Scores = 4,
+    /// An OTLP `ExportLogsServiceRequest`, protobuf, uncompressed.
+    OtlpLogsProtobuf = 5,
+    /// An OTLP `ExportLogsServiceRequest`, OTLP/JSON, uncompressed.
+    OtlpLogsJson = 6,
+    /// An OTLP `ExportMetricsServiceRequest`, protobuf, uncompressed (spooled only for a
+    /// destination that takes metrics).
+    OtlpMetricsProtobuf = 7,
+    /// An OTLP `ExportMetricsServiceRequest`, OTLP/JSON, uncompressed.
+    OtlpMetricsJson = 8,
 }
 
 /// One accepted client request.

@@ -84,6 +84,9 @@ pub struct ServeArgs {
     /// Connection limits.
     #[command(flatten)]
     pub connections: ConnectionArgs,
+    /// Coding agents (Claude Code, Codex CLI, Gemini CLI).
+    #[command(flatten)]
+    pub agents: crate::assemble_agents::AgentArgs,
 }
 
 impl ServeArgs {
@@ -135,6 +138,7 @@ impl ServeArgs {
             config.log_level.clone_from(&self.log_level);
         }
         self.connections.apply(&mut config);
+        self.agents.apply(&mut config);
         if let Some(to) = self.to {
             config.to = Some(to);
         }

@@ -159,6 +159,12 @@ pub struct ServeConfig {
     pub allowed_hosts: Vec<String>,
     /// Listen beyond loopback without keys (refused otherwise).
     pub allow_remote_without_auth: bool,
+    /// Seconds a coding-agent turn must be quiet before it is emitted as one trace.
+    pub agent_window_secs: f64,
+    /// Which coding-agent spans are kept.
+    pub agent_spans: crate::assemble_agents::AgentSpans,
+    /// What happens to log records that are not a coding agent's.
+    pub logs: crate::assemble_agents::LogsMode,
 }
 
 impl std::fmt::Debug for ServeConfig {
@@ -211,6 +217,9 @@ impl Default for ServeConfig {
             metrics_public: false,
             allowed_hosts: Vec::new(),
             allow_remote_without_auth: false,
+            agent_window_secs: 10.0,
+            agent_spans: crate::assemble_agents::AgentSpans::Turns,
+            logs: crate::assemble_agents::LogsMode::Agents,
         }
     }
 }

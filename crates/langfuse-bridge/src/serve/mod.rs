@@ -160,6 +160,7 @@ impl Bridge {
             },
             spool: spool.clone(),
             retry_after_secs: config.retry_after_secs.max(1),
+            keep_metrics: destination.shape() == Shape::OtlpOnly,
             store: viewer.clone(),
         });
         let http = tokio::net::TcpListener::bind(config.http)
@@ -188,7 +189,8 @@ impl Bridge {
         let forwarder = Forwarder {
             reader,
             spool,
-            shaper: Shaper::new(destination.shape(), translator),
+            shaper: Shaper::new(destination.shape(), translator)
+                .with_agents(crate::assemble_agents::AgentStage::from_config(&config)),
             sink: destination,
             metrics: Arc::clone(&metrics),
             control: Arc::new(ForwardControl::default()),
@@ -329,6 +331,8 @@ impl BoundBridge {
         ));
         if let Some(listener) = grpc {
             let routes = tonic::service::Routes::new(grpc::service(Arc::clone(&receiver)))
+                .add_service(grpc::logs_service(Arc::clone(&receiver)))
+                .add_service(grpc::metrics_service(Arc::clone(&receiver)))
                 .prepare()
                 .into_axum_router();
             servers.spawn(listener::serve(

@@ -101,13 +101,16 @@ pub fn from_config(config: &ServeConfig) -> Result<Box<dyn Sink>, ConfigError> {
                     senders: HashMap::new(),
                 }
             } else {
-                OtlpTarget::Http(
-                    HttpSender::builder(url.clone())
-                        .headers(fixed)
+                OtlpTarget::Http {
+                    traces: HttpSender::builder(url.clone())
+                        .headers(fixed.clone())
                         .retry(retry_policy())
                         .build()
                         .map_err(build_err)?,
-                )
+                    url: url.clone(),
+                    fixed,
+                    others: HashMap::new(),
+                }
             };
             Ok(Box::new(OtlpSink { target }))
         }
