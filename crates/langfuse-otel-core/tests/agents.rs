@@ -87,12 +87,15 @@ fn num(m: &serde_json::Map<String, Value>, key: &str) -> f64 {
     }
 }
 
+/// (model, usage entries, the CLI's cost) of one model request.
+type ExpectedGeneration = (String, Vec<(&'static str, f64)>, Option<f64>);
+
 /// What the capture's own events say a turn holds.
 struct Expected {
     session: String,
     prompt: String,
     /// (model, usage entries) per model request, in order.
-    generations: Vec<(String, Vec<(&'static str, f64)>, Option<f64>)>,
+    generations: Vec<ExpectedGeneration>,
     /// (tool name, success) per tool call, in order.
     tools: Vec<(String, bool)>,
 }

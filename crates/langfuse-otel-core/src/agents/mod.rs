@@ -336,7 +336,8 @@ fn fnv(seed: u64, parts: &[&str]) -> u64 {
     let mut h = seed;
     for (i, part) in parts.iter().enumerate() {
         if i > 0 {
-            h = (h ^ 0).wrapping_mul(0x0100_0000_01b3);
+            // A NUL byte between parts.
+            h = h.wrapping_mul(0x0100_0000_01b3);
         }
         for b in part.bytes() {
             h = (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);

@@ -79,11 +79,9 @@ pub(crate) fn build(
     let mut facts = Map::new();
     for item in &items {
         match &item.part {
-            Part::Prompt(p) => {
-                if prompt_time.is_none() {
-                    prompt_time = Some(item.time_ms);
-                    fill_prompt(&mut prompt, p);
-                }
+            Part::Prompt(p) if prompt_time.is_none() => {
+                prompt_time = Some(item.time_ms);
+                fill_prompt(&mut prompt, p);
             }
             Part::TurnSpan(p) => {
                 turn_span = turn_span.or(item.span.as_deref());
