@@ -399,3 +399,93 @@ fn bad_logs_and_metrics_get_the_answers_traces_get() {
     bridge.stop();
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// `langfuse-bridge serve --to local` as a process (so it can be killed), on a port of its
+/// choosing (read from its `listening` log line).
+fn spawn_local(spool: &Path, db: &Path, window: &str) -> (std::process::Child, String) {
+    use std::io::BufRead;
+    let mut child = Command::new(bridge())
+        .args([
+            "serve",
+            "--http",
+            "127.0.0.1:0",
+            "--grpc",
+            "off",
+            "--to",
+            "local",
+        ])
+        .arg("--db")
+        .arg(db)
+        .arg("--spool")
+        .arg(spool)
+        .args([
+            "--fsync",
+            "always",
+            "--agent-window",
+            window,
+            "--log-format",
+            "json",
+        ])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("bridge starts");
+    let stderr = child.stderr.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stderr)
+            .lines()
+            .map_while(Result::ok)
+        {
+            if let Ok(v) = serde_json::from_str::<Value>(&line)
+                && let Some(http) = v["fields"]["http"].as_str()
+            {
+                let _ = tx.send(http.to_owned());
+            }
+        }
+    });
+    let http = rx
+        .recv_timeout(Duration::from_secs(30))
+        .expect("the bridge logs its address");
+    (child, format!("http://{http}"))
+}
+
+#[test]
+fn a_turn_held_in_the_window_survives_kill_9() {
+    let dir = temp_dir("agents-kill");
+    std::fs::create_dir_all(&dir).unwrap();
+    let (spool, db) = (dir.join("spool"), dir.join("traces.db"));
+    let run = "claude-no-enhanced";
+    // A window far longer than the test: the turn is held when the bridge dies.
+    let (mut child, url) = spawn_local(&spool, &db, "3600");
+    for request in agent_captures::requests(run) {
+        let answer = post(
+            &format!("{url}/v1/{}", request.signal),
+            &[("content-type", "application/x-protobuf")],
+            &protobuf(&request),
+        )
+        .unwrap();
+        assert_eq!(answer.status, 200);
+    }
+    child.kill().unwrap(); // SIGKILL
+    let _ = child.wait();
+    assert_eq!(
+        stored_traces(&db).len(),
+        0,
+        "held, not delivered, before the crash"
+    );
+    // Restarted with a short window: the acknowledged records were never committed, so the
+    // turn is assembled again from the spool.
+    let (mut child, _) = spawn_local(&spool, &db, "0.3");
+    let want = expected(run);
+    let mut traces = Vec::new();
+    let complete = wait_until(Duration::from_secs(30), || {
+        traces = stored_traces(&db);
+        traces.len() == 1 && observations(&traces[0], "GENERATION").len() == want.generations.len()
+    });
+    child.kill().unwrap();
+    let _ = child.wait();
+    assert!(complete, "{traces:#?}");
+    check_trace(run, &traces[0], &want);
+    let _ = std::fs::remove_dir_all(&dir);
+}
