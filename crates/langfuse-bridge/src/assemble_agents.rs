@@ -12,8 +12,6 @@ use langfuse_otel_core::agents::{self, AssembleOptions, AssembledTurn, TurnAssem
 use langfuse_otel_core::log::LogBatch;
 use langfuse_otel_core::span::SpanBatch;
 
-use crate::serve::config::ServeConfig;
-
 /// Which spans of a coding agent are kept.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "lowercase")]
@@ -48,21 +46,6 @@ pub struct AgentArgs {
     /// Other applications' log records: agents (let go) or events (Langfuse events under their span) [default: agents].
     #[arg(long, value_name = "MODE", env = "LANGFUSE_BRIDGE_LOGS")]
     pub logs: Option<LogsMode>,
-}
-
-impl AgentArgs {
-    /// Applies the flags that are set to `config`.
-    pub fn apply(&self, config: &mut ServeConfig) {
-        if let Some(secs) = self.agent_window {
-            config.agent_window_secs = secs;
-        }
-        if let Some(spans) = self.agent_spans {
-            config.agent_spans = spans;
-        }
-        if let Some(logs) = self.logs {
-            config.logs = logs;
-        }
-    }
 }
 
 /// What the stage let go, for the metrics.
@@ -100,14 +83,14 @@ impl AgentStage {
         }
     }
 
-    /// The stage as configured.
-    pub(crate) fn from_config(config: &ServeConfig) -> Self {
-        let window_ms = (config.agent_window_secs.max(0.0) * 1000.0).round() as i64;
+    /// The stage as configured (`--agent-window`, `--agent-spans`, `--logs`).
+    pub(crate) fn configured(window_secs: f64, spans: AgentSpans, logs: LogsMode) -> Self {
+        let window_ms = (window_secs.max(0.0) * 1000.0).round() as i64;
         AgentStage::new(
             AssembleOptions::default()
                 .with_window_ms(window_ms)
-                .with_keep_agent_spans(config.agent_spans == AgentSpans::All),
-            config.logs,
+                .with_keep_agent_spans(spans == AgentSpans::All),
+            logs,
         )
     }
 

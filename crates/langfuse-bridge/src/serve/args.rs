@@ -138,7 +138,15 @@ impl ServeArgs {
             config.log_level.clone_from(&self.log_level);
         }
         self.connections.apply(&mut config);
-        self.agents.apply(&mut config);
+        if let Some(secs) = self.agents.agent_window {
+            config.agent_window_secs = secs;
+        }
+        if let Some(spans) = self.agents.agent_spans {
+            config.agent_spans = spans;
+        }
+        if let Some(logs) = self.agents.logs {
+            config.logs = logs;
+        }
         if let Some(to) = self.to {
             config.to = Some(to);
         }

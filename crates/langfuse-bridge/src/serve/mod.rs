@@ -189,8 +189,13 @@ impl Bridge {
         let forwarder = Forwarder {
             reader,
             spool,
-            shaper: Shaper::new(destination.shape(), translator)
-                .with_agents(crate::assemble_agents::AgentStage::from_config(&config)),
+            shaper: Shaper::new(destination.shape(), translator).with_agents(
+                crate::assemble_agents::AgentStage::configured(
+                    config.agent_window_secs,
+                    config.agent_spans,
+                    config.logs,
+                ),
+            ),
             sink: destination,
             metrics: Arc::clone(&metrics),
             control: Arc::new(ForwardControl::default()),

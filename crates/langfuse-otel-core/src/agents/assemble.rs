@@ -12,8 +12,9 @@
 
 use std::collections::{HashMap, HashSet, VecDeque};
 
+use super::agent::Agent;
+use super::model::{Context, Item, Part, derived_span_id, derived_trace_id};
 use super::turn::{Prior, TurnIds, build};
-use super::{Agent, Context, Item, Part, derived_span_id, derived_trace_id};
 use crate::log::{LogBatch, ResourceLogs};
 use crate::span::{ResourceSpans, ScopeSpans, SpanBatch};
 use crate::value::AttrValue;

@@ -21,7 +21,7 @@
 
 use serde_json::Map;
 
-use super::{
+use super::model::{
     Context, Generation, Item, Part, Prompt, Request, Tool, boolean, copy_facts, json_or_text,
     number, span_times, start_from, text, usage_entry, user_id,
 };

@@ -15,7 +15,7 @@ use std::borrow::Cow;
 
 use serde_json::{Map, Value};
 
-use super::derived_span_id;
+use super::model::derived_span_id;
 use crate::keys;
 use crate::log::LogBatch;
 use crate::span::{Attributes, ResourceSpans, ScopeSpans, Span, SpanBatch};

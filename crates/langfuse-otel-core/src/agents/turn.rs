@@ -6,7 +6,8 @@ use std::collections::HashSet;
 
 use serde_json::{Map, Value};
 
-use super::{Agent, Generation, Item, Part, Prompt, Tool, derived_span_id};
+use super::agent::Agent;
+use super::model::{Generation, Item, Part, Prompt, Tool, derived_span_id};
 use crate::keys;
 use crate::span::{
     Attributes, Resource, ResourceSpans, Scope, ScopeSpans, Span, SpanBatch, StatusCode,
