@@ -20,8 +20,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use langfuse_bridge::{Bridge, ServeConfig};
+use langfuse_local::{Store, TraceFilter};
 use langfuse_otel_transport::{ContentEncoding, HttpSender, Payload, RetryPolicy};
-use langfuse_store::{Store, TraceFilter};
 use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
 use prost::Message;
 use serde_json::Value;

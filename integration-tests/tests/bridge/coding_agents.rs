@@ -5,7 +5,7 @@
 //! one trace per turn, its session, prompt and user, one generation per model request (model,
 //! usage, the CLI's cost), one tool per tool call (name, outcome), nothing counted twice.
 
-mod bridge_support;
+use crate::bridge_support;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;

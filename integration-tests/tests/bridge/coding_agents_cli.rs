@@ -8,7 +8,7 @@
 //! Needs `npm` and Node.js (the install script); the CLI itself is a native binary. Without
 //! `npm` on the machine the test fails with that reason (set `SKIP_AGENT_CLI_TESTS=1` to skip).
 
-mod bridge_support;
+use crate::bridge_support;
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
