@@ -1,5 +1,6 @@
 //! Shared helpers for the integration tests: fixture paths and loading.
 
+pub mod agent_captures;
 pub mod bridge_bin;
 pub mod browser;
 pub mod capture_receiver;

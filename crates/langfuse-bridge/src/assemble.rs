@@ -31,6 +31,7 @@ use prost::Message;
 use serde_json::Value;
 
 use crate::shape::{Unit, legacy_units};
+use crate::sources::receive::Signal;
 
 /// The default quiet window.
 pub const DEFAULT_WINDOW: Duration = Duration::from_secs(10);
@@ -428,6 +429,7 @@ impl Finisher {
             _ => request.encode_to_vec(),
         };
         Some(Unit::Otlp {
+            signal: Signal::Traces,
             body,
             content_type: "application/x-protobuf",
             authorization,
@@ -475,6 +477,7 @@ impl Finisher {
         if !spans.is_empty() {
             let count = spans.len();
             units.push(Unit::Otlp {
+                signal: Signal::Traces,
                 body: langfuse_otel_core::legacy::export_request(&spans).into_bytes(),
                 content_type: "application/json",
                 authorization: authorization.clone(),

@@ -114,12 +114,28 @@ impl Forwarder {
             max_backoff: Duration::from_secs(5),
             jitter: 0.1,
         });
+        // The last sequence read (everything up to it is delivered or held by the coding-agent
+        // stage).
+        let mut read_upto = self.reader.committed();
         loop {
             self.update_gauges();
             let stop_at = self.control.deadline();
             if let Some(deadline) = stop_at
                 && (!self.reader.has_more() || Instant::now() >= deadline)
             {
+                // Held coding-agent turns go out now, ready or not.
+                if self.shaper.holds_turns() {
+                    let (units, refused) = self.shaper.turns(now_ms(), true);
+                    if self.deliver(
+                        runtime,
+                        &mut backoff,
+                        units,
+                        refused,
+                        (read_upto, read_upto),
+                    ) {
+                        self.commit(read_upto);
+                    }
+                }
                 break;
             }
             let records = match self.reader.read(MAX_RECORDS, MAX_BYTES) {
@@ -131,14 +147,33 @@ impl Forwarder {
                 }
             };
             if records.is_empty() {
-                metrics.oldest_pending_ms.store(0, Ordering::Relaxed);
+                if self.shaper.holds_turns() {
+                    // Turns that became quiet while nothing new arrived.
+                    let (units, refused) = self.shaper.turns(now_ms(), false);
+                    if !units.is_empty() || !refused.is_empty() {
+                        if !self.deliver(
+                            runtime,
+                            &mut backoff,
+                            units,
+                            refused,
+                            (read_upto, read_upto),
+                        ) {
+                            break;
+                        }
+                        self.commit(read_upto);
+                    }
+                } else {
+                    metrics.oldest_pending_ms.store(0, Ordering::Relaxed);
+                }
                 let control = Arc::clone(&self.control);
                 let reader = &self.reader;
+                // While turns are held, look again soon: they go out when quiet.
+                let idle = if self.shaper.holds_turns() { 200 } else { 500 };
                 runtime.block_on(async {
                     tokio::select! {
                         () = reader.wait() => {}
                         () = control.wake.notified() => {}
-                        () = tokio::time::sleep(Duration::from_millis(500)) => {}
+                        () = tokio::time::sleep(Duration::from_millis(idle)) => {}
                     }
                 });
                 continue;
@@ -151,38 +186,54 @@ impl Forwarder {
                 tracing::warn!(error = %e, "cannot record the in-flight mark");
             }
             let first = records.first().map_or(0, |r| r.sequence);
-            let (units, mut refused) = self.shaper.prepare(&records, now_ms());
+            let (units, refused) = self.shaper.prepare(&records, now_ms());
             drop(records);
-            let unsupported: usize = refused.iter().map(|r| r.items).sum();
-            if unsupported > 0 {
-                metrics.dropped("unsupported_by_destination", unsupported as u64);
-            }
-            let completed = self.deliver(runtime, units, &mut refused, &mut backoff);
-            if !completed {
-                // Nothing committed: after a restart the round is sent (and refused) again.
+            if !self.deliver(runtime, &mut backoff, units, refused, (first, last)) {
                 break;
             }
-            // Refused items are on disk before the cursor moves past them.
-            if !refused.is_empty() && !self.dead_letter(runtime, &refused, (first, last)) {
-                break;
-            }
-            if let Err(e) = self.reader.commit(last) {
-                tracing::error!(error = %e, "cannot commit the cursor");
-            }
+            read_upto = last;
+            self.commit(last);
         }
         self.update_gauges();
     }
 
-    /// Sends units until each is accepted or refused for good (refusals appended to
-    /// `refused`); `false` when the bridge stopped first (nothing may be committed then).
+    /// Commits the cursor up to `sequence`, but below the first record whose coding-agent
+    /// items are still held (their turns are not delivered yet).
+    fn commit(&mut self, sequence: u64) {
+        let to = match self.shaper.held_from() {
+            Some(held) => sequence.min(held.saturating_sub(1)),
+            None => sequence,
+        };
+        if let Err(e) = self.reader.commit(to) {
+            tracing::error!(error = %e, "cannot commit the cursor");
+        }
+    }
+
+    /// Sends units until each is accepted or refused for good, and writes what is refused to
+    /// the dead-letter file; `false` when stopped first (nothing may be committed then).
     fn deliver(
         &mut self,
         runtime: &tokio::runtime::Runtime,
-        units: Vec<crate::shape::Unit>,
-        refused: &mut Vec<Refusal>,
         backoff: &mut RoundBackoff,
+        units: Vec<crate::shape::Unit>,
+        mut refused: Vec<Refusal>,
+        (first, last): (u64, u64),
     ) -> bool {
         let metrics = Arc::clone(&self.metrics);
+        let counts = self.shaper.take_agent_counts();
+        metrics
+            .agent_turns
+            .fetch_add(counts.turns, Ordering::Relaxed);
+        if counts.logs_without_trace > 0 {
+            metrics.dropped("logs_without_trace", counts.logs_without_trace);
+        }
+        if counts.agent_outside_turns > 0 {
+            metrics.dropped("agent_outside_turns", counts.agent_outside_turns);
+        }
+        let unsupported: usize = refused.iter().map(|r| r.items).sum();
+        if unsupported > 0 {
+            metrics.dropped("unsupported_by_destination", unsupported as u64);
+        }
         for mut unit in units {
             loop {
                 let stop_at = self.control.deadline();
@@ -212,6 +263,8 @@ impl Forwarder {
                         metrics.upstream_reachable.store(0, Ordering::Relaxed);
                         tracing::warn!(reason = %retry.reason, items = unit.items(), "upstream did not accept; will retry");
                         if self.control.deadline().is_some_and(|d| Instant::now() >= d) {
+                            // Nothing committed: after a restart the round is sent (and
+                            // refused) again.
                             return false;
                         }
                         let now = Instant::now();
@@ -221,166 +274,8 @@ impl Forwarder {
                 }
             }
         }
-        true
-    }
-
-    /// The loop with the [assembly stage](crate::assemble): records are split per trace and
-    /// held until the trace is quiet; the cursor moves only below the oldest record with a
-    /// part not yet delivered, so held records stay in the spool (a restart reads them again).
-    fn run_assembled(mut self, runtime: &tokio::runtime::Runtime, mut assembly: Assembly) {
-        let metrics = Arc::clone(&self.metrics);
-        metrics
-            .redelivered_records
-            .fetch_add(self.redelivered, Ordering::Relaxed);
-        let mut backoff = RoundBackoff::new(RetryPolicy {
-            max_attempts: 1,
-            initial_backoff: Duration::from_millis(100),
-            max_backoff: Duration::from_secs(5),
-            jitter: 0.1,
-        });
-        let mut last_read = self.reader.committed();
-        let mut in_flight = last_read;
-        loop {
-            self.update_gauges();
-            let stopping = self.control.deadline();
-            if let Some(deadline) = stopping
-                && ((!self.reader.has_more() && assembly.assembler.is_empty())
-                    || Instant::now() >= deadline)
-            {
-                break;
-            }
-            let records = match self.reader.read(MAX_RECORDS, MAX_BYTES) {
-                Ok(r) => r,
-                Err(e) => {
-                    tracing::error!(error = %e, "cannot read the spool");
-                    self.pause(runtime, Duration::from_secs(1));
-                    continue;
-                }
-            };
-            let now = Instant::now();
-            // Emitted traces, and units that skip assembly, each with its record sequences.
-            let mut ready: Vec<(Vec<u64>, Vec<crate::shape::Unit>)> = Vec::new();
-            let mut refused_now: Vec<Refusal> = Vec::new();
-            let mut emitted: Vec<Emitted<(Option<String>, Piece)>> = Vec::new();
-            for record in &records {
-                last_read = record.sequence;
-                match crate::assemble::split(record) {
-                    Some(split) => {
-                        if split.held.is_empty() {
-                            ready.push((vec![record.sequence], split.now));
-                            continue;
-                        }
-                        if !split.now.is_empty() {
-                            ready.push((vec![record.sequence], split.now));
-                        }
-                        for (key, auth, piece) in split.held {
-                            emitted.extend(assembly.assembler.push(
-                                &key,
-                                record.sequence,
-                                (auth, piece),
-                                now,
-                            ));
-                        }
-                    }
-                    None => {
-                        let (units, mut refused) =
-                            self.shaper.prepare(std::slice::from_ref(record), now_ms());
-                        refused_now.append(&mut refused);
-                        ready.push((vec![record.sequence], units));
-                    }
-                }
-            }
-            drop(records);
-            let early = emitted.len();
-            if early > 0 {
-                metrics
-                    .assembled_early
-                    .fetch_add(early as u64, Ordering::Relaxed);
-            }
-            emitted.extend(match stopping {
-                Some(_) => assembly.assembler.drain(),
-                None => assembly.assembler.due(now),
-            });
-            // Emitted traces go out together: their units merged into as few requests as the
-            // credentials and the size bound allow.
-            let mut released: Vec<u64> = Vec::new();
-            let mut emitted_units: Vec<crate::shape::Unit> = Vec::new();
-            let mut emitted_max = 0;
-            for trace in emitted.drain(..) {
-                let auth = trace.parts.first().and_then(|p| p.item.0.clone());
-                let mut pieces: Vec<Piece> = Vec::with_capacity(trace.parts.len());
-                for part in trace.parts {
-                    released.push(part.sequence);
-                    emitted_max = emitted_max.max(part.sequence);
-                    pieces.push(part.item.1);
-                }
-                for unit in assembly.finisher.finish(&trace.trace, auth, pieces) {
-                    crate::shape::push_unit(&mut emitted_units, unit);
-                }
-            }
-            if !emitted_units.is_empty() {
-                ready.push((vec![emitted_max], emitted_units));
-            }
-            metrics
-                .assembly_held_traces
-                .store(assembly.assembler.len() as u64, Ordering::Relaxed);
-            let mut completed = true;
-            let mut refused = refused_now;
-            for (sequences, units) in ready {
-                if let Some(&max) = sequences.last()
-                    && max > in_flight
-                {
-                    in_flight = max;
-                    if let Err(e) = self.reader.mark_in_flight(in_flight) {
-                        tracing::warn!(error = %e, "cannot record the in-flight mark");
-                    }
-                }
-                if !self.deliver(runtime, units, &mut refused, &mut backoff) {
-                    completed = false;
-                    break;
-                }
-            }
-            metrics
-                .duplicate_spans
-                .store(assembly.finisher.duplicates, Ordering::Relaxed);
-            if !completed {
-                break;
-            }
-            let first = self.reader.committed() + 1;
-            if !refused.is_empty() && !self.dead_letter(runtime, &refused, (first, last_read)) {
-                break;
-            }
-            assembly.assembler.release_sequences(&released);
-            let commit = assembly
-                .assembler
-                .low_water()
-                .map_or(last_read, |l| l.saturating_sub(1).min(last_read));
-            if commit > self.reader.committed()
-                && let Err(e) = self.reader.commit(commit)
-            {
-                tracing::error!(error = %e, "cannot commit the cursor");
-            }
-            if !self.reader.has_more() {
-                let wait =
-                    assembly
-                        .assembler
-                        .next_due()
-                        .map_or(Duration::from_millis(500), |due| {
-                            due.saturating_duration_since(Instant::now())
-                                .min(Duration::from_millis(500))
-                        });
-                let control = Arc::clone(&self.control);
-                let reader = &self.reader;
-                runtime.block_on(async {
-                    tokio::select! {
-                        () = reader.wait() => {}
-                        () = control.wake.notified() => {}
-                        () = tokio::time::sleep(wait) => {}
-                    }
-                });
-            }
-        }
-        self.update_gauges();
+        // Refused items are on disk before the cursor moves past them.
+        refused.is_empty() || self.dead_letter(runtime, &refused, (first, last))
     }
 
     /// Writes refused items to the dead-letter file, trying again until it works or the
@@ -418,6 +313,165 @@ impl Forwarder {
                 }
             }
         }
+    }
+
+    /// The loop with the [assembly stage](crate::assemble): records are split per trace and
+    /// held until the trace is quiet; the cursor moves only below the oldest record with a
+    /// part not yet delivered (and below held coding-agent turns), so held records stay in the
+    /// spool (a restart reads them again).
+    fn run_assembled(mut self, runtime: &tokio::runtime::Runtime, mut assembly: Assembly) {
+        let metrics = Arc::clone(&self.metrics);
+        metrics
+            .redelivered_records
+            .fetch_add(self.redelivered, Ordering::Relaxed);
+        let mut backoff = RoundBackoff::new(RetryPolicy {
+            max_attempts: 1,
+            initial_backoff: Duration::from_millis(100),
+            max_backoff: Duration::from_secs(5),
+            jitter: 0.1,
+        });
+        let mut last_read = self.reader.committed();
+        let mut in_flight = last_read;
+        loop {
+            self.update_gauges();
+            let stopping = self.control.deadline();
+            if let Some(deadline) = stopping
+                && ((!self.reader.has_more()
+                    && assembly.assembler.is_empty()
+                    && !self.shaper.holds_turns())
+                    || Instant::now() >= deadline)
+            {
+                break;
+            }
+            let records = match self.reader.read(MAX_RECORDS, MAX_BYTES) {
+                Ok(r) => r,
+                Err(e) => {
+                    tracing::error!(error = %e, "cannot read the spool");
+                    self.pause(runtime, Duration::from_secs(1));
+                    continue;
+                }
+            };
+            let now = Instant::now();
+            let first = self.reader.committed() + 1;
+            // Units that skip assembly (scores, other signals), then the emitted traces.
+            let mut units: Vec<crate::shape::Unit> = Vec::new();
+            let mut refused: Vec<Refusal> = Vec::new();
+            let mut emitted: Vec<Emitted<(Option<String>, Piece)>> = Vec::new();
+            let mut max_sent = 0;
+            for record in &records {
+                last_read = record.sequence;
+                match crate::assemble::split(record) {
+                    Some(split) => {
+                        if !split.now.is_empty() {
+                            max_sent = max_sent.max(record.sequence);
+                            units.extend(split.now);
+                        }
+                        for (key, auth, piece) in split.held {
+                            emitted.extend(assembly.assembler.push(
+                                &key,
+                                record.sequence,
+                                (auth, piece),
+                                now,
+                            ));
+                        }
+                    }
+                    None => {
+                        let (more, mut refusals) =
+                            self.shaper.prepare(std::slice::from_ref(record), now_ms());
+                        max_sent = max_sent.max(record.sequence);
+                        units.extend(more);
+                        refused.append(&mut refusals);
+                    }
+                }
+            }
+            if !records.is_empty() {
+                metrics
+                    .oldest_pending_ms
+                    .store(records[0].received_unix_ms, Ordering::Relaxed);
+            }
+            drop(records);
+            if self.shaper.holds_turns() {
+                let (more, mut refusals) = self.shaper.turns(now_ms(), stopping.is_some());
+                units.extend(more);
+                refused.append(&mut refusals);
+            }
+            if !emitted.is_empty() {
+                metrics
+                    .assembled_early
+                    .fetch_add(emitted.len() as u64, Ordering::Relaxed);
+            }
+            emitted.extend(match stopping {
+                Some(_) => assembly.assembler.drain(),
+                None => assembly.assembler.due(now),
+            });
+            // Emitted traces go out together: their units merged into as few requests as the
+            // credentials and the size bound allow.
+            let mut released: Vec<u64> = Vec::new();
+            for trace in emitted.drain(..) {
+                let auth = trace.parts.first().and_then(|p| p.item.0.clone());
+                let mut pieces: Vec<Piece> = Vec::with_capacity(trace.parts.len());
+                for part in trace.parts {
+                    released.push(part.sequence);
+                    max_sent = max_sent.max(part.sequence);
+                    pieces.push(part.item.1);
+                }
+                for unit in assembly.finisher.finish(&trace.trace, auth, pieces) {
+                    crate::shape::push_unit(&mut units, unit);
+                }
+            }
+            metrics
+                .assembly_held_traces
+                .store(assembly.assembler.len() as u64, Ordering::Relaxed);
+            if max_sent > in_flight {
+                in_flight = max_sent;
+                if let Err(e) = self.reader.mark_in_flight(in_flight) {
+                    tracing::warn!(error = %e, "cannot record the in-flight mark");
+                }
+            }
+            if (!units.is_empty() || !refused.is_empty())
+                && !self.deliver(runtime, &mut backoff, units, refused, (first, last_read))
+            {
+                break;
+            }
+            metrics
+                .duplicate_spans
+                .store(assembly.finisher.duplicates, Ordering::Relaxed);
+            assembly.assembler.release_sequences(&released);
+            let held = [assembly.assembler.low_water(), self.shaper.held_from()];
+            let commit = held
+                .iter()
+                .flatten()
+                .map(|l| l.saturating_sub(1))
+                .fold(last_read, u64::min);
+            if commit > self.reader.committed()
+                && let Err(e) = self.reader.commit(commit)
+            {
+                tracing::error!(error = %e, "cannot commit the cursor");
+            }
+            if !self.reader.has_more() {
+                let mut wait =
+                    assembly
+                        .assembler
+                        .next_due()
+                        .map_or(Duration::from_millis(500), |due| {
+                            due.saturating_duration_since(Instant::now())
+                                .min(Duration::from_millis(500))
+                        });
+                if self.shaper.holds_turns() {
+                    wait = wait.min(Duration::from_millis(200));
+                }
+                let control = Arc::clone(&self.control);
+                let reader = &self.reader;
+                runtime.block_on(async {
+                    tokio::select! {
+                        () = reader.wait() => {}
+                        () = control.wake.notified() => {}
+                        () = tokio::time::sleep(wait) => {}
+                    }
+                });
+            }
+        }
+        self.update_gauges();
     }
 
     /// The one clear error when the upstream refuses ingestion events as Langfuse v4 does in

@@ -48,6 +48,7 @@
 #![warn(missing_docs)]
 
 mod assemble;
+mod assemble_agents;
 pub mod cli;
 mod commands;
 pub mod error;
@@ -59,6 +60,7 @@ mod shape;
 mod sinks;
 mod sources;
 
+pub use assemble_agents::{AgentSpans, LogsMode};
 pub use error::BridgeError;
 pub use metrics::Metrics;
 pub use serve::config::{ConfigError, Destination, LogFormat, OtlpMode, ServeConfig};

@@ -38,14 +38,26 @@ pub enum Endpoint {
     Scores,
     /// gRPC `TraceService/Export`.
     Grpc,
+    /// `POST /v1/logs`.
+    OtlpHttpLogs,
+    /// `POST /v1/metrics`.
+    OtlpHttpMetrics,
+    /// gRPC `LogsService/Export`.
+    GrpcLogs,
+    /// gRPC `MetricsService/Export`.
+    GrpcMetrics,
 }
 
-const ENDPOINTS: [Endpoint; 5] = [
+const ENDPOINTS: [Endpoint; 9] = [
     Endpoint::OtlpHttp,
     Endpoint::LangfuseOtlp,
     Endpoint::Ingestion,
     Endpoint::Scores,
     Endpoint::Grpc,
+    Endpoint::OtlpHttpLogs,
+    Endpoint::OtlpHttpMetrics,
+    Endpoint::GrpcLogs,
+    Endpoint::GrpcMetrics,
 ];
 
 impl Endpoint {
@@ -56,6 +68,8 @@ impl Endpoint {
             "/api/public/otel/v1/traces" => Some(Endpoint::LangfuseOtlp),
             "/api/public/ingestion" => Some(Endpoint::Ingestion),
             "/api/public/scores" => Some(Endpoint::Scores),
+            "/v1/logs" => Some(Endpoint::OtlpHttpLogs),
+            "/v1/metrics" => Some(Endpoint::OtlpHttpMetrics),
             _ => None,
         }
     }
@@ -67,6 +81,10 @@ impl Endpoint {
             Endpoint::Ingestion => "ingestion",
             Endpoint::Scores => "scores",
             Endpoint::Grpc => "otlp_grpc",
+            Endpoint::OtlpHttpLogs => "otlp_http_logs",
+            Endpoint::OtlpHttpMetrics => "otlp_http_metrics",
+            Endpoint::GrpcLogs => "otlp_grpc_logs",
+            Endpoint::GrpcMetrics => "otlp_grpc_metrics",
         }
     }
 }
@@ -83,7 +101,12 @@ const REASONS: [&str; 9] = [
     "foreign_origin",
 ];
 
-const DROP_REASONS: [&str; 2] = ["upstream_rejected", "unsupported_by_destination"];
+const DROP_REASONS: [&str; 4] = [
+    "upstream_rejected",
+    "unsupported_by_destination",
+    "logs_without_trace",
+    "agent_outside_turns",
+];
 
 /// Reasons of `langfuse_bridge_dead_lettered_items_total` (see [`crate::sinks::dead_letter::Reason`]).
 const DEAD_LETTER_REASONS: [&str; 5] = [
@@ -123,6 +146,8 @@ pub struct Metrics {
     dropped: [AtomicU64; DROP_REASONS.len()],
     /// Records re-sent after a restart that may already have been delivered.
     pub redelivered_records: AtomicU64,
+    /// Coding-agent turns assembled (and follow-ups).
+    pub agent_turns: AtomicU64,
     rejected_spans: [AtomicU64; ENDPOINTS.len()],
     dead_lettered: [AtomicU64; DEAD_LETTER_REASONS.len()],
     /// Spool size.
@@ -307,6 +332,11 @@ impl Metrics {
                 "langfuse_bridge_duplicate_spans_total",
                 "Spans sent twice within the assembly window, sent once.",
                 &self.duplicate_spans,
+            ),
+            (
+                "langfuse_bridge_agent_turns_total",
+                "Coding-agent turns assembled and handed to the destination (follow-ups of late items included).",
+                &self.agent_turns,
             ),
         ] {
             family(name, "counter", help, &mut out);

@@ -23,8 +23,11 @@ use langfuse_otel_core::{OtlpMode, Translator, otlp};
 use prost::Message;
 use serde_json::{Value, json};
 
+use crate::assemble_agents::{AgentStage, StageCounts, may_hold_agent};
 use crate::sinks::dead_letter::{Reason, Refusal};
-use crate::sources::receive::otlp_format;
+use crate::sources::receive::{Signal, otlp_format, signal_kind, signal_of};
+use langfuse_otel_core::SpanBatch;
+use langfuse_otel_core::agents::AssembledTurn;
 use langfuse_spool::{RecordKind, SpoolRecord};
 
 /// What a destination takes.
@@ -41,8 +44,10 @@ pub enum Shape {
 /// One upstream request's worth of records.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Unit {
-    /// An OTLP trace export.
+    /// An OTLP export (traces; logs and metrics only for an OTLP collector).
     Otlp {
+        /// Which signal's export it is.
+        signal: Signal,
         /// Encoded export.
         body: Vec<u8>,
         /// `application/x-protobuf` or `application/json`.
@@ -119,14 +124,17 @@ impl Unit {
     pub fn refusal(&self, reason: Reason, detail: impl Into<String>) -> Refusal {
         let (kind, body) = match self {
             Unit::Otlp {
-                body, content_type, ..
+                signal,
+                body,
+                content_type,
+                ..
             } => {
                 let kind = if *content_type == "application/json" {
                     RecordKind::OtlpJson
                 } else {
                     RecordKind::OtlpProtobuf
                 };
-                (kind, body.clone())
+                (signal_kind(*signal, kind), body.clone())
             }
             Unit::Events { events, .. } => {
                 let events: Vec<Value> = events.iter().cloned().map(Event::into_json).collect();
@@ -174,6 +182,7 @@ fn undecodable(record: &SpoolRecord, e: &impl std::fmt::Display) -> Refusal {
 pub struct Shaper {
     shape: Shape,
     translator: Translator,
+    agents: AgentStage,
 }
 
 /// Most records read per forwarding round.
@@ -182,9 +191,136 @@ pub(crate) const MAX_RECORDS: usize = 2048;
 pub(crate) const MAX_BYTES: usize = 4 << 20;
 
 impl Shaper {
-    /// A shaper with its own translator (seen-trace set).
+    /// A shaper with its own translator (seen-trace set) and the default coding-agent stage.
     pub fn new(shape: Shape, translator: Translator) -> Shaper {
-        Shaper { shape, translator }
+        Shaper {
+            shape,
+            translator,
+            agents: AgentStage::default(),
+        }
+    }
+
+    /// The shaper with this coding-agent stage.
+    pub(crate) fn with_agents(mut self, agents: AgentStage) -> Shaper {
+        self.agents = agents;
+        self
+    }
+
+    /// The first spool sequence whose coding-agent items are held: a cursor stays below it.
+    pub(crate) fn held_from(&self) -> Option<u64> {
+        self.agents.held_from()
+    }
+
+    /// Whether coding-agent items are held (turns not emitted yet).
+    pub(crate) fn holds_turns(&self) -> bool {
+        self.agents.holds()
+    }
+
+    /// What the coding-agent stage emitted and let go since the last call.
+    pub(crate) fn take_agent_counts(&mut self) -> StageCounts {
+        self.agents.take_counts()
+    }
+
+    /// The coding-agent turns quiet for the window at `now_ms` (every held turn when
+    /// `drain`), as units.
+    pub(crate) fn turns(&mut self, now_ms: i64, drain: bool) -> (Vec<Unit>, Vec<Refusal>) {
+        let mut units = Vec::new();
+        let mut unsupported = Vec::new();
+        let turns = self.agents.turns(now_ms, drain);
+        self.push_turns(&mut units, &mut unsupported, turns, now_ms);
+        (units, unsupported)
+    }
+
+    fn push_turns(
+        &mut self,
+        units: &mut Vec<Unit>,
+        unsupported: &mut Vec<Refusal>,
+        turns: Vec<AssembledTurn>,
+        now_ms: i64,
+    ) {
+        for turn in turns {
+            let key = format!("agent:{}", turn.trace_id);
+            self.push_spans(units, unsupported, &turn.batch, &key, turn.tenant, now_ms);
+        }
+    }
+
+    /// Spans the bridge made (agent turns, log events) in the shape of the sink; `key`
+    /// prefixes the envelope ids of translated events.
+    fn push_spans(
+        &mut self,
+        units: &mut Vec<Unit>,
+        unsupported: &mut Vec<Refusal>,
+        batch: &SpanBatch<'_>,
+        key: &str,
+        auth: Option<String>,
+        now_ms: i64,
+    ) {
+        if batch.span_count() == 0 {
+            return;
+        }
+        match self.shape {
+            Shape::Langfuse(_) => {
+                let body = canonical_request(batch).encode_to_vec();
+                push_protobuf(units, body, auth, batch.span_count());
+            }
+            Shape::Events => {
+                self.translate_into(units, unsupported, batch, key, auth, now_ms);
+            }
+            // (Never called for a collector: it gets every signal as received.)
+            Shape::OtlpOnly => {}
+        }
+    }
+
+    /// Translates `batch` into events with envelope ids derived from `key`.
+    fn translate_into(
+        &mut self,
+        units: &mut Vec<Unit>,
+        unsupported: &mut Vec<Refusal>,
+        batch: &SpanBatch<'_>,
+        key: &str,
+        auth: Option<String>,
+        now_ms: i64,
+    ) {
+        let translation = self.translator.translate(batch);
+        // `--compat server` leaves out what the server's schema drops: kept in the dead-letter
+        // file, never just gone.
+        for dropped in translation.dropped {
+            let body = serde_json::json!({ "batch": [dropped.event] });
+            unsupported.push(Refusal {
+                reason: Reason::ServerRules,
+                detail: dropped.errors.join("; "),
+                kind: RecordKind::IngestionBatch,
+                authorization: auth.clone(),
+                items: 1,
+                body: body.to_string().into_bytes(),
+            });
+        }
+        let mut events = Vec::with_capacity(translation.events.len());
+        let mut pending_trace: Vec<IngestionEvent> = Vec::new();
+        for mut event in translation.events {
+            if matches!(event.body, EventBody::TraceCreate(_)) {
+                pending_trace.push(event);
+                continue;
+            }
+            let span = event.body.id().unwrap_or_default().to_owned();
+            for (i, mut trace) in pending_trace.drain(..).enumerate() {
+                set_envelope(
+                    &mut trace,
+                    &format!("{key}/{span}/trace-create/{i}"),
+                    now_ms,
+                );
+                events.push(Event::Translated(Box::new(trace)));
+            }
+            // (The type is quoted in the key, as ids of earlier versions.)
+            let event_key = format!("{key}/{span}/\"{}\"", event.event_type());
+            set_envelope(&mut event, &event_key, now_ms);
+            events.push(Event::Translated(Box::new(event)));
+        }
+        for (i, mut trace) in pending_trace.into_iter().enumerate() {
+            set_envelope(&mut trace, &format!("{key}//trace-create/{i}"), now_ms);
+            events.push(Event::Translated(Box::new(trace)));
+        }
+        push_events(units, events, auth);
     }
 
     /// Shapes records (in order) into units; returns them and the records the shape cannot
@@ -197,6 +333,33 @@ impl Shaper {
         for record in records {
             let auth = record.authorization.clone();
             match (record.record_kind(), self.shape) {
+                (
+                    RecordKind::OtlpProtobuf | RecordKind::OtlpJson,
+                    Shape::Langfuse(OtlpMode::Passthrough),
+                ) if may_hold_agent(&record.body) => match decode_record(record) {
+                    Ok(batch) => {
+                        let spans = batch.span_count();
+                        let rest =
+                            self.agents
+                                .take_spans(batch, record.sequence, auth.as_deref(), now_ms);
+                        if rest.span_count() == spans {
+                            // No agent in it after all: as received.
+                            push_record(&mut units, record, auth);
+                        } else {
+                            // The other spans of an export that also held an agent's.
+                            let key = record.sequence.to_string();
+                            self.push_spans(
+                                &mut units,
+                                &mut unsupported,
+                                &rest,
+                                &key,
+                                auth,
+                                now_ms,
+                            );
+                        }
+                    }
+                    Err(e) => unsupported.push(undecodable(record, &e)),
+                },
                 (
                     RecordKind::OtlpProtobuf,
                     Shape::Langfuse(OtlpMode::Passthrough) | Shape::OtlpOnly,
@@ -212,18 +375,21 @@ impl Shaper {
                     RecordKind::OtlpJson,
                     Shape::Langfuse(OtlpMode::Passthrough) | Shape::OtlpOnly,
                 ) => {
-                    units.push(Unit::Otlp {
-                        body: record.body.to_vec(),
-                        content_type: "application/json",
-                        authorization: auth,
-                        spans: record.item_count as usize,
-                    });
+                    push_record(&mut units, record, auth);
                 }
                 (RecordKind::OtlpProtobuf | RecordKind::OtlpJson, Shape::Langfuse(_)) => {
                     match decode_record(record) {
                         Ok(batch) => {
-                            let body = canonical_request(&batch).encode_to_vec();
-                            push_protobuf(&mut units, body, auth, batch.span_count());
+                            let batch = self.agents.take_spans(
+                                batch,
+                                record.sequence,
+                                auth.as_deref(),
+                                now_ms,
+                            );
+                            if batch.span_count() > 0 {
+                                let body = canonical_request(&batch).encode_to_vec();
+                                push_protobuf(&mut units, body, auth, batch.span_count());
+                            }
                         }
                         // Validated on receipt, so only a decoder change gets here.
                         Err(e) => unsupported.push(undecodable(record, &e)),
@@ -232,49 +398,70 @@ impl Shaper {
                 (RecordKind::OtlpProtobuf | RecordKind::OtlpJson, Shape::Events) => {
                     match decode_record(record) {
                         Ok(batch) => {
-                            let translation = self.translator.translate(&batch);
-                            // `--compat server` leaves out what the server's schema drops: kept
-                            // in the dead-letter file, never just gone.
-                            for dropped in translation.dropped {
-                                let body = serde_json::json!({ "batch": [dropped.event] });
-                                unsupported.push(Refusal {
-                                    reason: Reason::ServerRules,
-                                    detail: dropped.errors.join("; "),
-                                    kind: RecordKind::IngestionBatch,
-                                    authorization: auth.clone(),
-                                    items: 1,
-                                    body: body.to_string().into_bytes(),
-                                });
-                            }
-                            let mut events = Vec::with_capacity(translation.events.len());
-                            let mut pending_trace: Vec<IngestionEvent> = Vec::new();
-                            for mut event in translation.events {
-                                if matches!(event.body, EventBody::TraceCreate(_)) {
-                                    pending_trace.push(event);
-                                    continue;
-                                }
-                                let span = event.body.id().unwrap_or_default().to_owned();
-                                for (i, mut trace) in pending_trace.drain(..).enumerate() {
-                                    let key =
-                                        format!("{}/{span}/trace-create/{i}", record.sequence);
-                                    set_envelope(&mut trace, &key, now_ms);
-                                    events.push(Event::Translated(Box::new(trace)));
-                                }
-                                // (The type is quoted in the key, as ids of earlier versions.)
-                                let key = format!(
-                                    "{}/{span}/\"{}\"",
-                                    record.sequence,
-                                    event.event_type()
+                            let batch = self.agents.take_spans(
+                                batch,
+                                record.sequence,
+                                auth.as_deref(),
+                                now_ms,
+                            );
+                            let key = record.sequence.to_string();
+                            self.translate_into(
+                                &mut units,
+                                &mut unsupported,
+                                &batch,
+                                &key,
+                                auth,
+                                now_ms,
+                            );
+                        }
+                        Err(e) => unsupported.push(undecodable(record, &e)),
+                    }
+                }
+                (
+                    RecordKind::OtlpLogsProtobuf
+                    | RecordKind::OtlpLogsJson
+                    | RecordKind::OtlpMetricsProtobuf
+                    | RecordKind::OtlpMetricsJson,
+                    Shape::OtlpOnly,
+                ) => {
+                    // A collector gets every signal as received.
+                    let (signal, format) = signal_of(record.record_kind())
+                        .unwrap_or((Signal::Logs, otlp::Format::Protobuf));
+                    units.push(Unit::Otlp {
+                        signal,
+                        body: record.body.to_vec(),
+                        content_type: match format {
+                            otlp::Format::Json => "application/json",
+                            otlp::Format::Protobuf => "application/x-protobuf",
+                        },
+                        authorization: auth,
+                        spans: record.item_count as usize,
+                    });
+                }
+                (
+                    RecordKind::OtlpLogsProtobuf | RecordKind::OtlpLogsJson,
+                    Shape::Langfuse(_) | Shape::Events,
+                ) => {
+                    let format =
+                        signal_of(record.record_kind()).map_or(otlp::Format::Protobuf, |(_, f)| f);
+                    match otlp::decode_logs_as(format, &record.body) {
+                        Ok(batch) => {
+                            if let Some(events) = self.agents.take_logs(
+                                batch,
+                                record.sequence,
+                                auth.as_deref(),
+                                now_ms,
+                            ) {
+                                let key = format!("{}/logs", record.sequence);
+                                self.push_spans(
+                                    &mut units,
+                                    &mut unsupported,
+                                    &events,
+                                    &key,
+                                    auth,
+                                    now_ms,
                                 );
-                                set_envelope(&mut event, &key, now_ms);
-                                events.push(Event::Translated(Box::new(event)));
                             }
-                            for (i, mut trace) in pending_trace.into_iter().enumerate() {
-                                let key = format!("{}//trace-create/{i}", record.sequence);
-                                set_envelope(&mut trace, &key, now_ms);
-                                events.push(Event::Translated(Box::new(trace)));
-                            }
-                            push_events(&mut units, events, auth);
                         }
                         Err(e) => unsupported.push(undecodable(record, &e)),
                     }
@@ -338,6 +525,10 @@ impl Shaper {
                     push_events(&mut units, events, auth);
                 }
                 (RecordKind::IngestionBatch | RecordKind::Scores, Shape::OtlpOnly)
+                | (
+                    RecordKind::OtlpMetricsProtobuf | RecordKind::OtlpMetricsJson,
+                    Shape::Langfuse(_) | Shape::Events,
+                )
                 | (RecordKind::Unspecified, _) => {
                     unsupported.push(record_refusal(
                         record,
@@ -350,10 +541,32 @@ impl Shaper {
                 }
             }
         }
+        let turns = self.agents.turns(now_ms, false);
+        self.push_turns(&mut units, &mut unsupported, turns, now_ms);
         for (auth, events) in legacy {
             units.extend(legacy_units(&events, auth));
         }
         (units, unsupported)
+    }
+}
+
+/// A trace record as received.
+fn push_record(units: &mut Vec<Unit>, record: &SpoolRecord, auth: Option<String>) {
+    if record.record_kind() == RecordKind::OtlpJson {
+        units.push(Unit::Otlp {
+            signal: Signal::Traces,
+            body: record.body.to_vec(),
+            content_type: "application/json",
+            authorization: auth,
+            spans: record.item_count as usize,
+        });
+    } else {
+        push_protobuf(
+            units,
+            record.body.to_vec(),
+            auth,
+            record.item_count as usize,
+        );
     }
 }
 
@@ -368,6 +581,7 @@ pub fn legacy_units(events: &[IngestionEvent], authorization: Option<String>) ->
         let count = spans.len();
         let export = langfuse_otel_core::legacy::export_request(&spans);
         units.push(Unit::Otlp {
+            signal: Signal::Traces,
             body: export.into_bytes(),
             content_type: "application/json",
             authorization: authorization.clone(),
@@ -422,6 +636,7 @@ pub fn stable_id(key: &str) -> String {
 pub(crate) fn push_unit(units: &mut Vec<Unit>, unit: Unit) {
     match unit {
         Unit::Otlp {
+            signal: Signal::Traces,
             body,
             content_type: "application/x-protobuf",
             authorization,
@@ -448,6 +663,7 @@ fn push_protobuf(units: &mut Vec<Unit>, body: Vec<u8>, auth: Option<String>, spa
     // Concatenated protobuf messages merge: two exports appended are one export holding the
     // resource spans of both.
     if let Some(Unit::Otlp {
+        signal: Signal::Traces,
         body: b,
         content_type: "application/x-protobuf",
         authorization,
@@ -461,6 +677,7 @@ fn push_protobuf(units: &mut Vec<Unit>, body: Vec<u8>, auth: Option<String>, spa
         return;
     }
     units.push(Unit::Otlp {
+        signal: Signal::Traces,
         body,
         content_type: "application/x-protobuf",
         authorization: auth,

@@ -97,8 +97,11 @@ async fn app_css() -> Response {
     with_headers("text/css; charset=utf-8", APP_CSS)
 }
 
-fn json_response<T: Serialize>(status: StatusCode, value: &T) -> Response {
-    let body = serde_json::to_vec(value).unwrap_or_else(|_| b"{}".to_vec());
+/// `value` as a JSON answer with `status`, marked `nosniff` (`null` if it cannot be
+/// serialized, which a `serde_json::Value` always can): the one JSON answer of the viewer's
+/// API, which the bridge's receiving endpoints use too.
+pub fn json_response<T: Serialize + ?Sized>(status: StatusCode, value: &T) -> Response {
+    let body = serde_json::to_vec(value).unwrap_or_else(|_| b"null".to_vec());
     let mut response = (status, body).into_response();
     let headers = response.headers_mut();
     headers.insert(

@@ -42,11 +42,13 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod agents;
 pub mod canonical;
 pub mod conventions;
 pub mod fold;
 pub mod keys;
 pub mod legacy;
+pub mod log;
 pub mod otlp;
 pub mod record;
 pub mod span;

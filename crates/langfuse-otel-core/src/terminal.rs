@@ -1,4 +1,5 @@
-//! Text from traces made safe for a terminal: every control character escaped.
+//! Text from traces made safe for a terminal: every control character escaped; and the one
+//! tree printer of the tools ([`draw_tree`]).
 //!
 //! Span names, user ids, metadata and error messages come from the applications that sent
 //! them; printed raw, an `ESC` starts a sequence the terminal obeys (set the title, write the
@@ -69,6 +70,62 @@ pub fn escape_json_for_terminal(json: String) -> String {
         } else {
             out.push(c);
         }
+    }
+    out
+}
+
+/// Draws rows as an indented tree with box-drawing connectors: each row is `(depth, text)` in
+/// pre-order (a row's children follow it, one level deeper; depth 0 is the top level). The one
+/// tree printer of the tools (the offline file's trees, `langfuse-bridge traces show`); the
+/// text is written as given, so callers escape it first ([`escape_control`]).
+///
+/// Iterative and linear in the rows: a chain of any depth is drawn without recursion. A row
+/// deeper than one level below its predecessor is drawn one level below it.
+///
+/// ```
+/// use langfuse_otel_core::terminal::draw_tree;
+///
+/// let rows = [(0, "pipeline"), (1, "retrieve"), (1, "answer"), (2, "llm"), (0, "cleanup")];
+/// assert_eq!(
+///     draw_tree(&rows),
+///     "├─ pipeline\n│  ├─ retrieve\n│  └─ answer\n│     └─ llm\n└─ cleanup\n"
+/// );
+/// ```
+pub fn draw_tree<S: AsRef<str>>(rows: &[(usize, S)]) -> String {
+    // Depths clamped so that each row is at most one level below the one before.
+    let mut depths = Vec::with_capacity(rows.len());
+    let mut previous: Option<usize> = None;
+    for (depth, _) in rows {
+        let d = match previous {
+            None => 0,
+            Some(p) => (*depth).min(p + 1),
+        };
+        depths.push(d);
+        previous = Some(d);
+    }
+    // A row is the last of its siblings when no later row has its depth before a shallower one.
+    let mut last = vec![false; rows.len()];
+    let mut seen_at_depth: Vec<bool> = Vec::new();
+    for i in (0..rows.len()).rev() {
+        let d = depths[i];
+        seen_at_depth.truncate(d + 1);
+        seen_at_depth.resize(d + 1, false);
+        last[i] = !seen_at_depth[d];
+        seen_at_depth[d] = true;
+    }
+    let mut out = String::new();
+    // `open[k]`: the ancestor at depth k has siblings below it (draw its vertical line).
+    let mut open: Vec<bool> = Vec::new();
+    for (i, (_, text)) in rows.iter().enumerate() {
+        let d = depths[i];
+        open.truncate(d);
+        for &line in &open {
+            out.push_str(if line { "│  " } else { "   " });
+        }
+        out.push_str(if last[i] { "└─ " } else { "├─ " });
+        out.push_str(text.as_ref());
+        out.push('\n');
+        open.push(!last[i]);
     }
     out
 }

@@ -32,7 +32,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 use langfuse_otel_core::record::IngestionEvent;
-use langfuse_otel_core::terminal::escape_control as esc;
+use langfuse_otel_core::terminal::{draw_tree, escape_control as esc};
 use langfuse_otel_core::time::parse_iso_with_offset;
 use langfuse_otel_core::translate::Translator;
 use opentelemetry_sdk::Resource;
@@ -369,11 +369,12 @@ pub fn render_trace_tree(reader: impl BufRead) -> Result<String, OfflineError> {
         let trace_scores = attached
             .get(&(trace.clone(), None))
             .map_or(&[][..], Vec::as_slice);
-        tree.render_level(&mut out, trace_scores, &roots, "");
+        out.push_str(&draw_tree(&tree.rows(trace_scores, &roots)));
     }
     if !traceless.is_empty() {
         out.push_str("scores without a trace\n");
-        render_scores(&mut out, &traceless, "", true);
+        let rows: Vec<(usize, &String)> = traceless.iter().map(|line| (0, line)).collect();
+        out.push_str(&draw_tree(&rows));
     }
     Ok(out)
 }
@@ -401,14 +402,6 @@ fn score_text(body: &Map<String, Value>) -> String {
     line
 }
 
-/// Writes score lines as the first entries of a level; `closes` when nothing follows them.
-fn render_scores(out: &mut String, lines: &[String], prefix: &str, closes: bool) {
-    for (i, line) in lines.iter().enumerate() {
-        let last = closes && i + 1 == lines.len();
-        let _ = writeln!(out, "{prefix}{} {line}", if last { "└─" } else { "├─" });
-    }
-}
-
 fn start_ms(o: &Observation) -> Option<i64> {
     o.body
         .get("startTime")
@@ -425,29 +418,34 @@ struct Tree<'a> {
 }
 
 impl Tree<'_> {
-    /// Writes `scores`, then the observations `ids` with their subtrees.
-    fn render_level(&self, out: &mut String, scores: &[String], ids: &[&String], prefix: &str) {
-        render_scores(out, scores, prefix, ids.is_empty());
-        for (i, id) in ids.iter().enumerate() {
-            let last = i + 1 == ids.len();
-            self.render_observation(out, id, prefix, last);
+    /// The rows of one trace's tree in pre-order: `scores` first, then the observations
+    /// `roots` with their scores and subtrees (iterative: any depth).
+    fn rows(&self, scores: &[String], roots: &[&String]) -> Vec<(usize, String)> {
+        let mut rows: Vec<(usize, String)> = scores.iter().map(|s| (0, s.clone())).collect();
+        let mut stack: Vec<(&String, usize)> = roots.iter().rev().map(|id| (*id, 0)).collect();
+        while let Some((id, depth)) = stack.pop() {
+            rows.push((depth, self.observation_text(id)));
+            let key = (self.trace.to_string(), Some(id.clone()));
+            if let Some(scores) = self.scores.get(&key) {
+                rows.extend(scores.iter().map(|s| (depth + 1, s.clone())));
+            }
+            if let Some(kids) = self.children.get(&key) {
+                stack.extend(kids.iter().rev().map(|k| (*k, depth + 1)));
+            }
         }
+        rows
     }
 
-    fn render_observation(&self, out: &mut String, id: &String, prefix: &str, last: bool) {
+    /// One observation's row: name, type, duration, model, usage, level.
+    fn observation_text(&self, id: &String) -> String {
+        let mut out = String::new();
         let o = &self.observations[id];
         let name = o
             .body
             .get("name")
             .and_then(Value::as_str)
             .unwrap_or("(unnamed)");
-        let _ = write!(
-            out,
-            "{prefix}{} {} [{}]",
-            if last { "└─" } else { "├─" },
-            esc(name),
-            esc(&o.kind)
-        );
+        let _ = write!(out, "{} [{}]", esc(name), esc(&o.kind));
         let end = o
             .body
             .get("endTime")
@@ -485,14 +483,7 @@ impl Tree<'_> {
         {
             let _ = write!(out, " level={}", esc(level));
         }
-        out.push('\n');
-        let key = (self.trace.to_string(), Some(id.clone()));
-        let kids = self.children.get(&key).map_or(&[][..], Vec::as_slice);
-        let scores = self.scores.get(&key).map_or(&[][..], Vec::as_slice);
-        if !kids.is_empty() || !scores.is_empty() {
-            let next = format!("{prefix}{}", if last { "   " } else { "│  " });
-            self.render_level(out, scores, kids, &next);
-        }
+        out
     }
 }
 

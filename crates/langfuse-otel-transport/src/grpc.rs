@@ -96,6 +96,20 @@ impl GrpcSender {
         retry: RetryPolicy,
         attempt_timeout: Option<Duration>,
     ) -> Result<Self, TransportError> {
+        Self::for_method(endpoint, EXPORT_PATH, headers, gzip, retry, attempt_timeout)
+    }
+
+    /// Like [`new`](Self::new), for another OTLP service's export method (for example
+    /// `/opentelemetry.proto.collector.logs.v1.LogsService/Export`): the payload is that
+    /// service's encoded request.
+    pub fn for_method(
+        endpoint: impl Into<String>,
+        method: &'static str,
+        headers: Vec<(String, Secret)>,
+        gzip: bool,
+        retry: RetryPolicy,
+        attempt_timeout: Option<Duration>,
+    ) -> Result<Self, TransportError> {
         let endpoint = endpoint.into();
         let channel_endpoint = tonic::transport::Endpoint::from_shared(endpoint.clone())
             .map_err(|_| TransportError::InvalidUrl(endpoint.clone()))?;
@@ -139,7 +153,7 @@ impl GrpcSender {
                             client
                                 .unary::<Vec<u8>, (), _>(
                                     req,
-                                    PathAndQuery::from_static(EXPORT_PATH),
+                                    PathAndQuery::from_static(method),
                                     RawCodec,
                                 )
                                 .await

@@ -5,7 +5,10 @@ use std::sync::mpsc;
 use std::thread::JoinHandle;
 use std::time::Instant;
 
-use super::{FsyncPolicy, NewRecord, Spool, SpoolError};
+use crate::config::FsyncPolicy;
+use crate::error::SpoolError;
+use crate::record::NewRecord;
+use crate::spool::Spool;
 
 type Reply = tokio::sync::oneshot::Sender<Result<u64, SpoolError>>;
 

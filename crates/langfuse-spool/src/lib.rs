@@ -51,6 +51,19 @@
 //! them). Sequences are never reused: appends continue after the highest sequence any file
 //! mentions.
 //!
+//! **Code.** One module per part; none imports a module that imports it back:
+//!
+//! | module | part |
+//! |---|---|
+//! | `writer` | appends: frames, one write, group commit sync, rotation, cutting a refused append |
+//! | `recovery` | opening: directories, scan of every segment, torn tails cut, damage counted; [`inspect`] |
+//! | `reader` | [`SpoolReader`]: reading in order, skipping damage |
+//! | `cursors` | cursor files, commits, garbage collection |
+//! | `spool` | [`Spool`], the handle that ties them together |
+//! | `state` | what they share: file layout, index, writer state |
+//! | `fs` | file access behind a trait (`std::fs` here; a simulated disk with crashes and `ENOSPC` in the tests) |
+//! | `frame`, `scan`, `slots`, `record` | frames, damage search, two-slot files, the on-disk messages |
+//!
 //! ```
 //! use langfuse_spool::{FsyncPolicy, NewRecord, RecordKind, Spool, SpoolConfig};
 //!
@@ -81,173 +94,28 @@
 #![warn(missing_docs)]
 
 mod appender;
+mod config;
+mod cursors;
+mod error;
 mod frame;
+mod fs;
+mod reader;
 mod record;
+mod recovery;
 mod scan;
 mod slots;
-mod store;
-
-use std::path::{Path, PathBuf};
-use std::str::FromStr;
-use std::time::Duration;
+mod spool;
+mod state;
+mod writer;
 
 pub use self::appender::{Appender, AppenderThread};
-pub use self::record::{Cursor, RecordKind, SpoolRecord};
+pub use self::config::{FsyncPolicy, SpoolConfig};
+pub use self::error::SpoolError;
+pub use self::reader::SpoolReader;
+pub use self::record::{Cursor, NewRecord, RecordKind, SpoolRecord};
+pub use self::recovery::{Inspection, Recovery, inspect};
 pub use self::scan::Damage;
-pub use self::store::{Inspection, NewRecord, Recovery, Spool, SpoolReader, SpoolStats, inspect};
-
-/// When appended data is flushed to stable storage.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum FsyncPolicy {
-    /// Before every acknowledgement (group commit): survives power loss.
-    #[default]
-    Always,
-    /// Every [`SpoolConfig::fsync_interval`]: survives `kill -9`, may lose the last interval
-    /// on power loss.
-    Interval,
-    /// Never (the OS writes back): survives `kill -9` only.
-    Never,
-}
-
-impl FromStr for FsyncPolicy {
-    type Err = String;
-
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s {
-            "always" => Ok(FsyncPolicy::Always),
-            "interval" => Ok(FsyncPolicy::Interval),
-            "never" => Ok(FsyncPolicy::Never),
-            other => Err(format!(
-                "unknown fsync policy '{other}' (expected always, interval or never)"
-            )),
-        }
-    }
-}
-
-/// Where and how the spool keeps records.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SpoolConfig {
-    /// The spool directory.
-    pub dir: PathBuf,
-    /// When data reaches stable storage.
-    pub fsync: FsyncPolicy,
-    /// Sync period under [`FsyncPolicy::Interval`].
-    pub fsync_interval: Duration,
-    /// Largest total size of the segment files (appends beyond it fail with
-    /// [`SpoolError::Full`]).
-    pub max_bytes: u64,
-    /// Size at which a new segment is started.
-    pub segment_bytes: u64,
-}
-
-impl SpoolConfig {
-    /// Defaults: `always`, 200 ms interval, 1 GiB, 32 MiB segments.
-    pub fn new(dir: impl AsRef<Path>) -> SpoolConfig {
-        SpoolConfig {
-            dir: dir.as_ref().to_path_buf(),
-            fsync: FsyncPolicy::Always,
-            fsync_interval: Duration::from_millis(200),
-            max_bytes: 1 << 30,
-            segment_bytes: 32 << 20,
-        }
-    }
-}
-
-/// Why the spool could not do something. Messages name files by role, never their content;
-/// the operating system's error is the [`source`](std::error::Error::source).
-#[derive(Debug, Clone, thiserror::Error)]
-#[non_exhaustive]
-pub enum SpoolError {
-    /// No room: the size limit or a full disk. The client should retry later.
-    #[error("the spool is full ({used} of {limit} bytes used, {needed} more needed)")]
-    Full {
-        /// Bytes the append needed.
-        needed: u64,
-        /// Bytes in use.
-        used: u64,
-        /// The configured limit.
-        limit: u64,
-    },
-    /// The disk is full.
-    #[error("the spool's disk is full: {what}")]
-    DiskFull {
-        /// What the spool was doing.
-        what: &'static str,
-        /// The operating system's error.
-        #[source]
-        source: std::sync::Arc<std::io::Error>,
-    },
-    /// Any other I/O failure.
-    #[error("spool I/O error: {what}")]
-    Io {
-        /// What the spool was doing.
-        what: &'static str,
-        /// The operating system's error.
-        #[source]
-        source: std::sync::Arc<std::io::Error>,
-    },
-    /// A record could not be encoded.
-    #[error("cannot encode a spool record")]
-    Encode(#[source] prost::EncodeError),
-    /// The directory is not a spool, or its files contradict each other.
-    #[error("invalid spool: {0}")]
-    Invalid(&'static str),
-    /// A destination name that is not `[A-Za-z0-9_-]{1,64}` or was not opened.
-    #[error("invalid spool destination '{0}'")]
-    InvalidDestination(String),
-    /// The spool's writer stopped.
-    #[error("the spool is closed")]
-    Closed,
-}
-
-/// Equal when the same thing failed the same way (I/O errors compare by their kind).
-impl PartialEq for SpoolError {
-    fn eq(&self, other: &Self) -> bool {
-        use SpoolError::*;
-        match (self, other) {
-            (
-                Full {
-                    needed: a,
-                    used: b,
-                    limit: c,
-                },
-                Full {
-                    needed: x,
-                    used: y,
-                    limit: z,
-                },
-            ) => (a, b, c) == (x, y, z),
-            (DiskFull { what: a, source: s }, DiskFull { what: b, source: t })
-            | (Io { what: a, source: s }, Io { what: b, source: t }) => {
-                a == b && s.kind() == t.kind()
-            }
-            (Encode(a), Encode(b)) => a == b,
-            (Invalid(a), Invalid(b)) => a == b,
-            (InvalidDestination(a), InvalidDestination(b)) => a == b,
-            (Closed, Closed) => true,
-            _ => false,
-        }
-    }
-}
-
-impl Eq for SpoolError {}
-
-impl SpoolError {
-    pub(crate) fn from_io(what: &'static str, e: std::io::Error) -> SpoolError {
-        let source = std::sync::Arc::new(e);
-        if source.kind() == std::io::ErrorKind::StorageFull || source.raw_os_error() == Some(28) {
-            SpoolError::DiskFull { what, source }
-        } else {
-            SpoolError::Io { what, source }
-        }
-    }
-
-    /// Whether the client should be told to retry later (HTTP 429 / gRPC `RESOURCE_EXHAUSTED`).
-    pub fn is_full(&self) -> bool {
-        matches!(self, SpoolError::Full { .. } | SpoolError::DiskFull { .. })
-    }
-}
+pub use self::spool::{Spool, SpoolStats};
 
 #[cfg(test)]
 mod tests;

@@ -15,6 +15,15 @@ pub enum RecordKind {
     IngestionBatch = 3,
     /// A JSON array of Langfuse score objects.
     Scores = 4,
+    /// An OTLP `ExportLogsServiceRequest`, protobuf, uncompressed.
+    OtlpLogsProtobuf = 5,
+    /// An OTLP `ExportLogsServiceRequest`, OTLP/JSON, uncompressed.
+    OtlpLogsJson = 6,
+    /// An OTLP `ExportMetricsServiceRequest`, protobuf, uncompressed (spooled only for a
+    /// destination that takes metrics).
+    OtlpMetricsProtobuf = 7,
+    /// An OTLP `ExportMetricsServiceRequest`, OTLP/JSON, uncompressed.
+    OtlpMetricsJson = 8,
 }
 
 /// One accepted client request.
@@ -56,4 +65,33 @@ pub struct Cursor {
     /// Records up to this sequence may have been delivered without being committed.
     #[prost(uint64, tag = "2")]
     pub in_flight_end: u64,
+}
+
+/// What a client sent, to be appended.
+#[derive(Debug, Clone)]
+pub struct NewRecord {
+    /// What the body is.
+    pub kind: RecordKind,
+    /// The client's `Authorization` header to forward with (None: configured credentials).
+    pub authorization: Option<String>,
+    /// The uncompressed body.
+    pub body: bytes::Bytes,
+    /// Spans or events in the body.
+    pub item_count: u32,
+    /// When it was accepted (Unix ms).
+    pub received_unix_ms: i64,
+}
+
+impl NewRecord {
+    /// The record as stored at `sequence`.
+    pub(crate) fn to_stored(&self, sequence: u64) -> SpoolRecord {
+        SpoolRecord {
+            sequence,
+            kind: self.kind as i32,
+            received_unix_ms: self.received_unix_ms,
+            authorization: self.authorization.clone(),
+            body: self.body.clone(),
+            item_count: self.item_count,
+        }
+    }
 }

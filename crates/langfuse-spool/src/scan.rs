@@ -11,13 +11,13 @@ use std::fmt;
 
 use prost::Message;
 
-use super::frame::{self, Decoded, HEADER_LEN};
-use super::record::SpoolRecord;
+use crate::frame::{self, Decoded, HEADER_LEN};
+use crate::record::SpoolRecord;
 
 /// The smallest frame: a header and a record holding only its sequence (tag and one byte).
 const MIN_FRAME: u64 = HEADER_LEN as u64 + 2;
 
-/// One damaged place in the spool (see [`Recovery::damage`](super::Recovery::damage)).
+/// One damaged place in the spool (see [`Recovery::damage`](crate::Recovery::damage)).
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Damage {

@@ -20,12 +20,11 @@
 //! then the magic overwrites the old frame, so a crash at any point leaves one readable value,
 //! and the file stays within its first 4 KiB block (no new block on common file systems).
 
-use std::fs::{self, File, OpenOptions};
 use std::io;
-use std::os::unix::fs::{FileExt, OpenOptionsExt};
 use std::path::Path;
 
-use super::frame::{self, Decoded, HEADER_LEN};
+use crate::frame::{self, Decoded, HEADER_LEN};
+use crate::fs::{Fs, FsFile, OpenMode};
 
 const MAGIC: &[u8; 8] = b"LFBSLOT1";
 const SLOT_OFFSETS: [u64; 2] = [512, 1024];
@@ -54,8 +53,8 @@ pub enum Contents {
 }
 
 /// Reads a slot file without changing it.
-pub fn read(path: &Path) -> io::Result<Contents> {
-    match fs::read(path) {
+pub fn read(fs: &dyn Fs, path: &Path) -> io::Result<Contents> {
+    match fs.read(path) {
         Ok(data) => Ok(parse(&data)),
         Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(Contents::Absent),
         Err(e) => Err(e),
@@ -105,7 +104,7 @@ fn encode_slot(generation: u64, value: &[u8]) -> io::Result<Vec<u8>> {
 /// An open slot file.
 #[derive(Debug)]
 pub struct SlotFile {
-    file: File,
+    file: Box<dyn FsFile>,
     generation: u64,
 }
 
@@ -123,8 +122,13 @@ pub enum Opened {
 impl SlotFile {
     /// Opens the file at `path`, creating it (holding `initial`) when absent, migrating the
     /// previous format in place, rewriting a damaged one. `durable`: sync what it writes.
-    pub fn open(path: &Path, initial: &[u8], durable: bool) -> io::Result<(SlotFile, Opened)> {
-        match read(path)? {
+    pub fn open(
+        fs: &dyn Fs,
+        path: &Path,
+        initial: &[u8],
+        durable: bool,
+    ) -> io::Result<(SlotFile, Opened)> {
+        match read(fs, path)? {
             Contents::Absent => {
                 // Created whole under another name, so a crash never leaves a partial file.
                 let tmp = path.with_extension("new");
@@ -134,22 +138,17 @@ impl SlotFile {
                 let at = SLOT_OFFSETS[1] as usize;
                 data[at..at + SLOT_LEN].copy_from_slice(&slot);
                 {
-                    let file = OpenOptions::new()
-                        .create(true)
-                        .write(true)
-                        .truncate(true)
-                        .mode(0o600)
-                        .open(&tmp)?;
-                    file.write_all_at(&data, 0)?;
+                    let file = fs.open(&tmp, OpenMode::Truncate)?;
+                    file.write_at(&data, 0)?;
                     if durable {
                         file.sync_data()?;
                     }
                 }
-                fs::rename(&tmp, path)?;
+                fs.rename(&tmp, path)?;
                 if durable && let Some(parent) = path.parent() {
-                    File::open(parent)?.sync_all()?;
+                    fs.sync_dir(parent)?;
                 }
-                let file = open_rw(path)?;
+                let file = fs.open(path, OpenMode::ReadWrite)?;
                 Ok((
                     SlotFile {
                         file,
@@ -160,24 +159,24 @@ impl SlotFile {
             }
             Contents::Current { generation, value } => Ok((
                 SlotFile {
-                    file: open_rw(path)?,
+                    file: fs.open(path, OpenMode::ReadWrite)?,
                     generation,
                 },
                 Opened::Value(value),
             )),
             Contents::Legacy(value) => {
                 let mut slot = SlotFile {
-                    file: open_rw(path)?,
+                    file: fs.open(path, OpenMode::ReadWrite)?,
                     generation: 0,
                 };
-                let old_len = slot.file.metadata()?.len();
+                let old_len = slot.file.size()?;
                 // The old frame stays readable until slot 1 holds the value.
                 slot.file.set_len(FILE_LEN)?;
                 slot.write(&value, durable)?;
                 let mut head =
                     vec![0u8; old_len.clamp(MAGIC.len() as u64, SLOT_OFFSETS[0]) as usize];
                 head[..MAGIC.len()].copy_from_slice(MAGIC);
-                slot.file.write_all_at(&head, 0)?;
+                slot.file.write_at(&head, 0)?;
                 if durable {
                     slot.file.sync_data()?;
                 }
@@ -185,11 +184,11 @@ impl SlotFile {
             }
             Contents::Damaged => {
                 let mut slot = SlotFile {
-                    file: open_rw(path)?,
+                    file: fs.open(path, OpenMode::ReadWrite)?,
                     generation: 0,
                 };
                 slot.file.set_len(FILE_LEN)?;
-                slot.file.write_all_at(MAGIC, 0)?;
+                slot.file.write_at(MAGIC, 0)?;
                 slot.write(initial, durable)?;
                 Ok((slot, Opened::Damaged))
             }
@@ -201,7 +200,7 @@ impl SlotFile {
         let generation = self.generation + 1;
         let slot = encode_slot(generation, value)?;
         self.file
-            .write_all_at(&slot, SLOT_OFFSETS[(generation % 2) as usize])?;
+            .write_at(&slot, SLOT_OFFSETS[(generation % 2) as usize])?;
         if durable {
             self.file.sync_data()?;
         }
@@ -212,13 +211,12 @@ impl SlotFile {
     }
 }
 
-fn open_rw(path: &Path) -> io::Result<File> {
-    OpenOptions::new().read(true).write(true).open(path)
-}
-
 #[cfg(test)]
 mod tests {
+    use std::fs;
+
     use super::*;
+    use crate::fs::StdFs;
 
     fn dir(tag: &str) -> std::path::PathBuf {
         let d = std::env::temp_dir().join(format!("lf-slots-{tag}-{}", std::process::id()));
@@ -231,13 +229,13 @@ mod tests {
     fn values_alternate_and_a_torn_slot_keeps_the_previous_value() {
         let d = dir("torn");
         let path = d.join("x.cursor");
-        let (mut slot, opened) = SlotFile::open(&path, b"a", false).unwrap();
+        let (mut slot, opened) = SlotFile::open(&StdFs, &path, b"a", false).unwrap();
         assert_eq!(opened, Opened::Created);
         assert_eq!(fs::metadata(&path).unwrap().len(), FILE_LEN);
         for v in [b"b", b"c", b"d"] {
             slot.write(v, false).unwrap();
             assert_eq!(
-                read(&path).unwrap(),
+                read(&StdFs, &path).unwrap(),
                 Contents::Current {
                     generation: slot.generation,
                     value: v.to_vec()
@@ -247,9 +245,9 @@ mod tests {
         assert_eq!(fs::metadata(&path).unwrap().len(), FILE_LEN);
         // Tear the newest slot: the previous value is read.
         let newest = SLOT_OFFSETS[(slot.generation % 2) as usize];
-        slot.file.write_all_at(&[0xff; 3], newest + 9).unwrap();
+        slot.file.write_at(&[0xff; 3], newest + 9).unwrap();
         assert_eq!(
-            read(&path).unwrap(),
+            read(&StdFs, &path).unwrap(),
             Contents::Current {
                 generation: slot.generation - 1,
                 value: b"c".to_vec()
@@ -266,22 +264,22 @@ mod tests {
         frame::encode_into(b"old value", &mut old);
         fs::write(&path, &old).unwrap();
         assert_eq!(
-            read(&path).unwrap(),
+            read(&StdFs, &path).unwrap(),
             Contents::Legacy(b"old value".to_vec())
         );
-        let (mut slot, opened) = SlotFile::open(&path, b"", false).unwrap();
+        let (mut slot, opened) = SlotFile::open(&StdFs, &path, b"", false).unwrap();
         assert_eq!(opened, Opened::Value(b"old value".to_vec()));
         assert_eq!(fs::read(&path).unwrap()[..8], MAGIC[..]);
         slot.write(b"new", false).unwrap();
         assert_eq!(
-            read(&path).unwrap(),
+            read(&StdFs, &path).unwrap(),
             Contents::Current {
                 generation: 2,
                 value: b"new".to_vec()
             }
         );
         // Reopened: the value, no migration again.
-        let (_, opened) = SlotFile::open(&path, b"", false).unwrap();
+        let (_, opened) = SlotFile::open(&StdFs, &path, b"", false).unwrap();
         assert_eq!(opened, Opened::Value(b"new".to_vec()));
         let _ = fs::remove_dir_all(&d);
     }
@@ -291,11 +289,11 @@ mod tests {
         let d = dir("damaged");
         let path = d.join("x.cursor");
         fs::write(&path, [7u8; 40]).unwrap();
-        assert_eq!(read(&path).unwrap(), Contents::Damaged);
-        let (_, opened) = SlotFile::open(&path, b"init", false).unwrap();
+        assert_eq!(read(&StdFs, &path).unwrap(), Contents::Damaged);
+        let (_, opened) = SlotFile::open(&StdFs, &path, b"init", false).unwrap();
         assert_eq!(opened, Opened::Damaged);
         assert!(
-            matches!(read(&path).unwrap(), Contents::Current { value, .. } if value == b"init")
+            matches!(read(&StdFs, &path).unwrap(), Contents::Current { value, .. } if value == b"init")
         );
         let _ = fs::remove_dir_all(&d);
     }

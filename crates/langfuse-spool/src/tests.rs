@@ -1,5 +1,6 @@
 //! The spool against a model of what must be readable after any sequence of appends, reads,
-//! commits and crashes (with torn tails and restarts in between).
+//! commits and crashes (with torn tails and restarts in between), on the real file system;
+//! `crash` does the same on a simulated disk that loses unsynced data and fills up.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -7,6 +8,9 @@ use std::path::PathBuf;
 use proptest::prelude::*;
 
 use super::*;
+
+mod crash;
+mod sim_fs;
 
 fn temp_dir(tag: &str) -> PathBuf {
     static COUNTER: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);

@@ -1,9 +1,7 @@
-//! The exporter (`langfuse-otel-exporter`): transports, faults and outages, gRPC, canonical OTLP, processors and pipelines, protobuf equivalence.
+//! The exporter (`langfuse-otel-exporter`): transports, faults and outages, gRPC, canonical OTLP, processors, protobuf equivalence.
 //!
 //! One test binary per area (link time); each former file is a module: run one with
 //! `cargo test -p integration-tests --test exporter <module>::`.
-
-mod pipelines_common;
 
 mod canonical;
 mod canonical_otlp;
@@ -13,7 +11,5 @@ mod grpc;
 mod ingestion;
 mod offline;
 mod outages;
-mod pipelines_exporter_only;
-mod pipelines_processor;
 mod processors;
 mod protobuf_equivalence;

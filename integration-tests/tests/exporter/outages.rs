@@ -136,7 +136,13 @@ fn an_outage_past_the_budget_drops_exactly_the_shortfall_with_one_warning() {
         .with_span_processor(processor)
         .build();
     produce(&provider, 3_000, 100, Duration::from_millis(5));
-    std::thread::sleep(Duration::from_millis(500));
+    // Down until the queue overflowed and an export has failed.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !(stats.snapshot().queue_dropped_spans >= 2_000 && stats.snapshot().failed_exports >= 1)
+        && Instant::now() < deadline
+    {
+        std::thread::sleep(Duration::from_millis(10));
+    }
     let rx = Receiver::start_with(upstream.listen(), |_, _| Action::ok());
     provider
         .shutdown_with_timeout(Duration::from_secs(30))

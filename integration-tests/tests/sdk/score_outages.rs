@@ -52,7 +52,11 @@ fn scores_sent_while_the_upstream_is_down_are_all_delivered_when_it_is_back() {
                 .id(format!("s{i}")),
         );
     }
-    std::thread::sleep(Duration::from_secs(2));
+    // Down until the sender has been refused at least twice.
+    assert!(
+        wait_for(|| langfuse.score_stats().retried >= 2),
+        "no retry while the upstream was down"
+    );
     assert_eq!(langfuse.score_stats().sent, 0, "the upstream was down");
     let rx = Receiver::start_with(upstream.listen(), |_, _| Action::status(200));
     langfuse
@@ -76,7 +80,11 @@ fn a_score_outage_past_the_queue_bound_drops_exactly_the_shortfall_with_one_warn
                 .id(format!("s{i}")),
         );
     }
-    std::thread::sleep(Duration::from_secs(1));
+    // Down until the sender has been refused at least once.
+    assert!(
+        wait_for(|| langfuse.score_stats().retried >= 1),
+        "no retry while the upstream was down"
+    );
     let rx = Receiver::start_with(upstream.listen(), |_, _| Action::status(200));
     langfuse
         .shutdown_with_timeout(Duration::from_secs(20))
@@ -96,4 +104,16 @@ fn a_score_outage_past_the_queue_bound_drops_exactly_the_shortfall_with_one_warn
         "{warnings:?}"
     );
     assert_eq!(warnings.len(), 1, "{warnings:?}");
+}
+
+/// Polls `done` until it holds or 20 s pass.
+fn wait_for(mut done: impl FnMut() -> bool) -> bool {
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while std::time::Instant::now() < deadline {
+        if done() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    done()
 }

@@ -205,6 +205,7 @@ fn units(entry: &Entry, shape: Shape) -> Vec<Unit> {
     let auth = entry.authorization.clone();
     match entry.kind.as_str() {
         "otlp_protobuf" | "otlp_json" => vec![Unit::Otlp {
+            signal: crate::sources::receive::Signal::Traces,
             body,
             content_type: if entry.kind == "otlp_json" {
                 "application/json"
@@ -272,8 +273,11 @@ pub fn replay(args: &ReplayArgs) -> Result<Replayed, DeadLetterCmdError> {
             let Some((_, sink)) = sinks.iter_mut().find(|(d, _)| *d == to) else {
                 continue;
             };
-            let mut failure = None;
-            for mut unit in units(entry, sink.shape()) {
+            let units = units(entry, sink.shape());
+            let mut failure = units
+                .is_empty()
+                .then(|| format!("a {} entry cannot be replayed to {to:?}", entry.kind));
+            for mut unit in units {
                 let sent = sink.send(
                     &mut unit,
                     Instant::now() + Duration::from_secs(args.timeout.max(1)),

@@ -25,7 +25,7 @@ use langfuse_local::{
     TraceSummary,
 };
 use langfuse_otel_core::record::Level;
-use langfuse_otel_core::terminal::{escape_control as esc, escape_json_for_terminal};
+use langfuse_otel_core::terminal::{draw_tree, escape_control as esc, escape_json_for_terminal};
 
 /// Arguments of `traces`.
 #[derive(Debug, Clone, clap::Args)]
@@ -311,34 +311,31 @@ pub fn render_tree(trace: &TraceDetail) -> String {
         .iter()
         .filter_map(ObservationView::start_ms)
         .min();
-    let mut stack: Vec<(usize, String, bool)> = Vec::new();
+    // Pre-order rows, iteratively (any depth); `visited` guards against parent loops.
+    let mut rows: Vec<(usize, String)> = Vec::new();
     let roots = children.get(&None).cloned().unwrap_or_default();
-    for (n, &r) in roots.iter().enumerate().rev() {
-        stack.push((r, String::new(), n + 1 == roots.len()));
-    }
+    let mut stack: Vec<(usize, usize)> = roots.iter().rev().map(|&r| (r, 0)).collect();
     let mut visited = vec![false; trace.observations.len()];
-    while let Some((i, prefix, last)) = stack.pop() {
+    while let Some((i, depth)) = stack.pop() {
         if std::mem::replace(&mut visited[i], true) {
             continue;
         }
-        let o = &trace.observations[i];
-        let _ = write!(out, "{prefix}{}", if last { "└─ " } else { "├─ " });
-        render_observation(&mut out, o, origin, trace);
-        let child_prefix = format!("{prefix}{}", if last { "   " } else { "│  " });
-        let kids = children.get(&Some(i)).cloned().unwrap_or_default();
-        for (n, &k) in kids.iter().enumerate().rev() {
-            stack.push((k, child_prefix.clone(), n + 1 == kids.len()));
+        rows.push((
+            depth,
+            observation_text(&trace.observations[i], origin, trace),
+        ));
+        if let Some(kids) = children.get(&Some(i)) {
+            stack.extend(kids.iter().rev().map(|&k| (k, depth + 1)));
         }
     }
+    out.push_str(&draw_tree(&rows));
     out
 }
 
-fn render_observation(
-    out: &mut String,
-    o: &ObservationView,
-    origin: Option<i64>,
-    trace: &TraceDetail,
-) {
+/// One observation's row: name, type, start offset, duration, model, usage, cost, level,
+/// status and scores.
+fn observation_text(o: &ObservationView, origin: Option<i64>, trace: &TraceDetail) -> String {
+    let mut out = String::new();
     let _ = write!(
         out,
         "{} [{}]",
@@ -376,5 +373,5 @@ fn render_observation(
     if !scores.is_empty() {
         let _ = write!(out, " scores: {}", scores.join(" "));
     }
-    out.push('\n');
+    out
 }

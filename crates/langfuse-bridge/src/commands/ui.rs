@@ -10,7 +10,7 @@ use std::path::PathBuf;
 
 use langfuse_local::{Store, StoreError};
 
-use crate::sources::access::{self, AccessError, AccessPolicy, Secret};
+use crate::sources::access::{self, AccessError, AccessPolicy};
 use crate::sources::listener;
 #[derive(Debug, Clone, clap::Args)]
 pub struct UiArgs {
@@ -23,32 +23,12 @@ pub struct UiArgs {
     /// Connection limits.
     #[command(flatten)]
     pub connections: crate::serve::config::ConnectionArgs,
-    /// Public key: with the secret key, the viewer asks for them (Basic auth: user name =
-    /// public key, password = secret key).
-    #[arg(long, value_name = "KEY", env = "LANGFUSE_PUBLIC_KEY")]
-    pub public_key: Option<String>,
-    /// Secret key (never printed).
-    #[arg(
-        long,
-        value_name = "KEY",
-        env = "LANGFUSE_SECRET_KEY",
-        hide_env_values = true
-    )]
-    pub secret_key: Option<Secret>,
+    /// The keys the browser must present.
+    #[command(flatten)]
+    pub keys: crate::serve::config::KeyArgs,
     /// Who may reach the listener.
     #[command(flatten)]
     pub exposure: crate::serve::config::ExposureArgs,
-}
-
-impl UiArgs {
-    /// The keys, if both are given; an error if only one is.
-    pub fn keys(&self) -> Result<Option<(&str, &str)>, AccessError> {
-        match (&self.public_key, &self.secret_key) {
-            (Some(p), Some(s)) => Ok(Some((p.as_str(), s.expose()))),
-            (None, None) => Ok(None),
-            _ => Err(AccessError::PartialKeys),
-        }
-    }
 }
 
 /// Why `ui` stopped.
@@ -87,7 +67,7 @@ pub async fn serve(args: &UiArgs, ready: impl FnOnce(SocketAddr)) -> Result<(), 
         c.idle_timeout
             .unwrap_or(listener::DEFAULT_IDLE_TIMEOUT.as_secs()),
     )?;
-    let keys = args.keys()?;
+    let keys = args.keys.keys()?;
     access::check_exposure(
         &[("HTTP", args.http)],
         keys.is_some(),
@@ -126,7 +106,7 @@ pub fn run(args: &UiArgs) -> Result<(), UiError> {
             addr: args.http,
             source,
         })?;
-    let sign_in = if args.public_key.is_some() {
+    let sign_in = if args.keys.public_key.is_some() {
         "; sign in with the public key as user name and the secret key as password"
     } else {
         ""

@@ -5,7 +5,8 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use super::config::{
-    ConfigError, ConnectionArgs, Destination, ExposureArgs, LogFormat, OtlpMode, ServeConfig,
+    ConfigError, ConnectionArgs, Destination, ExposureArgs, KeyArgs, LogFormat, OtlpMode,
+    ServeConfig,
 };
 use crate::logging::init_logging;
 use langfuse_otel_core::translate::Compatibility;
@@ -43,17 +44,9 @@ pub struct ServeArgs {
     /// [default: 100000].
     #[arg(long, value_name = "N", env = "LANGFUSE_BRIDGE_ASSEMBLE_MAX_TRACES")]
     pub assemble_max_traces: Option<usize>,
-    /// Langfuse public key (with the secret key, clients must present these keys).
-    #[arg(long, value_name = "KEY", env = "LANGFUSE_PUBLIC_KEY")]
-    pub public_key: Option<String>,
-    /// Langfuse secret key.
-    #[arg(
-        long,
-        value_name = "KEY",
-        env = "LANGFUSE_SECRET_KEY",
-        hide_env_values = true
-    )]
-    pub secret_key: Option<String>,
+    /// The keys clients must present, and forwarding uses.
+    #[command(flatten)]
+    pub keys: KeyArgs,
     /// Spool directory [default: ./langfuse-bridge-spool].
     #[arg(long, value_name = "DIR", env = "LANGFUSE_BRIDGE_SPOOL")]
     pub spool: Option<PathBuf>,
@@ -100,6 +93,9 @@ pub struct ServeArgs {
     /// Connection limits.
     #[command(flatten)]
     pub connections: ConnectionArgs,
+    /// Coding agents (Claude Code, Codex CLI, Gemini CLI).
+    #[command(flatten)]
+    pub agents: crate::assemble_agents::AgentArgs,
 }
 
 impl ServeArgs {
@@ -107,9 +103,11 @@ impl ServeArgs {
     pub fn to_config(&self) -> Result<ServeConfig, ConfigError> {
         let mut config = match &self.config {
             Some(path) => {
-                let text = std::fs::read_to_string(path).map_err(|e| {
-                    ConfigError::Invalid(format!("cannot read '{}': {e}", path.display()))
-                })?;
+                let text =
+                    std::fs::read_to_string(path).map_err(|source| ConfigError::ReadFile {
+                        path: path.clone(),
+                        source,
+                    })?;
                 ServeConfig::from_toml(&text)?
             }
             None => ServeConfig::default(),
@@ -129,8 +127,6 @@ impl ServeArgs {
             http => http,
             upstream => upstream,
             otlp_mode => otlp_mode,
-            public_key => public_key,
-            secret_key => secret_key,
             spool => spool,
             fsync => fsync,
             spool_max_bytes => spool_max_bytes,
@@ -143,10 +139,25 @@ impl ServeArgs {
             log_format => log_format,
             db => db,
         );
+        if let Some(public_key) = &self.keys.public_key {
+            config.public_key = Some(public_key.clone());
+        }
+        if let Some(secret_key) = &self.keys.secret_key {
+            config.secret_key = Some(secret_key.expose().to_owned());
+        }
         if self.log_level.is_some() {
             config.log_level.clone_from(&self.log_level);
         }
         self.connections.apply(&mut config);
+        if let Some(secs) = self.agents.agent_window {
+            config.agent_window_secs = secs;
+        }
+        if let Some(spans) = self.agents.agent_spans {
+            config.agent_spans = spans;
+        }
+        if let Some(logs) = self.agents.logs {
+            config.logs = logs;
+        }
         if let Some(to) = self.to {
             config.to = Some(to);
         }

@@ -164,6 +164,12 @@ pub struct ServeConfig {
     pub assemble_window_secs: f64,
     /// Most traces the assembly stage holds; beyond it the quietest is emitted early.
     pub assemble_max_traces: usize,
+    /// Seconds a coding-agent turn must be quiet before it is emitted as one trace.
+    pub agent_window_secs: f64,
+    /// Which coding-agent spans are kept.
+    pub agent_spans: crate::assemble_agents::AgentSpans,
+    /// What happens to log records that are not a coding agent's.
+    pub logs: crate::assemble_agents::LogsMode,
 }
 
 impl std::fmt::Debug for ServeConfig {
@@ -218,17 +224,35 @@ impl Default for ServeConfig {
             allow_remote_without_auth: false,
             assemble_window_secs: crate::assemble::DEFAULT_WINDOW.as_secs_f64(),
             assemble_max_traces: crate::assemble::DEFAULT_MAX_TRACES,
+            agent_window_secs: 10.0,
+            agent_spans: crate::assemble_agents::AgentSpans::Turns,
+            logs: crate::assemble_agents::LogsMode::Agents,
         }
     }
 }
 
 /// A configuration that cannot work.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum ConfigError {
     /// The TOML file is not valid or has unknown keys.
-    #[error("invalid configuration file: {0}")]
-    Toml(String),
+    #[error("invalid configuration file: {}", .0.message())]
+    Toml(#[source] toml::de::Error),
+    /// The configuration file could not be read.
+    #[error("cannot read the configuration file {}: {source}", .path.display())]
+    ReadFile {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The local trace store could not be opened.
+    #[error(transparent)]
+    Store(#[from] langfuse_local::StoreError),
+    /// The upstream's sender could not be set up.
+    #[error("cannot set up the upstream: {0}")]
+    Upstream(#[source] langfuse_otel_transport::TransportError),
     /// Settings that contradict each other or are missing.
     #[error("invalid configuration: {0}")]
     Invalid(String),
@@ -249,7 +273,7 @@ fn grpc_listener<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Socket
 impl ServeConfig {
     /// Parses a TOML document (unknown keys are errors).
     pub fn from_toml(text: &str) -> Result<ServeConfig, ConfigError> {
-        toml::from_str(text).map_err(|e| ConfigError::Toml(e.message().to_owned()))
+        toml::from_str(text).map_err(ConfigError::Toml)
     }
 
     /// The destination: `to`, or `langfuse` when an upstream or keys are configured, else
@@ -437,6 +461,35 @@ pub struct ExposureArgs {
     /// Listen on a non-loopback address without keys: anyone who reaches it reads every trace.
     #[arg(long, env = "LANGFUSE_BRIDGE_ALLOW_REMOTE_WITHOUT_AUTH")]
     pub allow_remote_without_auth: bool,
+}
+
+/// The Langfuse keys of a listener (`serve` and `ui`): with both set, every client, and the
+/// viewer's browser, must present them (Basic auth: user name = public key, password = secret
+/// key); `serve` also forwards with them.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct KeyArgs {
+    /// Langfuse public key.
+    #[arg(long, value_name = "KEY", env = "LANGFUSE_PUBLIC_KEY")]
+    pub public_key: Option<String>,
+    /// Langfuse secret key (never printed).
+    #[arg(
+        long,
+        value_name = "KEY",
+        env = "LANGFUSE_SECRET_KEY",
+        hide_env_values = true
+    )]
+    pub secret_key: Option<crate::sources::access::Secret>,
+}
+
+impl KeyArgs {
+    /// The keys, if both are given; an error if only one is.
+    pub fn keys(&self) -> Result<Option<(&str, &str)>, crate::sources::access::AccessError> {
+        match (&self.public_key, &self.secret_key) {
+            (Some(p), Some(s)) => Ok(Some((p.as_str(), s.expose()))),
+            (None, None) => Ok(None),
+            _ => Err(crate::sources::access::AccessError::PartialKeys),
+        }
+    }
 }
 
 /// Connection limits of the listeners (`serve` and `ui`).

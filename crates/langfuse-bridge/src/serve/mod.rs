@@ -113,8 +113,8 @@ impl Bridge {
         let mut viewer = None;
         config.validate()?;
         let destination: Box<dyn Sink> = if config.destination()? == config::Destination::Local {
-            let store = langfuse_local::Store::open(&config.db)
-                .map_err(|e| ServeError::Config(config::ConfigError::Invalid(e.to_string())))?;
+            let store =
+                langfuse_local::Store::open(&config.db).map_err(config::ConfigError::from)?;
             viewer = Some(store.clone());
             Box::new(sinks::LocalSink::new(store))
         } else {
@@ -160,6 +160,7 @@ impl Bridge {
             },
             spool: spool.clone(),
             retry_after_secs: config.retry_after_secs.max(1),
+            keep_metrics: destination.shape() == Shape::OtlpOnly,
             store: viewer.clone(),
             dead_letter_dir: config.spool.join(crate::sinks::dead_letter::DIR_NAME),
         });
@@ -190,7 +191,13 @@ impl Bridge {
         let forwarder = Forwarder {
             reader,
             spool,
-            shaper: Shaper::new(destination_shape, translator),
+            shaper: Shaper::new(destination_shape, translator).with_agents(
+                crate::assemble_agents::AgentStage::configured(
+                    config.agent_window_secs,
+                    config.agent_spans,
+                    config.logs,
+                ),
+            ),
             sink: destination,
             metrics: Arc::clone(&metrics),
             control: Arc::new(ForwardControl::default()),
@@ -337,6 +344,8 @@ impl BoundBridge {
         ));
         if let Some(listener) = grpc {
             let routes = tonic::service::Routes::new(grpc::service(Arc::clone(&receiver)))
+                .add_service(grpc::logs_service(Arc::clone(&receiver)))
+                .add_service(grpc::metrics_service(Arc::clone(&receiver)))
                 .prepare()
                 .into_axum_router();
             servers.spawn(listener::serve(

@@ -329,6 +329,10 @@ pub fn kind_label(kind: RecordKind) -> &'static str {
         RecordKind::OtlpJson => "otlp_json",
         RecordKind::IngestionBatch => "ingestion_batch",
         RecordKind::Scores => "scores",
+        RecordKind::OtlpLogsProtobuf => "otlp_logs_protobuf",
+        RecordKind::OtlpLogsJson => "otlp_logs_json",
+        RecordKind::OtlpMetricsProtobuf => "otlp_metrics_protobuf",
+        RecordKind::OtlpMetricsJson => "otlp_metrics_json",
         _ => "unspecified",
     }
 }

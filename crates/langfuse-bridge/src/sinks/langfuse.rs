@@ -9,6 +9,7 @@ use langfuse_otel_transport::{ContentEncoding, HttpSender, JsonBatchSender, Payl
 use super::contract::{Sent, Sink};
 use super::upstream::{per_request, send_json, settle_outcome};
 use crate::shape::{Shape, Unit};
+use crate::sources::receive::Signal;
 use langfuse_spool::RecordKind;
 
 /// Langfuse (`--to langfuse` and `--to ingestion`).
@@ -28,11 +29,15 @@ impl Sink for LangfuseSink {
     fn send(&mut self, unit: &mut Unit, deadline: Instant) -> Sent {
         let keys = self.keys_configured;
         match unit {
+            Unit::Otlp { signal, .. } if *signal != Signal::Traces => {
+                Sent::unsupported(unit, "Langfuse takes OTLP traces only")
+            }
             Unit::Otlp {
                 body,
                 content_type,
                 authorization,
                 spans,
+                ..
             } => {
                 let payload = Payload::new(
                     std::mem::take(body),

@@ -44,8 +44,8 @@ pub use self::local::LocalSink;
 use self::otlp::{OtlpSink, OtlpTarget};
 use self::upstream::retry_policy;
 
-fn build_err(e: impl std::fmt::Display) -> ConfigError {
-    ConfigError::Invalid(format!("cannot set up the upstream: {e}"))
+fn build_err(e: langfuse_otel_transport::TransportError) -> ConfigError {
+    ConfigError::Upstream(e)
 }
 
 fn fixed_headers(config: &ServeConfig) -> Result<Vec<(String, Secret)>, ConfigError> {
@@ -101,13 +101,16 @@ pub fn from_config(config: &ServeConfig) -> Result<Box<dyn Sink>, ConfigError> {
                     senders: HashMap::new(),
                 }
             } else {
-                OtlpTarget::Http(
-                    HttpSender::builder(url.clone())
-                        .headers(fixed)
+                OtlpTarget::Http {
+                    traces: HttpSender::builder(url.clone())
+                        .headers(fixed.clone())
                         .retry(retry_policy())
                         .build()
                         .map_err(build_err)?,
-                )
+                    url: url.clone(),
+                    fixed,
+                    others: HashMap::new(),
+                }
             };
             Ok(Box::new(OtlpSink { target }))
         }

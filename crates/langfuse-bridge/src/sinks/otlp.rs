@@ -10,6 +10,7 @@ use super::contract::{Retry, Sent, Sink};
 use super::dead_letter::Reason;
 use super::upstream::{per_request, retry_policy, settle_outcome};
 use crate::shape::{Shape, Unit};
+use crate::sources::receive::Signal;
 
 /// An OTLP collector (`--to otlp`).
 pub struct OtlpSink {
@@ -17,13 +18,30 @@ pub struct OtlpSink {
 }
 
 pub(super) enum OtlpTarget {
-    Http(HttpSender),
-    /// One gRPC sender per credentials (gRPC metadata is fixed per sender).
+    /// OTLP/HTTP: traces to the configured URL, logs and metrics to its `/v1/logs` and
+    /// `/v1/metrics` siblings (senders made on first use).
+    Http {
+        traces: HttpSender,
+        url: String,
+        fixed: Vec<(String, Secret)>,
+        others: HashMap<Signal, HttpSender>,
+    },
+    /// One gRPC sender per credentials and signal (gRPC metadata is fixed per sender).
     Grpc {
         endpoint: String,
         fixed: Vec<(String, Secret)>,
-        senders: HashMap<Option<String>, GrpcSender>,
+        senders: HashMap<(Option<String>, Signal), GrpcSender>,
     },
+}
+
+/// The OTLP/HTTP URL of `signal` next to the traces URL `url` (`…/v1/traces` → `…/v1/logs`;
+/// a URL without that suffix is the base).
+pub(super) fn signal_url(url: &str, signal: Signal) -> String {
+    let base = url
+        .trim_end_matches('/')
+        .strip_suffix(Signal::Traces.path())
+        .unwrap_or(url.trim_end_matches('/'));
+    format!("{base}{}", signal.path())
 }
 
 impl Sink for OtlpSink {
@@ -33,6 +51,7 @@ impl Sink for OtlpSink {
 
     fn send(&mut self, unit: &mut Unit, deadline: Instant) -> Sent {
         let Unit::Otlp {
+            signal,
             body,
             content_type,
             authorization,
@@ -42,11 +61,41 @@ impl Sink for OtlpSink {
             return Sent::unsupported(unit, "an OTLP collector takes OTLP only");
         };
         let keys = match &self.target {
-            OtlpTarget::Http(_) => false,
+            OtlpTarget::Http { .. } => false,
             OtlpTarget::Grpc { fixed, .. } => !fixed.is_empty(),
         };
         let outcome = match &mut self.target {
-            OtlpTarget::Http(http) => {
+            OtlpTarget::Http {
+                traces,
+                url,
+                fixed,
+                others,
+            } => {
+                let http = if *signal == Signal::Traces {
+                    traces
+                } else {
+                    match others.entry(*signal) {
+                        std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
+                        std::collections::hash_map::Entry::Vacant(v) => {
+                            match HttpSender::builder(signal_url(url, *signal))
+                                .headers(fixed.clone())
+                                .retry(retry_policy())
+                                .build()
+                            {
+                                Ok(s) => v.insert(s),
+                                Err(e) => {
+                                    return Sent {
+                                        retry: Some(Retry {
+                                            reason: format!("cannot set up OTLP/HTTP: {e}"),
+                                            delay: Some(Duration::from_secs(5)),
+                                        }),
+                                        ..Sent::default()
+                                    };
+                                }
+                            }
+                        }
+                    }
+                };
                 let payload = Payload::new(
                     std::mem::take(body),
                     *content_type,
@@ -68,7 +117,7 @@ impl Sink for OtlpSink {
             } => {
                 if *content_type != "application/x-protobuf" {
                     // gRPC carries protobuf only: convert OTLP/JSON through the decoder.
-                    match json_to_protobuf(body) {
+                    match json_to_protobuf(*signal, body) {
                         Some(pb) => {
                             *body = pb;
                             *content_type = "application/x-protobuf";
@@ -86,7 +135,7 @@ impl Sink for OtlpSink {
                         }
                     }
                 }
-                let sender = match senders.entry(authorization.clone()) {
+                let sender = match senders.entry((authorization.clone(), *signal)) {
                     std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
                     std::collections::hash_map::Entry::Vacant(v) => {
                         let mut headers = fixed.clone();
@@ -94,8 +143,14 @@ impl Sink for OtlpSink {
                             headers.retain(|(k, _)| !k.eq_ignore_ascii_case("authorization"));
                             headers.push(("authorization".into(), Secret::new(a)));
                         }
-                        match GrpcSender::new(endpoint.clone(), headers, true, retry_policy(), None)
-                        {
+                        match GrpcSender::for_method(
+                            endpoint.clone(),
+                            signal.grpc_method(),
+                            headers,
+                            true,
+                            retry_policy(),
+                            None,
+                        ) {
                             Ok(s) => v.insert(s),
                             Err(e) => {
                                 return Sent {
@@ -124,9 +179,35 @@ impl Sink for OtlpSink {
     }
 }
 
-fn json_to_protobuf(body: &[u8]) -> Option<Vec<u8>> {
+fn json_to_protobuf(signal: Signal, body: &[u8]) -> Option<Vec<u8>> {
+    use opentelemetry_proto::tonic::collector::{logs, metrics, trace};
     use prost::Message;
-    let request: opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest =
-        serde_json::from_slice(body).ok()?;
-    Some(request.encode_to_vec())
+    Some(match signal {
+        Signal::Traces => serde_json::from_slice::<trace::v1::ExportTraceServiceRequest>(body)
+            .ok()?
+            .encode_to_vec(),
+        Signal::Logs => serde_json::from_slice::<logs::v1::ExportLogsServiceRequest>(body)
+            .ok()?
+            .encode_to_vec(),
+        Signal::Metrics => serde_json::from_slice::<metrics::v1::ExportMetricsServiceRequest>(body)
+            .ok()?
+            .encode_to_vec(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn logs_and_metrics_go_next_to_the_traces_url() {
+        assert_eq!(
+            signal_url("http://c:4318/v1/traces", Signal::Logs),
+            "http://c:4318/v1/logs"
+        );
+        assert_eq!(
+            signal_url("http://c:4318/", Signal::Metrics),
+            "http://c:4318/v1/metrics"
+        );
+    }
 }

@@ -27,7 +27,7 @@ use bytes::Bytes;
 use http_body_util::{BodyExt, Limited};
 use serde_json::json;
 
-use super::http::json_response;
+use langfuse_local::viewer::json_response;
 
 /// Where the API calls go.
 #[derive(Debug, Clone)]

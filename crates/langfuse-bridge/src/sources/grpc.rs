@@ -1,5 +1,6 @@
-//! The OTLP/gRPC listener: `TraceService/Export` (gzip accepted), answered after the durable
-//! append. Errors map to gRPC codes: `UNAUTHENTICATED`, `INVALID_ARGUMENT`,
+//! The OTLP/gRPC listener: `TraceService/Export`, `LogsService/Export` and
+//! `MetricsService/Export` (gzip accepted), answered after the durable append (metrics are
+//! spooled only for a destination that takes them). Errors map to gRPC codes: `UNAUTHENTICATED`, `INVALID_ARGUMENT`,
 //! `RESOURCE_EXHAUSTED` with a `RetryInfo` delay (spool full), `UNAVAILABLE`; an oversized
 //! message is refused by tonic with `OUT_OF_RANGE`/`RESOURCE_EXHAUSTED` before decoding.
 
@@ -7,6 +8,18 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
+use opentelemetry_proto::tonic::collector::logs::v1::logs_service_server::{
+    LogsService, LogsServiceServer,
+};
+use opentelemetry_proto::tonic::collector::logs::v1::{
+    ExportLogsServiceRequest, ExportLogsServiceResponse,
+};
+use opentelemetry_proto::tonic::collector::metrics::v1::metrics_service_server::{
+    MetricsService, MetricsServiceServer,
+};
+use opentelemetry_proto::tonic::collector::metrics::v1::{
+    ExportMetricsServiceRequest, ExportMetricsServiceResponse,
+};
 use opentelemetry_proto::tonic::collector::trace::v1::trace_service_server::{
     TraceService, TraceServiceServer,
 };
@@ -120,5 +133,122 @@ impl TraceService for GrpcTraceService {
                 Err(to_status(state, &e))
             }
         }
+    }
+}
+
+/// The gRPC `LogsService` over the shared receiver state (Gemini CLI's default transport).
+pub struct GrpcLogsService(pub Arc<Receiver>);
+
+/// The gRPC `MetricsService`: answered, spooled only when the destination takes metrics.
+pub struct GrpcMetricsService(pub Arc<Receiver>);
+
+/// The logs service with gzip accepted and the decompressed-size limit applied.
+pub fn logs_service(state: Arc<Receiver>) -> LogsServiceServer<GrpcLogsService> {
+    let limit = state.limits.max_decompressed_bytes;
+    LogsServiceServer::new(GrpcLogsService(state))
+        .accept_compressed(CompressionEncoding::Gzip)
+        .max_decoding_message_size(limit)
+}
+
+/// The metrics service with gzip accepted and the decompressed-size limit applied.
+pub fn metrics_service(state: Arc<Receiver>) -> MetricsServiceServer<GrpcMetricsService> {
+    let limit = state.limits.max_decompressed_bytes;
+    MetricsServiceServer::new(GrpcMetricsService(state))
+        .accept_compressed(CompressionEncoding::Gzip)
+        .max_decoding_message_size(limit)
+}
+
+/// Authenticates and (when `spool`) appends one decoded export of `kind` holding `items`.
+async fn export_signal<T: Message>(
+    state: &Receiver,
+    endpoint: Endpoint,
+    request: Request<T>,
+    kind: RecordKind,
+    count: impl FnOnce(&T) -> u32,
+    spool: bool,
+) -> Result<(), Status> {
+    let started = Instant::now();
+    state.metrics.received(endpoint);
+    let result = async {
+        let header = request
+            .metadata()
+            .get("authorization")
+            .and_then(|v| v.to_str().ok());
+        let auth = state.auth.check(header)?;
+        let message = request.into_inner();
+        let items = count(&message);
+        if spool {
+            state
+                .append(kind, auth, Bytes::from(message.encode_to_vec()), items)
+                .await?;
+        }
+        Ok::<_, ReceiveError>(items)
+    }
+    .await;
+    match result {
+        Ok(items) => {
+            state
+                .metrics
+                .accepted(endpoint, u64::from(items), started.elapsed());
+            Ok(())
+        }
+        Err(e) => {
+            state
+                .metrics
+                .rejected(endpoint, e.reason(), started.elapsed());
+            Err(to_status(state, &e))
+        }
+    }
+}
+
+#[tonic::async_trait]
+impl LogsService for GrpcLogsService {
+    async fn export(
+        &self,
+        request: Request<ExportLogsServiceRequest>,
+    ) -> Result<Response<ExportLogsServiceResponse>, Status> {
+        let count = |m: &ExportLogsServiceRequest| {
+            let n: usize = m
+                .resource_logs
+                .iter()
+                .flat_map(|r| &r.scope_logs)
+                .map(|s| s.log_records.len())
+                .sum();
+            u32::try_from(n).unwrap_or(u32::MAX)
+        };
+        export_signal(
+            &self.0,
+            Endpoint::GrpcLogs,
+            request,
+            RecordKind::OtlpLogsProtobuf,
+            count,
+            true,
+        )
+        .await?;
+        Ok(Response::new(ExportLogsServiceResponse {
+            partial_success: None,
+        }))
+    }
+}
+
+#[tonic::async_trait]
+impl MetricsService for GrpcMetricsService {
+    async fn export(
+        &self,
+        request: Request<ExportMetricsServiceRequest>,
+    ) -> Result<Response<ExportMetricsServiceResponse>, Status> {
+        let spool = self.0.keep_metrics;
+        export_signal(
+            &self.0,
+            Endpoint::GrpcMetrics,
+            request,
+            RecordKind::OtlpMetricsProtobuf,
+            super::receive::metric_count,
+            spool,
+        )
+        .await?;
+        Ok(Response::new(ExportMetricsServiceResponse {
+            partial_success: None,
+        }))
     }
 }

@@ -17,12 +17,15 @@ use serde_json::{Value, json};
 use super::receive::{self, ReceiveError};
 use super::receiver::{Receiver, now_ms};
 use crate::metrics::Endpoint;
+use langfuse_local::viewer::json_response;
 use langfuse_spool::RecordKind;
 
 /// The routes, over the shared receiver state.
 pub fn router(state: Arc<Receiver>) -> Router {
     Router::new()
         .route("/v1/traces", post(otlp_http))
+        .route("/v1/logs", post(otlp_logs))
+        .route("/v1/metrics", post(otlp_metrics))
         .route("/api/public/otel/v1/traces", post(langfuse_otlp))
         .route("/api/public/ingestion", post(ingestion))
         .route("/api/public/scores", post(scores))
@@ -33,16 +36,6 @@ pub fn router(state: Arc<Receiver>) -> Router {
 
 fn header_str(headers: &HeaderMap, name: header::HeaderName) -> Option<&str> {
     headers.get(name).and_then(|v| v.to_str().ok())
-}
-
-/// `value` as a JSON answer with `status` (`null` if it cannot be serialized, which a
-/// [`Value`] always can).
-pub(crate) fn json_response<T: serde::Serialize + ?Sized>(
-    status: StatusCode,
-    value: &T,
-) -> Response {
-    let body = serde_json::to_vec(value).unwrap_or_else(|_| b"null".to_vec());
-    (status, [(header::CONTENT_TYPE, "application/json")], body).into_response()
 }
 
 fn error_response(state: &Receiver, e: &ReceiveError) -> Response {
@@ -193,6 +186,83 @@ async fn otlp(
             error_response(&state, &e)
         }
     }
+}
+
+/// `POST /v1/logs` and `POST /v1/metrics`: the same limits, credentials and spool rules as
+/// traces. Logs are always spooled (the forwarder assembles coding-agent turns from them);
+/// metrics only when the destination takes them (`--to otlp`), else validated and answered.
+async fn otlp_signal(
+    state: Arc<Receiver>,
+    signal: receive::Signal,
+    endpoint: Endpoint,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    let started = Instant::now();
+    state.metrics.received(endpoint);
+    let result = async {
+        let trace_kind = receive::otlp_kind(header_str(&headers, header::CONTENT_TYPE))?;
+        let kind = receive::signal_kind(signal, trace_kind);
+        let (auth, body) = prepare(&state, &headers, body).await?;
+        let items = match signal {
+            receive::Signal::Metrics => receive::check_metrics(kind, &body)?,
+            _ => receive::check_logs(kind, &body)?,
+        };
+        if signal != receive::Signal::Metrics || state.keep_metrics {
+            state.append(kind, auth, body, items).await?;
+        }
+        Ok::<_, ReceiveError>((trace_kind, items))
+    }
+    .await;
+    match result {
+        Ok((kind, items)) => {
+            state
+                .metrics
+                .accepted(endpoint, u64::from(items), started.elapsed());
+            if kind == RecordKind::OtlpProtobuf {
+                // The Export*ServiceResponse without partial success: an empty message.
+                (
+                    [(header::CONTENT_TYPE, "application/x-protobuf")],
+                    Bytes::new(),
+                )
+                    .into_response()
+            } else {
+                json_response(StatusCode::OK, &json!({}))
+            }
+        }
+        Err(e) => {
+            state
+                .metrics
+                .rejected(endpoint, e.reason(), started.elapsed());
+            error_response(&state, &e)
+        }
+    }
+}
+
+async fn otlp_logs(State(state): State<Arc<Receiver>>, headers: HeaderMap, body: Body) -> Response {
+    otlp_signal(
+        state,
+        receive::Signal::Logs,
+        Endpoint::OtlpHttpLogs,
+        headers,
+        body,
+    )
+    .await
+}
+
+async fn otlp_metrics(
+    State(state): State<Arc<Receiver>>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    otlp_signal(
+        state,
+        receive::Signal::Metrics,
+        Endpoint::OtlpHttpMetrics,
+        headers,
+        body,
+    )
+    .await
 }
 
 async fn otlp_http(State(state): State<Arc<Receiver>>, headers: HeaderMap, body: Body) -> Response {

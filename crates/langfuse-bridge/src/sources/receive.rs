@@ -196,6 +196,103 @@ pub fn check_otlp(kind: RecordKind, body: Bytes) -> Result<CheckedExport, Receiv
     })
 }
 
+/// An OTLP signal.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Signal {
+    /// `/v1/traces`, `TraceService`.
+    Traces,
+    /// `/v1/logs`, `LogsService`.
+    Logs,
+    /// `/v1/metrics`, `MetricsService`.
+    Metrics,
+}
+
+impl Signal {
+    /// The OTLP/HTTP path (`/v1/traces`, …).
+    pub fn path(self) -> &'static str {
+        match self {
+            Signal::Traces => "/v1/traces",
+            Signal::Logs => "/v1/logs",
+            Signal::Metrics => "/v1/metrics",
+        }
+    }
+
+    /// The OTLP/gRPC method.
+    pub fn grpc_method(self) -> &'static str {
+        match self {
+            Signal::Traces => "/opentelemetry.proto.collector.trace.v1.TraceService/Export",
+            Signal::Logs => "/opentelemetry.proto.collector.logs.v1.LogsService/Export",
+            Signal::Metrics => "/opentelemetry.proto.collector.metrics.v1.MetricsService/Export",
+        }
+    }
+}
+
+/// The record kind of an export of `signal` in the encoding of `kind` (a trace kind, as
+/// [`otlp_kind`] names it).
+pub fn signal_kind(signal: Signal, kind: RecordKind) -> RecordKind {
+    let json = kind == RecordKind::OtlpJson;
+    match (signal, json) {
+        (Signal::Traces, false) => RecordKind::OtlpProtobuf,
+        (Signal::Traces, true) => RecordKind::OtlpJson,
+        (Signal::Logs, false) => RecordKind::OtlpLogsProtobuf,
+        (Signal::Logs, true) => RecordKind::OtlpLogsJson,
+        (Signal::Metrics, false) => RecordKind::OtlpMetricsProtobuf,
+        (Signal::Metrics, true) => RecordKind::OtlpMetricsJson,
+    }
+}
+
+/// The signal and encoding of an OTLP record kind (`None` for the Langfuse API kinds).
+pub fn signal_of(kind: RecordKind) -> Option<(Signal, Format)> {
+    Some(match kind {
+        RecordKind::OtlpProtobuf => (Signal::Traces, Format::Protobuf),
+        RecordKind::OtlpJson => (Signal::Traces, Format::Json),
+        RecordKind::OtlpLogsProtobuf => (Signal::Logs, Format::Protobuf),
+        RecordKind::OtlpLogsJson => (Signal::Logs, Format::Json),
+        RecordKind::OtlpMetricsProtobuf => (Signal::Metrics, Format::Protobuf),
+        RecordKind::OtlpMetricsJson => (Signal::Metrics, Format::Json),
+        _ => return None,
+    })
+}
+
+/// Validates an uncompressed OTLP logs export (a logs kind) with the forwarder's decoder:
+/// 400 when it does not decode; else the number of log records.
+pub fn check_logs(kind: RecordKind, body: &[u8]) -> Result<u32, ReceiveError> {
+    let Some((Signal::Logs, format)) = signal_of(kind) else {
+        return Err(ReceiveError::Malformed("not an OTLP logs export".into()));
+    };
+    let batch = otlp::decode_logs_as(format, body)
+        .map_err(|e| ReceiveError::Malformed(format!("invalid OTLP logs export: {e}")))?;
+    Ok(u32::try_from(batch.record_count()).unwrap_or(u32::MAX))
+}
+
+/// Validates an uncompressed OTLP metrics export (a metrics kind): 400 when it does not
+/// decode; else the number of metrics.
+pub fn check_metrics(kind: RecordKind, body: &[u8]) -> Result<u32, ReceiveError> {
+    use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest;
+    use prost::Message;
+    let request = match signal_of(kind) {
+        Some((Signal::Metrics, Format::Protobuf)) => ExportMetricsServiceRequest::decode(body)
+            .map_err(|e| ReceiveError::Malformed(format!("invalid OTLP metrics export: {e}")))?,
+        Some((Signal::Metrics, Format::Json)) => serde_json::from_slice(body)
+            .map_err(|e| ReceiveError::Malformed(format!("invalid OTLP metrics export: {e}")))?,
+        _ => return Err(ReceiveError::Malformed("not an OTLP metrics export".into())),
+    };
+    Ok(metric_count(&request))
+}
+
+/// Metrics in an export.
+pub fn metric_count(
+    request: &opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest,
+) -> u32 {
+    let n: usize = request
+        .resource_metrics
+        .iter()
+        .flat_map(|r| &r.scope_metrics)
+        .map(|s| s.metrics.len())
+        .sum();
+    u32::try_from(n).unwrap_or(u32::MAX)
+}
+
 /// Spans in an export.
 pub fn span_count(request: &ExportTraceServiceRequest) -> usize {
     request

@@ -19,6 +19,8 @@ pub struct Receiver {
     pub(crate) limits: Limits,
     pub(crate) spool: Spool,
     pub(crate) retry_after_secs: u64,
+    /// Whether metrics exports are spooled (a destination takes them: `--to otlp`).
+    pub(crate) keep_metrics: bool,
     /// The local store (`--to local`), whose file `/health` checks.
     pub(crate) store: Option<langfuse_local::Store>,
     /// `SPOOL/dead-letter/`, whose files `/health` counts.

@@ -75,14 +75,21 @@ pub(super) fn span_problem(value: &Value, at: &str) -> Option<DecodeError> {
     object(value, at).and_then(|obj| span(obj, at)).err()
 }
 
-fn object<'v>(value: &'v Value, at: &str) -> Result<&'v Map<String, Value>, DecodeError> {
+pub(super) fn object<'v>(
+    value: &'v Value,
+    at: &str,
+) -> Result<&'v Map<String, Value>, DecodeError> {
     value
         .as_object()
         .ok_or_else(|| DecodeError::Shape(format!("{at} is not an object")))
 }
 
 /// A list field: absent or `null` is empty; anything but an array is an error (as on the server).
-fn list<'v>(obj: &'v Map<String, Value>, key: &str, at: &str) -> Result<&'v [Value], DecodeError> {
+pub(super) fn list<'v>(
+    obj: &'v Map<String, Value>,
+    key: &str,
+    at: &str,
+) -> Result<&'v [Value], DecodeError> {
     match obj.get(key) {
         None | Some(Value::Null) => Ok(&[]),
         Some(Value::Array(items)) => Ok(items),
@@ -90,7 +97,7 @@ fn list<'v>(obj: &'v Map<String, Value>, key: &str, at: &str) -> Result<&'v [Val
     }
 }
 
-fn string(value: Option<&Value>) -> Option<String> {
+pub(super) fn string(value: Option<&Value>) -> Option<String> {
     match value? {
         Value::String(s) => Some(s.clone()),
         Value::Null => None,
@@ -98,11 +105,14 @@ fn string(value: Option<&Value>) -> Option<String> {
     }
 }
 
-fn attributes(obj: &Map<String, Value>, at: &str) -> Result<Attributes<'static>, DecodeError> {
+pub(super) fn attributes(
+    obj: &Map<String, Value>,
+    at: &str,
+) -> Result<Attributes<'static>, DecodeError> {
     Ok(Attributes::from_pairs(key_values(obj, at)?))
 }
 
-fn key_values(
+pub(super) fn key_values(
     obj: &Map<String, Value>,
     at: &str,
 ) -> Result<Vec<(Cow<'static, str>, AttrValue<'static>)>, DecodeError> {
@@ -174,7 +184,7 @@ fn long_value(long: &Map<String, Value>) -> f64 {
 }
 
 /// Span ids as the server stores them: strings verbatim, byte arrays as lowercase hex.
-fn id(value: Option<&Value>) -> Option<String> {
+pub(super) fn id(value: Option<&Value>) -> Option<String> {
     match value? {
         Value::String(s) => Some(s.clone()),
         Value::Array(bytes) => Some(hex_bytes(bytes)),
@@ -226,7 +236,7 @@ pub fn timestamp_ms(value: Option<&Value>) -> Option<i64> {
 }
 
 /// The exact nanoseconds of a decimal-string or integer timestamp (other forms: `None`).
-fn timestamp_nanos(value: Option<&Value>) -> Option<u64> {
+pub(super) fn timestamp_nanos(value: Option<&Value>) -> Option<u64> {
     match value? {
         Value::String(s) => s.trim().parse::<u64>().ok(),
         Value::Number(n) => n.as_u64(),

@@ -9,6 +9,7 @@
 //! | either (auto-detected, for files and stdin) | [`decode`] |
 //! | a body to acknowledge: the spans the decoder would refuse, and the export without them | [`screen`], [`screen_request`] |
 //! | `opentelemetry_sdk` spans (in-process exporter) | [`batch_from_span_data`] |
+//! | an OTLP logs export (protobuf or JSON) | [`decode_logs_as`] → [`crate::log::LogBatch`] |
 //!
 //! All of them produce the values the Langfuse server derives from the same export: the
 //! server decodes protobuf with protobufjs `toObject({longs: String})` and then applies the same
@@ -16,11 +17,15 @@
 //! values are absent, ids are hex, 64-bit integers become JavaScript numbers).
 
 mod json;
+mod logs;
 mod proto;
 mod screen;
 mod sdk;
 
 pub use self::json::{any_value as json_any_value, batch_from_json, decode_json};
+pub use self::logs::{
+    decode_logs_as, decode_logs_json, decode_logs_protobuf, log_batch_from_request,
+};
 pub use self::proto::{batch_from_request, decode_protobuf};
 /// The proto attribute helpers the trace-level reader uses.
 pub(crate) mod proto_attrs {

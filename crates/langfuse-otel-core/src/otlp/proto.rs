@@ -137,17 +137,17 @@ fn span(span: pb::Span) -> Span<'static> {
     }
 }
 
-fn non_empty(s: String) -> Option<Cow<'static, str>> {
+pub(super) fn non_empty(s: String) -> Option<Cow<'static, str>> {
     (!s.is_empty()).then_some(Cow::Owned(s))
 }
 
-fn attributes(kvs: Vec<KeyValue>) -> Attributes<'static> {
+pub(super) fn attributes(kvs: Vec<KeyValue>) -> Attributes<'static> {
     Attributes::from_pairs(key_values(kvs))
 }
 
 /// Key/value pairs in wire order. An empty key is absent after `toObject`; like the OTLP/JSON
 /// decoder, such entries are skipped.
-fn key_values(kvs: Vec<KeyValue>) -> Vec<(Cow<'static, str>, AttrValue<'static>)> {
+pub(super) fn key_values(kvs: Vec<KeyValue>) -> Vec<(Cow<'static, str>, AttrValue<'static>)> {
     kvs.into_iter()
         .filter(|kv| !kv.key.is_empty())
         .map(|kv| (Cow::Owned(kv.key), attr_value(kv.value)))
@@ -157,7 +157,7 @@ fn key_values(kvs: Vec<KeyValue>) -> Vec<(Cow<'static, str>, AttrValue<'static>)
 /// Converts a protobuf `AnyValue` like the server's `convertValueToPlainJavascript` applied to
 /// its `toObject` form. `None` (a `KeyValue` without value) is JavaScript `undefined`, rendered
 /// as the OTLP/JSON decoder does.
-fn attr_value(value: Option<AnyValue>) -> AttrValue<'static> {
+pub(super) fn attr_value(value: Option<AnyValue>) -> AttrValue<'static> {
     let Some(value) = value else {
         return AttrValue::Str(Cow::Borrowed("undefined"));
     };

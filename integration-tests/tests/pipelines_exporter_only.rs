@@ -4,7 +4,8 @@
 //! duplicate sender, and one warning that propagated attributes cannot reach these spans.
 //! (Its own test binary: the warning depends on no processor existing in the process.)
 
-use crate::pipelines_common as common;
+#[path = "pipelines_common.rs"]
+mod common;
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;

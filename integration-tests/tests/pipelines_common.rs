@@ -1,4 +1,4 @@
-//! Shared parts of the pipeline acceptance tests (a module of this binary).
+//! Shared parts of the pipeline acceptance tests (included with `#[path]` by both pipeline binaries).
 
 #![allow(dead_code)]
 

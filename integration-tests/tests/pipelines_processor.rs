@@ -3,7 +3,8 @@
 //! 127.0.0.1: exact span sets at both, whole trees, one trace per agent run, environment and
 //! propagated attributes on every span, signals the server reads, no duplicate sender.
 
-use crate::pipelines_common as common;
+#[path = "pipelines_common.rs"]
+mod common;
 
 use std::time::Duration;
 
