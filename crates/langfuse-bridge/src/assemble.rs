@@ -225,11 +225,16 @@ fn key(authorization: Option<&str>, trace: &str) -> String {
 }
 
 /// Splits a record for assembly; `None` for a record assembly does not take (the shaper's
-/// ordinary path then handles it): scores, and OTLP/JSON whose ids are not hex.
+/// ordinary path then handles it): scores, other signals, a coding agent's exports (the
+/// coding-agent stage assembles those per turn), and OTLP/JSON whose ids are not hex.
 pub fn split(record: &SpoolRecord) -> Option<Split> {
     let auth = record.authorization.as_deref();
     let mut out = Split::default();
     match record.record_kind() {
+        // A coding agent's export goes to the coding-agent stage (its turns are its traces).
+        RecordKind::OtlpProtobuf | RecordKind::OtlpJson if holds_agent(record) => {
+            return None;
+        }
         RecordKind::OtlpProtobuf | RecordKind::OtlpJson => {
             let request = match record.record_kind() {
                 RecordKind::OtlpProtobuf => {
@@ -335,6 +340,26 @@ pub fn split(record: &SpoolRecord) -> Option<Split> {
         _ => return None,
     }
     Some(out)
+}
+
+/// Whether an OTLP record holds a coding agent's spans (a byte search first, so other
+/// applications' exports are not decoded for it).
+fn holds_agent(record: &SpoolRecord) -> bool {
+    if !crate::assemble_agents::may_hold_agent(&record.body) {
+        return false;
+    }
+    let batch = match record.record_kind() {
+        RecordKind::OtlpProtobuf => otlp::decode_protobuf(&record.body),
+        _ => otlp::decode_json(&record.body),
+    };
+    batch.is_ok_and(|batch| {
+        batch.resource_spans.iter().any(|rs| {
+            rs.scope_spans.iter().any(|ss| {
+                langfuse_otel_core::agents::Agent::detect(&rs.resource.attributes, &ss.scope)
+                    .is_some()
+            })
+        })
+    })
 }
 
 /// Turns an emitted trace into units, and remembers legacy events for late updates.
