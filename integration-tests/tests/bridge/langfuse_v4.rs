@@ -6,8 +6,7 @@
 //! The SDKs are installed on first use under `target/langfuse-v4-peers/` (see
 //! `integration_tests::legacy_sdks`).
 
-#[path = "bridge/bridge_support/mod.rs"]
-mod bridge_support;
+use crate::bridge_support;
 
 use std::process::Command;
 use std::sync::{Arc, Mutex};
