@@ -488,3 +488,47 @@ fn items_a_destination_cannot_carry_are_dead_lettered_not_dropped() {
     bridge.stop();
     let _ = std::fs::remove_dir_all(&spool);
 }
+
+/// The binary built alone (with its own features, as `cargo install` builds it) takes an
+/// `https://` upstream such as Langfuse Cloud: it starts and listens (without the transport's
+/// `tls` feature it refused to start: "needs TLS, but the `tls` feature is off").
+#[test]
+fn the_binary_alone_starts_with_an_https_upstream() {
+    use std::io::{BufRead, BufReader};
+    use std::process::{Command, Stdio};
+    let spool = temp_dir("https-upstream");
+    let upstream = integration_tests::receiver::ReservedPort::new();
+    let mut child = Command::new(bridge_support::bridge_binary())
+        .env_clear()
+        .args(["serve", "--http", "127.0.0.1:0", "--grpc", "off"])
+        .args([
+            "--to",
+            "langfuse",
+            "--public-key",
+            "pk-lf-1",
+            "--secret-key",
+            "sk-lf-1",
+        ])
+        .arg("--upstream")
+        .arg(format!("https://127.0.0.1:{}", upstream.port()))
+        .arg("--spool")
+        .arg(&spool)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start langfuse-bridge");
+    let stderr = child.stderr.take().expect("piped stderr");
+    // Lines until it listens, or until it exits (the stream ends).
+    let mut seen = Vec::new();
+    let mut listening = false;
+    for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+        listening = line.contains("langfuse-bridge listening");
+        seen.push(line);
+        if listening {
+            break;
+        }
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(listening, "the bridge did not start:\n{}", seen.join("\n"));
+}
