@@ -38,6 +38,30 @@ fn header_str(headers: &HeaderMap, name: header::HeaderName) -> Option<&str> {
     headers.get(name).and_then(|v| v.to_str().ok())
 }
 
+/// Counts a request's outcome and answers it: `accepted` gives the items accepted and the
+/// answer; an error gets its status (and `Retry-After` when the spool is full).
+fn settle<T>(
+    state: &Receiver,
+    endpoint: Endpoint,
+    started: Instant,
+    result: Result<T, ReceiveError>,
+    accepted: impl FnOnce(T) -> (u64, Response),
+) -> Response {
+    match result {
+        Ok(value) => {
+            let (items, response) = accepted(value);
+            state.metrics.accepted(endpoint, items, started.elapsed());
+            response
+        }
+        Err(e) => {
+            state
+                .metrics
+                .rejected(endpoint, e.reason(), started.elapsed());
+            error_response(state, &e)
+        }
+    }
+}
+
 fn error_response(state: &Receiver, e: &ReceiveError) -> Response {
     let status = StatusCode::from_u16(e.http_status()).unwrap_or(StatusCode::BAD_REQUEST);
     let mut response = json_response(status, &json!({ "message": e.to_string() }));
@@ -135,57 +159,55 @@ async fn otlp(
         Ok::<_, ReceiveError>((kind, checked.spans, checked.rejected))
     }
     .await;
-    match result {
-        Ok((kind, spans, rejected)) => {
-            state
-                .metrics
-                .accepted(endpoint, u64::from(spans), started.elapsed());
-            // OTLP's partial success: the refused spans are counted and named, the rest kept.
-            let partial = (rejected.spans > 0).then(|| {
-                state
-                    .metrics
-                    .rejected_spans(endpoint, rejected.spans as u64);
-                tracing::warn!(
-                    spans = rejected.spans,
-                    reason = rejected.reason.as_deref().unwrap_or_default(),
-                    "spans refused, the rest of the export kept"
-                );
-                (rejected.spans, rejected.message())
-            });
-            if kind == RecordKind::OtlpProtobuf {
-                // An ExportTraceServiceResponse (empty without partial success).
-                use opentelemetry_proto::tonic::collector::trace::v1 as collector;
-                let response = collector::ExportTraceServiceResponse {
-                    partial_success: partial.map(|(spans, message)| {
-                        collector::ExportTracePartialSuccess {
-                            rejected_spans: i64::try_from(spans).unwrap_or(i64::MAX),
-                            error_message: message,
-                        }
-                    }),
-                };
-                (
-                    [(header::CONTENT_TYPE, "application/x-protobuf")],
-                    Bytes::from(prost::Message::encode_to_vec(&response)),
-                )
-                    .into_response()
-            } else {
-                let body = match partial {
-                    // int64 is a string in OTLP/JSON.
-                    Some((spans, message)) => json!({"partialSuccess": {
-                        "rejectedSpans": spans.to_string(), "errorMessage": message
-                    }}),
-                    None => json!({}),
-                };
-                json_response(StatusCode::OK, &body)
-            }
-        }
-        Err(e) => {
-            state
-                .metrics
-                .rejected(endpoint, e.reason(), started.elapsed());
-            error_response(&state, &e)
-        }
-    }
+    settle(
+        &state,
+        endpoint,
+        started,
+        result,
+        |(kind, spans, rejected)| {
+            let response = {
+                // OTLP's partial success: the refused spans are counted and named, the rest kept.
+                let partial = (rejected.spans > 0).then(|| {
+                    state
+                        .metrics
+                        .rejected_spans(endpoint, rejected.spans as u64);
+                    tracing::warn!(
+                        spans = rejected.spans,
+                        reason = rejected.reason.as_deref().unwrap_or_default(),
+                        "spans refused, the rest of the export kept"
+                    );
+                    (rejected.spans, rejected.message())
+                });
+                if kind == RecordKind::OtlpProtobuf {
+                    // An ExportTraceServiceResponse (empty without partial success).
+                    use opentelemetry_proto::tonic::collector::trace::v1 as collector;
+                    let response = collector::ExportTraceServiceResponse {
+                        partial_success: partial.map(|(spans, message)| {
+                            collector::ExportTracePartialSuccess {
+                                rejected_spans: i64::try_from(spans).unwrap_or(i64::MAX),
+                                error_message: message,
+                            }
+                        }),
+                    };
+                    (
+                        [(header::CONTENT_TYPE, "application/x-protobuf")],
+                        Bytes::from(prost::Message::encode_to_vec(&response)),
+                    )
+                        .into_response()
+                } else {
+                    let body = match partial {
+                        // int64 is a string in OTLP/JSON.
+                        Some((spans, message)) => json!({"partialSuccess": {
+                            "rejectedSpans": spans.to_string(), "errorMessage": message
+                        }}),
+                        None => json!({}),
+                    };
+                    json_response(StatusCode::OK, &body)
+                }
+            };
+            (u64::from(spans), response)
+        },
+    )
 }
 
 /// `POST /v1/logs` and `POST /v1/metrics`: the same limits, credentials and spool rules as
@@ -214,11 +236,8 @@ async fn otlp_signal(
         Ok::<_, ReceiveError>((trace_kind, items))
     }
     .await;
-    match result {
-        Ok((kind, items)) => {
-            state
-                .metrics
-                .accepted(endpoint, u64::from(items), started.elapsed());
+    settle(&state, endpoint, started, result, |(kind, items)| {
+        let response = {
             if kind == RecordKind::OtlpProtobuf {
                 // The Export*ServiceResponse without partial success: an empty message.
                 (
@@ -229,14 +248,9 @@ async fn otlp_signal(
             } else {
                 json_response(StatusCode::OK, &json!({}))
             }
-        }
-        Err(e) => {
-            state
-                .metrics
-                .rejected(endpoint, e.reason(), started.elapsed());
-            error_response(&state, &e)
-        }
-    }
+        };
+        (u64::from(items), response)
+    })
 }
 
 async fn otlp_logs(State(state): State<Arc<Receiver>>, headers: HeaderMap, body: Body) -> Response {
@@ -296,11 +310,8 @@ async fn ingestion(State(state): State<Arc<Receiver>>, headers: HeaderMap, body:
         Ok::<_, ReceiveError>((verdicts, count))
     }
     .await;
-    match result {
-        Ok((verdicts, count)) => {
-            state
-                .metrics
-                .accepted(endpoint, u64::from(count), started.elapsed());
+    settle(&state, endpoint, started, result, |(verdicts, count)| {
+        let response = {
             let mut successes = Vec::new();
             let mut errors = Vec::new();
             for v in verdicts {
@@ -315,14 +326,9 @@ async fn ingestion(State(state): State<Arc<Receiver>>, headers: HeaderMap, body:
                 StatusCode::MULTI_STATUS,
                 &json!({"successes": successes, "errors": errors}),
             )
-        }
-        Err(e) => {
-            state
-                .metrics
-                .rejected(endpoint, e.reason(), started.elapsed());
-            error_response(&state, &e)
-        }
-    }
+        };
+        (u64::from(count), response)
+    })
 }
 
 async fn scores(State(state): State<Arc<Receiver>>, headers: HeaderMap, body: Body) -> Response {
@@ -344,11 +350,8 @@ async fn scores(State(state): State<Arc<Receiver>>, headers: HeaderMap, body: Bo
         Ok::<_, ReceiveError>((single, ids))
     }
     .await;
-    match result {
-        Ok((single, ids)) => {
-            state
-                .metrics
-                .accepted(endpoint, ids.len() as u64, started.elapsed());
+    settle(&state, endpoint, started, result, |(single, ids)| {
+        let response = {
             if single {
                 json_response(StatusCode::OK, &json!({"id": ids[0]}))
             } else {
@@ -357,14 +360,9 @@ async fn scores(State(state): State<Arc<Receiver>>, headers: HeaderMap, body: Bo
                     &json!({"message": "Accepted", "ids": ids}),
                 )
             }
-        }
-        Err(e) => {
-            state
-                .metrics
-                .rejected(endpoint, e.reason(), started.elapsed());
-            error_response(&state, &e)
-        }
-    }
+        };
+        (ids.len() as u64, response)
+    })
 }
 
 async fn health(State(state): State<Arc<Receiver>>) -> Response {
