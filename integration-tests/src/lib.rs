@@ -7,6 +7,7 @@ pub mod capture_receiver;
 pub mod captures;
 pub mod events;
 pub mod legacy_sdks;
+pub mod kafka_broker;
 pub mod receiver;
 pub mod spans;
 pub mod v4_standin;
