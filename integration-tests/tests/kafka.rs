@@ -486,10 +486,10 @@ fn spans_from_several_clients_reach_two_consumers_with_each_trace_in_one() {
 fn a_consumer_killed_mid_stream_loses_nothing_and_its_partitions_move() {
     let broker = KafkaBroker::start(TOPIC, 3).expect("broker");
     let brokers = broker.bootstrap_servers();
-    // The first consumer's destination answers slowly, so that it is killed in the middle of
-    // a round: what it sent without committing is sent again by the survivor.
+    // The first consumer's destination answers a second late, so that it is killed in the
+    // middle of a round: what it sent without committing is sent again by the survivor.
     let receivers = [
-        Receiver::start(|_, _| Action::Delay(Duration::from_millis(100), Box::new(Action::ok()))),
+        Receiver::start(|_, _| Action::Delay(Duration::from_secs(1), Box::new(Action::ok()))),
         Receiver::start(|_, _| Action::ok()),
     ];
     let dir = temp_dir("kafka-kill");
@@ -523,10 +523,16 @@ fn a_consumer_killed_mid_stream_loses_nothing_and_its_partitions_move() {
     let mut takeover = Duration::ZERO;
     let mut killed_partitions = Vec::new();
     send_all(&bridge.url("/v1/traces"), workload.exports(), || {
-        // Kill the first consumer once it has handled some messages, mid-stream.
+        // Kill the first consumer in the middle of a round: after a round of it was
+        // committed, once its next request reached its receiver (which answers a second
+        // later, so that round cannot have been committed).
         let victim = consumers[0].as_ref().expect("consumer 0");
         assert!(wait_until(Duration::from_secs(60), || {
-            victim.value("langfuse_bridge_kafka_messages_total") >= 20.0
+            victim.value("langfuse_bridge_kafka_committed_messages_total") >= 1.0
+        }));
+        let sent_before = receivers[0].requests().len();
+        assert!(wait_until(Duration::from_secs(60), || {
+            receivers[0].requests().len() > sent_before
         }));
         killed_partitions = victim.assigned();
         let mut victim = consumers[0].take().expect("consumer 0");
@@ -549,9 +555,11 @@ fn a_consumer_killed_mid_stream_loses_nothing_and_its_partitions_move() {
     let delivered = Delivered::collect(&receivers.iter().collect::<Vec<_>>());
     assert_eq!(delivered.missing(&expected), 0);
     // Only what the killed consumer had sent without committing is sent again: at most one
-    // round of it (MAX_BATCH messages of at most `parts_per_export` parts each).
+    // round of it (MAX_BATCH messages, each at most one whole trace).
     let duplicates = delivered.duplicates();
-    let bound = MAX_BATCH * workload.parts_per_export * workload.per_part as usize;
+    let bound = MAX_BATCH * (workload.parts * workload.per_part) as usize;
+    // The round it was killed in had reached its receiver: sent again, so counted twice.
+    assert!(duplicates > 0, "the killed round was not sent again");
     assert!(
         duplicates <= bound,
         "{duplicates} duplicate spans, more than one uncommitted round ({bound})"

@@ -478,6 +478,66 @@ pub fn by_trace(request: ExportTraceServiceRequest) -> Vec<TraceExport> {
 }
 
 #[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn settings(options: &[(&str, &str)]) -> KafkaSettings {
+        KafkaSettings {
+            brokers: Some("127.0.0.1:9".into()),
+            options: options.iter().map(|(k, v)| format!("{k}={v}")).collect(),
+            ..KafkaSettings::default()
+        }
+    }
+
+    #[test]
+    fn sasl_plain_needs_no_openssl() {
+        let sink = KafkaSink::new(&settings(&[
+            ("security.protocol", "sasl_plaintext"),
+            ("sasl.mechanism", "PLAIN"),
+            ("sasl.username", "u"),
+            ("sasl.password", "p"),
+        ]));
+        assert!(sink.is_ok(), "{:?}", sink.err());
+    }
+
+    #[test]
+    fn tls_and_scram_need_the_kafka_tls_build() {
+        for (key, value) in [
+            ("security.protocol", "ssl"),
+            ("sasl.mechanism", "SCRAM-SHA-256"),
+        ] {
+            let result = KafkaSink::new(&settings(&[
+                (
+                    "security.protocol",
+                    if key == "sasl.mechanism" {
+                        "sasl_plaintext"
+                    } else {
+                        value
+                    },
+                ),
+                (key, value),
+            ]));
+            assert_eq!(result.is_ok(), cfg!(feature = "kafka-tls"), "{key}={value}");
+            if let Err(e) = result {
+                // librdkafka's own reason, as the operator sees it at start.
+                assert!(
+                    e.to_string().contains("cannot create the Kafka producer"),
+                    "{e}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn an_unknown_option_is_refused_at_start() {
+        let e = KafkaSink::new(&settings(&[("no.such.option", "1")]))
+            .err()
+            .expect("refused");
+        assert!(e.to_string().contains("no.such.option"), "{e}");
+    }
+}
+
+#[cfg(test)]
 mod split_tests {
     use super::*;
     use opentelemetry_proto::tonic::common::v1::{
