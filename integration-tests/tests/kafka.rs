@@ -311,6 +311,15 @@ fn send_all(url: &str, clients: Vec<Vec<Vec<u8>>>, during: impl FnOnce()) {
     }
 }
 
+/// The values of `langfuse_bridge_kafka_consumer_lag{…}` (one per assigned partition).
+fn lags(metrics: &str) -> Vec<f64> {
+    metrics
+        .lines()
+        .filter(|l| l.starts_with("langfuse_bridge_kafka_consumer_lag{"))
+        .filter_map(|l| l.rsplit_once(' ')?.1.parse().ok())
+        .collect()
+}
+
 /// What the receivers got: per observation id, how many events and at which receivers.
 #[derive(Default)]
 struct Delivered {
@@ -473,6 +482,21 @@ fn spans_from_several_clients_reach_two_consumers_with_each_trace_in_one() {
                 .map(|c| c.value("langfuse_bridge_kafka_messages_total"))
                 .sum::<f64>()
     }));
+    // Every partition's lag is reported by the consumer holding it, and drains to 0.
+    assert!(
+        wait_until(Duration::from_secs(15), || {
+            let lags: Vec<f64> = consumers.iter().flat_map(|c| lags(&c.metrics())).collect();
+            lags.len() == 3 && lags.iter().all(|l| *l == 0.0)
+        }),
+        "lags: {:?}",
+        consumers
+            .iter()
+            .map(|c| lags(&c.metrics()))
+            .collect::<Vec<_>>()
+    );
+    for c in &consumers {
+        assert!(c.value("langfuse_bridge_kafka_rebalances_total") >= 1.0);
+    }
     eprintln!(
         "100,000 spans: accepted by serve in {accepted:?}, all delivered after {delivered_in:?}; {handled} messages, {committed} committed"
     );
