@@ -9,8 +9,10 @@
 //! cluster speaks the same wire protocol to the bridge's librdkafka clients — produce with
 //! idempotence and `acks=all`, fetch, consumer groups with JoinGroup/SyncGroup/Heartbeat and
 //! member session timeouts, offset commits — but it is not the JVM broker: it keeps data in
-//! memory, has no replication to lose, and its group coordinator is librdkafka's, not
-//! Kafka's. Tests against a real cluster remain to be run where one is reachable (the bridge
+//! memory (at most 5 MiB per partition: older message sets are deleted, as with a small
+//! `retention.bytes`, so a test's unread backlog must stay under it), has no replication to
+//! lose, and its group coordinator is librdkafka's, not Kafka's (after a member's session
+//! times out it waits up to the session timeout less a second for the others to rejoin). Tests against a real cluster remain to be run where one is reachable (the bridge
 //! takes any `--kafka-brokers`).
 //!
 //! The broker listens on 127.0.0.1 on a port the kernel picks (librdkafka binds port 0

@@ -6,9 +6,8 @@
 //! Every expectation is derived from what the test sent: the span ids and trace ids of the
 //! exports it built, and the messages it wrote itself.
 //!
-//! Set `KAFKA_TEST_LOG=DIR` to keep the processes' logs.
-
-mod bridge_support;
+//! Set `KAFKA_TEST_LOG=DIR` to keep the processes' logs. Run alone with
+//! `cargo test -p integration-tests --test bridge kafka::`.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::io::{BufRead, BufReader};
@@ -18,7 +17,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use bridge_support::{bridge_binary, get, metric, post, temp_dir, wait_until};
+use crate::bridge_support::{bridge_binary, get, metric, post, temp_dir, wait_until};
 use integration_tests::kafka_broker::KafkaBroker;
 use integration_tests::receiver::{Action, Receiver};
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
