@@ -836,4 +836,26 @@ mod tests {
         assert_eq!(unsupported[0].reason, Reason::UnsupportedByDestination);
         assert_eq!(unsupported[0].body, br#"[{"name":"q"}]"#);
     }
+
+    #[test]
+    fn kafka_takes_traces_batches_and_scores_as_received_and_refuses_logs() {
+        let mut shaper = Shaper::new(Shape::Kafka, Translator::new());
+        let logs = br#"{"resourceLogs":[]}"#;
+        let (units, unsupported) = shaper.prepare(
+            &[
+                record(1, RecordKind::OtlpJson, EXPORT, None, 1),
+                record(2, RecordKind::Scores, br#"[{"name":"q"}]"#, None, 1),
+                record(3, RecordKind::OtlpLogsJson, logs, None, 0),
+            ],
+            0,
+        );
+        assert!(
+            matches!(&units[0], Unit::Otlp { body, .. } if body.as_slice() == EXPORT),
+            "{units:?}"
+        );
+        assert!(matches!(&units[1], Unit::Scores { scores, .. } if scores.len() == 1));
+        assert_eq!(unsupported.len(), 1);
+        assert_eq!(unsupported[0].reason, Reason::UnsupportedByDestination);
+        assert_eq!(unsupported[0].body, logs);
+    }
 }
