@@ -1,9 +1,9 @@
 //! The commands besides `serve`, one module each.
 
-pub mod dead_letter;
 #[cfg(feature = "kafka")]
 pub mod consume;
 pub mod consume_args;
+pub mod dead_letter;
 pub mod import;
 pub mod spool;
 pub mod traces;
