@@ -1,6 +1,6 @@
 //! The `langfuse-bridge` binary for process-level tests, built on first use with the cargo
-//! running the tests (same target directory and profile); `LANGFUSE_BRIDGE_BIN` selects a
-//! prebuilt binary instead.
+//! running the tests (same target directory and profile) with the `kafka` feature;
+//! `LANGFUSE_BRIDGE_BIN` selects a prebuilt binary instead.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -42,6 +42,10 @@ pub fn bridge() -> &'static Path {
                 "langfuse-bridge",
                 "--bin",
                 "langfuse-bridge",
+                // The `kafka` tests need `consume` and `--to kafka`; the library is built with
+                // the feature too (this crate's dev-dependency), so this adds no second build.
+                "--features",
+                "kafka",
             ])
             .arg("--profile")
             .arg(&profile)

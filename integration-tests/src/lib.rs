@@ -6,6 +6,7 @@ pub mod browser;
 pub mod capture_receiver;
 pub mod captures;
 pub mod events;
+pub mod kafka_broker;
 pub mod legacy_sdks;
 pub mod receiver;
 pub mod spans;

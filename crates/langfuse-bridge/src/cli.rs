@@ -59,6 +59,10 @@ pub enum Command {
     /// The items `serve` kept because a destination refused them for good:
     /// `dead-letter list SPOOL`, `dead-letter replay SPOOL [--to …] [--upstream URL]`.
     DeadLetter(crate::commands::dead_letter::DeadLetterArgs),
+    /// Read a Kafka topic as a consumer group member (what `serve --to kafka` or the
+    /// OpenTelemetry Collector's `kafka` exporter wrote) and forward it like `serve`
+    /// (feature `kafka`).
+    Consume(Box<crate::commands::consume_args::ConsumeArgs>),
 }
 
 /// Arguments of `translate`.
@@ -134,6 +138,7 @@ mod tests {
                 crate::commands::traces::TracesCommand::Show(s) => Some(s.db),
             },
             Command::Import(a) => Some(a.db.clone()),
+            Command::Consume(a) => a.db.clone(),
             other => panic!("{other:?}"),
         };
         let want = Some(PathBuf::from("t.db"));
@@ -144,6 +149,7 @@ mod tests {
         assert_eq!(db(&["traces", "list", "--db", "t.db"]), want);
         assert_eq!(db(&["traces", "show", "x", "--db", "t.db"]), want);
         assert_eq!(db(&["import", "--db", "t.db", "x.jsonl"]), want);
+        assert_eq!(db(&["consume", "--kafka-group", "g", "--db", "t.db"]), want);
     }
 
     #[test]

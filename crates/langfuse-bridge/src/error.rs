@@ -54,6 +54,13 @@ pub enum BridgeError {
         /// Entries refused again.
         entries: usize,
     },
+    /// `consume` could not start or failed.
+    #[cfg(feature = "kafka")]
+    #[error(transparent)]
+    Consume(#[from] crate::commands::consume::ConsumeError),
+    /// `consume` in a binary built without the `kafka` feature.
+    #[error("this langfuse-bridge was built without the `kafka` feature")]
+    KafkaNotBuilt,
     /// `spool verify` found damage (its report says where).
     #[error("the spool is damaged: {lost_records} records lost (see the report above)")]
     SpoolDamaged {

@@ -22,7 +22,8 @@
 //! | spool (crate `langfuse-spool`) | checksummed segments, group commit, recovery, one cursor per sink |
 //! | `shape` | spool records → upstream requests in the shape a sink takes (translation, canonical OTLP, envelope ids) |
 //! | `forward` | the loop of one sink: read, shape, send, dead-letter refusals, commit |
-//! | `sinks` | Langfuse, OTLP collectors, the local store, the dead-letter files |
+//! | `sinks` | Langfuse, OTLP collectors, the local store, a Kafka topic, the dead-letter files |
+//! | `kafka` | the Kafka client settings and message format that `serve --to kafka` and `consume` share (feature `kafka`) |
 //! | `serve` | [`ServeConfig`] (TOML, flags, environment) and [`Bridge`], which wires the stages |
 //! | `metrics` | `/metrics` and `/health` counters ([`Metrics`]) |
 //! | `commands` | the other commands: `translate`, `import`, `traces`, `ui`, `spool verify` |
@@ -53,6 +54,7 @@ pub mod cli;
 mod commands;
 pub mod error;
 mod forward;
+mod kafka;
 mod logging;
 mod metrics;
 mod serve;
@@ -62,6 +64,7 @@ mod sources;
 
 pub use assemble_agents::{AgentSpans, LogsMode};
 pub use error::BridgeError;
+pub use kafka::KafkaSettings;
 pub use metrics::Metrics;
 pub use serve::config::{ConfigError, Destination, LogFormat, OtlpMode, ServeConfig};
 pub use serve::{BoundBridge, Bridge, ServeError};
@@ -109,6 +112,10 @@ pub fn run(cli: cli::Cli) -> Result<(), BridgeError> {
             }
             Ok(())
         }
+        #[cfg(feature = "kafka")]
+        cli::Command::Consume(args) => Ok(commands::consume::run(&args)?),
+        #[cfg(not(feature = "kafka"))]
+        cli::Command::Consume(_) => Err(BridgeError::KafkaNotBuilt),
         cli::Command::Spool(args) => match &args.command {
             commands::spool::SpoolCommand::Verify(verify) => {
                 let inspection = commands::spool::verify(verify)?;

@@ -5,6 +5,7 @@
 //! | [`Shape::Langfuse`] | OTLP (as received, or canonical; through the [assembly stage](crate::assemble) when its window is on) | folded and converted for Langfuse v4: OTLP/JSON spans and scores ([`legacy_units`]) | scores |
 //! | [`Shape::Events`] (`--to ingestion`, a local store) | translated events (one [`Translator`] for the bridge: the seen-trace set spans requests) | ingestion events as sent | `score-create` events, the score objects unchanged |
 //! | [`Shape::OtlpOnly`] (a collector) | OTLP as received | dead-lettered, counted | dead-lettered, counted |
+//! | [`Shape::Kafka`] (`--to kafka`) | OTLP as received | ingestion events as sent | scores |
 //!
 //! OTLP records are decoded in the format their kind (the request's content type) declares,
 //! with the decoder the receiver validated them with ([`otlp::decode_as`]).
@@ -39,6 +40,8 @@ pub enum Shape {
     Events,
     /// OTLP only.
     OtlpOnly,
+    /// Everything as received (OTLP, ingestion events as sent, scores): a Kafka topic.
+    Kafka,
 }
 
 /// One upstream request's worth of records.
@@ -266,8 +269,8 @@ impl Shaper {
             Shape::Events => {
                 self.translate_into(units, unsupported, batch, key, auth, now_ms);
             }
-            // (Never called for a collector: it gets every signal as received.)
-            Shape::OtlpOnly => {}
+            // (Never called for a collector or Kafka: they get traces as received.)
+            Shape::OtlpOnly | Shape::Kafka => {}
         }
     }
 
@@ -362,7 +365,7 @@ impl Shaper {
                 },
                 (
                     RecordKind::OtlpProtobuf,
-                    Shape::Langfuse(OtlpMode::Passthrough) | Shape::OtlpOnly,
+                    Shape::Langfuse(OtlpMode::Passthrough) | Shape::OtlpOnly | Shape::Kafka,
                 ) => {
                     push_protobuf(
                         &mut units,
@@ -373,7 +376,7 @@ impl Shaper {
                 }
                 (
                     RecordKind::OtlpJson,
-                    Shape::Langfuse(OtlpMode::Passthrough) | Shape::OtlpOnly,
+                    Shape::Langfuse(OtlpMode::Passthrough) | Shape::OtlpOnly | Shape::Kafka,
                 ) => {
                     push_record(&mut units, record, auth);
                 }
@@ -490,11 +493,11 @@ impl Shaper {
                         None => legacy.push((auth, events)),
                     }
                 }
-                (RecordKind::IngestionBatch, Shape::Events) => {
+                (RecordKind::IngestionBatch, Shape::Events | Shape::Kafka) => {
                     let events = batch_events(&record.body).into_iter().map(Event::Sent);
                     push_events(&mut units, events.collect(), auth);
                 }
-                (RecordKind::Scores, Shape::Langfuse(_)) => {
+                (RecordKind::Scores, Shape::Langfuse(_) | Shape::Kafka) => {
                     let scores = json_array(&record.body);
                     match units.last_mut() {
                         Some(Unit::Scores {
@@ -528,6 +531,15 @@ impl Shaper {
                 | (
                     RecordKind::OtlpMetricsProtobuf | RecordKind::OtlpMetricsJson,
                     Shape::Langfuse(_) | Shape::Events,
+                )
+                // The Kafka sink carries traces (one message per trace), ingestion batches and
+                // scores; logs and metrics have no message kind there yet.
+                | (
+                    RecordKind::OtlpLogsProtobuf
+                    | RecordKind::OtlpLogsJson
+                    | RecordKind::OtlpMetricsProtobuf
+                    | RecordKind::OtlpMetricsJson,
+                    Shape::Kafka,
                 )
                 | (RecordKind::Unspecified, _) => {
                     unsupported.push(record_refusal(
@@ -823,5 +835,27 @@ mod tests {
         assert_eq!(unsupported.len(), 1);
         assert_eq!(unsupported[0].reason, Reason::UnsupportedByDestination);
         assert_eq!(unsupported[0].body, br#"[{"name":"q"}]"#);
+    }
+
+    #[test]
+    fn kafka_takes_traces_batches_and_scores_as_received_and_refuses_logs() {
+        let mut shaper = Shaper::new(Shape::Kafka, Translator::new());
+        let logs = br#"{"resourceLogs":[]}"#;
+        let (units, unsupported) = shaper.prepare(
+            &[
+                record(1, RecordKind::OtlpJson, EXPORT, None, 1),
+                record(2, RecordKind::Scores, br#"[{"name":"q"}]"#, None, 1),
+                record(3, RecordKind::OtlpLogsJson, logs, None, 0),
+            ],
+            0,
+        );
+        assert!(
+            matches!(&units[0], Unit::Otlp { body, .. } if body.as_slice() == EXPORT),
+            "{units:?}"
+        );
+        assert!(matches!(&units[1], Unit::Scores { scores, .. } if scores.len() == 1));
+        assert_eq!(unsupported.len(), 1);
+        assert_eq!(unsupported[0].reason, Reason::UnsupportedByDestination);
+        assert_eq!(unsupported[0].body, logs);
     }
 }

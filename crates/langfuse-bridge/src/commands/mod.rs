@@ -1,5 +1,8 @@
 //! The commands besides `serve`, one module each.
 
+#[cfg(feature = "kafka")]
+pub mod consume;
+pub mod consume_args;
 pub mod dead_letter;
 pub mod import;
 pub mod spool;

@@ -26,7 +26,7 @@ pub struct ServeArgs {
     /// OTLP/gRPC listener, or `off` [default: 127.0.0.1:4317].
     #[arg(long, value_name = "ADDR", env = "LANGFUSE_BRIDGE_GRPC")]
     pub grpc: Option<String>,
-    /// Destination: langfuse, ingestion, otlp or local [default: langfuse when an upstream or keys are set, else local].
+    /// Destination: langfuse, ingestion, otlp, local or kafka [default: langfuse when an upstream or keys are set, else local].
     #[arg(long, value_name = "DEST", env = "LANGFUSE_BRIDGE_TO")]
     pub to: Option<Destination>,
     /// Langfuse base URL, or the OTLP endpoint (`http(s)://…/v1/traces`, `grpc://host:port`).
@@ -96,6 +96,9 @@ pub struct ServeArgs {
     /// Coding agents (Claude Code, Codex CLI, Gemini CLI).
     #[command(flatten)]
     pub agents: crate::assemble_agents::AgentArgs,
+    /// The Kafka client of `--to kafka`.
+    #[command(flatten)]
+    pub kafka: crate::kafka::KafkaArgs,
 }
 
 impl ServeArgs {
@@ -158,6 +161,7 @@ impl ServeArgs {
         if let Some(logs) = self.agents.logs {
             config.logs = logs;
         }
+        self.kafka.apply(&mut config.kafka);
         if let Some(to) = self.to {
             config.to = Some(to);
         }

@@ -36,6 +36,8 @@ pub enum Destination {
     Otlp,
     /// The embedded trace store (`store`), with the web viewer at `/` of the HTTP listener.
     Local,
+    /// An Apache Kafka topic (`[kafka]`, `--kafka-*`; feature `kafka`), read by `consume`.
+    Kafka,
 }
 
 impl FromStr for Destination {
@@ -47,8 +49,9 @@ impl FromStr for Destination {
             "ingestion" => Ok(Destination::Ingestion),
             "otlp" => Ok(Destination::Otlp),
             "local" => Ok(Destination::Local),
+            "kafka" => Ok(Destination::Kafka),
             other => Err(format!(
-                "unknown destination '{other}' (expected langfuse, ingestion, otlp or local)"
+                "unknown destination '{other}' (expected langfuse, ingestion, otlp, local or kafka)"
             )),
         }
     }
@@ -62,6 +65,7 @@ impl Destination {
             Destination::Ingestion => "ingestion",
             Destination::Otlp => "otlp",
             Destination::Local => "local",
+            Destination::Kafka => "kafka",
         }
     }
 }
@@ -170,6 +174,8 @@ pub struct ServeConfig {
     pub agent_spans: crate::assemble_agents::AgentSpans,
     /// What happens to log records that are not a coding agent's.
     pub logs: crate::assemble_agents::LogsMode,
+    /// The Kafka client of `--to kafka` (TOML table `[kafka]`).
+    pub kafka: crate::kafka::KafkaSettings,
 }
 
 impl std::fmt::Debug for ServeConfig {
@@ -188,6 +194,7 @@ impl std::fmt::Debug for ServeConfig {
             )
             .field("spool", &self.spool)
             .field("fsync", &self.fsync)
+            .field("kafka", &self.kafka)
             .finish_non_exhaustive()
     }
 }
@@ -227,6 +234,7 @@ impl Default for ServeConfig {
             agent_window_secs: 10.0,
             agent_spans: crate::assemble_agents::AgentSpans::Turns,
             logs: crate::assemble_agents::LogsMode::Agents,
+            kafka: crate::kafka::KafkaSettings::default(),
         }
     }
 }
@@ -339,6 +347,18 @@ impl ServeConfig {
         self.keys()?;
         if self.destination()? == Destination::Local {
             return Ok(());
+        }
+        if self.destination()? == Destination::Kafka {
+            if !cfg!(feature = "kafka") {
+                return Err(ConfigError::Invalid(
+                    "--to kafka: this langfuse-bridge was built without the `kafka` feature".into(),
+                ));
+            }
+            return self
+                .kafka
+                .client_options()
+                .map(drop)
+                .map_err(|e| ConfigError::Invalid(e.to_string()));
         }
         let url = self.upstream_url()?;
         let lower = url.to_ascii_lowercase();

@@ -124,6 +124,7 @@ impl Bridge {
             Shape::Langfuse(_) => "langfuse",
             Shape::Events => "events",
             Shape::OtlpOnly => "otlp",
+            Shape::Kafka => "kafka",
         };
         let (spool, recovery) = Spool::open(config.spool_config(), &[cursor])?;
         if recovery.truncated_bytes > 0 {

@@ -25,6 +25,7 @@
 //! | `authorization` | the client's `Authorization` header, when it sent one (absent: the configured keys were used) |
 //! | `body` | JSON kinds: the body as sent, as a JSON value |
 //! | `body_base64` | `otlp_protobuf` (and any body that is not JSON): the bytes, standard base64 |
+//! | `kafka` | `consume` only: `{"topic", "partition", "offset"}` of the message it came from |
 //!
 //! Replaying a line means sending `body` to the destination's endpoint for `kind` (with
 //! `authorization` when present), or appending it to the spool as a record of that kind.
@@ -140,6 +141,20 @@ pub struct Entry {
     /// The body in base64 (protobuf, or a body that is not JSON).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub body_base64: Option<String>,
+    /// Where `consume` read it: the Kafka message (absent for `serve`'s entries).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kafka: Option<KafkaPosition>,
+}
+
+/// A Kafka message's place (`consume`'s entries).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KafkaPosition {
+    /// The topic.
+    pub topic: String,
+    /// The partition.
+    pub partition: i32,
+    /// The message's offset in it.
+    pub offset: i64,
 }
 
 impl fmt::Debug for Entry {
@@ -223,10 +238,34 @@ impl DeadLetters {
         sequences: (u64, u64),
         now_ms: i64,
     ) -> Result<PathBuf, DeadLetterError> {
+        self.write_entries(refusals, sequences, None, now_ms)
+    }
+
+    /// As [`write`](Self::write), for refusals of one Kafka message (`consume`): the entries
+    /// carry its topic, partition and offset, and the offset as both sequences.
+    #[cfg(feature = "kafka")]
+    pub fn write_kafka(
+        &self,
+        refusals: &[Refusal],
+        position: &KafkaPosition,
+        now_ms: i64,
+    ) -> Result<PathBuf, DeadLetterError> {
+        let offset = u64::try_from(position.offset).unwrap_or(0);
+        self.write_entries(refusals, (offset, offset), Some(position), now_ms)
+    }
+
+    fn write_entries(
+        &self,
+        refusals: &[Refusal],
+        sequences: (u64, u64),
+        position: Option<&KafkaPosition>,
+        now_ms: i64,
+    ) -> Result<PathBuf, DeadLetterError> {
         let time = format_iso_millis(now_ms);
         let mut lines = Vec::new();
         for refusal in refusals {
-            let entry = self.entry(refusal, sequences, &time);
+            let mut entry = self.entry(refusal, sequences, &time);
+            entry.kafka = position.cloned();
             // An Entry is strings, numbers and parsed JSON: it always serializes.
             serde_json::to_writer(&mut lines, &entry)
                 .map_err(|e| io_err("serializing an entry")(io::Error::other(e)))?;
@@ -279,6 +318,7 @@ impl DeadLetters {
             authorization: refusal.authorization.clone(),
             body: json,
             body_base64,
+            kafka: None,
         }
     }
 

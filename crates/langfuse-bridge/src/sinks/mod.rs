@@ -19,11 +19,14 @@
 //! | [`langfuse`] | Langfuse: OTLP, ingestion and scores endpoints (`--to langfuse`, `--to ingestion`) |
 //! | [`otlp`] | any OTLP collector over HTTP or gRPC (`--to otlp`) |
 //! | [`local`] | the embedded trace store (`--to local`) |
+//! | `kafka` | a Kafka topic, one message per trace (`--to kafka`; feature `kafka`) |
 //! | [`dead_letter`] | what a sink refused for good, kept with the reason |
 //! | [`contract`] | the [`Sink`] trait the forwarder drives, and what a send returns |
 //! | [`upstream`] | what the network sinks share: retry policy, credentials, outcome settling, JSON batches |
 pub mod contract;
 pub mod dead_letter;
+#[cfg(feature = "kafka")]
+pub mod kafka;
 pub mod langfuse;
 pub mod local;
 pub mod otlp;
@@ -91,6 +94,15 @@ pub fn from_config(config: &ServeConfig) -> Result<Box<dyn Sink>, ConfigError> {
         }
         Destination::Local => Err(ConfigError::Invalid(
             "the local store is opened by the bridge itself".into(),
+        )),
+        #[cfg(feature = "kafka")]
+        Destination::Kafka => Ok(Box::new(
+            kafka::KafkaSink::new(&config.kafka)
+                .map_err(|e| ConfigError::Invalid(e.to_string()))?,
+        )),
+        #[cfg(not(feature = "kafka"))]
+        Destination::Kafka => Err(ConfigError::Invalid(
+            "--to kafka: this langfuse-bridge was built without the `kafka` feature".into(),
         )),
         Destination::Otlp => {
             let lower = url.to_ascii_lowercase();

@@ -13,6 +13,7 @@
 //! | [`receiver`] | the shared [`receiver::Receiver`]: checks, then the durable spool append |
 //! | [`http`], [`grpc`] | the OTLP/HTTP + Langfuse API routes, and the OTLP/gRPC trace service |
 //! | [`api`] | the rest of Langfuse's public API: passed through to a Langfuse upstream, or answered in local mode |
+//! | `kafka` | a Kafka consumer group's messages as spool records, for `consume` (feature `kafka`) |
 
 pub mod access;
 pub mod api;
@@ -21,6 +22,8 @@ pub mod body;
 pub mod content_type;
 pub mod grpc;
 pub mod http;
+#[cfg(feature = "kafka")]
+pub mod kafka;
 pub mod linger;
 pub mod listener;
 pub mod receive;
