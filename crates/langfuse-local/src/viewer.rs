@@ -19,7 +19,7 @@
 //! | `GET /api/sessions/{id}` | the session's traces in order, with input and output |
 //! | `GET /api/changes` | `{"seq":N}`: grows when new data arrives (the page polls it) |
 //!
-//! `/api/traces` takes at most [`MAX_FILTER_CONDITIONS`] `tag` and `score` parameters
+//! `/api/traces` takes at most [`MAX_FILTER_CONDITIONS`](crate::MAX_FILTER_CONDITIONS) `tag` and `score` parameters
 //! together (400 beyond). A failing query answers 500 with a generic message; the store's
 //! error (which names the database file) goes to the log, never into an answer.
 

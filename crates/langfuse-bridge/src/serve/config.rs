@@ -145,7 +145,7 @@ pub struct ServeConfig {
     #[serde(alias = "store")]
     pub db: PathBuf,
     /// Most open connections, HTTP and gRPC together; `None`: the open-files limit minus a
-    /// reserve (see [`listener::default_max_connections`]).
+    /// reserve (see `sources::listener::default_max_connections`).
     pub max_connections: Option<usize>,
     /// Seconds a client has to send a request head.
     pub header_read_timeout_secs: u64,

@@ -96,7 +96,7 @@ pub struct Limits {
 }
 
 /// Decompresses `body` per its `Content-Encoding` (`gzip` or identity) through the bounded
-/// reader of [`crate::sources::body`]: never more than `limits.max_decompressed_bytes + 1` bytes are held.
+/// reader of `sources::body`: never more than `limits.max_decompressed_bytes + 1` bytes are held.
 pub fn decompress(
     body: Bytes,
     encoding: Option<&str>,
@@ -140,7 +140,7 @@ fn printable(s: &str) -> String {
 }
 
 /// The OTLP encoding named by a `Content-Type` (its media type exactly, parameters apart:
-/// see [`content_type`](super::content_type)).
+/// see `sources::content_type`).
 pub fn otlp_kind(content_type: Option<&str>) -> Result<RecordKind, ReceiveError> {
     let ct = content_type.unwrap_or("");
     match MediaType::parse(ct) {

@@ -95,7 +95,7 @@ struct Pool {
 /// Emitted turns remembered per agent and tenant (for late items).
 const EMITTED_KEPT: usize = 256;
 
-/// Groups agent log records and spans into turns (see the [module docs](self)).
+/// Groups agent log records and spans into turns (see the module docs of `langfuse_otel_core::agents`).
 #[derive(Default)]
 pub struct TurnAssembler {
     options: AssembleOptions,
