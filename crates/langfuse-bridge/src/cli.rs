@@ -131,14 +131,14 @@ mod tests {
     #[test]
     fn every_command_that_opens_the_store_takes_db() {
         let db = |args: &[&str]| match parse(args).unwrap().command {
-            Command::Serve(a) => a.db.clone(),
+            Command::Serve(a) => a.translation.db.clone(),
             Command::Ui(a) => Some(a.db.clone()),
             Command::Traces(a) => match a.command {
                 crate::commands::traces::TracesCommand::List(l) => Some(l.db),
                 crate::commands::traces::TracesCommand::Show(s) => Some(s.db),
             },
             Command::Import(a) => Some(a.db.clone()),
-            Command::Consume(a) => a.db.clone(),
+            Command::Consume(a) => a.translation.db.clone(),
             other => panic!("{other:?}"),
         };
         let want = Some(PathBuf::from("t.db"));

@@ -96,24 +96,30 @@ fn now_ms() -> i64 {
 }
 
 impl Forwarder {
+    /// What both loops start with: the redelivered records counted, and the wait between
+    /// rounds an upstream did not accept (the shape every worker of the project uses: the
+    /// exporter's batch processor, the SDK's score queue).
+    fn start(&self) -> (Arc<Metrics>, RoundBackoff) {
+        let metrics = Arc::clone(&self.metrics);
+        metrics
+            .redelivered_records
+            .fetch_add(self.redelivered, Ordering::Relaxed);
+        let backoff = RoundBackoff::new(RetryPolicy {
+            max_attempts: 1,
+            initial_backoff: Duration::from_millis(100),
+            max_backoff: Duration::from_secs(5),
+            jitter: 0.1,
+        });
+        (metrics, backoff)
+    }
+
     /// Runs until stopped (blocking; `runtime`, owned by the calling thread so that its
     /// `block_on` drives the timers, is used to wait for records and back off).
     pub fn run(mut self, runtime: &tokio::runtime::Runtime) {
         if let Some(assembly) = self.assembly.take() {
             return self.run_assembled(runtime, assembly);
         }
-        let metrics = Arc::clone(&self.metrics);
-        metrics
-            .redelivered_records
-            .fetch_add(self.redelivered, Ordering::Relaxed);
-        // The wait between rounds an upstream did not accept: the shape every worker of the
-        // project uses (the exporter's batch processor, the SDK's score queue).
-        let mut backoff = RoundBackoff::new(RetryPolicy {
-            max_attempts: 1,
-            initial_backoff: Duration::from_millis(100),
-            max_backoff: Duration::from_secs(5),
-            jitter: 0.1,
-        });
+        let (metrics, mut backoff) = self.start();
         // The last sequence read (everything up to it is delivered or held by the coding-agent
         // stage).
         let mut read_upto = self.reader.committed();
@@ -320,16 +326,7 @@ impl Forwarder {
     /// part not yet delivered (and below held coding-agent turns), so held records stay in the
     /// spool (a restart reads them again).
     fn run_assembled(mut self, runtime: &tokio::runtime::Runtime, mut assembly: Assembly) {
-        let metrics = Arc::clone(&self.metrics);
-        metrics
-            .redelivered_records
-            .fetch_add(self.redelivered, Ordering::Relaxed);
-        let mut backoff = RoundBackoff::new(RetryPolicy {
-            max_attempts: 1,
-            initial_backoff: Duration::from_millis(100),
-            max_backoff: Duration::from_secs(5),
-            jitter: 0.1,
-        });
+        let (metrics, mut backoff) = self.start();
         let mut last_read = self.reader.committed();
         let mut in_flight = last_read;
         loop {

@@ -3,10 +3,10 @@
 use std::path::PathBuf;
 use std::str::FromStr;
 
-use langfuse_otel_core::translate::Compatibility;
-
 use crate::kafka::{KafkaArgs, KafkaSettings};
-use crate::serve::config::{ConfigError, Destination, LogFormat, OtlpMode, ServeConfig};
+use crate::serve::config::{
+    ConfigError, Destination, LogFormat, ServeConfig, TranslationArgs, UpstreamArgs,
+};
 
 /// How a message without a `langfuse-kind` header is read (`--kafka-encoding`): the
 /// OpenTelemetry Collector's encodings for spans.
@@ -53,29 +53,13 @@ pub struct ConsumeArgs {
     /// Destination: langfuse, ingestion, otlp or local [default: langfuse when an upstream or keys are set, else local].
     #[arg(long, value_name = "DEST", env = "LANGFUSE_BRIDGE_TO")]
     pub to: Option<Destination>,
-    /// Langfuse base URL, or the OTLP endpoint (`http(s)://…/v1/traces`, `grpc://host:port`).
-    #[arg(long, value_name = "URL", env = "LANGFUSE_BASE_URL")]
-    pub upstream: Option<String>,
-    /// What `--to langfuse` sends: passthrough (spans as received) or canonical.
-    #[arg(long, value_name = "MODE", env = "LANGFUSE_BRIDGE_OTLP_MODE")]
-    pub otlp_mode: Option<OtlpMode>,
-    /// Langfuse public key (used for messages without forwarded credentials).
-    #[arg(long, value_name = "KEY", env = "LANGFUSE_PUBLIC_KEY")]
-    pub public_key: Option<String>,
-    /// Langfuse secret key.
-    #[arg(
-        long,
-        value_name = "KEY",
-        env = "LANGFUSE_SECRET_KEY",
-        hide_env_values = true
-    )]
-    pub secret_key: Option<String>,
-    /// Translation rules for `--to ingestion` and `--to local`: repair or server [default: repair].
-    #[arg(long, value_name = "RULES", env = "LANGFUSE_BRIDGE_COMPAT")]
-    pub compat: Option<Compatibility>,
-    /// The trace store of `--to local` [default: langfuse-traces.db].
-    #[arg(long, value_name = "PATH", env = "LANGFUSE_BRIDGE_DB")]
-    pub db: Option<PathBuf>,
+    /// Where and as whom records are forwarded (the keys serve messages without forwarded
+    /// credentials).
+    #[command(flatten)]
+    pub upstream: UpstreamArgs,
+    /// How records are translated on the way out.
+    #[command(flatten)]
+    pub translation: TranslationArgs,
     /// Directory of the dead-letter files (`DIR/dead-letter/<day>.jsonl`).
     #[arg(
         long,
@@ -123,18 +107,18 @@ impl ConsumeArgs {
     pub fn destination_config(&self) -> Result<ServeConfig, ConfigError> {
         let mut config = ServeConfig {
             to: self.to,
-            upstream: self.upstream.clone(),
-            public_key: self.public_key.clone(),
-            secret_key: self.secret_key.clone(),
+            upstream: self.upstream.upstream.clone(),
+            public_key: self.upstream.keys.public_key.clone(),
+            secret_key: self.upstream.secret_key(),
             ..ServeConfig::default()
         };
-        if let Some(mode) = self.otlp_mode {
+        if let Some(mode) = self.translation.otlp_mode {
             config.otlp_mode = mode;
         }
-        if let Some(compat) = self.compat {
+        if let Some(compat) = self.translation.compat {
             config.compat = compat;
         }
-        if let Some(db) = &self.db {
+        if let Some(db) = &self.translation.db {
             config.db.clone_from(db);
         }
         if config.destination()? == Destination::Kafka {

@@ -72,20 +72,9 @@ pub struct ReplayArgs {
     /// Where to send: langfuse, ingestion or otlp [default: the destination that refused it].
     #[arg(long, value_name = "DEST")]
     pub to: Option<Destination>,
-    /// Langfuse base URL, or the OTLP endpoint.
-    #[arg(long, value_name = "URL", env = "LANGFUSE_BASE_URL")]
-    pub upstream: Option<String>,
-    /// Langfuse public key (for entries without the client's own credentials).
-    #[arg(long, value_name = "KEY", env = "LANGFUSE_PUBLIC_KEY")]
-    pub public_key: Option<String>,
-    /// Langfuse secret key.
-    #[arg(
-        long,
-        value_name = "KEY",
-        env = "LANGFUSE_SECRET_KEY",
-        hide_env_values = true
-    )]
-    pub secret_key: Option<String>,
+    /// Where and as whom (the keys serve entries without the client's own credentials).
+    #[command(flatten)]
+    pub upstream: crate::serve::config::UpstreamArgs,
     /// Seconds one entry may take to send (retries included).
     #[arg(long, value_name = "SECS", default_value_t = 30)]
     pub timeout: u64,
@@ -262,9 +251,9 @@ pub fn replay(args: &ReplayArgs) -> Result<Replayed, DeadLetterCmdError> {
             if !sinks.iter().any(|(d, _)| *d == to) {
                 let mut config = ServeConfig {
                     to: Some(to),
-                    upstream: args.upstream.clone(),
-                    public_key: args.public_key.clone(),
-                    secret_key: args.secret_key.clone(),
+                    upstream: args.upstream.upstream.clone(),
+                    public_key: args.upstream.keys.public_key.clone(),
+                    secret_key: args.upstream.secret_key(),
                     ..ServeConfig::default()
                 };
                 config.upstream_timeout_secs = args.timeout.clamp(1, 3600);

@@ -5,11 +5,10 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use super::config::{
-    ConfigError, ConnectionArgs, Destination, ExposureArgs, KeyArgs, LogFormat, OtlpMode,
-    ServeConfig,
+    ConfigError, ConnectionArgs, Destination, ExposureArgs, LogFormat, ServeConfig,
+    TranslationArgs, UpstreamArgs,
 };
 use crate::logging::init_logging;
-use langfuse_otel_core::translate::Compatibility;
 
 pub use crate::logging::log_filter;
 use langfuse_spool::FsyncPolicy;
@@ -29,12 +28,12 @@ pub struct ServeArgs {
     /// Destination: langfuse, ingestion, otlp, local or kafka [default: langfuse when an upstream or keys are set, else local].
     #[arg(long, value_name = "DEST", env = "LANGFUSE_BRIDGE_TO")]
     pub to: Option<Destination>,
-    /// Langfuse base URL, or the OTLP endpoint (`http(s)://…/v1/traces`, `grpc://host:port`).
-    #[arg(long, value_name = "URL", env = "LANGFUSE_BASE_URL")]
-    pub upstream: Option<String>,
-    /// What `--to langfuse` sends: passthrough (spans as received) or canonical.
-    #[arg(long, value_name = "MODE", env = "LANGFUSE_BRIDGE_OTLP_MODE")]
-    pub otlp_mode: Option<OtlpMode>,
+    /// Where and as whom records are forwarded.
+    #[command(flatten)]
+    pub upstream: UpstreamArgs,
+    /// How records are translated on the way out.
+    #[command(flatten)]
+    pub translation: TranslationArgs,
     /// `--to langfuse`: seconds a trace must be quiet before it is sent (trace assembly: trace
     /// attributes on every span, a span sent twice within it sent once, legacy ingestion
     /// folded); 0 turns it off [default: 10].
@@ -44,9 +43,6 @@ pub struct ServeArgs {
     /// [default: 100000].
     #[arg(long, value_name = "N", env = "LANGFUSE_BRIDGE_ASSEMBLE_MAX_TRACES")]
     pub assemble_max_traces: Option<usize>,
-    /// The keys clients must present, and forwarding uses.
-    #[command(flatten)]
-    pub keys: KeyArgs,
     /// Spool directory [default: ./langfuse-bridge-spool].
     #[arg(long, value_name = "DIR", env = "LANGFUSE_BRIDGE_SPOOL")]
     pub spool: Option<PathBuf>,
@@ -70,13 +66,6 @@ pub struct ServeArgs {
     /// then what is spooled is forwarded; the rest stays spooled [default: 10].
     #[arg(long, value_name = "SECS", env = "LANGFUSE_BRIDGE_SHUTDOWN_TIMEOUT")]
     pub shutdown_timeout: Option<u64>,
-    /// Translation rules for `--to ingestion`: repair or server [default: repair].
-    #[arg(long, value_name = "RULES", env = "LANGFUSE_BRIDGE_COMPAT")]
-    pub compat: Option<Compatibility>,
-    /// The trace store of `--to local` (its viewer is served at `/`), as `--db` of `import`,
-    /// `traces` and `ui` [default: langfuse-traces.db].
-    #[arg(long, value_name = "PATH", env = "LANGFUSE_BRIDGE_DB", alias = "store")]
-    pub db: Option<PathBuf>,
     /// Log format: text or json [default: text].
     #[arg(long, value_name = "FORMAT", env = "LANGFUSE_BRIDGE_LOG_FORMAT")]
     pub log_format: Option<LogFormat>,
@@ -128,8 +117,6 @@ impl ServeArgs {
         }
         set!(
             http => http,
-            upstream => upstream,
-            otlp_mode => otlp_mode,
             spool => spool,
             fsync => fsync,
             spool_max_bytes => spool_max_bytes,
@@ -138,15 +125,25 @@ impl ServeArgs {
             shutdown_timeout => shutdown_timeout_secs,
             assemble_window => assemble_window_secs,
             assemble_max_traces => assemble_max_traces,
-            compat => compat,
             log_format => log_format,
-            db => db,
         );
-        if let Some(public_key) = &self.keys.public_key {
+        if let Some(upstream) = &self.upstream.upstream {
+            config.upstream = Some(upstream.clone());
+        }
+        if let Some(public_key) = &self.upstream.keys.public_key {
             config.public_key = Some(public_key.clone());
         }
-        if let Some(secret_key) = &self.keys.secret_key {
-            config.secret_key = Some(secret_key.expose().to_owned());
+        if let Some(secret_key) = self.upstream.secret_key() {
+            config.secret_key = Some(secret_key);
+        }
+        if let Some(mode) = self.translation.otlp_mode {
+            config.otlp_mode = mode;
+        }
+        if let Some(compat) = self.translation.compat {
+            config.compat = compat;
+        }
+        if let Some(db) = &self.translation.db {
+            config.db = db.clone();
         }
         if self.log_level.is_some() {
             config.log_level.clone_from(&self.log_level);

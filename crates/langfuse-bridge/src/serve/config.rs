@@ -512,6 +512,39 @@ impl KeyArgs {
     }
 }
 
+/// Where and as whom records are forwarded (`serve`, `consume`, `dead-letter replay`).
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct UpstreamArgs {
+    /// Langfuse base URL, or the OTLP endpoint (`http(s)://…/v1/traces`, `grpc://host:port`).
+    #[arg(long, value_name = "URL", env = "LANGFUSE_BASE_URL")]
+    pub upstream: Option<String>,
+    /// The keys (for `serve`, clients must present them too).
+    #[command(flatten)]
+    pub keys: KeyArgs,
+}
+
+impl UpstreamArgs {
+    /// The secret key as text (it is forwarded with).
+    pub fn secret_key(&self) -> Option<String> {
+        self.keys.secret_key.as_ref().map(|s| s.expose().to_owned())
+    }
+}
+
+/// How records are translated on the way out (`serve` and `consume`).
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct TranslationArgs {
+    /// What `--to langfuse` sends: passthrough (spans as received) or canonical.
+    #[arg(long, value_name = "MODE", env = "LANGFUSE_BRIDGE_OTLP_MODE")]
+    pub otlp_mode: Option<OtlpMode>,
+    /// Translation rules for `--to ingestion` and `--to local`: repair or server [default: repair].
+    #[arg(long, value_name = "RULES", env = "LANGFUSE_BRIDGE_COMPAT")]
+    pub compat: Option<Compatibility>,
+    /// The trace store of `--to local` (its viewer is served at `/` by `serve`), as `--db` of
+    /// `import`, `traces` and `ui` [default: langfuse-traces.db].
+    #[arg(long, value_name = "PATH", env = "LANGFUSE_BRIDGE_DB", alias = "store")]
+    pub db: Option<PathBuf>,
+}
+
 /// Connection limits of the listeners (`serve` and `ui`).
 #[derive(Debug, Clone, Default, clap::Args)]
 pub struct ConnectionArgs {
