@@ -169,10 +169,13 @@ impl AgentStage {
 /// agents put in their resource or scope), so passthrough exports of other applications are
 /// forwarded without being decoded.
 pub(crate) fn may_hold_agent(body: &[u8]) -> bool {
-    const MARKERS: [&[u8]; 4] = [b"claude", b"codex", b"gemini-cli", b"claude_code"];
-    MARKERS
-        .iter()
-        .any(|m| body.windows(m.len()).any(|w| w == *m))
+    use std::sync::LazyLock;
+    // `claude` also finds `claude_code` and `claude-code`. SIMD substring search: this runs on
+    // every OTLP record of the forwarding path, so it must cost next to nothing.
+    static MARKERS: LazyLock<[memchr::memmem::Finder<'static>; 3]> = LazyLock::new(|| {
+        [b"claude".as_slice(), b"codex", b"gemini-cli"].map(memchr::memmem::Finder::new)
+    });
+    MARKERS.iter().any(|m| m.find(body).is_some())
 }
 
 #[cfg(test)]
@@ -184,6 +187,8 @@ mod tests {
         assert!(may_hold_agent(b"..service.name\x12\x0bclaude-code.."));
         assert!(may_hold_agent(b"codex_exec"));
         assert!(may_hold_agent(b"gemini-cli"));
+        assert!(may_hold_agent(b"x\x0bclaude_code.api_request"));
         assert!(!may_hold_agent(b"my-service"));
+        assert!(!may_hold_agent(b""));
     }
 }
