@@ -17,7 +17,7 @@ use crate::metrics::Metrics;
 use crate::shape::{MAX_BYTES, MAX_RECORDS, Shaper};
 use crate::sinks::Sink;
 use crate::sinks::dead_letter::{DeadLetters, Refusal};
-use langfuse_spool::{Spool, SpoolReader};
+use langfuse_spool::{Spool, SpoolReader, SpoolRecord};
 
 /// Shared between the bridge and its forwarder.
 pub struct ForwardControl {
@@ -113,6 +113,18 @@ impl Forwarder {
         (metrics, backoff)
     }
 
+    /// The next records of a round; `None` (after a pause) when the spool cannot be read.
+    fn read_round(&mut self, runtime: &tokio::runtime::Runtime) -> Option<Vec<SpoolRecord>> {
+        match self.reader.read(MAX_RECORDS, MAX_BYTES) {
+            Ok(records) => Some(records),
+            Err(e) => {
+                tracing::error!(error = %e, "cannot read the spool");
+                self.pause(runtime, Duration::from_secs(1));
+                None
+            }
+        }
+    }
+
     /// Runs until stopped (blocking; `runtime`, owned by the calling thread so that its
     /// `block_on` drives the timers, is used to wait for records and back off).
     pub fn run(mut self, runtime: &tokio::runtime::Runtime) {
@@ -144,13 +156,8 @@ impl Forwarder {
                 }
                 break;
             }
-            let records = match self.reader.read(MAX_RECORDS, MAX_BYTES) {
-                Ok(r) => r,
-                Err(e) => {
-                    tracing::error!(error = %e, "cannot read the spool");
-                    self.pause(runtime, Duration::from_secs(1));
-                    continue;
-                }
+            let Some(records) = self.read_round(runtime) else {
+                continue;
             };
             if records.is_empty() {
                 if self.shaper.holds_turns() {
@@ -340,13 +347,8 @@ impl Forwarder {
             {
                 break;
             }
-            let records = match self.reader.read(MAX_RECORDS, MAX_BYTES) {
-                Ok(r) => r,
-                Err(e) => {
-                    tracing::error!(error = %e, "cannot read the spool");
-                    self.pause(runtime, Duration::from_secs(1));
-                    continue;
-                }
+            let Some(records) = self.read_round(runtime) else {
+                continue;
             };
             let now = Instant::now();
             let first = self.reader.committed() + 1;
