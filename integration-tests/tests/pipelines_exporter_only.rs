@@ -4,7 +4,7 @@
 //! duplicate sender, and one warning that propagated attributes cannot reach these spans.
 //! (Its own test binary: the warning depends on no processor existing in the process.)
 
-#[path = "pipelines_common.rs"]
+#[path = "pipelines_common/mod.rs"]
 mod common;
 
 use std::sync::{Arc, Mutex};

@@ -3,7 +3,7 @@
 //! 127.0.0.1: exact span sets at both, whole trees, one trace per agent run, environment and
 //! propagated attributes on every span, signals the server reads, no duplicate sender.
 
-#[path = "pipelines_common.rs"]
+#[path = "pipelines_common/mod.rs"]
 mod common;
 
 use std::time::Duration;
