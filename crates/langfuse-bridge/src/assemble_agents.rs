@@ -53,8 +53,6 @@ pub struct AgentArgs {
 pub(crate) struct StageCounts {
     /// Turns (and follow-ups) emitted.
     pub turns: u64,
-    /// Log records of other applications not turned into events.
-    pub logs_without_trace: u64,
     /// Agent records and spans that belonged to no turn.
     pub agent_outside_turns: u64,
 }
@@ -95,28 +93,25 @@ impl AgentStage {
     }
 
     /// Takes the agents' records of a logs export; returns the spans made of the other
-    /// records (`--logs events`), if any.
+    /// records (`--logs events`), if any, and how many other records became nothing (the
+    /// caller keeps those in the dead-letter file: they were acknowledged).
     pub(crate) fn take_logs(
         &mut self,
         batch: LogBatch,
         sequence: u64,
         tenant: Option<&str>,
         now_ms: i64,
-    ) -> Option<SpanBatch<'static>> {
+    ) -> (Option<SpanBatch<'static>>, usize) {
         let rest = self.assembler.push_logs(batch, sequence, tenant, now_ms);
-        let others = rest.record_count() as u64;
+        let others = rest.record_count();
         if others == 0 {
-            return None;
+            return (None, 0);
         }
         match self.logs {
-            LogsMode::Agents => {
-                self.counts.logs_without_trace += others;
-                None
-            }
+            LogsMode::Agents => (None, others),
             LogsMode::Events => {
                 let (spans, left_out) = agents::log_events(&rest);
-                self.counts.logs_without_trace += left_out as u64;
-                (spans.span_count() > 0).then_some(spans)
+                ((spans.span_count() > 0).then_some(spans), left_out)
             }
         }
     }

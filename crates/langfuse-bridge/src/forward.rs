@@ -237,9 +237,6 @@ impl Forwarder {
         metrics
             .agent_turns
             .fetch_add(counts.turns, Ordering::Relaxed);
-        if counts.logs_without_trace > 0 {
-            metrics.dropped("logs_without_trace", counts.logs_without_trace);
-        }
         if counts.agent_outside_turns > 0 {
             metrics.dropped("agent_outside_turns", counts.agent_outside_turns);
         }

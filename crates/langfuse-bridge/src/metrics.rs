@@ -101,10 +101,9 @@ const REASONS: [&str; 9] = [
     "foreign_origin",
 ];
 
-const DROP_REASONS: [&str; 4] = [
+const DROP_REASONS: [&str; 3] = [
     "upstream_rejected",
     "unsupported_by_destination",
-    "logs_without_trace",
     "agent_outside_turns",
 ];
 

@@ -449,12 +449,29 @@ impl Shaper {
                         signal_of(record.record_kind()).map_or(otlp::Format::Protobuf, |(_, f)| f);
                     match otlp::decode_logs_as(format, &record.body) {
                         Ok(batch) => {
-                            if let Some(events) = self.agents.take_logs(
+                            let (events, left_out) = self.agents.take_logs(
                                 batch,
                                 record.sequence,
                                 auth.as_deref(),
                                 now_ms,
-                            ) {
+                            );
+                            if left_out > 0 {
+                                // Acknowledged, so kept: other applications' log records
+                                // (without `--logs events`, or without a span to attach to).
+                                unsupported.push(Refusal {
+                                    items: left_out,
+                                    ..record_refusal(
+                                        record,
+                                        Reason::UnsupportedByDestination,
+                                        format!(
+                                            "{left_out} log records of no coding agent \
+                                             (`--logs events` makes those with a span id \
+                                             Langfuse events)"
+                                        ),
+                                    )
+                                });
+                            }
+                            if let Some(events) = events {
                                 let key = format!("{}/logs", record.sequence);
                                 self.push_spans(
                                     &mut units,

@@ -489,6 +489,48 @@ fn items_a_destination_cannot_carry_are_dead_lettered_not_dropped() {
     let _ = std::fs::remove_dir_all(&spool);
 }
 
+/// Log records of an application that is no coding agent are acknowledged like any export:
+/// with `--logs agents` (the default) they become no trace, so they are kept in the
+/// dead-letter file, not dropped.
+#[test]
+fn other_applications_logs_are_dead_lettered_not_dropped() {
+    let mut config = test_config("dead-letter-logs", "http://unused", "local");
+    config.upstream = None;
+    let dir = temp_dir("dead-letter-logs-store");
+    std::fs::create_dir_all(&dir).unwrap();
+    config.db = dir.join("traces.db");
+    let spool = config.spool.clone();
+    let bridge = start(Bridge::new(config));
+    let logs = json!({"resourceLogs": [{
+        "resource": {"attributes": [{"key": "service.name", "value": {"stringValue": "billing"}}]},
+        "scopeLogs": [{"scope": {"name": "billing"}, "logRecords": [
+            {"timeUnixNano": "1767258000000000000", "body": {"stringValue": "invoice 1 sent"}},
+            {"timeUnixNano": "1767258000100000000", "body": {"stringValue": "invoice 2 sent"}}
+        ]}]
+    }]});
+    let answer = post(
+        &format!("{}/v1/logs", bridge.url()),
+        &[JSON],
+        logs.to_string().as_bytes(),
+    )
+    .unwrap();
+    assert_eq!(answer.status, 200);
+    assert!(
+        wait_until(Duration::from_secs(20), || !dead_letters(&spool).is_empty()),
+        "the log records were neither stored nor dead-lettered"
+    );
+    let entry = &dead_letters(&spool)[0];
+    assert_eq!(entry["reason"], "unsupported_by_destination");
+    assert_eq!(entry["items"], 2);
+    assert_eq!(
+        entry["body"]["resourceLogs"][0]["scopeLogs"][0]["logRecords"][1]["body"]["stringValue"],
+        "invoice 2 sent"
+    );
+    bridge.stop();
+    let _ = std::fs::remove_dir_all(&dir);
+    let _ = std::fs::remove_dir_all(&spool);
+}
+
 /// The binary built alone (with its own features, as `cargo install` builds it) takes an
 /// `https://` upstream such as Langfuse Cloud: it starts and listens (without the transport's
 /// `tls` feature it refused to start: "needs TLS, but the `tls` feature is off").
