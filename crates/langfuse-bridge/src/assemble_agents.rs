@@ -102,29 +102,46 @@ impl AgentStage {
         tenant: Option<&str>,
         now_ms: i64,
     ) -> (Option<SpanBatch<'static>>, usize) {
+        let before = self.assembler.discarded();
         let rest = self.assembler.push_logs(batch, sequence, tenant, now_ms);
+        let discarded = self.take_discarded_since(before);
         let others = rest.record_count();
         if others == 0 {
-            return (None, 0);
+            return (None, discarded);
         }
         match self.logs {
-            LogsMode::Agents => (None, others),
+            LogsMode::Agents => (None, others + discarded),
             LogsMode::Events => {
                 let (spans, left_out) = agents::log_events(&rest);
-                ((spans.span_count() > 0).then_some(spans), left_out)
+                (
+                    (spans.span_count() > 0).then_some(spans),
+                    left_out + discarded,
+                )
             }
         }
     }
 
-    /// Takes the agents' spans of a trace export; returns the other spans.
+    /// Takes the agents' spans of a trace export; returns the other spans, and how many
+    /// agent spans fit no turn (internal spans, with `--agent-spans turns`): the caller keeps
+    /// those in the dead-letter file (they were acknowledged).
     pub(crate) fn take_spans(
         &mut self,
         batch: SpanBatch<'static>,
         sequence: u64,
         tenant: Option<&str>,
         now_ms: i64,
-    ) -> SpanBatch<'static> {
-        self.assembler.push_spans(batch, sequence, tenant, now_ms)
+    ) -> (SpanBatch<'static>, usize) {
+        let before = self.assembler.discarded();
+        let rest = self.assembler.push_spans(batch, sequence, tenant, now_ms);
+        (rest, self.take_discarded_since(before))
+    }
+
+    /// Items the assembler let go since `before` (on arrival), taken out of the
+    /// `agent_outside_turns` count: the caller dead-letters them with their record.
+    fn take_discarded_since(&mut self, before: u64) -> usize {
+        let now = self.assembler.discarded();
+        self.discarded_seen += now - before;
+        usize::try_from(now - before).unwrap_or(usize::MAX)
     }
 
     /// The turns quiet for the window (all of them when `drain`).

@@ -175,6 +175,25 @@ fn record_refusal(record: &SpoolRecord, reason: Reason, detail: String) -> Refus
     }
 }
 
+/// `items` of a record that become no trace: log records of other applications (without
+/// `--logs events`, or without a span to attach to) and a coding agent's records that fit no
+/// turn (its internal spans with `--agent-spans turns`). They were acknowledged, so the
+/// record is kept in the dead-letter file, not dropped.
+fn outside_turns(record: &SpoolRecord, items: usize) -> Refusal {
+    Refusal {
+        items,
+        ..record_refusal(
+            record,
+            Reason::UnsupportedByDestination,
+            format!(
+                "{items} log records or spans that become no trace: other applications' logs \
+                 (`--logs events` makes those with a span id Langfuse events) or a coding \
+                 agent's records outside its turns (`--agent-spans all` keeps its spans)"
+            ),
+        )
+    }
+}
+
 /// A spooled export that no longer decodes (`e`), logged and refused as a whole.
 fn undecodable(record: &SpoolRecord, e: &impl std::fmt::Display) -> Refusal {
     tracing::error!(sequence = record.sequence, error = %e, "spooled export no longer decodes");
@@ -342,9 +361,12 @@ impl Shaper {
                 ) if may_hold_agent(&record.body) => match decode_record(record) {
                     Ok(batch) => {
                         let spans = batch.span_count();
-                        let rest =
+                        let (rest, discarded) =
                             self.agents
                                 .take_spans(batch, record.sequence, auth.as_deref(), now_ms);
+                        if discarded > 0 {
+                            unsupported.push(outside_turns(record, discarded));
+                        }
                         if rest.span_count() == spans {
                             // No agent in it after all: as received.
                             push_record(&mut units, record, auth);
@@ -383,12 +405,15 @@ impl Shaper {
                 (RecordKind::OtlpProtobuf | RecordKind::OtlpJson, Shape::Langfuse(_)) => {
                     match decode_record(record) {
                         Ok(batch) => {
-                            let batch = self.agents.take_spans(
+                            let (batch, discarded) = self.agents.take_spans(
                                 batch,
                                 record.sequence,
                                 auth.as_deref(),
                                 now_ms,
                             );
+                            if discarded > 0 {
+                                unsupported.push(outside_turns(record, discarded));
+                            }
                             if batch.span_count() > 0 {
                                 let body = canonical_request(&batch).encode_to_vec();
                                 push_protobuf(&mut units, body, auth, batch.span_count());
@@ -401,12 +426,15 @@ impl Shaper {
                 (RecordKind::OtlpProtobuf | RecordKind::OtlpJson, Shape::Events) => {
                     match decode_record(record) {
                         Ok(batch) => {
-                            let batch = self.agents.take_spans(
+                            let (batch, discarded) = self.agents.take_spans(
                                 batch,
                                 record.sequence,
                                 auth.as_deref(),
                                 now_ms,
                             );
+                            if discarded > 0 {
+                                unsupported.push(outside_turns(record, discarded));
+                            }
                             let key = record.sequence.to_string();
                             self.translate_into(
                                 &mut units,
@@ -456,20 +484,7 @@ impl Shaper {
                                 now_ms,
                             );
                             if left_out > 0 {
-                                // Acknowledged, so kept: other applications' log records
-                                // (without `--logs events`, or without a span to attach to).
-                                unsupported.push(Refusal {
-                                    items: left_out,
-                                    ..record_refusal(
-                                        record,
-                                        Reason::UnsupportedByDestination,
-                                        format!(
-                                            "{left_out} log records of no coding agent \
-                                             (`--logs events` makes those with a span id \
-                                             Langfuse events)"
-                                        ),
-                                    )
-                                });
+                                unsupported.push(outside_turns(record, left_out));
                             }
                             if let Some(events) = events {
                                 let key = format!("{}/logs", record.sequence);
