@@ -9,7 +9,7 @@
 //!   embedded trace store, until the store holds every span (what local mode sustains).
 //!
 //! For each: sustained spans/s (first send to last span accepted upstream), CPU time of the
-//! proxy's own threads per span (from `/proc/self/task/*/stat`, by thread name), p50/p99 time
+//! proxy's own threads per span (from `/proc/self/task/*/schedstat`, by thread name), p50/p99 time
 //! to acknowledge a request, and the process's peak RSS (`VmHWM`, which includes the sender and
 //! the upstream).
 //!
@@ -17,7 +17,8 @@
 //! same exports of 10 traces each: CPU per span on against off, the most traces held at once
 //! (10,000 with the default 1000 requests) and the RSS then.
 //!
-//! `cargo bench -p langfuse-bridge --bench serve` (`BENCH_REQUESTS`, default 1000 per run).
+//! `cargo bench -p langfuse-bridge --bench serve` (`BENCH_REQUESTS`, default 1000 per run;
+//! `BENCH_ONLY=assembly` runs only the assembly comparison, for profiling it).
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -177,10 +178,10 @@ fn start_baseline(
     addr
 }
 
-/// CPU seconds of this process's threads whose name starts with one of `prefixes`.
+/// CPU seconds of this process's threads whose name starts with one of `prefixes` (the
+/// scheduler's nanosecond count, `/proc/self/task/*/schedstat`).
 fn thread_cpu(prefixes: &[&str]) -> f64 {
-    let ticks = 100.0; // USER_HZ on Linux
-    let mut total = 0u64;
+    let mut total_ns = 0u64;
     let Ok(tasks) = std::fs::read_dir("/proc/self/task") else {
         return 0.0;
     };
@@ -190,16 +191,13 @@ fn thread_cpu(prefixes: &[&str]) -> f64 {
         if !prefixes.iter().any(|p| name.trim().starts_with(p)) {
             continue;
         }
-        let stat = std::fs::read_to_string(path.join("stat")).unwrap_or_default();
-        // Fields after the ")" of the name: state is field 3; utime and stime are 14 and 15.
-        if let Some(rest) = stat.rsplit_once(')').map(|(_, r)| r) {
-            let fields: Vec<&str> = rest.split_whitespace().collect();
-            let utime: u64 = fields.get(11).and_then(|f| f.parse().ok()).unwrap_or(0);
-            let stime: u64 = fields.get(12).and_then(|f| f.parse().ok()).unwrap_or(0);
-            total += utime + stime;
-        }
+        // The first field is the time spent running, in nanoseconds.
+        total_ns += std::fs::read_to_string(path.join("schedstat"))
+            .ok()
+            .and_then(|s| s.split_whitespace().next().and_then(|v| v.parse().ok()))
+            .unwrap_or(0);
     }
-    total as f64 / ticks
+    total_ns as f64 / 1e9
 }
 
 fn peak_rss_mib() -> f64 {
@@ -214,6 +212,9 @@ fn peak_rss_mib() -> f64 {
 struct Run {
     spans_per_sec: f64,
     cpu_us_per_span: f64,
+    /// CPU µs per span of each thread-name prefix of `cpu_prefixes` (and the forwarder's
+    /// threads apart from the receiving ones).
+    cpu_parts: Vec<(String, f64)>,
     p50_ms: f64,
     p99_ms: f64,
     rss_mib: f64,
@@ -238,6 +239,11 @@ fn drive_with(
         .collect();
     let bodies = Arc::new(bodies);
     let cpu_before = thread_cpu(cpu_prefixes);
+    let parts: Vec<&str> = ["bridge-rt", "bridge-forward", "spool-appender"]
+        .into_iter()
+        .filter(|p| cpu_prefixes.iter().any(|c| p.starts_with(c)))
+        .collect();
+    let parts_before: Vec<f64> = parts.iter().map(|p| thread_cpu(&[p])).collect();
     let base = delivered();
     let started = Instant::now();
     let handles: Vec<_> = (0..SENDERS)
@@ -287,13 +293,19 @@ fn drive_with(
     }
     let elapsed = started.elapsed().as_secs_f64();
     let cpu = thread_cpu(cpu_prefixes) - cpu_before;
+    let spans = (requests * SPANS_PER_REQUEST) as f64;
+    let cpu_parts = parts
+        .iter()
+        .zip(parts_before)
+        .map(|(p, before)| ((*p).to_owned(), (thread_cpu(&[p]) - before) / spans * 1e6))
+        .collect();
     latencies.sort();
     let pct =
         |p: f64| latencies[((latencies.len() as f64 - 1.0) * p) as usize].as_secs_f64() * 1000.0;
-    let spans = (requests * SPANS_PER_REQUEST) as f64;
     Run {
         spans_per_sec: spans / elapsed,
         cpu_us_per_span: cpu / spans * 1e6,
+        cpu_parts,
         p50_ms: pct(0.50),
         p99_ms: pct(0.99),
         rss_mib: peak_rss_mib(),
@@ -418,6 +430,7 @@ fn main() {
         .expect("runtime");
     let baseline_spans = Arc::new(AtomicU64::new(0));
     let baseline = start_baseline(&baseline_rt, upstream, Arc::clone(&baseline_spans));
+    let only_assembly = std::env::var("BENCH_ONLY").as_deref() == Ok("assembly");
     // Warm-up (connections, allocator).
     let _ = drive(
         &format!("http://{baseline}/v1/traces"),
@@ -425,22 +438,28 @@ fn main() {
         &["baseline"],
         &|| baseline_spans.load(Ordering::Relaxed),
     );
-
-    let base = drive(
-        &format!("http://{baseline}/v1/traces"),
-        requests,
-        &["baseline"],
-        &|| baseline_spans.load(Ordering::Relaxed),
-    );
-    let interval = bridge_run(Sink::Upstream(upstream), "interval", requests);
-    let always = bridge_run(Sink::Upstream(upstream), "always", requests);
-    let local = bridge_run(Sink::Local, "interval", requests);
+    let others = (!only_assembly).then(|| {
+        let base = drive(
+            &format!("http://{baseline}/v1/traces"),
+            requests,
+            &["baseline"],
+            &|| baseline_spans.load(Ordering::Relaxed),
+        );
+        let interval = bridge_run(Sink::Upstream(upstream), "interval", requests);
+        let always = bridge_run(Sink::Upstream(upstream), "always", requests);
+        let local = bridge_run(Sink::Local, "interval", requests);
+        (base, interval, always, local)
+    });
     // Assembly off and on over the same exports (10 traces per request; the default 10 s
     // window holds every trace of a run open at once).
     let (off, _, _) = bridge_run_with(
         Sink::Upstream(upstream),
         "interval",
-        requests,
+        if std::env::var("SKIPOFF").is_ok() {
+            1
+        } else {
+            requests
+        },
         0.0,
         export_many_traces,
     );
@@ -459,14 +478,19 @@ fn main() {
         "| run | spans/s | CPU µs/span (proxy threads) | vs baseline | ack p50 ms | ack p99 ms | peak RSS MiB (process) |"
     );
     println!("|---|---|---|---|---|---|---|");
-    for (name, r) in [
-        ("decode+re-encode passthrough (baseline)", &base),
-        ("bridge --fsync interval", &interval),
-        ("bridge --fsync always", &always),
-        (
-            "bridge --to local --fsync interval (spool, translate, store)",
-            &local,
-        ),
+    let mut runs: Vec<(&str, &Run)> = Vec::new();
+    if let Some((base, interval, always, local)) = &others {
+        runs.extend([
+            ("decode+re-encode passthrough (baseline)", base),
+            ("bridge --fsync interval", interval),
+            ("bridge --fsync always", always),
+            (
+                "bridge --to local --fsync interval (spool, translate, store)",
+                local,
+            ),
+        ]);
+    }
+    runs.extend([
         (
             "bridge --fsync interval, 10 traces/request, --assemble-window 0",
             &off,
@@ -475,15 +499,28 @@ fn main() {
             "bridge --fsync interval, 10 traces/request, --assemble-window 10 (spans/s include the window)",
             &on,
         ),
-    ] {
+    ]);
+    let base_cpu = others.as_ref().map_or(f64::NAN, |o| o.0.cpu_us_per_span);
+    for (name, r) in runs {
         println!(
             "| {name} | {:.0} | {:.2} | {:.2}x | {:.2} | {:.2} | {:.0} |",
             r.spans_per_sec,
             r.cpu_us_per_span,
-            r.cpu_us_per_span / base.cpu_us_per_span,
+            r.cpu_us_per_span / base_cpu,
             r.p50_ms,
             r.p99_ms,
             r.rss_mib
+        );
+    }
+    for (name, r) in [("off", &off), ("on", &on)] {
+        let parts: Vec<String> = r
+            .cpu_parts
+            .iter()
+            .map(|(p, us)| format!("{p} {us:.2}"))
+            .collect();
+        println!(
+            "assembly {name}: CPU µs/span by thread: {}",
+            parts.join(", ")
         );
     }
     println!(

@@ -5,10 +5,10 @@
 //! Why (Langfuse v4): its OTLP endpoint writes one row per span with the trace-level fields
 //! of that span only, and stores a re-sent span id as another row. So before spans go to
 //! Langfuse, the trace-level attributes any span of the trace set are put on every span that
-//! does not set its own ([`propagate_trace_level`]), a span id seen twice within the window is
-//! sent once ([`dedup_spans`]), and the events of a legacy ingestion client are folded per id
-//! across its requests (an update after its create, a trace update after the observations)
-//! before they become spans.
+//! does not set its own, a span id seen twice within the window is sent once (both on the
+//! encoded spans, without decoding them: [`langfuse_otel_core::otlp::wire`]), and the events
+//! of a legacy ingestion client are folded per id across its requests (an update after its
+//! create, a trace update after the observations) before they become spans.
 //!
 //! [`Assembler`] holds the parts; it is pure (no I/O, the caller passes the time). Durability
 //! is the caller's: held parts stay in the spool, and the destination's cursor may move only
@@ -16,21 +16,18 @@
 //! delivered. Memory is bounded by `--assemble-max-traces` (default 100,000): past it the trace
 //! quiet the longest is emitted early ([`Emitted::early`]).
 
-use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::time::{Duration, Instant};
 
-use langfuse_otel_core::keys;
+use langfuse_otel_core::otlp::wire::{self, TracePart};
 use langfuse_otel_core::record::{EventBody, IngestionEvent};
-use langfuse_otel_core::translate::{TraceLevel, trace_levels_of_request};
 use langfuse_otel_core::{OtlpMode, otlp};
 use langfuse_spool::{RecordKind, SpoolRecord};
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
-use opentelemetry_proto::tonic::common::v1::{AnyValue, ArrayValue, KeyValue, any_value};
-use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span as ProtoSpan};
 use prost::Message;
 use serde_json::Value;
 
-use crate::shape::{Unit, legacy_units};
+use crate::shape::{MAX_BYTES, Unit, legacy_units};
 use crate::sources::receive::Signal;
 
 /// The default quiet window.
@@ -58,24 +55,35 @@ pub struct Emitted<T> {
     pub early: bool,
 }
 
+/// A trace held: its key and parts, and when it was last touched.
 #[derive(Debug)]
 struct Held<T> {
+    key: String,
     parts: Vec<Part<T>>,
     last: Instant,
-    generation: u64,
+    /// Which touch was the last (the quiet queue's entries of earlier touches are stale).
+    touch: u64,
 }
 
 /// Parts grouped by trace, held until quiet (see the [module docs](self)).
+///
+/// Traces live in slots; the quiet queue lists touches in time order (the window is the same
+/// for every trace, so the trace quiet the longest is the one whose last touch is oldest), and
+/// an entry superseded by a later touch of its trace is skipped when it reaches the front.
+/// Callers pass times that do not go backwards.
 #[derive(Debug)]
 pub struct Assembler<T> {
     window: Duration,
     max_traces: usize,
-    traces: HashMap<String, Held<T>>,
-    /// (last touched, generation, trace): quiet order.
-    quiet: BTreeSet<(Instant, u64, String)>,
+    /// Trace key → slot.
+    index: HashMap<String, usize>,
+    slots: Vec<Option<Held<T>>>,
+    free: Vec<usize>,
+    /// (touched at, touch, slot), oldest first.
+    quiet: VecDeque<(Instant, u64, usize)>,
     /// Parts per record sequence not yet released (held, or emitted and not delivered).
     pending: BTreeMap<u64, usize>,
-    generation: u64,
+    touches: u64,
 }
 
 impl<T> Assembler<T> {
@@ -85,51 +93,65 @@ impl<T> Assembler<T> {
         Assembler {
             window,
             max_traces: max_traces.max(1),
-            traces: HashMap::new(),
-            quiet: BTreeSet::new(),
+            index: HashMap::new(),
+            slots: Vec::new(),
+            free: Vec::new(),
+            quiet: VecDeque::new(),
             pending: BTreeMap::new(),
-            generation: 0,
+            touches: 0,
         }
     }
 
     /// Traces held.
     pub fn len(&self) -> usize {
-        self.traces.len()
+        self.index.len()
     }
 
     /// Whether nothing is held.
     pub fn is_empty(&self) -> bool {
-        self.traces.is_empty()
+        self.index.is_empty()
     }
 
     /// Adds a part of `trace` from record `sequence`; returns the traces emitted early to keep
     /// within the bound.
     pub fn push(&mut self, trace: &str, sequence: u64, item: T, now: Instant) -> Vec<Emitted<T>> {
         *self.pending.entry(sequence).or_insert(0) += 1;
-        self.generation += 1;
-        let generation = self.generation;
-        match self.traces.get_mut(trace) {
-            Some(held) => {
-                self.quiet
-                    .remove(&(held.last, held.generation, trace.to_owned()));
-                held.last = now;
-                held.generation = generation;
-                held.parts.push(Part { sequence, item });
+        self.touches += 1;
+        let touch = self.touches;
+        let part = Part { sequence, item };
+        let slot = match self.index.get(trace) {
+            Some(&slot) => {
+                if let Some(held) = &mut self.slots[slot] {
+                    held.parts.push(part);
+                    held.last = now;
+                    held.touch = touch;
+                }
+                slot
             }
             None => {
-                self.traces.insert(
-                    trace.to_owned(),
-                    Held {
-                        parts: vec![Part { sequence, item }],
-                        last: now,
-                        generation,
-                    },
-                );
+                let held = Held {
+                    key: trace.to_owned(),
+                    parts: vec![part],
+                    last: now,
+                    touch,
+                };
+                let slot = match self.free.pop() {
+                    Some(slot) => {
+                        self.slots[slot] = Some(held);
+                        slot
+                    }
+                    None => {
+                        self.slots.push(Some(held));
+                        self.slots.len() - 1
+                    }
+                };
+                self.index.insert(trace.to_owned(), slot);
+                slot
             }
-        }
-        self.quiet.insert((now, generation, trace.to_owned()));
+        };
+        self.quiet.push_back((now, touch, slot));
         let mut early = Vec::new();
-        while self.traces.len() > self.max_traces {
+        while self.index.len() > self.max_traces {
             match self.pop_oldest() {
                 Some(mut emitted) => {
                     emitted.early = true;
@@ -141,11 +163,25 @@ impl<T> Assembler<T> {
         early
     }
 
+    /// The live front of the quiet queue: (last touched, slot), stale entries dropped.
+    fn oldest(&mut self) -> Option<(Instant, usize)> {
+        while let Some(&(at, touch, slot)) = self.quiet.front() {
+            if self.slots[slot].as_ref().is_some_and(|h| h.touch == touch) {
+                return Some((at, slot));
+            }
+            self.quiet.pop_front();
+        }
+        None
+    }
+
     fn pop_oldest(&mut self) -> Option<Emitted<T>> {
-        let (_, _, trace) = self.quiet.pop_first()?;
-        let held = self.traces.remove(&trace)?;
+        let (_, slot) = self.oldest()?;
+        self.quiet.pop_front();
+        let held = self.slots[slot].take()?;
+        self.free.push(slot);
+        self.index.remove(&held.key);
         Some(Emitted {
-            trace,
+            trace: held.key,
             parts: held.parts,
             early: false,
         })
@@ -154,8 +190,8 @@ impl<T> Assembler<T> {
     /// The traces quiet for the window at `now`, oldest first.
     pub fn due(&mut self, now: Instant) -> Vec<Emitted<T>> {
         let mut out = Vec::new();
-        while let Some((last, _, _)) = self.quiet.first() {
-            if now.saturating_duration_since(*last) < self.window {
+        while let Some((last, _)) = self.oldest() {
+            if now.saturating_duration_since(last) < self.window {
                 break;
             }
             match self.pop_oldest() {
@@ -168,16 +204,23 @@ impl<T> Assembler<T> {
 
     /// Every trace held (on shutdown).
     pub fn drain(&mut self) -> Vec<Emitted<T>> {
-        let mut out = Vec::with_capacity(self.traces.len());
+        let mut out = Vec::with_capacity(self.index.len());
         while let Some(e) = self.pop_oldest() {
             out.push(e);
         }
         out
     }
 
+    /// How often a forwarder collects the due traces: a tenth of the window, at most 100 ms.
+    /// Traces that become quiet close together then go out in the same requests, instead of
+    /// one small request each.
+    pub fn emit_every(&self) -> Duration {
+        (self.window / 10).min(Duration::from_millis(100))
+    }
+
     /// When the next trace becomes due.
-    pub fn next_due(&self) -> Option<Instant> {
-        self.quiet.first().map(|(last, _, _)| *last + self.window)
+    pub fn next_due(&mut self) -> Option<Instant> {
+        self.oldest().map(|(last, _)| last + self.window)
     }
 
     /// Releases the parts of emitted traces once the destination took them (or they went to
@@ -204,24 +247,39 @@ impl<T> Assembler<T> {
 /// What one record gives one trace.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Piece {
-    /// OTLP spans of the trace, under their resource and scope.
-    Spans(Vec<ResourceSpans>),
+    /// OTLP spans of the trace, encoded, under their resource and scope.
+    Spans(TracePart),
     /// Legacy ingestion events of the trace.
     Events(Vec<IngestionEvent>),
 }
 
 /// A record split for assembly: pieces held per trace key (the credentials and the trace id:
-/// records of different credentials never share a request), and what goes on at once.
+/// records of different credentials never share a request; [`credentials_of`] reads them
+/// back), and what goes on at once.
 #[derive(Debug, Default)]
 pub struct Split {
-    /// `(key, credentials, piece)`.
-    pub held: Vec<(String, Option<String>, Piece)>,
+    /// `(key, piece)`.
+    pub held: Vec<(String, Piece)>,
     /// Units sent without assembly (scores).
     pub now: Vec<Unit>,
 }
 
+/// The key of a trace: its credentials (the record's `Authorization`), a NUL, its id.
 fn key(authorization: Option<&str>, trace: &str) -> String {
-    format!("{}\u{0}{trace}", authorization.unwrap_or_default())
+    let authorization = authorization.unwrap_or_default();
+    let mut key = String::with_capacity(authorization.len() + 1 + trace.len());
+    key.push_str(authorization);
+    key.push('\0');
+    key.push_str(trace);
+    key
+}
+
+/// The credentials a trace key was made with (`None`: the records had none).
+pub fn credentials_of(key: &str) -> Option<String> {
+    key.split_once('\0')
+        .map(|(authorization, _)| authorization)
+        .filter(|a| !a.is_empty())
+        .map(str::to_owned)
 }
 
 /// Splits a record for assembly; `None` for a record assembly does not take (the shaper's
@@ -236,52 +294,18 @@ pub fn split(record: &SpoolRecord) -> Option<Split> {
             return None;
         }
         RecordKind::OtlpProtobuf | RecordKind::OtlpJson => {
-            let request = match record.record_kind() {
-                RecordKind::OtlpProtobuf => {
-                    ExportTraceServiceRequest::decode(&record.body[..]).ok()?
+            // Cut at the wire level: spans stay encoded (OTLP/JSON is encoded once first).
+            let parts = match record.record_kind() {
+                RecordKind::OtlpProtobuf => wire::split_by_trace(&record.body).ok()?,
+                _ => {
+                    let request =
+                        serde_json::from_slice::<ExportTraceServiceRequest>(&record.body).ok()?;
+                    wire::split_by_trace(&request.encode_to_vec()).ok()?
                 }
-                _ => serde_json::from_slice::<ExportTraceServiceRequest>(&record.body).ok()?,
             };
-            let mut at: HashMap<Vec<u8>, usize> = HashMap::new();
-            let mut groups: Vec<(Vec<u8>, Vec<ResourceSpans>)> = Vec::new();
-            for rs in request.resource_spans {
-                for ss in rs.scope_spans {
-                    for span in ss.spans {
-                        let i = *at.entry(span.trace_id.clone()).or_insert_with(|| {
-                            groups.push((span.trace_id.clone(), Vec::new()));
-                            groups.len() - 1
-                        });
-                        let group = &mut groups[i].1;
-                        // One ResourceSpans/ScopeSpans per (resource, scope) run.
-                        let same = group.last().is_some_and(|last: &ResourceSpans| {
-                            last.resource == rs.resource
-                                && last.scope_spans.last().is_some_and(|l| l.scope == ss.scope)
-                        });
-                        if !same {
-                            group.push(ResourceSpans {
-                                resource: rs.resource.clone(),
-                                scope_spans: vec![ScopeSpans {
-                                    scope: ss.scope.clone(),
-                                    spans: Vec::new(),
-                                    schema_url: ss.schema_url.clone(),
-                                }],
-                                schema_url: rs.schema_url.clone(),
-                            });
-                        }
-                        if let Some(last) = group.last_mut().and_then(|g| g.scope_spans.last_mut())
-                        {
-                            last.spans.push(span);
-                        }
-                    }
-                }
-            }
-            for (trace, resource_spans) in groups {
-                let hex: String = trace.iter().map(|b| format!("{b:02x}")).collect();
-                out.held.push((
-                    key(auth, &hex),
-                    record.authorization.clone(),
-                    Piece::Spans(resource_spans),
-                ));
+            for part in parts {
+                let key = key(auth, &langfuse_otel_transport::hex(part.trace_id()));
+                out.held.push((key, Piece::Spans(part)));
             }
         }
         RecordKind::IngestionBatch => {
@@ -316,14 +340,11 @@ pub fn split(record: &SpoolRecord) -> Option<Split> {
                     },
                 };
                 let i = *at.entry(trace.clone()).or_insert_with(|| {
-                    out.held.push((
-                        key(auth, &trace),
-                        record.authorization.clone(),
-                        Piece::Events(Vec::new()),
-                    ));
+                    out.held
+                        .push((key(auth, &trace), Piece::Events(Vec::new())));
                     out.held.len() - 1
                 });
-                if let Piece::Events(events) = &mut out.held[i].2 {
+                if let Piece::Events(events) = &mut out.held[i].1 {
                     events.push(event);
                 }
             }
@@ -386,79 +407,130 @@ impl Finisher {
         }
     }
 
-    /// The units of one emitted trace (`authorization`: its credentials).
+    /// Appends the units of one emitted trace (`authorization`: its credentials) to `units`:
+    /// its spans written into the last export of the same credentials while it has room
+    /// ([`MAX_BYTES`]), else into a new one whose buffer comes from `spare` (buffers of sent
+    /// requests, so that their memory is used again).
     pub fn finish(
         &mut self,
         key: &str,
         authorization: Option<String>,
         pieces: Vec<Piece>,
-    ) -> Vec<Unit> {
-        let mut resource_spans = Vec::new();
+        units: &mut Vec<Unit>,
+        spare: &mut Vec<Vec<u8>>,
+    ) {
+        let mut parts = Vec::new();
         let mut events = Vec::new();
         for piece in pieces {
             match piece {
-                Piece::Spans(rs) => resource_spans.extend(rs),
+                Piece::Spans(part) => parts.push(part),
                 Piece::Events(ev) => events.extend(ev),
             }
         }
-        let mut units = Vec::new();
-        if !resource_spans.is_empty() {
-            units.extend(self.spans_unit(resource_spans, authorization.clone()));
+        if !parts.is_empty() {
+            let parts: Vec<&TracePart> = parts.iter().collect();
+            match self.mode {
+                OtlpMode::Canonical => {
+                    if let Some(unit) = self.canonical_unit(&parts, authorization.clone()) {
+                        crate::shape::push_unit(units, unit);
+                    }
+                }
+                _ => self.write_spans(&parts, authorization.clone(), units, spare),
+            }
         }
         if !events.is_empty() {
-            units.extend(self.events_units(key, events, authorization));
+            for unit in self.events_units(key, events, authorization) {
+                crate::shape::push_unit(units, unit);
+            }
         }
-        units
     }
 
-    fn spans_unit(
+    /// The trace's spans as one export ([`wire::assemble`]: each span id once, the
+    /// trace-level fields on every span), written into the last unit when it can take them.
+    fn write_spans(
         &mut self,
-        mut resource_spans: Vec<ResourceSpans>,
+        parts: &[&TracePart],
+        authorization: Option<String>,
+        units: &mut Vec<Unit>,
+        spare: &mut Vec<Vec<u8>>,
+    ) {
+        let fits = matches!(
+            units.last(),
+            Some(Unit::Otlp {
+                signal: Signal::Traces,
+                content_type: "application/x-protobuf",
+                authorization: a,
+                body,
+                ..
+            }) if *a == authorization && body.len() < MAX_BYTES
+        );
+        if !fits {
+            let mut body = spare.pop().unwrap_or_default();
+            body.clear();
+            units.push(Unit::Otlp {
+                signal: Signal::Traces,
+                body,
+                content_type: "application/x-protobuf",
+                authorization: authorization.clone(),
+                spans: 0,
+            });
+        }
+        let Some(Unit::Otlp { body, spans, .. }) = units.last_mut() else {
+            return;
+        };
+        let start = body.len();
+        let assembled = wire::assemble(parts, body);
+        self.duplicates += assembled.duplicates as u64;
+        *spans += assembled.spans;
+        if start > 0 && body.len() > MAX_BYTES {
+            // Past the bound: this trace goes in a request of its own.
+            let tail = body.split_off(start);
+            *spans -= assembled.spans;
+            units.push(Unit::Otlp {
+                signal: Signal::Traces,
+                body: tail,
+                content_type: "application/x-protobuf",
+                authorization,
+                spans: assembled.spans,
+            });
+        } else if *spans == 0 {
+            // Every span was a duplicate: no request.
+            if let Some(Unit::Otlp { body, .. }) = units.pop() {
+                spare.push(body);
+            }
+        }
+    }
+
+    /// The trace's spans assembled, then converted to the canonical `langfuse.*` attributes.
+    fn canonical_unit(
+        &mut self,
+        parts: &[&TracePart],
         authorization: Option<String>,
     ) -> Option<Unit> {
-        let mut seen = HashSet::new();
-        for rs in &mut resource_spans {
-            for ss in &mut rs.scope_spans {
-                self.duplicates += dedup_spans(&mut ss.spans, &mut seen) as u64;
-            }
-        }
-        let mut request = ExportTraceServiceRequest { resource_spans };
-        let levels = trace_levels_of_request(&request);
-        let roots: Vec<bool> = request
-            .resource_spans
-            .iter()
-            .flat_map(|rs| &rs.scope_spans)
-            .flat_map(|ss| &ss.spans)
-            .map(|s| s.parent_span_id.is_empty())
-            .collect();
-        let trace = trace_level_of(&levels, &roots);
-        let mut i = 0;
-        for rs in &mut request.resource_spans {
-            for ss in &mut rs.scope_spans {
-                for span in &mut ss.spans {
-                    if let Some(own) = levels.get(i) {
-                        propagate_trace_level(span, own, &trace);
-                    }
-                    i += 1;
-                }
-            }
-        }
-        if i == 0 {
+        let mut assembled_body = Vec::new();
+        let assembled = wire::assemble(parts, &mut assembled_body);
+        self.duplicates += assembled.duplicates as u64;
+        if assembled.spans == 0 {
             return None;
         }
-        let body = match self.mode {
-            OtlpMode::Canonical => {
+        let body = match ExportTraceServiceRequest::decode(&assembled_body[..]) {
+            Ok(request) => {
                 langfuse_otel_core::canonical::canonical_request(&otlp::batch_from_request(request))
                     .encode_to_vec()
             }
-            _ => request.encode_to_vec(),
+            // Written from spans that decoded on receipt, so only a decoder change gets
+            // here: sent as assembled rather than lost.
+            Err(e) => {
+                tracing::warn!(error = %e, "an assembled trace does not decode; sent without the canonical conversion");
+                assembled_body
+            }
         };
         Some(Unit::Otlp {
             signal: Signal::Traces,
             body,
             content_type: "application/x-protobuf",
             authorization,
-            spans: i,
+            spans: assembled.spans,
         })
     }
 
@@ -531,113 +603,6 @@ impl Finisher {
     }
 }
 
-/// Keeps the first span of each span id (v4 stores a re-sent span id as another row); returns
-/// how many were removed. `seen` carries the ids across calls for one trace.
-pub fn dedup_spans(spans: &mut Vec<ProtoSpan>, seen: &mut HashSet<Vec<u8>>) -> usize {
-    let before = spans.len();
-    spans.retain(|s| seen.insert(s.span_id.clone()));
-    before - spans.len()
-}
-
-/// The trace-level fields of a trace from its spans' own ones (`levels[i]` of `spans[i]`):
-/// a root span's value first, then the first span that sets it.
-pub fn trace_level_of(levels: &[TraceLevel], is_root: &[bool]) -> TraceLevel {
-    let order: Vec<usize> = (0..levels.len())
-        .filter(|&i| is_root.get(i).copied().unwrap_or(false))
-        .chain((0..levels.len()).filter(|&i| !is_root.get(i).copied().unwrap_or(false)))
-        .collect();
-    let first =
-        |pick: &dyn Fn(&TraceLevel) -> bool| order.iter().find(|&&i| pick(&levels[i])).copied();
-    let mut out = TraceLevel::default();
-    if let Some(i) = first(&|l| l.name.is_some()) {
-        out.name.clone_from(&levels[i].name);
-    }
-    if let Some(i) = first(&|l| l.user_id.is_some()) {
-        out.user_id.clone_from(&levels[i].user_id);
-    }
-    if let Some(i) = first(&|l| l.session_id.is_some()) {
-        out.session_id.clone_from(&levels[i].session_id);
-    }
-    if let Some(i) = first(&|l| !l.tags.is_empty()) {
-        out.tags.clone_from(&levels[i].tags);
-    }
-    if let Some(i) = first(&|l| l.public.is_some()) {
-        out.public = levels[i].public;
-    }
-    if let Some(i) = first(&|l| l.release.is_some()) {
-        out.release.clone_from(&levels[i].release);
-    }
-    if let Some(i) = first(&|l| l.version.is_some()) {
-        out.version.clone_from(&levels[i].version);
-    }
-    if let Some(i) = first(&|l| l.environment.is_some()) {
-        out.environment.clone_from(&levels[i].environment);
-    }
-    out
-}
-
-/// Puts the trace's fields on a span that does not set them itself (`own`: what it sets), as
-/// the canonical `langfuse.*` attributes; returns whether anything was added.
-pub fn propagate_trace_level(span: &mut ProtoSpan, own: &TraceLevel, trace: &TraceLevel) -> bool {
-    let before = span.attributes.len();
-    let mut string = |key: &str, mine: &Option<String>, theirs: &Option<String>| {
-        if mine.is_none()
-            && let Some(value) = theirs
-        {
-            span.attributes.push(KeyValue {
-                key: key.to_owned(),
-                value: Some(AnyValue {
-                    value: Some(any_value::Value::StringValue(value.clone())),
-                }),
-                ..KeyValue::default()
-            });
-        }
-    };
-    string(keys::LANGFUSE_TRACE_NAME, &own.name, &trace.name);
-    string(keys::LANGFUSE_USER_ID, &own.user_id, &trace.user_id);
-    string(
-        keys::LANGFUSE_SESSION_ID,
-        &own.session_id,
-        &trace.session_id,
-    );
-    string(keys::LANGFUSE_RELEASE, &own.release, &trace.release);
-    string(keys::LANGFUSE_VERSION, &own.version, &trace.version);
-    string(
-        keys::LANGFUSE_ENVIRONMENT,
-        &own.environment,
-        &trace.environment,
-    );
-    if own.tags.is_empty() && !trace.tags.is_empty() {
-        span.attributes.push(KeyValue {
-            key: keys::LANGFUSE_TRACE_TAGS.to_owned(),
-            value: Some(AnyValue {
-                value: Some(any_value::Value::ArrayValue(ArrayValue {
-                    values: trace
-                        .tags
-                        .iter()
-                        .map(|t| AnyValue {
-                            value: Some(any_value::Value::StringValue(t.clone())),
-                        })
-                        .collect(),
-                })),
-            }),
-            ..KeyValue::default()
-        });
-    }
-    if own.public.is_none()
-        && let Some(public) = trace.public
-    {
-        span.attributes.push(KeyValue {
-            key: keys::LANGFUSE_TRACE_PUBLIC.to_owned(),
-            value: Some(AnyValue {
-                value: Some(any_value::Value::BoolValue(public)),
-            }),
-            ..KeyValue::default()
-        });
-    }
-    span.attributes.len() > before
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -679,15 +644,15 @@ mod tests {
         let start = t0();
         let mut a = Assembler::new(Duration::from_secs(10), 10);
         a.push("t1", 1, (), start);
-        a.push("t2", 2, (), start + Duration::from_secs(3));
-        a.push("t1", 3, (), start + Duration::from_secs(1));
+        a.push("t1", 2, (), start + Duration::from_secs(1));
+        a.push("t2", 3, (), start + Duration::from_secs(3));
         assert_eq!(a.low_water(), Some(1));
         let due = a.due(start + Duration::from_secs(12));
         assert_eq!(due.len(), 1, "t1 quiet since 1 s");
         // Emitted but not delivered yet: still holds the cursor.
         assert_eq!(a.low_water(), Some(1));
         release(&mut a, &due[0]);
-        assert_eq!(a.low_water(), Some(2), "record 2 (t2) is still held");
+        assert_eq!(a.low_water(), Some(3), "record 3 (t2) is still held");
         let rest = a.drain();
         release(&mut a, &rest[0]);
         assert_eq!(a.low_water(), None);
@@ -712,43 +677,5 @@ mod tests {
         let mut a = Assembler::new(Duration::ZERO, 10);
         a.push("t1", 1, (), start);
         assert_eq!(a.due(start).len(), 1);
-    }
-
-    #[test]
-    fn span_ids_are_kept_once() {
-        let span = |id: u8| ProtoSpan {
-            span_id: vec![id; 8],
-            ..ProtoSpan::default()
-        };
-        let mut seen = HashSet::new();
-        let mut first = vec![span(1), span(2), span(1)];
-        assert_eq!(dedup_spans(&mut first, &mut seen), 1);
-        let mut later = vec![span(2), span(3)];
-        assert_eq!(dedup_spans(&mut later, &mut seen), 1);
-        assert_eq!(later, vec![span(3)]);
-    }
-
-    #[test]
-    fn trace_fields_go_where_a_span_has_none_of_its_own() {
-        let mut root = TraceLevel::default();
-        root.user_id = Some("u-root".into());
-        root.tags = vec!["a".into()];
-        let mut child = TraceLevel::default();
-        child.user_id = Some("u-child".into());
-        child.session_id = Some("s".into());
-        let trace = trace_level_of(&[child.clone(), root.clone()], &[false, true]);
-        assert_eq!(trace.user_id, root.user_id, "the root's value first");
-        assert_eq!(trace.session_id, child.session_id);
-        let mut span = ProtoSpan::default();
-        assert!(propagate_trace_level(&mut span, &child, &trace));
-        let keys: Vec<&str> = span.attributes.iter().map(|kv| kv.key.as_str()).collect();
-        assert_eq!(
-            keys,
-            [keys::LANGFUSE_TRACE_TAGS],
-            "own user and session kept"
-        );
-        let mut bare = ProtoSpan::default();
-        propagate_trace_level(&mut bare, &TraceLevel::default(), &trace);
-        assert_eq!(bare.attributes.len(), 3);
     }
 }

@@ -79,12 +79,18 @@ pub struct Forwarder {
     pub assembly: Option<Assembly>,
     /// Whether the `events_only` refusal was explained in the log already.
     pub events_only_explained: AtomicBool,
+    /// Request buffers whose sending is over, for the next requests (see [`SPARE`]).
+    pub spare: Vec<Vec<u8>>,
 }
+
+/// How many sent request buffers a forwarder keeps for later requests: writing into memory
+/// already in use, instead of fresh pages, is much of the cost of building large requests.
+const SPARE: usize = 2;
 
 /// The assembly stage of a forwarder: the held parts, and how an emitted trace becomes units.
 pub struct Assembly {
     /// Parts held per trace.
-    pub assembler: Assembler<(Option<String>, Piece)>,
+    pub assembler: Assembler<Piece>,
     /// Emitted traces → units.
     pub finisher: Finisher,
 }
@@ -245,47 +251,68 @@ impl Forwarder {
             metrics.dropped("unsupported_by_destination", unsupported as u64);
         }
         for mut unit in units {
-            loop {
-                let stop_at = self.control.deadline();
-                let mut deadline = Instant::now() + self.send_timeout;
-                if let Some(stop) = stop_at {
-                    deadline = deadline.min(stop);
-                }
-                let mut sent = self.sink.send(&mut unit, deadline);
-                refused.append(&mut sent.refused);
-                if sent.delivered > 0 {
-                    metrics
-                        .forwarded_items
-                        .fetch_add(sent.delivered as u64, Ordering::Relaxed);
-                    metrics.forwarded_requests.fetch_add(1, Ordering::Relaxed);
-                }
-                if sent.rejected > 0 {
-                    metrics.dropped("upstream_rejected", sent.rejected as u64);
-                }
-                match sent.retry {
-                    None => {
-                        metrics.upstream_reachable.store(1, Ordering::Relaxed);
-                        backoff.succeeded();
-                        break;
-                    }
-                    Some(retry) => {
-                        metrics.forward_retries.fetch_add(1, Ordering::Relaxed);
-                        metrics.upstream_reachable.store(0, Ordering::Relaxed);
-                        tracing::warn!(reason = %retry.reason, items = unit.items(), "upstream did not accept; will retry");
-                        if self.control.deadline().is_some_and(|d| Instant::now() >= d) {
-                            // Nothing committed: after a restart the round is sent (and
-                            // refused) again.
-                            return false;
-                        }
-                        let now = Instant::now();
-                        let until = backoff.failed(now, retry.delay);
-                        self.pause(runtime, until - now);
-                    }
-                }
+            if !self.send_until_done(runtime, backoff, &mut unit, &mut refused) {
+                return false;
+            }
+            if let crate::shape::Unit::Otlp { body, .. } = unit
+                && self.spare.len() < SPARE
+                && body.capacity() >= 64 << 10
+            {
+                self.spare.push(body);
             }
         }
         // Refused items are on disk before the cursor moves past them.
         refused.is_empty() || self.dead_letter(runtime, &refused, (first, last))
+    }
+
+    /// Sends one unit until it is accepted or refused for good; `false` when stopped first
+    /// (nothing may be committed then).
+    fn send_until_done(
+        &mut self,
+        runtime: &tokio::runtime::Runtime,
+        backoff: &mut RoundBackoff,
+        unit: &mut crate::shape::Unit,
+        refused: &mut Vec<Refusal>,
+    ) -> bool {
+        let metrics = Arc::clone(&self.metrics);
+        loop {
+            let stop_at = self.control.deadline();
+            let mut deadline = Instant::now() + self.send_timeout;
+            if let Some(stop) = stop_at {
+                deadline = deadline.min(stop);
+            }
+            let mut sent = self.sink.send(unit, deadline);
+            refused.append(&mut sent.refused);
+            if sent.delivered > 0 {
+                metrics
+                    .forwarded_items
+                    .fetch_add(sent.delivered as u64, Ordering::Relaxed);
+                metrics.forwarded_requests.fetch_add(1, Ordering::Relaxed);
+            }
+            if sent.rejected > 0 {
+                metrics.dropped("upstream_rejected", sent.rejected as u64);
+            }
+            match sent.retry {
+                None => {
+                    metrics.upstream_reachable.store(1, Ordering::Relaxed);
+                    backoff.succeeded();
+                    return true;
+                }
+                Some(retry) => {
+                    metrics.forward_retries.fetch_add(1, Ordering::Relaxed);
+                    metrics.upstream_reachable.store(0, Ordering::Relaxed);
+                    tracing::warn!(reason = %retry.reason, items = unit.items(), "upstream did not accept; will retry");
+                    if self.control.deadline().is_some_and(|d| Instant::now() >= d) {
+                        // Nothing committed: after a restart the round is sent (and
+                        // refused) again.
+                        return false;
+                    }
+                    let now = Instant::now();
+                    let until = backoff.failed(now, retry.delay);
+                    self.pause(runtime, until - now);
+                }
+            }
+        }
     }
 
     /// Writes refused items to the dead-letter file, trying again until it works or the
@@ -333,6 +360,9 @@ impl Forwarder {
         let (metrics, mut backoff) = self.start();
         let mut last_read = self.reader.committed();
         let mut in_flight = last_read;
+        // Due traces are collected every `emit_every`, so that they share requests.
+        let emit_every = assembly.assembler.emit_every();
+        let mut next_emit = Instant::now();
         loop {
             self.update_gauges();
             let stopping = self.control.deadline();
@@ -352,7 +382,7 @@ impl Forwarder {
             // Units that skip assembly (scores, other signals), then the emitted traces.
             let mut units: Vec<crate::shape::Unit> = Vec::new();
             let mut refused: Vec<Refusal> = Vec::new();
-            let mut emitted: Vec<Emitted<(Option<String>, Piece)>> = Vec::new();
+            let mut emitted: Vec<Emitted<Piece>> = Vec::new();
             let mut max_sent = 0;
             for record in &records {
                 last_read = record.sequence;
@@ -362,11 +392,11 @@ impl Forwarder {
                             max_sent = max_sent.max(record.sequence);
                             units.extend(split.now);
                         }
-                        for (key, auth, piece) in split.held {
+                        for (key, piece) in split.held {
                             emitted.extend(assembly.assembler.push(
                                 &key,
                                 record.sequence,
-                                (auth, piece),
+                                piece,
                                 now,
                             ));
                         }
@@ -396,23 +426,18 @@ impl Forwarder {
                     .assembled_early
                     .fetch_add(emitted.len() as u64, Ordering::Relaxed);
             }
-            emitted.extend(match stopping {
-                Some(_) => assembly.assembler.drain(),
-                None => assembly.assembler.due(now),
-            });
-            // Emitted traces go out together: their units merged into as few requests as the
-            // credentials and the size bound allow.
-            let mut released: Vec<u64> = Vec::new();
-            for trace in emitted.drain(..) {
-                let auth = trace.parts.first().and_then(|p| p.item.0.clone());
-                let mut pieces: Vec<Piece> = Vec::with_capacity(trace.parts.len());
-                for part in trace.parts {
-                    released.push(part.sequence);
-                    max_sent = max_sent.max(part.sequence);
-                    pieces.push(part.item.1);
+            match stopping {
+                Some(_) => emitted.extend(assembly.assembler.drain()),
+                None if now >= next_emit => {
+                    emitted.extend(assembly.assembler.due(now));
+                    next_emit = now + emit_every;
                 }
-                for unit in assembly.finisher.finish(&trace.trace, auth, pieces) {
-                    crate::shape::push_unit(&mut units, unit);
+                None => {}
+            }
+            // What goes out may be re-sent after a crash: marked before it is sent.
+            for trace in &emitted {
+                for part in &trace.parts {
+                    max_sent = max_sent.max(part.sequence);
                 }
             }
             metrics
@@ -424,15 +449,60 @@ impl Forwarder {
                     tracing::warn!(error = %e, "cannot record the in-flight mark");
                 }
             }
-            if (!units.is_empty() || !refused.is_empty())
-                && !self.deliver(runtime, &mut backoff, units, refused, (first, last_read))
-            {
+            // Emitted traces go out together, their spans written into as few requests as the
+            // credentials and the size bound allow; a request is sent once full, before the
+            // next is written, so that its buffer is written again (warm memory) instead of
+            // fresh pages for every request of a large emission.
+            let mut emitted = emitted.into_iter().peekable();
+            let mut stopped = false;
+            loop {
+                let mut released: Vec<u64> = Vec::new();
+                for trace in emitted.by_ref() {
+                    let auth = crate::assemble::credentials_of(&trace.trace);
+                    let mut pieces: Vec<Piece> = Vec::with_capacity(trace.parts.len());
+                    for part in trace.parts {
+                        released.push(part.sequence);
+                        pieces.push(part.item);
+                    }
+                    assembly.finisher.finish(
+                        &trace.trace,
+                        auth,
+                        pieces,
+                        &mut units,
+                        &mut self.spare,
+                    );
+                    if units
+                        .iter()
+                        .map(crate::shape::Unit::body_len)
+                        .sum::<usize>()
+                        >= MAX_BYTES
+                    {
+                        break;
+                    }
+                }
+                if (!units.is_empty() || !refused.is_empty())
+                    && !self.deliver(
+                        runtime,
+                        &mut backoff,
+                        std::mem::take(&mut units),
+                        std::mem::take(&mut refused),
+                        (first, last_read),
+                    )
+                {
+                    stopped = true;
+                    break;
+                }
+                assembly.assembler.release_sequences(&released);
+                if emitted.peek().is_none() {
+                    break;
+                }
+            }
+            if stopped {
                 break;
             }
             metrics
                 .duplicate_spans
                 .store(assembly.finisher.duplicates, Ordering::Relaxed);
-            assembly.assembler.release_sequences(&released);
             let held = [assembly.assembler.low_water(), self.shaper.held_from()];
             let commit = held
                 .iter()
@@ -450,7 +520,8 @@ impl Forwarder {
                         .assembler
                         .next_due()
                         .map_or(Duration::from_millis(500), |due| {
-                            due.saturating_duration_since(Instant::now())
+                            due.max(next_emit)
+                                .saturating_duration_since(Instant::now())
                                 .min(Duration::from_millis(500))
                         });
                 if self.shaper.holds_turns() {

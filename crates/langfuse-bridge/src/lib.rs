@@ -73,7 +73,8 @@ pub use serve::{BoundBridge, Bridge, ServeError};
 /// directly. They may change in any release.
 #[doc(hidden)]
 pub mod internal {
-    pub use crate::shape::{Shape, Shaper};
+    pub use crate::assemble::{Assembler, Finisher, Piece, credentials_of, split};
+    pub use crate::shape::{Shape, Shaper, Unit};
     pub use crate::sources::receive;
 }
 

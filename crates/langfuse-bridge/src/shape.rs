@@ -114,6 +114,14 @@ impl Unit {
         }
     }
 
+    /// Bytes of an encoded body (0 for events and scores, encoded when sent).
+    pub fn body_len(&self) -> usize {
+        match self {
+            Unit::Otlp { body, .. } => body.len(),
+            Unit::Events { .. } | Unit::Scores { .. } => 0,
+        }
+    }
+
     /// The credentials it travels with (None: the configured ones).
     pub fn authorization(&self) -> Option<&str> {
         match self {

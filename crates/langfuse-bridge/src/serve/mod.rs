@@ -207,6 +207,7 @@ impl Bridge {
             dead_letters: crate::sinks::dead_letter::DeadLetters::new(&config.spool, cursor),
             assembly: assembly(&config, destination_shape),
             events_only_explained: std::sync::atomic::AtomicBool::new(false),
+            spare: Vec::new(),
         };
         Ok(BoundBridge {
             http,

@@ -14,8 +14,8 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
+use langfuse_otel_core::otlp::wire;
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
-use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans};
 use prost::Message as _;
 use rdkafka::ClientContext;
 use rdkafka::config::ClientConfig;
@@ -167,25 +167,10 @@ impl KafkaSink {
                 body,
                 content_type,
                 ..
-            } => {
-                let request = if *content_type == "application/json" {
-                    serde_json::from_slice::<ExportTraceServiceRequest>(body)
-                        .map_err(|e| e.to_string())?
-                } else {
-                    ExportTraceServiceRequest::decode(body.as_slice()).map_err(|e| e.to_string())?
-                };
-                by_trace(request)
-                    .into_iter()
-                    .map(|t| {
-                        message(
-                            Some(t.key),
-                            t.request.encode_to_vec(),
-                            kind::OTLP_PROTO,
-                            t.spans,
-                        )
-                    })
-                    .collect()
-            }
+            } => by_trace(body, content_type)?
+                .into_iter()
+                .map(|t| message(Some(t.key), t.export, kind::OTLP_PROTO, t.spans))
+                .collect(),
             Unit::Otlp { .. } => {
                 return Err(UNSUPPORTED.into());
             }
@@ -393,88 +378,36 @@ impl Drop for KafkaSink {
 pub struct TraceExport {
     /// The trace id, lowercase hex (the message key).
     pub key: String,
-    /// An export holding only this trace's spans.
-    pub request: ExportTraceServiceRequest,
+    /// A protobuf export holding only this trace's spans.
+    pub export: Vec<u8>,
     /// Spans in it.
     pub spans: usize,
 }
 
-/// (resource, scope) indexes of a span in the export being cut.
-type Position = (usize, usize);
-
-/// Lowercase hex of `bytes`.
-pub fn hex(bytes: &[u8]) -> String {
-    use std::fmt::Write;
-    bytes
-        .iter()
-        .fold(String::with_capacity(bytes.len() * 2), |mut s, b| {
-            let _ = write!(s, "{b:02x}");
-            s
-        })
-}
-
-/// Cuts `request` into one export per trace, traces in the order of their first span (the
-/// OpenTelemetry Collector's `partition_traces_by_id`: each trace keeps its spans' resources
-/// and scopes, in the order they came).
-pub fn by_trace(request: ExportTraceServiceRequest) -> Vec<TraceExport> {
-    let mut traces: Vec<TraceExport> = Vec::new();
-    // Per trace: its index in `traces`, and the resource/scope positions its last span had,
-    // so that spans of one resource and scope stay together.
-    let mut index: HashMap<Vec<u8>, (usize, Option<Position>)> = HashMap::new();
-    for (r, resource_spans) in request.resource_spans.into_iter().enumerate() {
-        let ResourceSpans {
-            resource,
-            scope_spans,
-            schema_url,
-        } = resource_spans;
-        for (s, scope_spans) in scope_spans.into_iter().enumerate() {
-            let ScopeSpans {
-                scope,
-                spans,
-                schema_url: scope_schema_url,
-            } = scope_spans;
-            for span in spans {
-                let entry = index.entry(span.trace_id.clone()).or_insert_with(|| {
-                    traces.push(TraceExport {
-                        key: hex(&span.trace_id),
-                        request: ExportTraceServiceRequest::default(),
-                        spans: 0,
-                    });
-                    (traces.len() - 1, None)
-                });
-                let trace = &mut traces[entry.0];
-                let same_resource = entry.1.is_some_and(|(lr, _)| lr == r);
-                if !same_resource {
-                    trace.request.resource_spans.push(ResourceSpans {
-                        resource: resource.clone(),
-                        scope_spans: Vec::new(),
-                        schema_url: schema_url.clone(),
-                    });
-                }
-                let last_resource = trace
-                    .request
-                    .resource_spans
-                    .last_mut()
-                    .expect("a resource was just pushed or is there");
-                if !(same_resource && entry.1.is_some_and(|(_, ls)| ls == s)) {
-                    last_resource.scope_spans.push(ScopeSpans {
-                        scope: scope.clone(),
-                        spans: Vec::new(),
-                        schema_url: scope_schema_url.clone(),
-                    });
-                }
-                last_resource
-                    .scope_spans
-                    .last_mut()
-                    .expect("a scope was just pushed or is there")
-                    .spans
-                    .push(span);
-                trace.spans += 1;
-                entry.1 = Some((r, s));
-            }
-        }
+/// Cuts an OTLP trace export (protobuf, or OTLP/JSON when `content_type` says so) into one
+/// export per trace, traces in the order of their first span (the OpenTelemetry Collector's
+/// `partition_traces_by_id`: each trace keeps its spans' resources and scopes, in the order
+/// they came), at the wire level: spans are copied as received, never re-encoded.
+///
+/// # Errors
+/// The decoder's message when the body is not a valid export.
+pub fn by_trace(body: &[u8], content_type: &str) -> Result<Vec<TraceExport>, String> {
+    let parts = if content_type == "application/json" {
+        let request =
+            serde_json::from_slice::<ExportTraceServiceRequest>(body).map_err(|e| e.to_string())?;
+        wire::split_by_trace(&request.encode_to_vec())
+    } else {
+        wire::split_by_trace(body)
     }
-    traces
+    .map_err(|e| e.to_string())?;
+    Ok(parts
+        .iter()
+        .map(|part| TraceExport {
+            key: langfuse_otel_transport::hex(part.trace_id()),
+            export: part.to_export(),
+            spans: part.span_count(),
+        })
+        .collect())
 }
 
 #[cfg(test)]
@@ -544,7 +477,7 @@ mod split_tests {
         AnyValue, InstrumentationScope, KeyValue, any_value,
     };
     use opentelemetry_proto::tonic::resource::v1::Resource;
-    use opentelemetry_proto::tonic::trace::v1::Span;
+    use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span};
 
     fn resource(name: &str) -> Option<Resource> {
         Some(Resource {
@@ -618,16 +551,22 @@ mod split_tests {
             ],
         };
         let all = flatten(&request);
-        let traces = by_trace(request);
+        let traces = by_trace(&request.encode_to_vec(), "application/x-protobuf").unwrap();
+        let json = serde_json::to_vec(&request).unwrap();
+        assert_eq!(by_trace(&json, "application/json").unwrap(), traces);
         assert_eq!(traces.len(), 3);
+        let requests: Vec<ExportTraceServiceRequest> = traces
+            .iter()
+            .map(|t| ExportTraceServiceRequest::decode(&t.export[..]).unwrap())
+            .collect();
         let mut seen = Vec::new();
-        for trace in &traces {
-            let spans = flatten(&trace.request);
+        for (trace, request) in traces.iter().zip(&requests) {
+            let spans = flatten(request);
             assert_eq!(spans.len(), trace.spans);
-            for s in &trace.request.resource_spans {
+            for s in &request.resource_spans {
                 for ss in &s.scope_spans {
                     for span in &ss.spans {
-                        assert_eq!(hex(&span.trace_id), trace.key);
+                        assert_eq!(langfuse_otel_transport::hex(&span.trace_id), trace.key);
                     }
                 }
             }
@@ -639,14 +578,15 @@ mod split_tests {
         seen.sort();
         assert_eq!(seen, expected);
         // Trace 1 has spans in two scopes of one resource: one resource, two scopes.
-        assert_eq!(traces[0].request.resource_spans.len(), 1);
-        assert_eq!(traces[0].request.resource_spans[0].scope_spans.len(), 2);
+        assert_eq!(requests[0].resource_spans.len(), 1);
+        assert_eq!(requests[0].resource_spans[0].scope_spans.len(), 2);
         // Trace 2 spans two resources.
-        assert_eq!(traces[1].request.resource_spans.len(), 2);
+        assert_eq!(requests[1].resource_spans.len(), 2);
     }
 
     #[test]
     fn an_empty_export_gives_no_message() {
-        assert!(by_trace(ExportTraceServiceRequest::default()).is_empty());
+        assert!(by_trace(&[], "application/x-protobuf").unwrap().is_empty());
+        assert!(by_trace(b"\x0a\x05", "application/x-protobuf").is_err());
     }
 }

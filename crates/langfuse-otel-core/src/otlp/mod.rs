@@ -10,6 +10,7 @@
 //! | a body to acknowledge: the spans the decoder would refuse, and the export without them | [`screen`], [`screen_request`] |
 //! | `opentelemetry_sdk` spans (in-process exporter) | [`batch_from_span_data`] |
 //! | an OTLP logs export (protobuf or JSON) | [`decode_logs_as`] → [`crate::log::LogBatch`] |
+//! | a protobuf export cut per trace and a trace written back for Langfuse v4, at the wire level | [`wire`] |
 //!
 //! All of them produce the values the Langfuse server derives from the same export: the
 //! server decodes protobuf with protobufjs `toObject({longs: String})` and then applies the same
@@ -21,6 +22,7 @@ mod logs;
 mod proto;
 mod screen;
 mod sdk;
+pub mod wire;
 
 pub use self::json::{any_value as json_any_value, batch_from_json, decode_json};
 pub use self::logs::{

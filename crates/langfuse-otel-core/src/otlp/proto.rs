@@ -278,24 +278,12 @@ fn write_key_value(out: &mut String, kv: &KeyValue) {
     out.push('}');
 }
 
-/// Whether an attribute key can bear on a trace-level field (see
-/// [`crate::translate::trace_levels_of_request`]): the `langfuse.*` keys, the plain user and
-/// session keys, the GenAI conversation id, the Vercel AI SDK's telemetry metadata and `tag.tags`.
-pub(crate) fn is_trace_level_key(key: &str) -> bool {
-    key.starts_with("langfuse.")
-        || key.starts_with("ai.telemetry.metadata.")
-        || matches!(
-            key,
-            "user.id" | "session.id" | "gen_ai.conversation.id" | "tag.tags"
-        )
-}
-
 /// The attributes among `kvs` that can bear on trace-level fields, converted (the others are
 /// not read, so not converted).
 pub(crate) fn trace_level_attributes(kvs: &[KeyValue]) -> Attributes<'static> {
     Attributes::from_pairs(
         kvs.iter()
-            .filter(|kv| is_trace_level_key(&kv.key))
+            .filter(|kv| super::wire::is_trace_level_key(kv.key.as_bytes()))
             .map(|kv| (Cow::Owned(kv.key.clone()), attr_value(kv.value.clone()))),
     )
 }

@@ -272,40 +272,28 @@ pub fn trace_levels(batch: &crate::span::SpanBatch<'_>) -> Vec<TraceLevel> {
     out
 }
 
-/// [`trace_levels`] of a protobuf export, reading only the attributes that can bear on
-/// trace-level fields (so a span's other attributes are never converted): what the bridge's
-/// assembly stage needs for every span, at a fraction of a full conversion.
-pub fn trace_levels_of_request(
-    request: &opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest,
-) -> Vec<TraceLevel> {
+/// The trace-level fields a span sets, from its and its resource's OTLP attributes (those that
+/// cannot bear on trace-level fields are ignored, so never converted): what the bridge's
+/// assembly stage needs for every span ([`crate::otlp::wire`]), at a fraction of a full
+/// conversion.
+pub(crate) fn trace_level_of_attributes(
+    resource: &[opentelemetry_proto::tonic::common::v1::KeyValue],
+    span: &[opentelemetry_proto::tonic::common::v1::KeyValue],
+) -> TraceLevel {
     use crate::otlp::proto_attrs::trace_level_attributes;
-    let mut out = Vec::new();
-    for rs in &request.resource_spans {
-        let resource = crate::span::Resource {
-            attributes: rs
-                .resource
-                .as_ref()
-                .map_or_else(crate::span::Attributes::new, |r| {
-                    trace_level_attributes(&r.attributes)
-                }),
-        };
-        let scope = crate::span::Scope::default();
-        for ss in &rs.scope_spans {
-            for span in &ss.spans {
-                let span = crate::span::Span {
-                    attributes: trace_level_attributes(&span.attributes),
-                    ..crate::span::Span::default()
-                };
-                let cx = SpanContext {
-                    resource: &resource,
-                    scope: &scope,
-                    span: &span,
-                };
-                out.push(level_of(&cx));
-            }
-        }
-    }
-    out
+    let resource = crate::span::Resource {
+        attributes: trace_level_attributes(resource),
+    };
+    let scope = crate::span::Scope::default();
+    let span = crate::span::Span {
+        attributes: trace_level_attributes(span),
+        ..crate::span::Span::default()
+    };
+    level_of(&SpanContext {
+        resource: &resource,
+        scope: &scope,
+        span: &span,
+    })
 }
 
 fn level_of(cx: &SpanContext<'_, '_>) -> TraceLevel {
@@ -319,68 +307,5 @@ fn level_of(cx: &SpanContext<'_, '_>) -> TraceLevel {
         release: super::environment::release(cx),
         version: text(keys::LANGFUSE_VERSION),
         environment: text(keys::LANGFUSE_ENVIRONMENT),
-    }
-}
-
-#[cfg(test)]
-mod level_tests {
-    use super::*;
-    use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
-    use opentelemetry_proto::tonic::common::v1::{AnyValue, KeyValue, any_value};
-    use opentelemetry_proto::tonic::resource::v1::Resource;
-    use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span};
-
-    fn kv(key: &str, value: &str) -> KeyValue {
-        KeyValue {
-            key: key.into(),
-            value: Some(AnyValue {
-                value: Some(any_value::Value::StringValue(value.into())),
-            }),
-            ..KeyValue::default()
-        }
-    }
-
-    #[test]
-    fn reading_only_trace_level_keys_gives_the_full_conversions_levels() {
-        let span = |attrs: Vec<KeyValue>| Span {
-            trace_id: vec![1; 16],
-            span_id: vec![2; 8],
-            name: "s".into(),
-            attributes: attrs,
-            ..Span::default()
-        };
-        let request = ExportTraceServiceRequest {
-            resource_spans: vec![ResourceSpans {
-                resource: Some(Resource {
-                    attributes: vec![kv("langfuse.release", "r1"), kv("service.name", "x")],
-                    ..Resource::default()
-                }),
-                scope_spans: vec![ScopeSpans {
-                    spans: vec![
-                        span(vec![
-                            kv("user.id", "u"),
-                            kv("gen_ai.conversation.id", "c"),
-                            kv("tag.tags", "a,b"),
-                            kv("gen_ai.request.model", "m"),
-                        ]),
-                        span(vec![
-                            kv("langfuse.trace.metadata.langfuse_user_id", "u2"),
-                            kv("ai.telemetry.metadata.sessionId", "s2"),
-                            kv("langfuse.trace.public", "true"),
-                            kv("langfuse.version", "v"),
-                        ]),
-                        span(vec![kv("input.value", "q")]),
-                    ],
-                    ..ScopeSpans::default()
-                }],
-                ..ResourceSpans::default()
-            }],
-        };
-        let fast = trace_levels_of_request(&request);
-        let full = trace_levels(&crate::otlp::batch_from_request(request));
-        assert_eq!(fast, full);
-        assert_eq!(fast[0].session_id.as_deref(), Some("c"));
-        assert_eq!(fast[1].user_id.as_deref(), Some("u2"));
-        assert_eq!(fast[2].release.as_deref(), Some("r1"));
     }
 }
