@@ -18,7 +18,8 @@
 //! (10,000 with the default 1000 requests) and the RSS then.
 //!
 //! `cargo bench -p langfuse-bridge --bench serve` (`BENCH_REQUESTS`, default 1000 per run;
-//! `BENCH_ONLY=assembly` runs only the assembly comparison, for profiling it).
+//! `BENCH_ONLY=assembly` runs only the assembly comparison, for profiling it;
+//! `BENCH_ASSEMBLE_WINDOW`, default 10, the window of the run with assembly on).
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -431,6 +432,10 @@ fn main() {
     let baseline_spans = Arc::new(AtomicU64::new(0));
     let baseline = start_baseline(&baseline_rt, upstream, Arc::clone(&baseline_spans));
     let only_assembly = std::env::var("BENCH_ONLY").as_deref() == Ok("assembly");
+    let window: f64 = std::env::var("BENCH_ASSEMBLE_WINDOW")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(10.0);
     // Warm-up (connections, allocator).
     let _ = drive(
         &format!("http://{baseline}/v1/traces"),
@@ -467,7 +472,7 @@ fn main() {
         Sink::Upstream(upstream),
         "interval",
         requests,
-        10.0,
+        window,
         export_many_traces,
     );
     println!(
@@ -496,20 +501,20 @@ fn main() {
             &off,
         ),
         (
-            "bridge --fsync interval, 10 traces/request, --assemble-window 10 (spans/s include the window)",
+            "bridge --fsync interval, 10 traces/request, assembly on (spans/s include the window)",
             &on,
         ),
     ]);
     let base_cpu = others.as_ref().map_or(f64::NAN, |o| o.0.cpu_us_per_span);
     for (name, r) in runs {
+        let vs_baseline = if base_cpu.is_nan() {
+            "-".to_owned()
+        } else {
+            format!("{:.2}x", r.cpu_us_per_span / base_cpu)
+        };
         println!(
-            "| {name} | {:.0} | {:.2} | {:.2}x | {:.2} | {:.2} | {:.0} |",
-            r.spans_per_sec,
-            r.cpu_us_per_span,
-            r.cpu_us_per_span / base_cpu,
-            r.p50_ms,
-            r.p99_ms,
-            r.rss_mib
+            "| {name} | {:.0} | {:.2} | {vs_baseline} | {:.2} | {:.2} | {:.0} |",
+            r.spans_per_sec, r.cpu_us_per_span, r.p50_ms, r.p99_ms, r.rss_mib
         );
     }
     for (name, r) in [("off", &off), ("on", &on)] {
@@ -524,7 +529,7 @@ fn main() {
         );
     }
     println!(
-        "assembly on vs off (same exports): CPU per span {:.2}x; at most {held} traces held at once, process RSS then {rss_held:.0} MiB above its RSS before the run",
+        "assembly on (--assemble-window {window}) vs off (same exports): CPU per span {:.2}x; at most {held} traces held at once, process RSS then {rss_held:.0} MiB above its RSS before the run",
         on.cpu_us_per_span / off.cpu_us_per_span
     );
 }

@@ -65,7 +65,7 @@ struct Held<T> {
     touch: u64,
 }
 
-/// Parts grouped by trace, held until quiet (see the [module docs](self)).
+/// Parts grouped by trace, held until quiet (see the docs of the `assemble` module).
 ///
 /// Traces live in slots; the quiet queue lists touches in time order (the window is the same
 /// for every trace, so the trace quiet the longest is the one whose last touch is oldest), and

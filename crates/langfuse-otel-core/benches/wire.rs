@@ -5,6 +5,9 @@
 //! The export is what the bridge's `serve` benchmark sends with assembly: 100 GenAI chat spans
 //! in 10 traces, the first span of each a root carrying the user and session.
 //!
+//! Then the cut of 1500 such exports with every part kept (memory not reused, as when the
+//! bridge holds traces).
+//!
 //! `cargo bench -p langfuse-otel-core --bench wire`
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
@@ -115,7 +118,8 @@ fn bench(c: &mut Criterion) {
 criterion_group!(benches, bench);
 criterion_main!(benches, held_group);
 
-#[allow(dead_code)]
+/// The same export 1500 times, every part kept until the round ends (as the bridge holds
+/// them): memory is not reused between exports, as it is above.
 fn held(c: &mut Criterion) {
     let bodies: Vec<Vec<u8>> = (0..1500).map(|_| export()).collect();
     c.bench_function("split 1500 exports, all parts held", |b| {
