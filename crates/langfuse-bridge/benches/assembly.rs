@@ -25,31 +25,7 @@ const TRACES_PER_EXPORT: u64 = 10;
 /// An export of `SPANS` spans from id `first` in `TRACES_PER_EXPORT` traces, the first span of
 /// each a root with the user and session.
 fn export(first: u64) -> Vec<u8> {
-    use opentelemetry_proto::tonic::common::v1::{AnyValue, KeyValue, any_value};
-    let mut request = common::export(0, first..first + SPANS);
-    let per_trace = SPANS / TRACES_PER_EXPORT;
-    for (i, span) in request.resource_spans[0].scope_spans[0]
-        .spans
-        .iter_mut()
-        .enumerate()
-    {
-        let group = i as u64 / per_trace;
-        span.trace_id = [first.to_be_bytes(), group.to_be_bytes()].concat();
-        if (i as u64).is_multiple_of(per_trace) {
-            for (k, v) in [("user.id", "user-1"), ("session.id", "session-1")] {
-                span.attributes.push(KeyValue {
-                    key: k.into(),
-                    value: Some(AnyValue {
-                        value: Some(any_value::Value::StringValue(v.into())),
-                    }),
-                    ..KeyValue::default()
-                });
-            }
-        } else {
-            span.parent_span_id = (first + group * per_trace).to_be_bytes().to_vec();
-        }
-    }
-    request.encode_to_vec()
+    common::export_in_traces(first, SPANS, TRACES_PER_EXPORT).encode_to_vec()
 }
 
 fn median(mut runs: Vec<Duration>) -> Duration {

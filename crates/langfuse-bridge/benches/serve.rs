@@ -54,35 +54,7 @@ const TRACES_PER_REQUEST: u64 = 10;
 /// id is the request's first span id and the group), the first span of each a root carrying
 /// the user and session (what the assembly stage propagates).
 fn export_many_traces(first: u64) -> Vec<u8> {
-    use opentelemetry_proto::tonic::common::v1::{AnyValue, KeyValue, any_value};
-    let mut request = common::export(0, first..first + SPANS_PER_REQUEST);
-    let per_trace = SPANS_PER_REQUEST / TRACES_PER_REQUEST;
-    for (i, span) in request.resource_spans[0].scope_spans[0]
-        .spans
-        .iter_mut()
-        .enumerate()
-    {
-        let group = i as u64 / per_trace;
-        let mut id = first.to_be_bytes().to_vec();
-        id.extend_from_slice(&group.to_be_bytes());
-        span.trace_id = id;
-        if (i as u64).is_multiple_of(per_trace) {
-            for (k, v) in [("user.id", "user-1"), ("session.id", "session-1")] {
-                span.attributes.push(KeyValue {
-                    key: k.into(),
-                    value: Some(AnyValue {
-                        value: Some(any_value::Value::StringValue(v.into())),
-                    }),
-                    ..Default::default()
-                });
-            }
-        } else {
-            span.parent_span_id = (first + (i as u64 / per_trace) * per_trace)
-                .to_be_bytes()
-                .to_vec();
-        }
-    }
-    request.encode_to_vec()
+    common::export_in_traces(first, SPANS_PER_REQUEST, TRACES_PER_REQUEST).encode_to_vec()
 }
 
 /// Current RSS of the process (`VmRSS`), MiB.

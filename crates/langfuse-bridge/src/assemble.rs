@@ -55,35 +55,24 @@ pub struct Emitted<T> {
     pub early: bool,
 }
 
-/// A trace held: its key and parts, and when it was last touched.
 #[derive(Debug)]
 struct Held<T> {
-    key: String,
     parts: Vec<Part<T>>,
     last: Instant,
-    /// Which touch was the last (the quiet queue's entries of earlier touches are stale).
-    touch: u64,
+    generation: u64,
 }
 
 /// Parts grouped by trace, held until quiet (see the docs of the `assemble` module).
-///
-/// Traces live in slots; the quiet queue lists touches in time order (the window is the same
-/// for every trace, so the trace quiet the longest is the one whose last touch is oldest), and
-/// an entry superseded by a later touch of its trace is skipped when it reaches the front.
-/// Callers pass times that do not go backwards.
 #[derive(Debug)]
 pub struct Assembler<T> {
     window: Duration,
     max_traces: usize,
-    /// Trace key → slot.
-    index: HashMap<String, usize>,
-    slots: Vec<Option<Held<T>>>,
-    free: Vec<usize>,
-    /// (touched at, touch, slot), oldest first.
-    quiet: VecDeque<(Instant, u64, usize)>,
+    traces: HashMap<String, Held<T>>,
+    /// (last touched, generation) → trace: quiet order.
+    quiet: BTreeMap<(Instant, u64), String>,
     /// Parts per record sequence not yet released (held, or emitted and not delivered).
     pending: BTreeMap<u64, usize>,
-    touches: u64,
+    generation: u64,
 }
 
 impl<T> Assembler<T> {
@@ -93,65 +82,54 @@ impl<T> Assembler<T> {
         Assembler {
             window,
             max_traces: max_traces.max(1),
-            index: HashMap::new(),
-            slots: Vec::new(),
-            free: Vec::new(),
-            quiet: VecDeque::new(),
+            traces: HashMap::new(),
+            quiet: BTreeMap::new(),
             pending: BTreeMap::new(),
-            touches: 0,
+            generation: 0,
         }
     }
 
     /// Traces held.
     pub fn len(&self) -> usize {
-        self.index.len()
+        self.traces.len()
     }
 
     /// Whether nothing is held.
     pub fn is_empty(&self) -> bool {
-        self.index.is_empty()
+        self.traces.is_empty()
     }
 
     /// Adds a part of `trace` from record `sequence`; returns the traces emitted early to keep
     /// within the bound.
     pub fn push(&mut self, trace: &str, sequence: u64, item: T, now: Instant) -> Vec<Emitted<T>> {
         *self.pending.entry(sequence).or_insert(0) += 1;
-        self.touches += 1;
-        let touch = self.touches;
-        let part = Part { sequence, item };
-        let slot = match self.index.get(trace) {
-            Some(&slot) => {
-                if let Some(held) = &mut self.slots[slot] {
-                    held.parts.push(part);
-                    held.last = now;
-                    held.touch = touch;
-                }
-                slot
+        self.generation += 1;
+        let generation = self.generation;
+        match self.traces.get_mut(trace) {
+            Some(held) => {
+                let name = self
+                    .quiet
+                    .remove(&(held.last, held.generation))
+                    .unwrap_or_else(|| trace.to_owned());
+                held.last = now;
+                held.generation = generation;
+                held.parts.push(Part { sequence, item });
+                self.quiet.insert((now, generation), name);
             }
             None => {
-                let held = Held {
-                    key: trace.to_owned(),
-                    parts: vec![part],
-                    last: now,
-                    touch,
-                };
-                let slot = match self.free.pop() {
-                    Some(slot) => {
-                        self.slots[slot] = Some(held);
-                        slot
-                    }
-                    None => {
-                        self.slots.push(Some(held));
-                        self.slots.len() - 1
-                    }
-                };
-                self.index.insert(trace.to_owned(), slot);
-                slot
+                self.traces.insert(
+                    trace.to_owned(),
+                    Held {
+                        parts: vec![Part { sequence, item }],
+                        last: now,
+                        generation,
+                    },
+                );
+                self.quiet.insert((now, generation), trace.to_owned());
             }
-        };
-        self.quiet.push_back((now, touch, slot));
+        }
         let mut early = Vec::new();
-        while self.index.len() > self.max_traces {
+        while self.traces.len() > self.max_traces {
             match self.pop_oldest() {
                 Some(mut emitted) => {
                     emitted.early = true;
@@ -163,25 +141,11 @@ impl<T> Assembler<T> {
         early
     }
 
-    /// The live front of the quiet queue: (last touched, slot), stale entries dropped.
-    fn oldest(&mut self) -> Option<(Instant, usize)> {
-        while let Some(&(at, touch, slot)) = self.quiet.front() {
-            if self.slots[slot].as_ref().is_some_and(|h| h.touch == touch) {
-                return Some((at, slot));
-            }
-            self.quiet.pop_front();
-        }
-        None
-    }
-
     fn pop_oldest(&mut self) -> Option<Emitted<T>> {
-        let (_, slot) = self.oldest()?;
-        self.quiet.pop_front();
-        let held = self.slots[slot].take()?;
-        self.free.push(slot);
-        self.index.remove(&held.key);
+        let (_, trace) = self.quiet.pop_first()?;
+        let held = self.traces.remove(&trace)?;
         Some(Emitted {
-            trace: held.key,
+            trace,
             parts: held.parts,
             early: false,
         })
@@ -190,8 +154,8 @@ impl<T> Assembler<T> {
     /// The traces quiet for the window at `now`, oldest first.
     pub fn due(&mut self, now: Instant) -> Vec<Emitted<T>> {
         let mut out = Vec::new();
-        while let Some((last, _)) = self.oldest() {
-            if now.saturating_duration_since(last) < self.window {
+        while let Some(((last, _), _)) = self.quiet.first_key_value() {
+            if now.saturating_duration_since(*last) < self.window {
                 break;
             }
             match self.pop_oldest() {
@@ -204,7 +168,7 @@ impl<T> Assembler<T> {
 
     /// Every trace held (on shutdown).
     pub fn drain(&mut self) -> Vec<Emitted<T>> {
-        let mut out = Vec::with_capacity(self.index.len());
+        let mut out = Vec::with_capacity(self.traces.len());
         while let Some(e) = self.pop_oldest() {
             out.push(e);
         }
@@ -219,8 +183,10 @@ impl<T> Assembler<T> {
     }
 
     /// When the next trace becomes due.
-    pub fn next_due(&mut self) -> Option<Instant> {
-        self.oldest().map(|(last, _)| last + self.window)
+    pub fn next_due(&self) -> Option<Instant> {
+        self.quiet
+            .first_key_value()
+            .map(|((last, _), _)| *last + self.window)
     }
 
     /// Releases the parts of emitted traces once the destination took them (or they went to

@@ -44,3 +44,34 @@ pub fn export(trace_byte: u8, spans: std::ops::Range<u64>) -> ExportTraceService
         }],
     }
 }
+
+/// The export of [`export`] for the span ids `first..first + spans`, spread over `traces`
+/// traces of equal size (trace id: `first` then the trace's index, big-endian), the first span
+/// of each a root carrying the user and session (what the assembly stage puts on every span).
+#[allow(dead_code)] // Not every benchmark assembles traces.
+pub fn export_in_traces(first: u64, spans: u64, traces: u64) -> ExportTraceServiceRequest {
+    let mut request = export(0, first..first + spans);
+    let per_trace = (spans / traces.max(1)).max(1);
+    for (i, span) in request.resource_spans[0].scope_spans[0]
+        .spans
+        .iter_mut()
+        .enumerate()
+    {
+        let trace = i as u64 / per_trace;
+        span.trace_id = [first.to_be_bytes(), trace.to_be_bytes()].concat();
+        if (i as u64).is_multiple_of(per_trace) {
+            for (k, v) in [("user.id", "user-1"), ("session.id", "session-1")] {
+                span.attributes.push(KeyValue {
+                    key: k.into(),
+                    value: Some(AnyValue {
+                        value: Some(any_value::Value::StringValue(v.into())),
+                    }),
+                    ..Default::default()
+                });
+            }
+        } else {
+            span.parent_span_id = (first + trace * per_trace).to_be_bytes().to_vec();
+        }
+    }
+    request
+}

@@ -135,14 +135,6 @@ impl TracePart {
         self.spans.len()
     }
 
-    /// Bytes held (for memory accounting).
-    pub fn held_bytes(&self) -> usize {
-        self.bytes.len()
-            + self.trace_id.len()
-            + self.groups.len() * std::mem::size_of::<Group>()
-            + self.spans.len() * std::mem::size_of::<SpanAt>()
-    }
-
     fn level(&self, span: &SpanAt) -> Option<&TraceLevel> {
         span.level.and_then(|i| self.levels.get(i))
     }
