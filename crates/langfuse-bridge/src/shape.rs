@@ -18,9 +18,11 @@
 //! [dead-letter file](crate::sinks::dead_letter).
 
 use langfuse_otel_core::canonical::canonical_request;
+use langfuse_otel_core::otlp::wire;
 use langfuse_otel_core::record::{EventBody, IngestionEvent};
 use langfuse_otel_core::time::format_iso_millis;
 use langfuse_otel_core::{OtlpMode, Translator, otlp};
+use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use prost::Message;
 use serde_json::{Value, json};
 
@@ -269,6 +271,16 @@ impl Shaper {
         now_ms: i64,
     ) {
         for turn in turns {
+            if let Shape::Langfuse(_) = self.shape
+                && turn.batch.span_count() > 0
+            {
+                // Langfuse v4 reads a trace's user, session and tags from each span's own
+                // attributes: a turn's go on every span of it.
+                let (body, spans) =
+                    trace_fields_on_every_span(canonical_request(&turn.batch).encode_to_vec());
+                push_protobuf(units, body, turn.tenant, spans);
+                continue;
+            }
             let key = format!("agent:{}", turn.trace_id);
             self.push_spans(units, unsupported, &turn.batch, &key, turn.tenant, now_ms);
         }
@@ -602,6 +614,34 @@ impl Shaper {
     }
 }
 
+/// A protobuf export with the trace-level fields any span of a trace sets put on every span
+/// of it that lacks them ([`wire::assemble`]), and its span count; as it was when it does not
+/// cut (it was just encoded, so only a decoder change gets there).
+fn trace_fields_on_every_span(body: Vec<u8>) -> (Vec<u8>, usize) {
+    match wire::split_by_trace(&body) {
+        Ok(parts) => {
+            let mut out = Vec::with_capacity(body.len() + body.len() / 4);
+            let spans = parts
+                .iter()
+                .map(|part| wire::assemble(&[part], &mut out).spans)
+                .sum();
+            (out, spans)
+        }
+        Err(_) => {
+            let spans = ExportTraceServiceRequest::decode(&body[..])
+                .map(|r| {
+                    r.resource_spans
+                        .iter()
+                        .flat_map(|rs| &rs.scope_spans)
+                        .map(|ss| ss.spans.len())
+                        .sum()
+                })
+                .unwrap_or(0);
+            (body, spans)
+        }
+    }
+}
+
 /// A trace record as received.
 fn push_record(units: &mut Vec<Unit>, record: &SpoolRecord, auth: Option<String>) {
     if record.record_kind() == RecordKind::OtlpJson {
@@ -813,6 +853,50 @@ mod tests {
         // A child-only export: a shallow trace-create the first time only, as the server.
         assert_eq!(count(&first), 1);
         assert_eq!(count(&second), 0);
+    }
+
+    #[test]
+    fn a_traces_fields_set_on_one_span_reach_every_span_of_it() {
+        use opentelemetry_proto::tonic::common::v1::{AnyValue, KeyValue, any_value};
+        use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span};
+        let span = |id: u8, attributes: Vec<KeyValue>| Span {
+            trace_id: vec![1; 16],
+            span_id: vec![id; 8],
+            parent_span_id: if id == 1 { Vec::new() } else { vec![1; 8] },
+            name: format!("s{id}"),
+            attributes,
+            ..Span::default()
+        };
+        let session = KeyValue {
+            key: "langfuse.session.id".into(),
+            value: Some(AnyValue {
+                value: Some(any_value::Value::StringValue("turn-session".into())),
+            }),
+            ..KeyValue::default()
+        };
+        let export = ExportTraceServiceRequest {
+            resource_spans: vec![ResourceSpans {
+                scope_spans: vec![ScopeSpans {
+                    spans: vec![span(1, vec![session]), span(2, vec![]), span(3, vec![])],
+                    ..ScopeSpans::default()
+                }],
+                ..ResourceSpans::default()
+            }],
+        };
+        let (body, spans) = trace_fields_on_every_span(export.encode_to_vec());
+        assert_eq!(spans, 3);
+        let out = ExportTraceServiceRequest::decode(&body[..]).unwrap();
+        let rows = &out.resource_spans[0].scope_spans[0].spans;
+        assert_eq!(rows.len(), 3);
+        for row in rows {
+            assert!(
+                row.attributes
+                    .iter()
+                    .any(|kv| kv.key == "langfuse.session.id"),
+                "{} lacks the session",
+                row.name
+            );
+        }
     }
 
     #[test]
