@@ -6,7 +6,9 @@
 //!
 //! Each figure is the median of 5 rounds, CPU-bound on one thread (wall time).
 //!
-//! `cargo bench -p langfuse-bridge --bench assembly`
+//! `cargo bench -p langfuse-bridge --bench assembly` (`BENCH_IDLE=10`: wait that many seconds
+//! between holding and emitting, as the window does, to see what memory left idle costs when
+//! it is read again).
 
 use std::time::{Duration, Instant};
 
@@ -73,6 +75,12 @@ fn main() {
         split_push.push(start.elapsed());
         assert_eq!(assembler.len() as u64, EXPORTS * TRACES_PER_EXPORT);
 
+        if let Some(idle) = std::env::var("BENCH_IDLE")
+            .ok()
+            .and_then(|v| v.parse::<u64>().ok())
+        {
+            std::thread::sleep(Duration::from_secs(idle));
+        }
         let start = Instant::now();
         let emitted = assembler.due(now + Duration::from_secs(11));
         emit.push(start.elapsed());

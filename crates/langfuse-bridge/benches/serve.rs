@@ -15,11 +15,14 @@
 //!
 //! Then `--to langfuse` with the assembly stage off and on (the default 10 s window) over the
 //! same exports of 10 traces each: CPU per span on against off, the most traces held at once
-//! (10,000 with the default 1000 requests) and the RSS then.
+//! (10,000 with the default 1000 requests) and the RSS then. A machine shared with other work (a VM) varies by a quarter
+//! from one run to the next, so the pair (a fresh bridge with assembly off, then one with it
+//! on) is run several times, alternating, and each ratio and their median are reported.
 //!
 //! `cargo bench -p langfuse-bridge --bench serve` (`BENCH_REQUESTS`, default 1000 per run;
 //! `BENCH_ONLY=assembly` runs only the assembly comparison, for profiling it;
-//! `BENCH_ASSEMBLE_WINDOW`, default 10, the window of the run with assembly on).
+//! `BENCH_ASSEMBLE_WINDOW`, default 10, the window of the run with assembly on;
+//! `BENCH_PAIRS`, default 3, how many off/on pairs).
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -428,25 +431,35 @@ fn main() {
         (base, interval, always, local)
     });
     // Assembly off and on over the same exports (10 traces per request; the default 10 s
-    // window holds every trace of a run open at once).
-    let (off, _, _) = bridge_run_with(
-        Sink::Upstream(upstream),
-        "interval",
-        if std::env::var("SKIPOFF").is_ok() {
-            1
-        } else {
-            requests
-        },
-        0.0,
-        export_many_traces,
-    );
-    let (on, held, rss_held) = bridge_run_with(
-        Sink::Upstream(upstream),
-        "interval",
-        requests,
-        window,
-        export_many_traces,
-    );
+    // window holds every trace of a run open at once), pair after pair.
+    let pairs: usize = std::env::var("BENCH_PAIRS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(3)
+        .max(1);
+    let mut assembly = Vec::new();
+    for _ in 0..pairs {
+        let (off, _, _) = bridge_run_with(
+            Sink::Upstream(upstream),
+            "interval",
+            requests,
+            0.0,
+            export_many_traces,
+        );
+        let (on, held, rss_held) = bridge_run_with(
+            Sink::Upstream(upstream),
+            "interval",
+            requests,
+            window,
+            export_many_traces,
+        );
+        assembly.push((off, on, held, rss_held));
+    }
+    let ratio = |(off, on, ..): &(Run, Run, u64, f64)| on.cpu_us_per_span / off.cpu_us_per_span;
+    let mut order: Vec<usize> = (0..pairs).collect();
+    order.sort_by(|&a, &b| ratio(&assembly[a]).total_cmp(&ratio(&assembly[b])));
+    let median = &assembly[order[pairs / 2]];
+    let (off, on) = (&median.0, &median.1);
     println!(
         "{} requests x {SPANS_PER_REQUEST} spans, {SENDERS} sender threads, loopback, one process",
         requests
@@ -469,12 +482,12 @@ fn main() {
     }
     runs.extend([
         (
-            "bridge --fsync interval, 10 traces/request, --assemble-window 0",
-            &off,
+            "bridge --fsync interval, 10 traces/request, --assemble-window 0 (the median pair)",
+            off,
         ),
         (
-            "bridge --fsync interval, 10 traces/request, assembly on (spans/s include the window)",
-            &on,
+            "bridge --fsync interval, 10 traces/request, assembly on (the median pair; spans/s include the window)",
+            on,
         ),
     ]);
     let base_cpu = others.as_ref().map_or(f64::NAN, |o| o.0.cpu_us_per_span);
@@ -489,19 +502,33 @@ fn main() {
             r.spans_per_sec, r.cpu_us_per_span, r.p50_ms, r.p99_ms, r.rss_mib
         );
     }
-    for (name, r) in [("off", &off), ("on", &on)] {
-        let parts: Vec<String> = r
-            .cpu_parts
-            .iter()
-            .map(|(p, us)| format!("{p} {us:.2}"))
-            .collect();
+    for (i, pair) in assembly.iter().enumerate() {
+        let (off, on, held, rss_held) = pair;
+        for (name, r) in [("off", off), ("on", on)] {
+            let parts: Vec<String> = r
+                .cpu_parts
+                .iter()
+                .map(|(p, us)| format!("{p} {us:.2}"))
+                .collect();
+            println!(
+                "pair {}: assembly {name}: CPU µs/span by thread: {}",
+                i + 1,
+                parts.join(", ")
+            );
+        }
         println!(
-            "assembly {name}: CPU µs/span by thread: {}",
-            parts.join(", ")
+            "pair {}: assembly on (--assemble-window {window}) vs off (same exports): CPU per span {:.2}x; at most {held} traces held at once, process RSS then {rss_held:.0} MiB above its RSS before the run",
+            i + 1,
+            ratio(pair)
         );
     }
+    let ratios: Vec<String> = assembly
+        .iter()
+        .map(|p| format!("{:.2}x", ratio(p)))
+        .collect();
     println!(
-        "assembly on (--assemble-window {window}) vs off (same exports): CPU per span {:.2}x; at most {held} traces held at once, process RSS then {rss_held:.0} MiB above its RSS before the run",
-        on.cpu_us_per_span / off.cpu_us_per_span
+        "assembly on vs off, CPU per span: median {:.2}x of {pairs} pairs ({})",
+        ratio(median),
+        ratios.join(", ")
     );
 }

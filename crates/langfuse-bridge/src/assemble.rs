@@ -17,6 +17,7 @@
 //! quiet the longest is emitted early ([`Emitted::early`]).
 
 use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use langfuse_otel_core::otlp::wire::{self, TracePart};
@@ -48,16 +49,20 @@ pub struct Part<T> {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Emitted<T> {
     /// The trace key (trace id, with the credentials it travels with).
-    pub trace: String,
+    pub trace: Arc<str>,
     /// Its parts, in arrival order.
     pub parts: Vec<Part<T>>,
     /// Emitted before its window ended because the bound on held traces was reached.
     pub early: bool,
 }
 
+/// A trace held. Its first part is kept in place and the key is shared with the quiet order:
+/// a trace of one part costs no allocation beyond its key (held memory is read again only
+/// when the trace is sent, seconds later, so the fewer places it is spread over the better).
 #[derive(Debug)]
 struct Held<T> {
-    parts: Vec<Part<T>>,
+    first: Part<T>,
+    more: Vec<Part<T>>,
     last: Instant,
     generation: u64,
 }
@@ -67,9 +72,9 @@ struct Held<T> {
 pub struct Assembler<T> {
     window: Duration,
     max_traces: usize,
-    traces: HashMap<String, Held<T>>,
+    traces: HashMap<Arc<str>, Held<T>>,
     /// (last touched, generation) → trace: quiet order.
-    quiet: BTreeMap<(Instant, u64), String>,
+    quiet: BTreeMap<(Instant, u64), Arc<str>>,
     /// Parts per record sequence not yet released (held, or emitted and not delivered).
     pending: BTreeMap<u64, usize>,
     generation: u64,
@@ -110,22 +115,24 @@ impl<T> Assembler<T> {
                 let name = self
                     .quiet
                     .remove(&(held.last, held.generation))
-                    .unwrap_or_else(|| trace.to_owned());
+                    .unwrap_or_else(|| Arc::from(trace));
                 held.last = now;
                 held.generation = generation;
-                held.parts.push(Part { sequence, item });
+                held.more.push(Part { sequence, item });
                 self.quiet.insert((now, generation), name);
             }
             None => {
+                let name: Arc<str> = Arc::from(trace);
                 self.traces.insert(
-                    trace.to_owned(),
+                    Arc::clone(&name),
                     Held {
-                        parts: vec![Part { sequence, item }],
+                        first: Part { sequence, item },
+                        more: Vec::new(),
                         last: now,
                         generation,
                     },
                 );
-                self.quiet.insert((now, generation), trace.to_owned());
+                self.quiet.insert((now, generation), name);
             }
         }
         let mut early = Vec::new();
@@ -144,9 +151,12 @@ impl<T> Assembler<T> {
     fn pop_oldest(&mut self) -> Option<Emitted<T>> {
         let (_, trace) = self.quiet.pop_first()?;
         let held = self.traces.remove(&trace)?;
+        let mut parts = Vec::with_capacity(1 + held.more.len());
+        parts.push(held.first);
+        parts.extend(held.more);
         Some(Emitted {
             trace,
-            parts: held.parts,
+            parts,
             early: false,
         })
     }
@@ -594,10 +604,10 @@ mod tests {
         // t2 is quiet from 1 s + window; t1 only from 5 s + window (the last part counts).
         let due = a.due(start + Duration::from_secs(11));
         assert_eq!(due.len(), 1);
-        assert_eq!(due[0].trace, "t2");
+        assert_eq!(&*due[0].trace, "t2");
         assert_eq!(a.next_due(), Some(start + Duration::from_secs(5) + window));
         let due = a.due(start + Duration::from_secs(15));
-        assert_eq!(due[0].trace, "t1");
+        assert_eq!(&*due[0].trace, "t1");
         assert_eq!(
             due[0].parts.iter().map(|p| p.item).collect::<Vec<_>>(),
             ["a", "c"]
@@ -633,7 +643,7 @@ mod tests {
         a.push("t1", 3, (), start + Duration::from_secs(1));
         let early = a.push("t3", 4, (), start + Duration::from_secs(2));
         assert_eq!(early.len(), 1);
-        assert_eq!((early[0].trace.as_str(), early[0].early), ("t2", true));
+        assert_eq!((&*early[0].trace, early[0].early), ("t2", true));
         assert_eq!(a.len(), 2);
     }
 

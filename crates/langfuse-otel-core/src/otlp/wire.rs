@@ -66,6 +66,7 @@
 
 use std::collections::HashSet;
 use std::ops::Range;
+use std::sync::Arc;
 
 use opentelemetry_proto::tonic::common::v1::KeyValue;
 use prost::Message;
@@ -86,13 +87,17 @@ const SPAN_ATTRIBUTES: u8 = (9 << 3) | 2;
 /// [module docs](self)).
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct TracePart {
-    trace_id: Vec<u8>,
+    /// The trace id, in [`TracePart::bytes`] (in the first span's bytes: no allocation of
+    /// its own).
+    trace_id: Range<usize>,
     /// The encoded resources, scopes and spans, back to back.
     bytes: Vec<u8>,
     groups: Vec<Group>,
     spans: Vec<SpanAt>,
     /// Trace-level fields spans set (referred to by [`SpanAt::level`]).
-    levels: Vec<TraceLevel>,
+    /// Shared with the other parts of the export with the same fields (no copy of their
+    /// strings per part).
+    levels: Vec<Arc<TraceLevel>>,
 }
 
 /// Spans under one resource and scope.
@@ -127,7 +132,7 @@ struct SpanAt {
 impl TracePart {
     /// The trace id (as sent: 16 bytes for a valid one).
     pub fn trace_id(&self) -> &[u8] {
-        &self.trace_id
+        &self.bytes[self.trace_id.clone()]
     }
 
     /// Spans in this part.
@@ -136,7 +141,9 @@ impl TracePart {
     }
 
     fn level(&self, span: &SpanAt) -> Option<&TraceLevel> {
-        span.level.and_then(|i| self.levels.get(i))
+        span.level
+            .and_then(|i| self.levels.get(i))
+            .map(|level| &**level)
     }
 }
 
@@ -369,6 +376,8 @@ fn read_resource_spans(rs: &[u8]) -> Result<ResourceRead<'_>, DecodeError> {
 /// What the splitter reads of one span.
 struct SpanRead<'a> {
     trace_id: &'a [u8],
+    /// Where the trace id is in the span's bytes.
+    trace_id_at: Range<usize>,
     span_id: Range<usize>,
     root: bool,
 }
@@ -381,6 +390,7 @@ fn read_span<'a>(
 ) -> Result<SpanRead<'a>, DecodeError> {
     let mut out = SpanRead {
         trace_id: &[],
+        trace_id_at: 0..0,
         span_id: 0..0,
         root: true,
     };
@@ -394,7 +404,10 @@ fn read_span<'a>(
             continue;
         };
         match number {
-            1 => out.trace_id = bytes,
+            1 => {
+                out.trace_id = bytes;
+                out.trace_id_at = (range.end - bytes.len())..range.end;
+            }
             // The value ends the field.
             2 => out.span_id = (range.end - bytes.len())..range.end,
             4 => out.root = bytes.is_empty(),
@@ -413,7 +426,9 @@ fn level_of(resource: &[KeyValue], span: &[KeyValue]) -> TraceLevel {
 /// A part being cut: its groups and levels, and how many bytes it will hold (its spans and
 /// byte slices are kept in lists shared by all parts of the export, then moved into each part
 /// in one go, so that a part makes few allocations of the exact size).
-struct Cutting {
+struct Cutting<'a> {
+    /// The trace id, as in the export.
+    trace_id: &'a [u8],
     part: TracePart,
     len: usize,
     spans: usize,
@@ -424,7 +439,7 @@ struct Cutting {
 /// What the parts of one export are cut from: per part, its byte slices and spans.
 #[derive(Default)]
 struct Cuts<'a> {
-    parts: Vec<Cutting>,
+    parts: Vec<Cutting<'a>>,
     copies: Vec<(usize, &'a [u8])>,
     spans: Vec<(usize, SpanAt)>,
 }
@@ -465,7 +480,7 @@ impl<'a> Cuts<'a> {
 /// session attributes, which are then converted once.
 #[derive(Default)]
 struct LevelCache {
-    entries: Vec<(usize, Vec<u8>, TraceLevel)>,
+    entries: Vec<(usize, Vec<u8>, Arc<TraceLevel>)>,
 }
 
 /// How many distinct attribute sets one export's cache keeps.
@@ -505,7 +520,8 @@ impl LevelCache {
         if self.entries.len() >= LEVEL_CACHE {
             return Ok(Err(level));
         }
-        self.entries.push((resource_index, kvs.concat(), level));
+        self.entries
+            .push((resource_index, kvs.concat(), Arc::new(level)));
         Ok(Ok(self.entries.len() - 1))
     }
 }
@@ -548,18 +564,12 @@ pub fn split_by_trace(export: &[u8]) -> Result<Vec<TracePart>, DecodeError> {
             for &span in &spans {
                 span_attributes.clear();
                 let read = read_span(span, &mut span_attributes)?;
-                let at = match cuts
-                    .parts
-                    .iter()
-                    .rposition(|c| c.part.trace_id == read.trace_id)
-                {
+                let at = match cuts.parts.iter().rposition(|c| c.trace_id == read.trace_id) {
                     Some(at) => at,
                     None => {
                         cuts.parts.push(Cutting {
-                            part: TracePart {
-                                trace_id: read.trace_id.to_vec(),
-                                ..TracePart::default()
-                            },
+                            trace_id: read.trace_id,
+                            part: TracePart::default(),
                             len: 0,
                             spans: 0,
                             levels: Vec::new(),
@@ -594,6 +604,10 @@ pub fn split_by_trace(export: &[u8]) -> Result<Vec<TracePart>, DecodeError> {
                 }
                 let bytes = cuts.copy(at, span);
                 let c = &mut cuts.parts[at];
+                if c.spans == 0 {
+                    c.part.trace_id =
+                        bytes.start + read.trace_id_at.start..bytes.start + read.trace_id_at.end;
+                }
                 let level = if span_attributes.is_empty() && resource.attributes.is_empty() {
                     None
                 } else {
@@ -601,14 +615,14 @@ pub fn split_by_trace(export: &[u8]) -> Result<Vec<TracePart>, DecodeError> {
                         Ok(entry) => match c.levels.iter().find(|(e, _)| *e == entry) {
                             Some((_, i)) => Some(*i),
                             None => {
-                                c.part.levels.push(cache.entries[entry].2.clone());
+                                c.part.levels.push(Arc::clone(&cache.entries[entry].2));
                                 let i = c.part.levels.len() - 1;
                                 c.levels.push((entry, i));
                                 Some(i)
                             }
                         },
                         Err(level) => {
-                            c.part.levels.push(level);
+                            c.part.levels.push(Arc::new(level));
                             Some(c.part.levels.len() - 1)
                         }
                     }
@@ -1219,8 +1233,8 @@ mod tests {
             let expected = reference(&[a, b]);
             let mut traces: Vec<Vec<u8>> = Vec::new();
             for p in parts_a.iter().chain(&parts_b) {
-                if !traces.contains(&p.trace_id) {
-                    traces.push(p.trace_id.clone());
+                if !traces.iter().any(|t| t == p.trace_id()) {
+                    traces.push(p.trace_id().to_vec());
                 }
             }
             prop_assert_eq!(traces.len(), expected.len());
@@ -1232,7 +1246,7 @@ mod tests {
                 let parts: Vec<&TracePart> = parts_a
                     .iter()
                     .chain(&parts_b)
-                    .filter(|p| p.trace_id == *trace)
+                    .filter(|p| p.trace_id() == trace.as_slice())
                     .collect();
                 let mut body = Vec::new();
                 let assembled = assemble(&parts, &mut body);
