@@ -620,15 +620,15 @@ mod tests {
         let start = t0();
         let mut a = Assembler::new(Duration::from_secs(10), 10);
         a.push("t1", 1, (), start);
-        a.push("t1", 2, (), start + Duration::from_secs(1));
-        a.push("t2", 3, (), start + Duration::from_secs(3));
+        a.push("t2", 2, (), start + Duration::from_secs(3));
+        a.push("t1", 3, (), start + Duration::from_secs(1));
         assert_eq!(a.low_water(), Some(1));
         let due = a.due(start + Duration::from_secs(12));
         assert_eq!(due.len(), 1, "t1 quiet since 1 s");
         // Emitted but not delivered yet: still holds the cursor.
         assert_eq!(a.low_water(), Some(1));
         release(&mut a, &due[0]);
-        assert_eq!(a.low_water(), Some(3), "record 3 (t2) is still held");
+        assert_eq!(a.low_water(), Some(2), "record 2 (t2) is still held");
         let rest = a.drain();
         release(&mut a, &rest[0]);
         assert_eq!(a.low_water(), None);

@@ -22,7 +22,6 @@ use langfuse_otel_core::otlp::wire;
 use langfuse_otel_core::record::{EventBody, IngestionEvent};
 use langfuse_otel_core::time::format_iso_millis;
 use langfuse_otel_core::{OtlpMode, Translator, otlp};
-use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use prost::Message;
 use serde_json::{Value, json};
 
@@ -276,8 +275,10 @@ impl Shaper {
             {
                 // Langfuse v4 reads a trace's user, session and tags from each span's own
                 // attributes: a turn's go on every span of it.
-                let (body, spans) =
-                    trace_fields_on_every_span(canonical_request(&turn.batch).encode_to_vec());
+                let (body, spans) = trace_fields_on_every_span(
+                    canonical_request(&turn.batch).encode_to_vec(),
+                    turn.batch.span_count(),
+                );
                 push_protobuf(units, body, turn.tenant, spans);
                 continue;
             }
@@ -614,10 +615,10 @@ impl Shaper {
     }
 }
 
-/// A protobuf export with the trace-level fields any span of a trace sets put on every span
-/// of it that lacks them ([`wire::assemble`]), and its span count; as it was when it does not
-/// cut (it was just encoded, so only a decoder change gets there).
-fn trace_fields_on_every_span(body: Vec<u8>) -> (Vec<u8>, usize) {
+/// A protobuf export of `spans` spans with the trace-level fields any span of a trace sets put
+/// on every span of it that lacks them ([`wire::assemble`]), and its span count; as it was
+/// when it does not cut (it was just encoded, so only a decoder change gets there).
+fn trace_fields_on_every_span(body: Vec<u8>, spans: usize) -> (Vec<u8>, usize) {
     match wire::split_by_trace(&body) {
         Ok(parts) => {
             let mut out = Vec::with_capacity(body.len() + body.len() / 4);
@@ -627,18 +628,7 @@ fn trace_fields_on_every_span(body: Vec<u8>) -> (Vec<u8>, usize) {
                 .sum();
             (out, spans)
         }
-        Err(_) => {
-            let spans = ExportTraceServiceRequest::decode(&body[..])
-                .map(|r| {
-                    r.resource_spans
-                        .iter()
-                        .flat_map(|rs| &rs.scope_spans)
-                        .map(|ss| ss.spans.len())
-                        .sum()
-                })
-                .unwrap_or(0);
-            (body, spans)
-        }
+        Err(_) => (body, spans),
     }
 }
 
@@ -857,6 +847,7 @@ mod tests {
 
     #[test]
     fn a_traces_fields_set_on_one_span_reach_every_span_of_it() {
+        use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
         use opentelemetry_proto::tonic::common::v1::{AnyValue, KeyValue, any_value};
         use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span};
         let span = |id: u8, attributes: Vec<KeyValue>| Span {
@@ -883,7 +874,7 @@ mod tests {
                 ..ResourceSpans::default()
             }],
         };
-        let (body, spans) = trace_fields_on_every_span(export.encode_to_vec());
+        let (body, spans) = trace_fields_on_every_span(export.encode_to_vec(), 3);
         assert_eq!(spans, 3);
         let out = ExportTraceServiceRequest::decode(&body[..]).unwrap();
         let rows = &out.resource_spans[0].scope_spans[0].spans;

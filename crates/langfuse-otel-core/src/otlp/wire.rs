@@ -205,6 +205,12 @@ impl<'a> Fields<'a> {
 
     #[inline]
     fn read(&mut self) -> Result<Field<'a>, DecodeError> {
+        self.read_nested(0)
+    }
+
+    /// One field, `depth` groups deep; an end of group is an error (a group's own end is read
+    /// by [`Fields::skip_group`]).
+    fn read_nested(&mut self, depth: usize) -> Result<Field<'a>, DecodeError> {
         let start = self.at;
         let key = read_varint(self.buf, &mut self.at)?;
         let number = key >> 3;
@@ -232,15 +238,16 @@ impl<'a> Fields<'a> {
             }
             3 => {
                 // A group (proto2; a decoder skips one in a field it does not know).
-                self.skip_group(number, 0)?;
+                self.skip_group(number, depth)?;
                 Value::Number
             }
+            4 => return Err(invalid("mismatched end of group")),
             _ => return Err(invalid("unexpected wire type")),
         };
         Ok((number, value, start..self.at))
     }
 
-    /// Skips the fields of a group up to its end (the start key is read).
+    /// Skips the fields of group `number` up to its end (its start key is read).
     fn skip_group(&mut self, number: u64, depth: usize) -> Result<(), DecodeError> {
         // The nesting a decoder accepts.
         if depth >= 100 {
@@ -250,35 +257,14 @@ impl<'a> Fields<'a> {
             if self.at >= self.buf.len() {
                 return Err(invalid("unterminated group"));
             }
-            let key = read_varint(self.buf, &mut self.at)?;
-            let inner = key >> 3;
-            if inner == 0 || inner > u64::from(u32::MAX >> 3) {
-                return Err(invalid("field number out of range"));
+            // Its end: the end-group key of the same number.
+            let mut at = self.at;
+            let key = read_varint(self.buf, &mut at)?;
+            if key & 7 == 4 && key >> 3 == number {
+                self.at = at;
+                return Ok(());
             }
-            match key & 7 {
-                4 if inner == number => return Ok(()),
-                4 => return Err(invalid("mismatched end of group")),
-                3 => self.skip_group(inner, depth + 1)?,
-                0 => {
-                    read_varint(self.buf, &mut self.at)?;
-                }
-                1 => {
-                    self.skip(8)?;
-                }
-                5 => {
-                    self.skip(4)?;
-                }
-                2 => {
-                    let len = read_varint(self.buf, &mut self.at)?;
-                    let len = usize::try_from(len).map_err(|_| invalid("length out of range"))?;
-                    self.at = self
-                        .at
-                        .checked_add(len)
-                        .filter(|&end| end <= self.buf.len())
-                        .ok_or_else(|| invalid("length past the end"))?;
-                }
-                _ => return Err(invalid("unexpected wire type")),
-            }
+            self.read_nested(depth + 1)?;
         }
     }
 
@@ -725,21 +711,30 @@ enum Encode<'p> {
     Texts(&'p [String]),
 }
 
+/// The encoded length of a `string_value` field holding `t`.
+fn text_len(t: &str) -> usize {
+    1 + varint_len(t.len()) + t.len()
+}
+
+/// The encoded length of an `ArrayValue` of `items` as strings (its `values` fields).
+fn texts_len(items: &[String]) -> usize {
+    items
+        .iter()
+        .map(|t| {
+            let value = text_len(t);
+            1 + varint_len(value) + value
+        })
+        .sum()
+}
+
 impl Encode<'_> {
     /// The encoded `AnyValue`'s length.
     fn len(&self) -> usize {
-        let text = |t: &str| 1 + varint_len(t.len()) + t.len();
         match self {
-            Encode::Text(t) => text(t),
+            Encode::Text(t) => text_len(t),
             Encode::Bool(_) => 2,
             Encode::Texts(items) => {
-                let array: usize = items
-                    .iter()
-                    .map(|t| {
-                        let value = text(t);
-                        1 + varint_len(value) + value
-                    })
-                    .sum();
+                let array = texts_len(items);
                 1 + varint_len(array) + array
             }
         }
@@ -754,16 +749,9 @@ impl Encode<'_> {
             Encode::Text(t) => text(out, t),
             Encode::Bool(b) => out.extend_from_slice(&[BOOL_VALUE, u8::from(*b)]),
             Encode::Texts(items) => {
-                let array: usize = items
-                    .iter()
-                    .map(|t| {
-                        let value = 1 + varint_len(t.len()) + t.len();
-                        1 + varint_len(value) + value
-                    })
-                    .sum();
-                put_len(out, ARRAY_VALUE, array);
+                put_len(out, ARRAY_VALUE, texts_len(items));
                 for t in *items {
-                    put_len(out, ARRAY_VALUES, 1 + varint_len(t.len()) + t.len());
+                    put_len(out, ARRAY_VALUES, text_len(t));
                     text(out, t);
                 }
             }
